@@ -1,0 +1,50 @@
+// limits.hpp — every hard bound Switchboard enforces, in one place.
+//
+// Bounds are what keep one bad client or one slow peer from hurting the
+// rest (STYLE: "bounded everything"). Defaults that users may change are
+// command-line options; these constants are their defaults and the
+// ceilings that no option may exceed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace sb::common::limits {
+
+// Protocol between gateway and layerd (proto/). A peer with another major
+// version is refused.
+inline constexpr std::uint32_t proto_major = 1;
+inline constexpr std::uint32_t proto_minor = 0;
+
+// channels_redis refuses group and channel names of 100 characters or more.
+inline constexpr std::size_t max_group_name = 99;
+inline constexpr std::size_t max_channel_name = 99;
+inline constexpr std::size_t max_room_code_points = 100;
+
+// Gateway defaults (each one an option).
+inline constexpr std::size_t default_max_message_size = 64 * 1024;
+inline constexpr double default_rate_limit = 50.0;    // messages per second
+inline constexpr double default_rate_burst = 100.0;   // bucket size
+inline constexpr std::size_t default_send_queue_bytes = 1024 * 1024;
+inline constexpr std::size_t default_send_queue_messages = 4096;
+inline constexpr int default_heartbeat_ms = 1000;
+inline constexpr int default_layerd_timeout_ms = 3000;
+inline constexpr int default_join_timeout_ms = 5000;
+
+// HTTP requests before the upgrade are small; anything bigger is refused.
+inline constexpr std::size_t max_http_header_bytes = 16 * 1024;
+inline constexpr std::size_t max_http_body_bytes = 16 * 1024;
+
+// A single ZeroMQ body from a peer (a SYNC of a big gateway can be large).
+inline constexpr std::size_t max_proto_body = 64 * 1024 * 1024;
+// An event carried in GROUP_SEND / SEND / DELIVER.
+inline constexpr std::size_t max_event_bytes = 1024 * 1024;
+
+// layerd defaults.
+inline constexpr int default_gateway_timeout_ms = 5000;
+inline constexpr int default_group_expiry_s = 86400;
+inline constexpr int default_refresh_interval_s = 3600;
+// Removals remembered while Redis is away, applied when it returns.
+inline constexpr std::size_t max_pending_redis_removals = 1'000'000;
+
+}  // namespace sb::common::limits

@@ -1,0 +1,30 @@
+// gateway_config.hpp — every gateway setting, filled from the command line.
+//
+// Plain values; read-only after start-up, so any thread may read it.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "common/limits.hpp"
+
+namespace sb::gateway {
+
+struct gateway_config {
+  std::string listen_host = "127.0.0.1";
+  unsigned short listen_port = 8000;
+  std::vector<std::string> layerds{"tcp://127.0.0.1:7100"};
+  std::string id = "gw";
+  std::size_t threads = 1;
+  std::size_t max_message_size = common::limits::default_max_message_size;
+  double rate_limit = common::limits::default_rate_limit;
+  double rate_burst = common::limits::default_rate_burst;
+  std::size_t send_queue_bytes = common::limits::default_send_queue_bytes;
+  std::size_t send_queue_messages = common::limits::default_send_queue_messages;
+  int heartbeat_ms = common::limits::default_heartbeat_ms;
+  int layerd_timeout_ms = common::limits::default_layerd_timeout_ms;
+  int join_timeout_ms = common::limits::default_join_timeout_ms;
+};
+
+}  // namespace sb::gateway

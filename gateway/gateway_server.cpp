@@ -1,0 +1,56 @@
+// gateway_server.cpp — see gateway_server.hpp.
+#include "gateway/gateway_server.hpp"
+
+#include <random>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "common/logging.hpp"
+
+namespace sb::gateway {
+
+std::string gateway_server::make_run_id(const std::string& id) {
+  std::random_device rd;
+  std::uniform_int_distribution<unsigned> hex(0, 15);
+  std::string out = id + ".";
+  for (int i = 0; i < 16; ++i) out += "0123456789abcdef"[hex(rd)];
+  return out;
+}
+
+gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(cfg_.threads) {
+  const std::string run_id = make_run_id(cfg_.id);
+  link_ = std::make_unique<layer_link>(cfg_, run_id, hub_);
+  ctx_ = std::make_unique<server_context>(cfg_, hub_, *link_, run_id);
+  boost::system::error_code ec;
+  auto addr = boost::asio::ip::make_address(cfg_.listen_host, ec);
+  if (ec) throw std::runtime_error("bad --listen address " + cfg_.listen_host);
+  listener_ = std::make_shared<listener>(*ctx_, boost::asio::ip::tcp::endpoint(addr, cfg_.listen_port));
+}
+
+gateway_server::~gateway_server() {
+  hub_.stop();
+  link_->stop();
+}
+
+void gateway_server::run() {
+  auto log = common::log("main");
+  boost::asio::io_context signals_ioc(1);
+  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int sig) {
+    log->info("stopping signal={}", sig);
+  });
+  hub_.start();
+  link_->start();
+  listener_->run();
+  const auto ep = listener_->local_endpoint();
+  log->info("listening address={}:{} gateway={} threads={} layerds={}", ep.address().to_string(), ep.port(),
+            ctx_->gateway_id, hub_.threads(), cfg_.layerds.size());
+  signals_ioc.run();
+  listener_->stop();
+  link_->stop();  // tells layerds we are gone
+  hub_.stop();
+  log->info("stopped gateway={}", ctx_->gateway_id);
+}
+
+}  // namespace sb::gateway

@@ -1,0 +1,165 @@
+// http_session.cpp — see http_session.hpp.
+#include "gateway/http_session.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "common/limits.hpp"
+#include "common/logging.hpp"
+#include "common/names.hpp"
+#include "gateway/hub.hpp"
+#include "gateway/layer_link.hpp"
+#include "gateway/pages.hpp"
+#include "gateway/router.hpp"
+#include "gateway/websocket_session.hpp"
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+
+namespace sb::gateway {
+
+http_session::http_session(boost::asio::ip::tcp::socket socket, server_context& ctx, std::size_t thread)
+    : stream_(std::move(socket)), ctx_(ctx), thread_(thread) {}
+
+void http_session::run() { do_read(); }
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->header_limit(common::limits::max_http_header_bytes);
+  parser_->body_limit(common::limits::max_http_body_bytes);
+  stream_.expires_after(std::chrono::seconds(30));
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == boost::asio::error::eof ||
+      ec == boost::asio::error::connection_reset) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    return;
+  }
+  if (ec) {
+    // A malformed or oversized request: answer 400 once, then close.
+    common::log("http")->debug("bad request error=\"{}\"", ec.message());
+    request dummy;
+    dummy.version(11);
+    auto res = make(http::status::bad_request, dummy, "bad request: " + ec.message() + "\n");
+    res.keep_alive(false);
+    write(std::move(res));
+    return;
+  }
+  handle(parser_->release());
+}
+
+http_session::response http_session::make(http::status status, const request& req, std::string body,
+                                          const char* content_type) {
+  response res{status, req.version()};
+  res.set(http::field::server, "switchboard");
+  res.set(http::field::content_type, content_type);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+std::string http_session::health_json(bool& ok) const {
+  const auto up = ctx_.link.links_up();
+  ok = up > 0;
+  nlohmann::json j = {
+      {"status", ok ? "ok" : "unavailable"},
+      {"gateway", ctx_.gateway_id},
+      {"layerd_links_up", up},
+      {"layerd_links", ctx_.link.links()},
+      {"connections", ctx_.hub_ref.connections()},
+      {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx_.started)
+                       .count()},
+  };
+  return j.dump() + "\n";
+}
+
+void http_session::handle(request&& req) {
+  auto log = common::log("http");
+  const auto target = req.target();
+  const route r = match_route(std::string_view(target.data(), target.size()));
+  const bool is_ws_path = r.what == route::kind::ws_chat || r.what == route::kind::ws_not_found;
+
+  if (websocket::is_upgrade(req)) {
+    if (r.what == route::kind::ws_chat) {
+      stream_.expires_never();
+      auto s = std::make_shared<websocket_session>(stream_.release_socket(), std::move(req),
+                                                   common::group_for("chat", r.room), ctx_, thread_);
+      s->run();
+      return;
+    }
+    ctx_.stats.refused_not_found.fetch_add(1, std::memory_order_relaxed);
+    log->debug("handshake refused status=404 target=\"{}\"", std::string(req.target()));
+    auto res = make(http::status::not_found, req, "no WebSocket route for this path\n");
+    res.keep_alive(false);
+    return write(std::move(res));
+  }
+
+  if (is_ws_path) {
+    if (r.what == route::kind::ws_not_found) return write(make(http::status::not_found, req, "not found\n"));
+    auto res = make(http::status::upgrade_required, req, "this path needs a WebSocket upgrade\n");
+    res.set(http::field::upgrade, "websocket");
+    res.set(http::field::connection, "Upgrade");
+    return write(std::move(res));
+  }
+  if (r.what == route::kind::not_found) return write(make(http::status::not_found, req, "not found\n"));
+
+  const bool head = req.method() == http::verb::head;
+  if (req.method() != http::verb::get && !head) {
+    auto res = make(http::status::method_not_allowed, req, "method not allowed\n");
+    res.set(http::field::allow, "GET, HEAD");
+    return write(std::move(res));
+  }
+  response res;
+  switch (r.what) {
+    case route::kind::redirect_to_chat:
+      res = make(http::status::found, req, "");
+      res.set(http::field::location, "/chat/");
+      break;
+    case route::kind::index_page:
+      res = make(http::status::ok, req, std::string(index_page()), "text/html; charset=utf-8");
+      break;
+    case route::kind::room_page:
+      res = make(http::status::ok, req, room_page(r.room), "text/html; charset=utf-8");
+      break;
+    case route::kind::healthz: {
+      bool ok = false;
+      std::string body = health_json(ok);
+      res = make(ok ? http::status::ok : http::status::service_unavailable, req, std::move(body), "application/json");
+      res.set(http::field::cache_control, "no-store");
+      break;
+    }
+    default:
+      res = make(http::status::not_found, req, "not found\n");
+  }
+  if (head) {
+    const auto len = res.body().size();
+    res.body().clear();
+    res.content_length(len);
+  }
+  write(std::move(res));
+}
+
+void http_session::write(response&& res) {
+  pending_ = std::make_shared<response>(std::move(res));
+  const bool keep = pending_->keep_alive();
+  http::async_write(stream_, *pending_,
+                    beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep));
+}
+
+void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  pending_.reset();
+  if (ec) return;
+  if (!keep_alive) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    return;
+  }
+  do_read();
+}
+
+}  // namespace sb::gateway

@@ -1,0 +1,46 @@
+// http_session.hpp — one HTTP/1.1 connection: pages, /healthz, WebSocket upgrades.
+//
+// Beast parses the request (bounded header and body); the router decides
+// what serves it. An upgrade to a known consumer hands the socket to a
+// websocket_session; everything else is answered here, keep-alive allowed.
+//
+// Threading: lives on the io_context thread it was accepted on.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "gateway/server_context.hpp"
+
+namespace sb::gateway {
+
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(boost::asio::ip::tcp::socket socket, server_context& ctx, std::size_t thread);
+  void run();
+
+ private:
+  using request = boost::beast::http::request<boost::beast::http::string_body>;
+  using response = boost::beast::http::response<boost::beast::http::string_body>;
+
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void handle(request&& req);
+  void write(response&& res);
+  void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
+  response make(boost::beast::http::status status, const request& req, std::string body,
+                const char* content_type = "text/plain; charset=utf-8");
+  std::string health_json(bool& ok) const;
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::shared_ptr<response> pending_;
+  server_context& ctx_;
+  std::size_t thread_;
+};
+
+}  // namespace sb::gateway

@@ -1,0 +1,103 @@
+// hub.cpp — see hub.hpp.
+#include "gateway/hub.hpp"
+
+#include <charconv>
+
+#include <boost/asio/post.hpp>
+
+#include "common/logging.hpp"
+#include "gateway/websocket_session.hpp"
+
+namespace sb::gateway {
+
+hub::hub(std::size_t threads) {
+  if (threads == 0 || threads > 64) threads = 1;
+  for (std::size_t i = 0; i < threads; ++i) {
+    auto s = std::make_unique<shard>();
+    s->ioc = std::make_unique<boost::asio::io_context>(1);
+    s->work = std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+        s->ioc->get_executor());
+    shards_.push_back(std::move(s));
+  }
+}
+
+hub::~hub() { stop(); }
+
+std::size_t hub::next_thread() { return round_robin_.fetch_add(1, std::memory_order_relaxed) % shards_.size(); }
+
+void hub::start() {
+  for (auto& s : shards_) {
+    boost::asio::io_context* ioc = s->ioc.get();
+    s->thread = std::thread([ioc] {
+      for (;;) {
+        try {
+          ioc->run();
+          return;
+        } catch (const std::exception& e) {
+          // Handlers do not throw by design; if one does, log and keep serving.
+          common::log("ws")->error("handler threw error=\"{}\"", e.what());
+        }
+      }
+    });
+  }
+}
+
+void hub::stop() {
+  for (auto& s : shards_) {
+    s->work.reset();
+    s->ioc->stop();
+  }
+  for (auto& s : shards_) {
+    if (s->thread.joinable()) s->thread.join();
+  }
+}
+
+std::uint64_t hub::add(std::size_t thread, const std::shared_ptr<websocket_session>& session) {
+  auto& s = *shards_[thread];
+  const std::uint64_t conn = (static_cast<std::uint64_t>(thread) << 56) | s.next_conn++;
+  s.sessions.emplace(conn, session);
+  connections_.fetch_add(1, std::memory_order_relaxed);
+  return conn;
+}
+
+void hub::remove(std::uint64_t conn) {
+  auto& s = *shards_[thread_of(conn)];
+  if (s.sessions.erase(conn)) connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::string hub::conn_string(std::uint64_t conn) {
+  char buf[17];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, conn, 16);
+  (void)ec;
+  return std::string(buf, end);
+}
+
+void hub::deliver(const std::shared_ptr<const std::string>& frame, const std::vector<std::string>& conn_ids) {
+  std::vector<std::vector<std::uint64_t>> per_thread(shards_.size());
+  for (const auto& id : conn_ids) {
+    std::uint64_t conn = 0;
+    auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), conn, 16);
+    if (ec != std::errc() || p != id.data() + id.size() || thread_of(conn) >= shards_.size()) {
+      unknown_targets_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    per_thread[thread_of(conn)].push_back(conn);
+  }
+  for (std::size_t t = 0; t < shards_.size(); ++t) {
+    if (per_thread[t].empty()) continue;
+    shard* s = shards_[t].get();
+    boost::asio::post(*s->ioc, [this, s, frame, conns = std::move(per_thread[t])] {
+      for (auto conn : conns) {
+        auto it = s->sessions.find(conn);
+        auto session = it == s->sessions.end() ? nullptr : it->second.lock();
+        if (!session) {
+          unknown_targets_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        session->send(frame);
+      }
+    });
+  }
+}
+
+}  // namespace sb::gateway

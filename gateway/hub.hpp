@@ -1,0 +1,71 @@
+// hub.hpp — the gateway's I/O threads and which connection lives on which.
+//
+// One io_context per thread, each run by exactly one thread, so a session
+// and everything it touches stay on one thread with no locks. A conn id
+// carries its thread in the top byte, so a DELIVER from layerd is split
+// by thread and each part posted once to that thread, which looks up its
+// own sessions (STYLE: copy pointers out, send after; never touch a socket
+// from another thread). The frame is shared, never copied per recipient.
+//
+// Threading: add()/remove()/find() only on the conn's own thread;
+// deliver() from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace sb::gateway {
+
+class websocket_session;
+
+class hub {
+ public:
+  explicit hub(std::size_t threads);
+  ~hub();
+  hub(const hub&) = delete;
+  hub& operator=(const hub&) = delete;
+
+  std::size_t threads() const { return shards_.size(); }
+  boost::asio::io_context& context(std::size_t thread) { return *shards_[thread]->ioc; }
+  // Picks the thread for the next accepted connection (round robin).
+  std::size_t next_thread();
+
+  void start();  // runs every io_context on its own thread
+  void stop();   // stops and joins
+
+  // On the session's thread:
+  std::uint64_t add(std::size_t thread, const std::shared_ptr<websocket_session>& s);
+  void remove(std::uint64_t conn);
+
+  // From any thread: send `frame` to each listed conn id (hex strings).
+  void deliver(const std::shared_ptr<const std::string>& frame, const std::vector<std::string>& conn_ids);
+
+  std::size_t connections() const { return connections_.load(std::memory_order_relaxed); }
+  std::uint64_t unknown_targets() const { return unknown_targets_.load(std::memory_order_relaxed); }
+
+  static std::string conn_string(std::uint64_t conn);
+  static std::size_t thread_of(std::uint64_t conn) { return static_cast<std::size_t>(conn >> 56); }
+
+ private:
+  struct shard {
+    std::unique_ptr<boost::asio::io_context> ioc;
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+    std::unordered_map<std::uint64_t, std::weak_ptr<websocket_session>> sessions;  // its thread only
+    std::uint64_t next_conn = 1;                                                   // its thread only
+    std::thread thread;
+  };
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::atomic<std::size_t> round_robin_{0};
+  std::atomic<std::size_t> connections_{0};
+  std::atomic<std::uint64_t> unknown_targets_{0};
+};
+
+}  // namespace sb::gateway

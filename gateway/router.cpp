@@ -1,0 +1,45 @@
+// router.cpp — see router.hpp.
+#include "gateway/router.hpp"
+
+#include "common/names.hpp"
+
+namespace sb::gateway {
+namespace {
+
+// If path is prefix + one segment + "/", returns the decoded segment.
+bool one_segment(std::string_view path, std::string_view prefix, std::string& out) {
+  if (path.size() <= prefix.size() + 1 || path.substr(0, prefix.size()) != prefix || path.back() != '/') return false;
+  std::string_view seg = path.substr(prefix.size(), path.size() - prefix.size() - 1);
+  if (seg.empty() || seg.find('/') != std::string_view::npos) return false;
+  auto decoded = common::percent_decode(seg);
+  if (!decoded || !common::decode_utf8(*decoded) || decoded->empty()) return false;
+  if (decoded->find('/') != std::string::npos) return false;
+  out = std::move(*decoded);
+  return true;
+}
+
+}  // namespace
+
+route match_route(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  route r;
+  if (path == "/") {
+    r.what = route::kind::redirect_to_chat;
+  } else if (path == "/chat/") {
+    r.what = route::kind::index_page;
+  } else if (path == "/healthz") {
+    r.what = route::kind::healthz;
+  } else if (one_segment(path, "/chat/", r.room)) {
+    r.what = route::kind::room_page;
+  } else if (path.substr(0, 4) == "/ws/") {
+    if (one_segment(path, "/ws/chat/", r.room) && common::is_valid_room_name(r.room)) {
+      r.what = route::kind::ws_chat;
+    } else {
+      r.room.clear();
+      r.what = route::kind::ws_not_found;
+    }
+  }
+  return r;
+}
+
+}  // namespace sb::gateway

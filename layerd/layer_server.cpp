@@ -1,0 +1,318 @@
+// layer_server.cpp — see layer_server.hpp.
+#include "layerd/layer_server.hpp"
+
+#include <array>
+#include <cstdio>
+#include <stdexcept>
+#include <vector>
+
+#include "common/event.hpp"
+#include "common/limits.hpp"
+#include "common/logging.hpp"
+#include "common/names.hpp"
+#include "proto/codec.hpp"
+
+namespace sb::layerd {
+namespace {
+
+double unix_now() {
+  using namespace std::chrono;
+  return duration_cast<duration<double>>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string score(double t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6f", t);
+  return buf;
+}
+
+// Redis commands carry at most this many members each, so one huge group
+// does not become one huge command.
+constexpr std::size_t redis_batch = 1000;
+
+}  // namespace
+
+layer_server::layer_server(layerd_config cfg)
+    : cfg_(std::move(cfg)), router_(ctx_, zmq::socket_type::router), redis_(cfg_.redis) {
+  router_.set(zmq::sockopt::router_mandatory, 1);
+  router_.set(zmq::sockopt::router_handover, 1);  // a reconnecting gateway takes its id back
+  router_.set(zmq::sockopt::sndhwm, 100000);
+  router_.set(zmq::sockopt::rcvhwm, 100000);
+  router_.set(zmq::sockopt::linger, 0);
+  router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(common::limits::max_proto_body));
+  try {
+    router_.bind(cfg_.bind);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("cannot bind " + cfg_.bind + ": " + e.what());
+  }
+  endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+  redis_.on_connected = [this] { redis_rewrite_all(); };
+  next_refresh_ = clock::now() + std::chrono::seconds(cfg_.refresh_interval_s);
+}
+
+void layer_server::run() {
+  auto log = common::log("layerd");
+  log->info("layerd ready id={} bind={} redis={}:{} prefix={}", cfg_.id, endpoint_, cfg_.redis.host,
+            cfg_.redis.port, cfg_.prefix);
+  while (!stop_.load()) {
+    auto now = clock::now();
+    auto wait = std::min(redis_.tick(now), std::chrono::milliseconds(250));
+    tick(now);
+    std::array<zmq::pollitem_t, 2> items{};
+    items[0] = {router_.handle(), 0, ZMQ_POLLIN, 0};
+    std::size_t n = 1;
+    if (redis_.fd() >= 0) {
+      items[1] = {nullptr, redis_.fd(), redis_.events(), 0};
+      n = 2;
+    }
+    try {
+      zmq::poll(items.data(), n, wait);
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      throw;
+    }
+    if (items[0].revents & ZMQ_POLLIN) on_router_readable();
+    if (n == 2 && items[1].revents) redis_.on_ready(items[1].revents);
+  }
+  log->info("layerd stopping id={}", cfg_.id);
+}
+
+void layer_server::on_router_readable() {
+  auto log = common::log("layerd");
+  // Drain a bounded batch so Redis and timers get their turn.
+  for (int i = 0; i < 4096; ++i) {
+    std::vector<zmq::message_t> parts;
+    while (true) {
+      zmq::message_t part;
+      auto got = router_.recv(part, zmq::recv_flags::dontwait);
+      if (!got) break;
+      const bool more = part.more();
+      if (parts.size() < 8) parts.push_back(std::move(part));
+      if (!more) break;
+    }
+    if (parts.empty()) return;
+    ++stats_.messages_in;
+    std::string peer = parts[0].to_string();
+    if (parts.size() != 3 || parts[1].size() != 1) {
+      ++stats_.malformed;
+      log->warn("malformed message peer={} frames={} reason=\"expected [kind, body]\"", peer, parts.size() - 1);
+      continue;
+    }
+    const auto k = *static_cast<const std::uint8_t*>(parts[1].data());
+    handle(peer, k, std::string_view(static_cast<const char*>(parts[2].data()), parts[2].size()));
+  }
+}
+
+void layer_server::handle(const std::string& peer, std::uint8_t kind, std::string_view body) {
+  auto decoded = proto::decode(kind, body);
+  if (!decoded) {
+    ++stats_.malformed;
+    common::log("layerd")->warn("malformed message peer={} kind={} error=\"{}\"", peer, proto::kind_name(kind),
+                                decoded.error_text());
+    reject(peer, 0, "bad_message", decoded.error_text());
+    return;
+  }
+  if (auto g = gateways_.find(peer); g != gateways_.end()) g->second.last_seen = clock::now();
+  handle(peer, decoded.value());
+}
+
+void layer_server::reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text) {
+  reply(peer, proto::error{request, code, text});
+}
+
+void layer_server::handle(const std::string& peer, const proto::message& m) {
+  auto log = common::log("layerd");
+  const bool known = gateways_.count(peer) != 0;
+  const double now = unix_now();
+
+  if (auto* h = std::get_if<proto::hello>(&m)) {
+    if (h->major != common::limits::proto_major) {
+      log->error("gateway refused peer={} reason=\"protocol {}.{}, layerd speaks {}.{}\"", peer, h->major, h->minor,
+                 common::limits::proto_major, common::limits::proto_minor);
+      reject(peer, 0, "version", "layerd speaks protocol major " + std::to_string(common::limits::proto_major));
+      return;
+    }
+    if (h->gateway_id != peer || !common::is_valid_channel_name("specific." + peer + "!x")) {
+      log->warn("gateway refused peer={} reason=\"bad gateway id\"", peer);
+      reject(peer, 0, "bad_name", "gateway id must equal the routing id and be a valid channel prefix");
+      return;
+    }
+    if (!known) log->info("gateway joined gateway={}", peer);
+    gateways_[peer].last_seen = clock::now();
+    reply(peer, proto::welcome{common::limits::proto_major, common::limits::proto_minor, cfg_.id});
+    return;
+  }
+  if (std::holds_alternative<proto::heartbeat>(m)) {
+    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
+    reply(peer, proto::heartbeat{});
+    return;
+  }
+  if (auto* a = std::get_if<proto::group_add>(&m)) {
+    if (!known) return reject(peer, a->request, "unknown_gateway", "send HELLO first");
+    auto parts = common::split_specific_channel(a->channel);
+    if (!common::is_valid_group_name(a->group) || !common::is_valid_channel_name(a->channel) || !parts ||
+        parts->gateway != peer) {
+      log->warn("group_add refused gateway={} reason=\"bad group or channel name\"", peer);
+      return reject(peer, a->request, "bad_name", "invalid group or channel name");
+    }
+    store_.add(a->group, peer, std::string(parts->conn), now);
+    pending_removals_.erase({a->group, a->channel});
+    redis_add(a->group, a->channel);
+    reply(peer, proto::ack{a->request});
+    return;
+  }
+  if (auto* d = std::get_if<proto::group_discard>(&m)) {
+    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
+    auto parts = common::split_specific_channel(d->channel);
+    if (!parts || parts->gateway != peer) return reject(peer, 0, "bad_name", "invalid channel name");
+    if (store_.remove(d->group, peer, std::string(parts->conn))) redis_remove(d->group, d->channel);
+    return;
+  }
+  if (auto* s = std::get_if<proto::group_send>(&m)) {
+    if (!common::is_valid_group_name(s->group)) return reject(peer, 0, "bad_name", "invalid group name");
+    auto type = common::event_type(s->event);
+    if (!type) {
+      ++stats_.malformed;
+      log->warn("group_send refused gateway={} group={} error=\"{}\"", peer, s->group, type.error_text());
+      return reject(peer, 0, "bad_event", type.error_text());
+    }
+    ++stats_.group_sends;
+    fan_out(s->group, s->event);
+    return;
+  }
+  if (auto* s = std::get_if<proto::send>(&m)) {
+    auto type = common::event_type(s->event);
+    if (!type) return reject(peer, 0, "bad_event", type.error_text());
+    auto parts = common::split_specific_channel(s->channel);
+    if (!parts || !gateways_.count(std::string(parts->gateway))) {
+      log->warn("send dropped gateway={} channel={} reason=\"no such Switchboard channel\"", peer, s->channel);
+      return reject(peer, 0, "no_route", "no such channel");
+    }
+    proto::deliver d{{std::string(parts->conn)}, s->event};
+    reply(std::string(parts->gateway), d);
+    return;
+  }
+  if (auto* s = std::get_if<proto::sync>(&m)) {
+    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
+    std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+    groups.reserve(s->groups.size());
+    for (const auto& [group, channels] : s->groups) {
+      if (!common::is_valid_group_name(group)) continue;
+      std::vector<std::string> conns;
+      for (const auto& c : channels) {
+        auto parts = common::split_specific_channel(c);
+        if (parts && parts->gateway == peer) conns.emplace_back(parts->conn);
+      }
+      groups.emplace_back(group, std::move(conns));
+    }
+    auto diff = store_.replace_gateway(peer, groups, now);
+    for (const auto& [g, c] : diff.removed) redis_remove(g, c);
+    for (const auto& [g, c] : diff.added) {
+      pending_removals_.erase({g, c});
+      redis_add(g, c);
+    }
+    log->info("gateway synced gateway={} groups={} added={} removed={}", peer, groups.size(), diff.added.size(),
+              diff.removed.size());
+    return;
+  }
+  // welcome, deliver, error, ack are layerd → gateway only.
+  ++stats_.malformed;
+  log->warn("unexpected message peer={} kind={}", peer, proto::kind_name(static_cast<std::uint8_t>(proto::kind_of(m))));
+  reject(peer, 0, "bad_message", "unexpected message kind");
+}
+
+void layer_server::fan_out(const std::string& group, const std::string& event) {
+  const auto* members = store_.find(group);
+  if (!members) return;
+  for (const auto& [gateway, conns] : *members) {
+    proto::deliver d;
+    d.targets.reserve(conns.size());
+    for (const auto& [conn, joined] : conns) d.targets.push_back(conn);
+    d.event = event;
+    reply(gateway, d);
+    ++stats_.delivers_out;
+  }
+}
+
+void layer_server::reply(const std::string& peer, const proto::message& m) {
+  const auto k = static_cast<std::uint8_t>(proto::kind_of(m));
+  const std::string body = proto::encode(m);
+  try {
+    if (!router_.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      ++stats_.deliver_drops;
+      common::log("fanout")->warn("send dropped peer={} kind={} reason=\"queue full\"", peer, proto::kind_name(k));
+      return;
+    }
+    router_.send(zmq::const_buffer(&k, 1), zmq::send_flags::sndmore);
+    router_.send(zmq::buffer(body), zmq::send_flags::none);
+  } catch (const zmq::error_t& e) {
+    ++stats_.deliver_drops;
+    common::log("fanout")->warn("send dropped peer={} kind={} reason=\"{}\"", peer, proto::kind_name(k), e.what());
+  }
+}
+
+void layer_server::tick(clock::time_point now) {
+  auto log = common::log("layerd");
+  const auto timeout = std::chrono::milliseconds(cfg_.gateway_timeout_ms);
+  for (auto it = gateways_.begin(); it != gateways_.end();) {
+    if (now - it->second.last_seen > timeout) {
+      auto removed = store_.remove_gateway(it->first);
+      for (const auto& [g, c] : removed) redis_remove(g, c);
+      ++stats_.gateways_expired;
+      log->warn("gateway expired gateway={} members_removed={} reason=\"no heartbeat for {} ms\"", it->first,
+                removed.size(), cfg_.gateway_timeout_ms);
+      it = gateways_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (now >= next_refresh_) {
+    next_refresh_ = now + std::chrono::seconds(cfg_.refresh_interval_s);
+    if (redis_.connected()) redis_rewrite_all();
+  }
+}
+
+void layer_server::redis_add(const std::string& group, const std::string& channel) {
+  const std::string key = group_key(group);
+  if (!redis_.command({"ZADD", key, score(unix_now()), channel})) return;  // rewritten on reconnect
+  redis_.command({"EXPIRE", key, std::to_string(cfg_.group_expiry_s)});
+}
+
+void layer_server::redis_remove(const std::string& group, const std::string& channel) {
+  if (redis_.command({"ZREM", group_key(group), channel})) return;
+  if (pending_removals_.size() < common::limits::max_pending_redis_removals) {
+    pending_removals_.emplace(group, channel);
+  } else if (!pending_overflow_warned_) {
+    pending_overflow_warned_ = true;
+    common::log("redis")->warn("pending removals full limit={} reason=\"redis away too long; stale members stay "
+                               "until group expiry\"",
+                               common::limits::max_pending_redis_removals);
+  }
+}
+
+void layer_server::redis_rewrite_all() {
+  // Removals that happened while Redis was away, then every live member
+  // with a fresh score (which also renews its channels_redis lease).
+  for (const auto& [group, channel] : pending_removals_) redis_.command({"ZREM", group_key(group), channel});
+  const std::size_t removals = pending_removals_.size();
+  pending_removals_.clear();
+  pending_overflow_warned_ = false;
+  const std::string now = score(unix_now());
+  const std::string expiry = std::to_string(cfg_.group_expiry_s);
+  store_.for_each_group([&](const std::string& group, std::vector<std::string>&& channels) {
+    const std::string key = group_key(group);
+    for (std::size_t i = 0; i < channels.size(); i += redis_batch) {
+      std::vector<std::string> argv{"ZADD", key};
+      for (std::size_t j = i; j < std::min(channels.size(), i + redis_batch); ++j) {
+        argv.push_back(now);
+        argv.push_back(std::move(channels[j]));
+      }
+      redis_.command(argv);
+    }
+    redis_.command({"EXPIRE", key, expiry});
+  });
+  common::log("redis")->info("redis membership written groups={} members={} removals={}", store_.group_count(),
+                             store_.member_count(), removals);
+}
+
+}  // namespace sb::layerd

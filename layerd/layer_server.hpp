@@ -1,0 +1,95 @@
+// layer_server.hpp — layerd's event loop: ZeroMQ ROUTER for gateways + Redis.
+//
+// One thread runs zmq_poll over the ROUTER socket and the Redis fd, so
+// every group's operations are handled in arrival order (ARCHITECTURE
+// rule 1) without locks. Membership lives in a group_store (memory) and is
+// mirrored to Redis in channels_redis' layout; a group_send becomes one
+// DELIVER per gateway carrying all that gateway's targets and the event
+// bytes once. Gateways that stop sending heartbeats are forgotten and
+// their members removed.
+//
+// Threading: construct anywhere; run() on one thread; request_stop() from any.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include <zmq.hpp>
+
+#include "common/redis_url.hpp"
+#include "layerd/group_store.hpp"
+#include "layerd/redis_link.hpp"
+#include "proto/messages.hpp"
+
+namespace sb::layerd {
+
+struct layerd_config {
+  std::string bind = "tcp://127.0.0.1:7100";
+  common::redis_url redis;
+  std::string prefix = "asgi";
+  int group_expiry_s = 86400;
+  int refresh_interval_s = 3600;
+  int gateway_timeout_ms = 5000;
+  std::string id = "layerd";
+};
+
+class layer_server {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct stats {
+    std::uint64_t messages_in = 0;
+    std::uint64_t malformed = 0;
+    std::uint64_t group_sends = 0;
+    std::uint64_t delivers_out = 0;
+    std::uint64_t deliver_drops = 0;  // gateway unreachable or its queue full
+    std::uint64_t gateways_expired = 0;
+  };
+
+  // Binds the ROUTER socket; throws std::runtime_error if it cannot.
+  explicit layer_server(layerd_config cfg);
+
+  void run();
+  void request_stop() { stop_.store(true); }
+  const std::string& endpoint() const { return endpoint_; }
+  const stats& counters() const { return stats_; }
+
+ private:
+  struct gateway_state {
+    clock::time_point last_seen;
+  };
+
+  void on_router_readable();
+  void handle(const std::string& peer, std::uint8_t kind, std::string_view body);
+  void handle(const std::string& peer, const proto::message& m);
+  void reply(const std::string& peer, const proto::message& m);
+  void fan_out(const std::string& group, const std::string& event);
+  void tick(clock::time_point now);
+  void reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text);
+
+  // Redis mirror
+  std::string group_key(const std::string& group) const { return cfg_.prefix + ":group:" + group; }
+  void redis_add(const std::string& group, const std::string& channel);
+  void redis_remove(const std::string& group, const std::string& channel);
+  void redis_rewrite_all();
+
+  layerd_config cfg_;
+  zmq::context_t ctx_{1};
+  zmq::socket_t router_;
+  std::string endpoint_;
+  redis_link redis_;
+  group_store store_;
+  std::unordered_map<std::string, gateway_state> gateways_;
+  std::set<std::pair<std::string, std::string>> pending_removals_;
+  bool pending_overflow_warned_ = false;
+  clock::time_point next_refresh_;
+  std::atomic<bool> stop_{false};
+  stats stats_;
+};
+
+}  // namespace sb::layerd

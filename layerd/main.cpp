@@ -1,0 +1,77 @@
+// main.cpp — switchboard-layerd: parse options, start the layer server.
+//
+// Kept thin so tests link the real code (sb_layerd_lib). Start-up errors
+// (bad options, an endpoint that cannot be bound) end the process with one
+// clear line; an unreachable Redis is not fatal (the server retries).
+#include <csignal>
+#include <iostream>
+
+#include "common/cli.hpp"
+#include "common/limits.hpp"
+#include "common/logging.hpp"
+#include "layerd/layer_server.hpp"
+
+namespace po = boost::program_options;
+
+namespace {
+sb::layerd::layer_server* g_server = nullptr;
+extern "C" void on_signal(int) {
+  if (g_server) g_server->request_stop();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace lim = sb::common::limits;
+  po::options_description desc("Options");
+  desc.add_options()
+    ("bind", po::value<std::string>()->default_value("tcp://127.0.0.1:7100"),
+     "ZeroMQ ROUTER endpoint that gateways connect to")
+    ("redis", po::value<std::string>()->default_value("redis://127.0.0.1:6379/0"),
+     "Redis URL: redis://[:password@]host[:port][/db]")
+    ("prefix", po::value<std::string>()->default_value("asgi"), "channels_redis key prefix")
+    ("group-expiry", po::value<int>()->default_value(lim::default_group_expiry_s),
+     "seconds; TTL of group keys, refreshed on every join")
+    ("refresh-interval", po::value<int>()->default_value(lim::default_refresh_interval_s),
+     "seconds between re-leasing every live member in Redis")
+    ("gateway-timeout-ms", po::value<int>()->default_value(lim::default_gateway_timeout_ms),
+     "a gateway silent this long is dead and its members are removed")
+    ("id", po::value<std::string>()->default_value("layerd"), "name used in logs");
+  sb::common::add_common_options(desc);
+  auto vm = sb::common::parse_command_line(argc, argv, desc, "switchboard-layerd",
+                                           "Switchboard channel layer: group membership in Redis, fan-out to gateways.");
+
+  if (!sb::common::setup_logging(vm["log-level"].as<std::string>())) {
+    std::cerr << "switchboard-layerd: unknown --log-level (see --help)\n";
+    return 2;
+  }
+  auto log = sb::common::log("main");
+  sb::layerd::layerd_config cfg;
+  cfg.bind = vm["bind"].as<std::string>();
+  auto url = sb::common::parse_redis_url(vm["redis"].as<std::string>());
+  if (!url) {
+    std::cerr << "switchboard-layerd: --redis: " << url.error_text() << "\n";
+    return 2;
+  }
+  cfg.redis = url.value();
+  cfg.prefix = vm["prefix"].as<std::string>();
+  cfg.group_expiry_s = vm["group-expiry"].as<int>();
+  cfg.refresh_interval_s = vm["refresh-interval"].as<int>();
+  cfg.gateway_timeout_ms = vm["gateway-timeout-ms"].as<int>();
+  cfg.id = vm["id"].as<std::string>();
+  if (cfg.group_expiry_s <= 0 || cfg.refresh_interval_s <= 0 || cfg.gateway_timeout_ms <= 0) {
+    std::cerr << "switchboard-layerd: --group-expiry, --refresh-interval and --gateway-timeout-ms must be positive\n";
+    return 2;
+  }
+  try {
+    sb::layerd::layer_server server(cfg);
+    g_server = &server;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    server.run();
+    g_server = nullptr;
+  } catch (const std::exception& e) {
+    log->critical("layerd failed error=\"{}\"", e.what());
+    return 1;
+  }
+  return 0;
+}

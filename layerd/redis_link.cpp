@@ -1,0 +1,156 @@
+// redis_link.cpp — see redis_link.hpp.
+#include "layerd/redis_link.hpp"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <zmq.h>
+
+#include "common/logging.hpp"
+
+namespace sb::layerd {
+
+// hiredis calls these to say which directions it wants watched.
+struct redis_adapter {
+  static redis_link* self(void* p) { return static_cast<redis_link*>(p); }
+  static void add_read(void* p) { self(p)->want_read_ = true; }
+  static void del_read(void* p) { self(p)->want_read_ = false; }
+  static void add_write(void* p) { self(p)->want_write_ = true; }
+  static void del_write(void* p) { self(p)->want_write_ = false; }
+  static void cleanup(void* p) {
+    self(p)->want_read_ = false;
+    self(p)->want_write_ = false;
+  }
+};
+
+redis_link::redis_link(common::redis_url url) : url_(std::move(url)) { next_attempt_ = clock::now(); }
+
+redis_link::~redis_link() {
+  if (ctx_) {
+    ctx_->data = nullptr;
+    redisAsyncFree(ctx_);  // runs pending callbacks with a null reply
+  }
+}
+
+int redis_link::fd() const { return ctx_ ? ctx_->c.fd : -1; }
+
+short redis_link::events() const {
+  short ev = 0;
+  if (want_read_) ev |= ZMQ_POLLIN;
+  if (want_write_) ev |= ZMQ_POLLOUT;
+  return ev;
+}
+
+void redis_link::on_ready(short revents) {
+  if (ctx_ && (revents & (ZMQ_POLLIN | ZMQ_POLLERR))) redisAsyncHandleRead(ctx_);
+  if (ctx_ && (revents & ZMQ_POLLOUT)) redisAsyncHandleWrite(ctx_);
+}
+
+std::chrono::milliseconds redis_link::tick(clock::time_point now) {
+  if (ctx_) return std::chrono::milliseconds(1000);
+  if (now >= next_attempt_) connect();
+  if (ctx_) return std::chrono::milliseconds(1000);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now) + std::chrono::milliseconds(1);
+}
+
+void redis_link::connect() {
+  auto log = common::log("redis");
+  redisAsyncContext* c = redisAsyncConnect(url_.host.c_str(), url_.port);
+  if (!c || c->err) {
+    lost(c ? c->errstr : "out of memory");
+    if (c) redisAsyncFree(c);
+    return;
+  }
+  c->data = this;
+  c->ev.data = this;
+  c->ev.addRead = redis_adapter::add_read;
+  c->ev.delRead = redis_adapter::del_read;
+  c->ev.addWrite = redis_adapter::add_write;
+  c->ev.delWrite = redis_adapter::del_write;
+  c->ev.cleanup = redis_adapter::cleanup;
+  ctx_ = c;
+  want_write_ = true;  // a non-blocking connect completes when the fd turns writable
+  redisAsyncSetConnectCallback(c, &redis_link::on_connect_cb);
+  redisAsyncSetDisconnectCallback(c, &redis_link::on_disconnect_cb);
+  // AUTH and SELECT are queued first, so they run before anything else.
+  if (!url_.password.empty()) send_raw({"AUTH", url_.password});
+  if (url_.db != 0) send_raw({"SELECT", std::to_string(url_.db)});
+}
+
+void redis_link::lost(const char* why) {
+  auto log = common::log("redis");
+  ctx_ = nullptr;
+  want_read_ = want_write_ = false;
+  const bool was_connected = connected_;
+  connected_ = false;
+  if (was_connected || !warned_) {
+    log->warn("redis unavailable host={} port={} reason=\"{}\" retry_ms={}", url_.host, url_.port, why,
+              backoff_.count());
+    warned_ = true;
+  }
+  next_attempt_ = clock::now() + backoff_;
+  backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
+}
+
+void redis_link::on_connect_cb(const redisAsyncContext* c, int status) {
+  auto* self = static_cast<redis_link*>(c->data);
+  if (!self) return;
+  if (status != REDIS_OK) {
+    self->lost(c->errstr);  // hiredis frees the context after this callback
+    return;
+  }
+  self->connected_ = true;
+  self->warned_ = false;
+  self->backoff_ = std::chrono::milliseconds(100);
+  ++self->stats_.reconnects;
+  common::log("redis")->info("redis connected host={} port={} db={}", self->url_.host, self->url_.port,
+                             self->url_.db);
+  if (self->on_connected) self->on_connected();
+}
+
+void redis_link::on_disconnect_cb(const redisAsyncContext* c, int status) {
+  auto* self = static_cast<redis_link*>(c->data);
+  if (!self) return;
+  self->lost(status == REDIS_OK ? "closed" : c->errstr);
+}
+
+void redis_link::on_reply_cb(redisAsyncContext* c, void* r, void* priv) {
+  auto* self = static_cast<redis_link*>(c->data);
+  auto* reply = static_cast<redisReply*>(r);
+  (void)priv;
+  if (!self) return;
+  if (!reply) return;  // the connection went away; lost() already logged it
+  if (reply->type == REDIS_REPLY_ERROR) {
+    ++self->stats_.errors;
+    common::log("redis")->warn("redis error reply=\"{}\"", std::string(reply->str, reply->len));
+  }
+}
+
+bool redis_link::command(const std::vector<std::string>& argv) {
+  // Until the connect completes, a command could still be thrown away with
+  // the context; the owner keeps what matters and rewrites it on_connected.
+  if (!connected()) {
+    ++stats_.dropped;
+    return false;
+  }
+  return send_raw(argv);
+}
+
+bool redis_link::send_raw(const std::vector<std::string>& argv) {
+  std::vector<const char*> ptrs;
+  std::vector<std::size_t> lens;
+  ptrs.reserve(argv.size());
+  lens.reserve(argv.size());
+  for (const auto& a : argv) {
+    ptrs.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  if (redisAsyncCommandArgv(ctx_, &redis_link::on_reply_cb, nullptr, static_cast<int>(argv.size()), ptrs.data(),
+                            lens.data()) != REDIS_OK) {
+    ++stats_.dropped;
+    return false;
+  }
+  ++stats_.commands;
+  return true;
+}
+
+}  // namespace sb::layerd

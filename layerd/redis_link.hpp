@@ -1,0 +1,80 @@
+// redis_link.hpp — one asynchronous hiredis connection driven by layerd's poll loop.
+//
+// layerd is a single-threaded zmq_poll loop (ZeroMQ socket + this fd), so
+// Redis I/O never blocks it (ARCHITECTURE rule 3): hiredis' async API is
+// given a tiny event adapter that records which directions it wants, and
+// the loop calls on_ready() when the fd is ready. A lost connection is
+// retried with exponential backoff (100 ms … 5 s); `on_connected` lets the
+// owner rewrite what Redis missed.
+//
+// Threading: everything runs on the layerd loop thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/redis_url.hpp"
+
+struct redisAsyncContext;
+
+namespace sb::layerd {
+
+class redis_link {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct stats {
+    std::uint64_t commands = 0;
+    std::uint64_t errors = 0;        // error replies
+    std::uint64_t dropped = 0;       // commands issued while disconnected
+    std::uint64_t reconnects = 0;
+  };
+
+  explicit redis_link(common::redis_url url);
+  ~redis_link();
+  redis_link(const redis_link&) = delete;
+  redis_link& operator=(const redis_link&) = delete;
+
+  // Called once connected (after AUTH/SELECT were queued) and after every reconnect.
+  std::function<void()> on_connected;
+
+  bool connected() const { return ctx_ != nullptr && connected_; }
+
+  // Poll integration: fd (-1 when none) and wanted events (ZMQ_POLLIN/ZMQ_POLLOUT).
+  int fd() const;
+  short events() const;
+  void on_ready(short revents);
+  // Reconnects when due; returns how long the loop may sleep.
+  std::chrono::milliseconds tick(clock::time_point now);
+
+  // Fire-and-forget command; error replies are logged and counted.
+  // Returns false (and counts a drop) when not connected.
+  bool command(const std::vector<std::string>& argv);
+
+  const stats& counters() const { return stats_; }
+
+ private:
+  void connect();
+  bool send_raw(const std::vector<std::string>& argv);
+  void lost(const char* why);
+  static void on_connect_cb(const redisAsyncContext* c, int status);
+  static void on_disconnect_cb(const redisAsyncContext* c, int status);
+  static void on_reply_cb(redisAsyncContext* c, void* reply, void* priv);
+
+  common::redis_url url_;
+  redisAsyncContext* ctx_ = nullptr;
+  bool connected_ = false;
+  bool want_read_ = false;
+  bool want_write_ = false;
+  bool warned_ = false;
+  std::chrono::milliseconds backoff_{100};
+  clock::time_point next_attempt_{};
+  stats stats_;
+
+  friend struct redis_adapter;
+};
+
+}  // namespace sb::layerd

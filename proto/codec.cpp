@@ -1,0 +1,218 @@
+// codec.cpp — see codec.hpp.
+#include "proto/codec.hpp"
+
+#include <msgpack.hpp>
+
+#include "common/limits.hpp"
+
+namespace sb::proto {
+namespace {
+
+using packer = msgpack::packer<msgpack::sbuffer>;
+
+void pack_str(packer& pk, std::string_view s) { pk.pack(s); }
+void pack_bin(packer& pk, std::string_view s) {
+  pk.pack_bin(static_cast<std::uint32_t>(s.size()));
+  pk.pack_bin_body(s.data(), static_cast<std::uint32_t>(s.size()));
+}
+
+struct encoder {
+  packer& pk;
+  void operator()(const hello& m) {
+    pk.pack_array(3);
+    pk.pack(m.major);
+    pk.pack(m.minor);
+    pack_str(pk, m.gateway_id);
+  }
+  void operator()(const welcome& m) {
+    pk.pack_array(3);
+    pk.pack(m.major);
+    pk.pack(m.minor);
+    pack_str(pk, m.layerd_id);
+  }
+  void operator()(const group_add& m) {
+    pk.pack_array(3);
+    pk.pack(m.request);
+    pack_str(pk, m.group);
+    pack_str(pk, m.channel);
+  }
+  void operator()(const group_discard& m) {
+    pk.pack_array(2);
+    pack_str(pk, m.group);
+    pack_str(pk, m.channel);
+  }
+  void operator()(const group_send& m) {
+    pk.pack_array(2);
+    pack_str(pk, m.group);
+    pack_bin(pk, m.event);
+  }
+  void operator()(const send& m) {
+    pk.pack_array(2);
+    pack_str(pk, m.channel);
+    pack_bin(pk, m.event);
+  }
+  void operator()(const heartbeat&) { pk.pack_array(0); }
+  void operator()(const deliver& m) {
+    pk.pack_array(2);
+    pk.pack_array(static_cast<std::uint32_t>(m.targets.size()));
+    for (const auto& t : m.targets) pack_str(pk, t);
+    pack_bin(pk, m.event);
+  }
+  void operator()(const error& m) {
+    pk.pack_array(3);
+    pk.pack(m.request);
+    pack_str(pk, m.code);
+    pack_str(pk, m.text);
+  }
+  void operator()(const ack& m) {
+    pk.pack_array(1);
+    pk.pack(m.request);
+  }
+  void operator()(const sync& m) {
+    pk.pack_array(static_cast<std::uint32_t>(m.groups.size()));
+    for (const auto& [group, channels] : m.groups) {
+      pk.pack_array(2);
+      pack_str(pk, group);
+      pk.pack_array(static_cast<std::uint32_t>(channels.size()));
+      for (const auto& c : channels) pack_str(pk, c);
+    }
+  }
+};
+
+// Field readers: each throws a small message that decode() turns into an error.
+struct bad : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const msgpack::object_array& as_array(const msgpack::object& o, std::uint32_t min_size, const char* what) {
+  if (o.type != msgpack::type::ARRAY) throw bad(std::string(what) + " is not an array");
+  if (o.via.array.size < min_size) throw bad(std::string(what) + " has too few fields");
+  return o.via.array;
+}
+std::string as_str(const msgpack::object& o, const char* what) {
+  if (o.type != msgpack::type::STR) throw bad(std::string(what) + " is not a string");
+  return std::string(o.via.str.ptr, o.via.str.size);
+}
+std::string as_bin(const msgpack::object& o, const char* what) {
+  if (o.type != msgpack::type::BIN) throw bad(std::string(what) + " is not bin");
+  if (o.via.bin.size > common::limits::max_event_bytes) throw bad(std::string(what) + " is too large");
+  return std::string(o.via.bin.ptr, o.via.bin.size);
+}
+std::uint64_t as_uint(const msgpack::object& o, const char* what) {
+  if (o.type != msgpack::type::POSITIVE_INTEGER) throw bad(std::string(what) + " is not an unsigned integer");
+  return o.via.u64;
+}
+std::uint32_t as_u32(const msgpack::object& o, const char* what) {
+  auto v = as_uint(o, what);
+  if (v > 0xffffffffu) throw bad(std::string(what) + " is out of range");
+  return static_cast<std::uint32_t>(v);
+}
+std::vector<std::string> as_str_list(const msgpack::object& o, const char* what) {
+  const auto& a = as_array(o, 0, what);
+  std::vector<std::string> out;
+  out.reserve(a.size);
+  for (std::uint32_t i = 0; i < a.size; ++i) out.push_back(as_str(a.ptr[i], what));
+  return out;
+}
+
+message decode_object(kind k, const msgpack::object& o) {
+  switch (k) {
+    case kind::hello: {
+      const auto& a = as_array(o, 3, "hello");
+      return hello{as_u32(a.ptr[0], "major"), as_u32(a.ptr[1], "minor"), as_str(a.ptr[2], "gateway_id")};
+    }
+    case kind::welcome: {
+      const auto& a = as_array(o, 3, "welcome");
+      return welcome{as_u32(a.ptr[0], "major"), as_u32(a.ptr[1], "minor"), as_str(a.ptr[2], "layerd_id")};
+    }
+    case kind::group_add: {
+      const auto& a = as_array(o, 3, "group_add");
+      return group_add{as_uint(a.ptr[0], "request"), as_str(a.ptr[1], "group"), as_str(a.ptr[2], "channel")};
+    }
+    case kind::group_discard: {
+      const auto& a = as_array(o, 2, "group_discard");
+      return group_discard{as_str(a.ptr[0], "group"), as_str(a.ptr[1], "channel")};
+    }
+    case kind::group_send: {
+      const auto& a = as_array(o, 2, "group_send");
+      return group_send{as_str(a.ptr[0], "group"), as_bin(a.ptr[1], "event")};
+    }
+    case kind::send: {
+      const auto& a = as_array(o, 2, "send");
+      return send{as_str(a.ptr[0], "channel"), as_bin(a.ptr[1], "event")};
+    }
+    case kind::heartbeat:
+      as_array(o, 0, "heartbeat");
+      return heartbeat{};
+    case kind::deliver: {
+      const auto& a = as_array(o, 2, "deliver");
+      return deliver{as_str_list(a.ptr[0], "targets"), as_bin(a.ptr[1], "event")};
+    }
+    case kind::error: {
+      const auto& a = as_array(o, 3, "error");
+      return error{as_uint(a.ptr[0], "request"), as_str(a.ptr[1], "code"), as_str(a.ptr[2], "text")};
+    }
+    case kind::ack: {
+      const auto& a = as_array(o, 1, "ack");
+      return ack{as_uint(a.ptr[0], "request")};
+    }
+    case kind::sync: {
+      const auto& a = as_array(o, 0, "sync");
+      sync s;
+      s.groups.reserve(a.size);
+      for (std::uint32_t i = 0; i < a.size; ++i) {
+        const auto& entry = as_array(a.ptr[i], 2, "sync entry");
+        s.groups.emplace_back(as_str(entry.ptr[0], "group"), as_str_list(entry.ptr[1], "channels"));
+      }
+      return s;
+    }
+  }
+  throw bad("unknown kind");
+}
+
+}  // namespace
+
+kind kind_of(const message& m) {
+  static constexpr kind kinds[] = {kind::hello,     kind::welcome, kind::group_add, kind::group_discard,
+                                   kind::group_send, kind::send,    kind::heartbeat, kind::deliver,
+                                   kind::error,      kind::ack,     kind::sync};
+  return kinds[m.index()];
+}
+
+const char* kind_name(std::uint8_t k) {
+  static constexpr const char* names[] = {"?",         "hello",   "welcome", "group_add", "group_discard", "group_send",
+                                          "send",      "heartbeat", "deliver", "error",   "ack",           "sync"};
+  return k < std::size(names) ? names[k] : "?";
+}
+
+std::string encode(const message& m) {
+  msgpack::sbuffer buf;
+  packer pk(buf);
+  std::visit(encoder{pk}, m);
+  return std::string(buf.data(), buf.size());
+}
+
+common::result<message> decode(std::uint8_t kind_byte, std::string_view body) {
+  if (kind_byte < static_cast<std::uint8_t>(kind::hello) || kind_byte > static_cast<std::uint8_t>(kind::sync)) {
+    return common::error{"unknown message kind " + std::to_string(kind_byte)};
+  }
+  if (body.size() > common::limits::max_proto_body) return common::error{"message body too large"};
+  try {
+    // Every element takes at least one byte, so a count above the body size
+    // is a lie; refusing it up front stops a 5-byte body from making
+    // msgpack reserve gigabytes for a bogus array header.
+    const auto n = static_cast<std::size_t>(body.size());
+    const msgpack::unpack_limit limit(/*array*/ n, /*map*/ n / 2, /*str*/ 1u << 20,
+                                      /*bin*/ common::limits::max_event_bytes, /*ext*/ 0, /*depth*/ 8);
+    std::size_t off = 0;
+    auto oh = msgpack::unpack(body.data(), body.size(), off, nullptr, nullptr, limit);
+    if (off != body.size()) return common::error{"trailing bytes after message body"};
+    return decode_object(static_cast<kind>(kind_byte), oh.get());
+  } catch (const bad& e) {
+    return common::error{std::string(kind_name(kind_byte)) + ": " + e.what()};
+  } catch (const std::exception& e) {
+    return common::error{std::string(kind_name(kind_byte)) + ": malformed msgpack (" + e.what() + ")"};
+  }
+}
+
+}  // namespace sb::proto

@@ -1,0 +1,84 @@
+// messages.hpp — the gateway ⇄ layerd messages (ZeroMQ multipart).
+//
+// Wire form: frame 1 is one byte, the kind; frame 2 is the msgpack body,
+// an array whose fields are in the order of the struct members below.
+// Decoders accept extra trailing fields so a minor version may add some;
+// a different major version is refused at HELLO. Events travel as msgpack
+// `bin` holding the event map's own bytes, so they pass layerd untouched.
+//
+// No I/O here; plain values, safe to move between threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace sb::proto {
+
+enum class kind : std::uint8_t {
+  hello = 1,          // gateway → layerd: [major, minor, gateway_id]
+  welcome = 2,        // layerd → gateway: [major, minor, layerd_id]
+  group_add = 3,      // gateway → layerd: [request, group, channel]; answered by ACK
+  group_discard = 4,  // gateway → layerd: [group, channel]
+  group_send = 5,     // gateway → layerd: [group, event]
+  send = 6,           // gateway → layerd: [channel, event]
+  heartbeat = 7,      // both ways: []
+  deliver = 8,        // layerd → gateway: [[conn_id...], event]
+  error = 9,          // layerd → gateway: [request, code, text]
+  ack = 10,           // layerd → gateway: [request]
+  sync = 11,          // gateway → layerd: [[group, [channel...]]...] — all of the sender's members in groups this layerd owns
+};
+
+struct hello {
+  std::uint32_t major = 0;
+  std::uint32_t minor = 0;
+  std::string gateway_id;
+};
+struct welcome {
+  std::uint32_t major = 0;
+  std::uint32_t minor = 0;
+  std::string layerd_id;
+};
+struct group_add {
+  std::uint64_t request = 0;
+  std::string group;
+  std::string channel;
+};
+struct group_discard {
+  std::string group;
+  std::string channel;
+};
+struct group_send {
+  std::string group;
+  std::string event;  // msgpack map bytes
+};
+struct send {
+  std::string channel;
+  std::string event;
+};
+struct heartbeat {};
+struct deliver {
+  std::vector<std::string> targets;  // conn ids (the part after '!')
+  std::string event;
+};
+struct error {
+  std::uint64_t request = 0;  // 0 when not about a request
+  std::string code;           // "version", "unknown_gateway", "bad_message", "bad_name", "no_route"
+  std::string text;
+};
+struct ack {
+  std::uint64_t request = 0;
+};
+struct sync {
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+};
+
+using message = std::variant<hello, welcome, group_add, group_discard, group_send, send, heartbeat, deliver,
+                             error, ack, sync>;
+
+kind kind_of(const message& m);
+const char* kind_name(std::uint8_t k);
+
+}  // namespace sb::proto

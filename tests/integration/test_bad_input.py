@@ -1,0 +1,344 @@
+# Bad input and failures, against real processes: every bad input listed in
+# docs/contract.md gets its defined answer (error frame or close code) and
+# OTHER connections in the same room keep receiving normally afterwards;
+# garbage on layerd's ZeroMQ socket does not kill it; Redis restarting, a
+# gateway killed with SIGKILL and a layerd killed are survived. Why: the
+# architecture's rule 5 - bad input never crashes and never loses other
+# people's data - is only believable when each case has a test.
+import asyncio
+import json
+import os
+import signal
+import unittest
+
+import websockets.exceptions
+import zmq
+
+from harness import (Clients, ProcessTestCase, arun, await_until, channel_re,
+                     chat_eventually_works, chat_works, expect_close, group_key,
+                     recv_json, recv_until, send_msg, ws_connect)
+
+
+class BadClientInput(ProcessTestCase):
+    """A misbehaving client gets its answer; bystanders on both gateways are unaffected."""
+
+    def start(self, gateway_args=()):
+        self.c = self.start_cluster(layerds=2, gateways=2, gateway_args=gateway_args)
+        self.gwa, self.gwb = self.c.gateways
+
+    async def bystanders(self, cl, room):
+        return [await cl.connect(self.gwa, room), await cl.connect(self.gwb, room)]
+
+    async def assert_room_still_works(self, cl, room, bystanders, tag, allow_before=None):
+        """A fresh client's message reaches every bystander; anything received
+        before it must be an ordinary chat message (allow_before filters which)."""
+        sender = await cl.connect(self.gwb, room)
+        await send_msg(sender, tag)
+        for ws in bystanders + [sender]:
+            got = await recv_until(ws, lambda m: m.get("message") == tag, 5)
+            for m in got[:-1]:
+                self.assertTrue(allow_before is not None and allow_before(m),
+                                f"unexpected frame before {tag!r}: {m!r}")
+
+    def test_bad_json_gets_an_error_frame_and_the_connection_stays_usable(self):
+        self.start()
+
+        async def body():
+            async with Clients() as cl:
+                room = "badjson"
+                by = await self.bystanders(cl, room)
+                bad = await cl.connect(self.gwa, room)
+                for text in ["not json", "{", "[1, 2]", "42", '"str"', "null"]:
+                    with self.subTest(text=text):
+                        await bad.send(text)
+                        err = await recv_json(bad, 5)
+                        self.assertEqual(err.get("type"), "error", err)
+                        self.assertEqual(err.get("code"), "bad_json", err)
+                        self.assertIn("detail", err)
+                await send_msg(bad, "still here")
+                for ws in by + [bad]:
+                    self.assertEqual(await recv_json(ws, 5), {"message": "still here"})
+                await self.assert_room_still_works(cl, room, by, "after bad json")
+        arun(body(), 30)
+
+    def test_a_missing_or_non_string_message_gets_bad_message(self):
+        self.start()
+
+        async def body():
+            async with Clients() as cl:
+                room = "badmessage"
+                by = await self.bystanders(cl, room)
+                bad = await cl.connect(self.gwb, room)
+                for obj in [{}, {"msg": "x"}, {"message": 5}, {"message": None},
+                            {"message": ["a"]}, {"message": {"a": 1}}, {"message": True}]:
+                    with self.subTest(obj=obj):
+                        await bad.send(json.dumps(obj))
+                        err = await recv_json(bad, 5)
+                        self.assertEqual(err.get("type"), "error", err)
+                        self.assertEqual(err.get("code"), "bad_message", err)
+                await send_msg(bad, "ok now")
+                for ws in by + [bad]:
+                    self.assertEqual(await recv_json(ws, 5), {"message": "ok now"})
+                await self.assert_room_still_works(cl, room, by, "after bad message")
+        arun(body(), 30)
+
+    def test_a_binary_frame_closes_with_1003(self):
+        self.start()
+
+        async def body():
+            async with Clients() as cl:
+                room = "binary"
+                by = await self.bystanders(cl, room)
+                bad = await cl.connect(self.gwa, room)
+                await bad.send(b'{"message": "binary"}')
+                code, _ = await expect_close(bad, 5)
+                self.assertEqual(code, 1003)
+                await self.assert_room_still_works(cl, room, by, "after binary")
+        arun(body(), 30)
+
+    def test_a_message_over_the_default_limit_closes_with_1009(self):
+        self.start()
+
+        async def body():
+            async with Clients() as cl:
+                room = "big"
+                by = await self.bystanders(cl, room)
+                # a message just under the limit goes through
+                fine = await cl.connect(self.gwa, room)
+                under = "u" * 60000
+                await send_msg(fine, under)
+                for ws in by + [fine]:
+                    self.assertEqual(await recv_json(ws, 5), {"message": under})
+                bad = await cl.connect(self.gwa, room)
+                await bad.send(json.dumps({"message": "x" * 70000}))
+                code, _ = await expect_close(bad, 5)
+                self.assertEqual(code, 1009)
+                await self.assert_room_still_works(cl, room, by, "after big")
+        arun(body(), 30)
+
+    def test_a_message_over_a_configured_limit_closes_with_1009(self):
+        self.start(gateway_args=["--max-message-size", "1024"])
+
+        async def body():
+            async with Clients() as cl:
+                room = "small"
+                by = await self.bystanders(cl, room)
+                fine = await cl.connect(self.gwb, room)
+                under = "u" * 900
+                await send_msg(fine, under)
+                for ws in by + [fine]:
+                    self.assertEqual(await recv_json(ws, 5), {"message": under})
+                bad = await cl.connect(self.gwb, room)
+                await bad.send(json.dumps({"message": "y" * 2000}))
+                code, _ = await expect_close(bad, 5)
+                self.assertEqual(code, 1009)
+                await self.assert_room_still_works(cl, room, by, "after 2000")
+        arun(body(), 30)
+
+    def test_a_flood_faster_than_the_rate_limit_closes_with_1008(self):
+        self.start(gateway_args=["--rate-limit", "5", "--rate-burst", "5"])
+
+        async def body():
+            async with Clients() as cl:
+                room = "flood"
+                by = await self.bystanders(cl, room)
+                bad = await cl.connect(self.gwa, room)
+                sent = 0
+                try:
+                    for k in range(200):
+                        await send_msg(bad, f"flood{k}")
+                        sent += 1
+                except websockets.exceptions.ConnectionClosed:
+                    pass  # the server may close while we still send
+                code, reason = await expect_close(bad, 10)
+                self.assertEqual(code, 1008)
+                self.assertEqual(reason, "rate limit")
+                await self.assert_room_still_works(
+                    cl, room, by, "after flood",
+                    allow_before=lambda m: set(m) == {"message"} and m["message"].startswith("flood"))
+        arun(body(), 30)
+
+
+class GarbageOnTheLayerSocket(ProcessTestCase):
+    """Hostile ZeroMQ peers: layerd survives and keeps serving (1 layerd, so all
+    chat goes through it)."""
+
+    def setUp(self):
+        self.c = self.start_cluster(layerds=1, gateways=2)
+        self.gwa, self.gwb = self.c.gateways
+        self.layerd = self.c.layerds[0]
+        self.ctx = zmq.Context()
+        self.addCleanup(self.ctx.term)
+
+    def send_garbage(self, frames_list):
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 2000)
+        s.setsockopt(zmq.IDENTITY, os.urandom(8))
+        s.connect(self.layerd.endpoint)
+        try:
+            for frames in frames_list:
+                s.send_multipart(frames)
+            # drain whatever layerd answers (e.g. ERROR), bounded
+            for _ in range(50):
+                if not s.poll(20):
+                    break
+                s.recv_multipart()
+        finally:
+            s.close(linger=2000)
+
+    def check_still_serving(self, cl_sockets, tag):
+        async def body():
+            a, b = cl_sockets
+            await chat_works(a, [a, b], tag, 5)
+        return body()
+
+    def run_cases(self, cases):
+        async def body():
+            async with Clients() as cl:
+                a = await cl.connect(self.gwa, "zmq")
+                b = await cl.connect(self.gwb, "zmq")
+                await chat_works(a, [a, b], "before", 5)
+                for name, frames_list in cases:
+                    with self.subTest(case=name):
+                        self.send_garbage(frames_list)
+                        await chat_works(b, [a, b], "after " + name, 5)
+                        self.assertTrue(self.layerd.alive(),
+                                        f"layerd died after {name} (rc={self.layerd.returncode()})")
+                        # a new connection still joins through this layerd
+                        n = await cl.connect(self.gwa, "zmq")
+                        await chat_works(n, [a, b, n], "joined after " + name, 5)
+                self.assertTrue(self.layerd.alive())
+        arun(body(), 90)
+
+    def test_garbage_frames_do_not_kill_layerd(self):
+        self.run_cases([
+            ("a single random frame", [[os.urandom(64)]]),
+            ("three random frames", [[os.urandom(7), os.urandom(300), os.urandom(1)]]),
+            ("kind 2 then truncated msgpack", [[b"\x02", b"\x82\xa5group\xa4ch"]]),
+            ("kind 2 then invalid msgpack bytes", [[b"\x02", b"\xc1\xc1\xc1\xc1"]]),
+            ("kind 2 then random bytes", [[b"\x02", os.urandom(200)]]),
+            ("kind 2 then a huge bogus str length", [[b"\x02", b"\xdb\xff\xff\xff\xf0abc"]]),
+            ("kind 2 then a huge bogus map length", [[b"\x02", b"\xdf\xff\xff\xff\xff"]]),
+            ("kind 2 then a huge bogus array length", [[b"\x02", b"\xdd\x7f\xff\xff\xff\x01"]]),
+            ("kind 2 then a map whose value claims 2 GiB", [[b"\x02", b"\x81\xa5group\xc6\x7f\xff\xff\xff"]]),
+            ("an empty message", [[b""]]),
+        ])
+
+    def test_every_kind_with_a_wrong_body_does_not_kill_layerd(self):
+        bodies = [b"", b"\x90", b"\x80", b"\xa3abc", b"\x81\xa4type\x05",
+                  b"\x84\xa5group\x01\xa7channel\x02\xa5event\x03\xa4type\x04"]
+        frames = [[bytes([k]), body] for k in range(16) for body in bodies]
+        frames += [[b"\x02\x00", b"\x80"], [b"\xff\xff\xff\xff", b"\x80"], [b"", b"\x80"],
+                   [b"\x02", b"\x80", b"extra", b"frames"]]
+        self.run_cases([("every kind with wrong bodies", frames),
+                        ("deeply nested msgpack", [[b"\x02", b"\x91" * 100000 + b"\x00"]])])
+
+
+class Outages(ProcessTestCase):
+
+    def test_redis_restarting_on_the_same_port_is_survived(self):
+        c = self.start_cluster(layerds=2, gateways=2)
+        gwa, gwb = c.gateways
+        room = "outage"
+        key = group_key(room)
+
+        async def body():
+            async with Clients() as cl:
+                old = [await cl.connect(gwa, room), await cl.connect(gwb, room),
+                       await cl.connect(gwa, room), await cl.connect(gwb, room)]
+                await chat_works(old[0], old, "before", 5)
+                await await_until(lambda: len(c.members(room)) == 4, 5, "4 members before")
+
+                c.redis.stop()
+                self.assertFalse(c.redis.alive())
+                c.redis.start()  # same port, empty data set
+                self.assertEqual(c.redis.cmd("EXISTS", key), 0)
+
+                await chat_eventually_works(old[1], old, "after restart", 15)
+                new = []
+                for gw in (gwa, gwb):
+                    async def join():
+                        try:
+                            ws = await ws_connect(gw, room, open_timeout=3)
+                        except Exception:
+                            return None
+                        cl.sockets.append(ws)
+                        return ws
+                    new.append(await await_until(join, 15, f"a new client joins via {gw.name}",
+                                                 interval=0.5))
+                everyone = old + new
+                await chat_eventually_works(new[0], everyone, "new after restart", 15)
+
+                def all_listed():
+                    m = c.members(room)
+                    return len(m) == 6 and len(set(m)) == 6
+                await await_until(all_listed, 15, "every connected member listed again",
+                                  interval=0.25)
+                ttl = c.redis.cmd("TTL", key)
+                self.assertGreater(ttl, 0)
+                self.assertTrue(all(c.layerds[i].alive() for i in range(2)))
+        arun(body(), 90)
+
+    def test_a_gateway_killed_with_sigkill_loses_its_members_within_15s(self):
+        c = self.start_cluster(layerds=2, gateways=2)
+        gwa, gwb = c.gateways
+        room = "killgw"
+
+        async def body():
+            async with Clients() as cl:
+                on_a = [await cl.connect(gwa, room) for _ in range(3)]
+                on_b = [await cl.connect(gwb, room) for _ in range(3)]
+                await chat_works(on_a[0], on_a + on_b, "before", 5)
+                await await_until(lambda: len(c.members(room)) == 6, 5, "6 members")
+                a_members = {m for m in c.members(room) if channel_re("gwa").match(m)}
+                self.assertEqual(len(a_members), 3)
+
+                gwb.kill(signal.SIGKILL)
+                self.assertFalse(gwb.alive())
+
+                def b_gone():
+                    m = c.members(room)
+                    return not any(channel_re("gwb").match(x) for x in m)
+                await await_until(b_gone, 15, "gwb's members removed", interval=0.25)
+                self.assertEqual(set(c.members(room)), a_members)
+                await chat_works(on_a[1], on_a, "after kill", 5)
+        arun(body(), 60)
+
+    def test_chat_survives_one_of_two_layerds_being_killed(self):
+        c = self.start_cluster(layerds=2, gateways=2)
+        gwa, gwb = c.gateways
+        rooms = [f"fail{i}" for i in range(8)]  # spread over both layerds
+
+        async def body():
+            async with Clients() as cl:
+                pairs = {}
+                for r in rooms:
+                    pairs[r] = [await cl.connect(gwa, r), await cl.connect(gwb, r)]
+                    await chat_works(pairs[r][0], pairs[r], "before " + r, 5)
+
+                c.layerds[0].kill(signal.SIGKILL)
+
+                for r in rooms:
+                    a, b = pairs[r]
+                    await chat_eventually_works(a, [a, b], "a after kill " + r, 15)
+                    await chat_eventually_works(b, [a, b], "b after kill " + r, 15)
+                for r in rooms:
+                    new = []
+                    for gw in (gwa, gwb):
+                        async def join():
+                            try:
+                                ws = await ws_connect(gw, r, open_timeout=3)
+                            except Exception:
+                                return None
+                            cl.sockets.append(ws)
+                            return ws
+                        new.append(await await_until(join, 15, f"new client in {r} via {gw.name}",
+                                                     interval=0.5))
+                    await chat_eventually_works(new[0], pairs[r] + new, "new " + r, 15)
+                    await chat_works(pairs[r][1], pairs[r] + new, "old to new " + r, 5)
+                self.assertTrue(c.layerds[1].alive())
+        arun(body(), 120)
+
+
+if __name__ == "__main__":
+    unittest.main()

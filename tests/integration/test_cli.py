@@ -1,0 +1,148 @@
+# Command line and start-up behaviour of both binaries, as promised by
+# docs/contract.md: --help lists every documented option (read from the
+# contract itself, so the doc and the binaries cannot drift apart), a bad
+# option or value exits 2 with one line, an address in use exits non-zero with
+# a clear message, and an unreachable layerd or Redis is not fatal.
+import re
+import signal
+import socket
+import subprocess
+import unittest
+
+from harness import (CONTRACT, GATEWAY_BIN, LAYERD_BIN, Clients, Gateway, Layerd,
+                     ProcessTestCase, RedisServer, arun, chat_eventually_works, free_port,
+                     handshake_status, tcp_accepts, wait_until, ws_connect, await_until)
+
+
+def contract_options(binary: str):
+    """Options in the '### <binary> options' table of the contract."""
+    text = CONTRACT.read_text()
+    m = re.search(r"^### " + re.escape(binary) + r" options.*?$(.*?)(?=^#)", text, re.S | re.M)
+    assert m, f"no options table for {binary} in {CONTRACT}"
+    opts = []
+    for line in m.group(1).splitlines():
+        if line.startswith("|"):
+            first_cell = line.split("|")[1]
+            opts += re.findall(r"`(--[a-z0-9][a-z0-9-]*)`", first_cell)
+    assert len(opts) >= 5, opts
+    return opts
+
+
+def run_bin(path, *args, timeout=10):
+    if not path.exists():
+        raise AssertionError(f"binary not found: {path} (set SB_BIN_DIR)")
+    return subprocess.run([str(path), *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=timeout, text=True, start_new_session=True)
+
+
+def nonempty_lines(s: str):
+    return [l for l in s.splitlines() if l.strip()]
+
+
+class CommandLine(unittest.TestCase):
+
+    def test_help_mentions_every_documented_option(self):
+        for binary, path in (("switchboard-layerd", LAYERD_BIN), ("switchboard-gateway", GATEWAY_BIN)):
+            r = run_bin(path, "--help")
+            with self.subTest(binary=binary):
+                self.assertEqual(r.returncode, 0, r.stderr)
+                out = r.stdout + r.stderr
+                for opt in contract_options(binary):
+                    self.assertRegex(out, re.escape(opt) + r"(?![a-z0-9-])",
+                                     f"{binary} --help does not mention {opt}")
+
+    def test_version_exits_zero_and_prints_something(self):
+        for path in (LAYERD_BIN, GATEWAY_BIN):
+            r = run_bin(path, "--version")
+            with self.subTest(binary=path.name):
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertTrue((r.stdout + r.stderr).strip())
+
+    def test_a_bad_option_or_value_exits_2_with_one_line(self):
+        cases = [
+            (LAYERD_BIN, ["--definitely-not-an-option"]),
+            (GATEWAY_BIN, ["--definitely-not-an-option"]),
+            (LAYERD_BIN, ["--group-expiry", "soon"]),
+            (LAYERD_BIN, ["--log-level", "loud"]),
+            (GATEWAY_BIN, ["--threads", "many"]),
+            (GATEWAY_BIN, ["--max-message-size", "-5x"]),
+            (GATEWAY_BIN, ["--listen", "not-an-address"]),
+        ]
+        for path, args in cases:
+            with self.subTest(binary=path.name, args=args):
+                r = run_bin(path, *args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertEqual(len(nonempty_lines(r.stderr)), 1, r.stderr)
+
+
+class StartUp(ProcessTestCase):
+
+    def hold_port(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        return s.getsockname()[1]
+
+    def assert_exits_with_a_clear_bind_error(self, proc, port):
+        proc.spawn()
+        wait_until(lambda: not proc.alive(), 10, f"{proc.name} to exit")
+        log = proc.log_text()
+        self.assertNotEqual(proc.returncode(), 0, log)
+        self.assertEqual(proc.returncode(), 1, "contract: an address that cannot be bound exits 1")
+        crit = [l for l in log.splitlines() if "critical" in l.lower()]
+        self.assertEqual(len(crit), 1, log)
+        self.assertTrue(str(port) in crit[0] or "in use" in crit[0].lower(),
+                        f"message does not say which address or why: {crit[0]!r}")
+
+    def test_the_gateway_exits_when_its_listen_address_is_in_use(self):
+        port = self.hold_port()
+        gw = self.own(Gateway(self.workdir, [f"tcp://127.0.0.1:{free_port()}"], port=port,
+                              id="gw", log_level="info"))
+        self.assert_exits_with_a_clear_bind_error(gw, port)
+
+    def test_layerd_exits_when_its_bind_address_is_in_use(self):
+        port = self.hold_port()
+        ld = self.own(Layerd(self.workdir, f"redis://127.0.0.1:{free_port()}/0",
+                             endpoint=f"tcp://127.0.0.1:{port}", log_level="info"))
+        self.assert_exits_with_a_clear_bind_error(ld, port)
+
+    def test_a_gateway_with_no_reachable_layerd_keeps_running_and_reports_503(self):
+        gw = self.start_gateway([f"tcp://127.0.0.1:{free_port()}"], expect_status=503)
+        status, body = gw.healthz()
+        self.assertEqual(status, 503)
+        self.assertIn('"unavailable"', body.decode())
+        with self.assertRaises(subprocess.TimeoutExpired):
+            gw.proc.wait(timeout=2)  # still running after 2 s
+        self.assertEqual(gw.healthz()[0], 503)
+        # and a WebSocket handshake is refused with 503, not hung
+        self.assertEqual(arun(handshake_status(gw.ws_url("lobby"), timeout=10), 20), 503)
+
+    def test_layerd_with_no_reachable_redis_keeps_running_and_recovers(self):
+        redis_port = free_port()
+        ld = self.start_layerd(f"redis://127.0.0.1:{redis_port}/0")
+        with self.assertRaises(subprocess.TimeoutExpired):
+            ld.proc.wait(timeout=2)  # still running after 2 s
+        self.assertTrue(tcp_accepts(ld.port))
+        # once Redis appears on that port, chat through this layerd works
+        self.own(RedisServer(self.workdir, port=redis_port)).start()
+        gw = self.start_gateway([ld.endpoint], id="gw")
+
+        async def body():
+            async with Clients() as cl:
+                async def join():
+                    try:
+                        ws = await ws_connect(gw, "late", open_timeout=3)
+                    except Exception:
+                        return None
+                    cl.sockets.append(ws)
+                    return ws
+                a = await await_until(join, 20, "a join once Redis is up", interval=0.5)
+                b = await await_until(join, 10, "a second join", interval=0.5)
+                await chat_eventually_works(a, [a, b], "redis came up", 10)
+        arun(body(), 60)
+        self.assertTrue(ld.alive())
+
+
+if __name__ == "__main__":
+    unittest.main()
