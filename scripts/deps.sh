@@ -11,7 +11,7 @@ SB_BUILD_PACKAGES=(
   libmsgpack-cxx-dev libhiredis-dev libspdlog-dev nlohmann-json3-dev
   googletest libgtest-dev
 )
-SB_RUN_PACKAGES=(redis-server)
+SB_RUN_PACKAGES=(redis-server redis-tools curl)
 SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zmq curl)
 
 sb_install_packages() {

@@ -234,6 +234,84 @@ class GarbageOnTheLayerSocket(ProcessTestCase):
                         ("deeply nested msgpack", [[b"\x02", b"\x91" * 100000 + b"\x00"]])])
 
 
+def mp(v) -> bytes:
+    """Just enough msgpack (ints >= 0, str, list) to speak the layer protocol."""
+    if isinstance(v, int):
+        return bytes([v]) if v < 128 else b"\xcf" + v.to_bytes(8, "big")
+    if isinstance(v, str):
+        b = v.encode()
+        return (bytes([0xA0 | len(b)]) if len(b) < 32 else b"\xd9" + bytes([len(b)])) + b
+    if isinstance(v, list):
+        return bytes([0x90 | len(v)]) + b"".join(mp(x) for x in v)
+    raise TypeError(v)
+
+
+HELLO, WELCOME, GROUP_ADD, ERROR, ACK = 1, 2, 3, 9, 10  # proto/messages.hpp
+
+
+class HostilePeerSpeakingTheProtocol(ProcessTestCase):
+    """A ZeroMQ peer that says HELLO, joins, then vanishes; and one that skips HELLO."""
+
+    def setUp(self):
+        self.c = self.start_cluster(layerds=1, gateways=2)
+        self.gwa, self.gwb = self.c.gateways
+        self.layerd = self.c.layerds[0]
+        self.ctx = zmq.Context()
+        self.addCleanup(self.ctx.term)
+
+    def peer(self, identity: bytes):
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.IDENTITY, identity)
+        s.connect(self.layerd.endpoint)
+        self.addCleanup(s.close, 0)
+        return s
+
+    def request(self, s, kind, body, want_kind):
+        s.send_multipart([bytes([kind]), mp(body)])
+        for _ in range(20):  # skip heartbeats etc., bounded
+            self.assertTrue(s.poll(5000), f"no answer to kind {kind}")
+            frames = s.recv_multipart()
+            if frames[0] == bytes([want_kind]):
+                return frames
+        self.fail(f"no kind {want_kind} answer")
+
+    def test_a_peer_that_joins_and_vanishes_neither_disturbs_delivery_nor_stays_in_redis(self):
+        room = "zmqpeer"
+        gid = "fake.0123456789abcdef"
+        chan = f"specific.{gid}!c1"
+
+        async def body():
+            async with Clients() as cl:
+                a = await cl.connect(self.gwa, room)
+                b = await cl.connect(self.gwb, room)
+                # a peer without HELLO is refused and nothing reaches Redis
+                stranger = self.peer(b"stranger.0123456789abcdef")
+                err = self.request(stranger, GROUP_ADD,
+                                   [5, "chat_" + room, "specific.stranger.0123456789abcdef!x"], ERROR)
+                self.assertIn(b"unknown_gateway", err[1])
+                # a peer that says HELLO and joins is listed like a gateway
+                fake = self.peer(gid.encode())
+                self.request(fake, HELLO, [1, 0, gid], WELCOME)
+                self.request(fake, GROUP_ADD, [7, "chat_" + room, chan], ACK)
+                # ...but it cannot add another gateway's channel
+                other = next(m for m in self.c.members(room) if m.startswith("specific.gwa."))
+                err = self.request(fake, GROUP_ADD, [8, "chat_" + room, other.rsplit("!", 1)[0] + "!evil"], ERROR)
+                self.assertIn(b"bad_name", err[1])
+                await await_until(lambda: chan in self.c.members(room), 5, "fake member listed")
+                self.assertEqual(len(self.c.members(room)), 3, self.c.members(room))
+                fake.close(0)  # vanish without a word
+
+                await chat_works(a, [a, b], "peer gone", 5)
+                await chat_works(b, [a, b], "peer gone 2", 5)
+                await await_until(lambda: chan not in self.c.members(room), 15,
+                                  "the vanished peer's member removed", interval=0.25)
+                self.assertEqual(len(self.c.members(room)), 2)
+                await chat_works(a, [a, b], "still fine", 5)
+                self.assertTrue(self.layerd.alive())
+        arun(body(), 60)
+
+
 class Outages(ProcessTestCase):
 
     def test_redis_restarting_on_the_same_port_is_survived(self):

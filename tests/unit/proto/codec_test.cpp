@@ -1,0 +1,181 @@
+// codec_test.cpp — proto round-trips and every malformed body decode must refuse.
+#include <gtest/gtest.h>
+
+#include <msgpack.hpp>
+
+#include "proto/codec.hpp"
+
+namespace sb::proto {
+namespace {
+
+message round_trip(const message& m) {
+  auto body = encode(m);
+  auto back = decode(static_cast<std::uint8_t>(kind_of(m)), body);
+  EXPECT_TRUE(back) << (back ? "" : back.error_text());
+  return back ? back.value() : message{heartbeat{}};
+}
+
+std::string packed(const std::function<void(msgpack::packer<msgpack::sbuffer>&)>& f) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  f(pk);
+  return std::string(buf.data(), buf.size());
+}
+
+TEST(Codec, HelloRoundTrips) {
+  auto m = std::get<hello>(round_trip(hello{1, 2, "gw.abc"}));
+  EXPECT_EQ(m.major, 1u);
+  EXPECT_EQ(m.minor, 2u);
+  EXPECT_EQ(m.gateway_id, "gw.abc");
+}
+
+TEST(Codec, GroupAddAndDiscardRoundTrip) {
+  auto a = std::get<group_add>(round_trip(group_add{42, "chat_lobby", "specific.gw.x!1"}));
+  EXPECT_EQ(a.request, 42u);
+  EXPECT_EQ(a.group, "chat_lobby");
+  EXPECT_EQ(a.channel, "specific.gw.x!1");
+  auto d = std::get<group_discard>(round_trip(group_discard{"g", "c"}));
+  EXPECT_EQ(d.group, "g");
+  EXPECT_EQ(d.channel, "c");
+}
+
+TEST(Codec, EventBytesSurviveUntouched) {
+  std::string ev("\x81\xa4type\xa1x\x00\xff", 10);
+  auto s = std::get<group_send>(round_trip(group_send{"g", ev}));
+  EXPECT_EQ(s.event, ev);
+  auto d = std::get<deliver>(round_trip(deliver{{"1", "2", "ff"}, ev}));
+  EXPECT_EQ(d.targets, (std::vector<std::string>{"1", "2", "ff"}));
+  EXPECT_EQ(d.event, ev);
+  auto sd = std::get<send>(round_trip(send{"specific.a!b", ev}));
+  EXPECT_EQ(sd.channel, "specific.a!b");
+  EXPECT_EQ(sd.event, ev);
+}
+
+TEST(Codec, SyncErrorAckWelcomeHeartbeatRoundTrip) {
+  sync s;
+  s.groups.push_back({"chat_a", {"specific.g!1", "specific.g!2"}});
+  s.groups.push_back({"chat_b", {}});
+  auto back = std::get<sync>(round_trip(s));
+  ASSERT_EQ(back.groups.size(), 2u);
+  EXPECT_EQ(back.groups[0].second.size(), 2u);
+  EXPECT_TRUE(back.groups[1].second.empty());
+  auto e = std::get<error>(round_trip(error{7, "bad_name", "nope"}));
+  EXPECT_EQ(e.request, 7u);
+  EXPECT_EQ(e.code, "bad_name");
+  EXPECT_EQ(std::get<ack>(round_trip(ack{9})).request, 9u);
+  EXPECT_EQ(std::get<welcome>(round_trip(welcome{1, 0, "L"})).layerd_id, "L");
+  EXPECT_TRUE(std::holds_alternative<heartbeat>(round_trip(heartbeat{})));
+}
+
+TEST(Codec, DecodeAcceptsExtraTrailingFields) {
+  auto body = packed([](auto& pk) {
+    pk.pack_array(4);
+    pk.pack(1);
+    pk.pack(0);
+    pk.pack(std::string("gw"));
+    pk.pack(std::string("future field"));
+  });
+  auto m = decode(static_cast<std::uint8_t>(kind::hello), body);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(std::get<hello>(m.value()).gateway_id, "gw");
+}
+
+TEST(Codec, DecodeRefusesUnknownKinds) {
+  EXPECT_FALSE(decode(0, encode(heartbeat{})));
+  EXPECT_FALSE(decode(12, encode(heartbeat{})));
+  EXPECT_FALSE(decode(255, encode(heartbeat{})));
+}
+
+TEST(Codec, DecodeRefusesEmptyTruncatedAndGarbageBodies) {
+  const auto k = static_cast<std::uint8_t>(kind::group_add);
+  EXPECT_FALSE(decode(k, ""));
+  auto body = encode(group_add{1, "chat_lobby", "specific.g!1"});
+  for (std::size_t n = 0; n < body.size(); ++n) {
+    EXPECT_FALSE(decode(k, std::string_view(body).substr(0, n))) << "prefix of " << n << " bytes";
+  }
+  EXPECT_FALSE(decode(k, "\xc1"));                 // never-used msgpack byte
+  EXPECT_FALSE(decode(k, body + "x"));             // trailing bytes
+  EXPECT_FALSE(decode(k, std::string("\xdd\xff\xff\xff\xff", 5)));  // array of 4 billion, no bytes
+  EXPECT_FALSE(decode(k, std::string("\xdf\x7f\xff\xff\xff", 5)));  // map of 2 billion, no bytes
+}
+
+TEST(Codec, DecodeRefusesWrongShapes) {
+  const auto add = static_cast<std::uint8_t>(kind::group_add);
+  // not an array
+  EXPECT_FALSE(decode(add, packed([](auto& pk) { pk.pack(std::string("hello")); })));
+  // too few fields
+  EXPECT_FALSE(decode(add, packed([](auto& pk) {
+    pk.pack_array(2);
+    pk.pack(1);
+    pk.pack(std::string("g"));
+  })));
+  // wrong field types: request as string, group as int, channel as bin
+  EXPECT_FALSE(decode(add, packed([](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(std::string("1"));
+    pk.pack(std::string("g"));
+    pk.pack(std::string("c"));
+  })));
+  EXPECT_FALSE(decode(add, packed([](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(1);
+    pk.pack(5);
+    pk.pack(std::string("c"));
+  })));
+  EXPECT_FALSE(decode(add, packed([](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(-1);
+    pk.pack(std::string("g"));
+    pk.pack(std::string("c"));
+  })));
+  // group_send event must be bin, not str
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::group_send), packed([](auto& pk) {
+    pk.pack_array(2);
+    pk.pack(std::string("g"));
+    pk.pack(std::string("event as str"));
+  })));
+  // deliver targets must be strings
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::deliver), packed([](auto& pk) {
+    pk.pack_array(2);
+    pk.pack_array(1);
+    pk.pack(1);
+    pk.pack_bin(0);
+  })));
+  // sync entries must be [group, [channels]]
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::sync), packed([](auto& pk) {
+    pk.pack_array(1);
+    pk.pack(std::string("g"));
+  })));
+  // hello major beyond 32 bits
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::hello), packed([](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(std::uint64_t{1} << 40);
+    pk.pack(0);
+    pk.pack(std::string("gw"));
+  })));
+}
+
+TEST(Codec, DecodeRefusesDeepNesting) {
+  std::string deep(100, '\x91');  // 100 nested one-element arrays
+  deep += '\xc0';
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::sync), deep));
+}
+
+TEST(Codec, RandomBytesNeverCrashDecode) {
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (int i = 0; i < 20000; ++i) {
+    std::string body;
+    const int len = static_cast<int>(x % 40);
+    for (int j = 0; j < len; ++j) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      body += static_cast<char>(x & 0xff);
+    }
+    for (std::uint8_t k = 1; k <= 11; ++k) (void)decode(k, body);  // must return, not crash or throw
+  }
+  SUCCEED();
+}
+
+}  // namespace
+}  // namespace sb::proto
