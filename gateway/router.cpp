@@ -12,8 +12,9 @@ bool one_segment(std::string_view path, std::string_view prefix, std::string& ou
   std::string_view seg = path.substr(prefix.size(), path.size() - prefix.size() - 1);
   if (seg.empty() || seg.find('/') != std::string_view::npos) return false;
   auto decoded = common::percent_decode(seg);
+  // A '/' that arrives percent-encoded belongs to the segment (the room
+  // page shows any name; only WebSocket rooms are limited to \w).
   if (!decoded || !common::decode_utf8(*decoded) || decoded->empty()) return false;
-  if (decoded->find('/') != std::string::npos) return false;
   out = std::move(*decoded);
   return true;
 }

@@ -186,18 +186,28 @@ void websocket_session::close(close_reason why) {
   closing_ = true;
   if (!accepted_) return;
   if (why == close_reason::slow_consumer) {
-    // Its socket is not draining, so a close frame would queue behind the
-    // backlog; drop the connection instead.
-    queue_.clear();
-    queued_bytes_ = 0;
-    beast::error_code ec;
-    beast::get_lowest_layer(ws_).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(ws_).close();
-    return;
+    // Drop the backlog (all but a write in flight), so the close frame is
+    // next on the wire. The peer is not reading, so the close may never
+    // get through: a timer cuts the TCP connection if it does not.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back()->size();
+      queue_.pop_back();
+    }
+    close_timer_ = std::make_unique<boost::asio::steady_timer>(ws_.get_executor());
+    close_timer_->expires_after(std::chrono::seconds(5));
+    close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(self->ws_).close();
+    });
   }
   const auto info = describe(why);
-  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(info.code), beast::string_view(info.text.data(), info.text.size())),
-                  [self = shared_from_this()](beast::error_code) {});
+  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(info.code),
+                                          beast::string_view(info.text.data(), info.text.size())),
+                  [self = shared_from_this()](beast::error_code) {
+                    if (self->close_timer_) self->close_timer_->cancel();
+                  });
 }
 
 }  // namespace sb::gateway

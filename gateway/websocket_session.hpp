@@ -21,6 +21,7 @@
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -72,6 +73,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   double tokens_ = 0;
   std::chrono::steady_clock::time_point refilled_;
   std::unique_ptr<boost::beast::http::response<boost::beast::http::string_body>> refusal_;
+  std::unique_ptr<boost::asio::steady_timer> close_timer_;  // only while a slow consumer is being closed
 };
 
 }  // namespace sb::gateway

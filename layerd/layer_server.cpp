@@ -169,6 +169,7 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
     return;
   }
   if (auto* s = std::get_if<proto::group_send>(&m)) {
+    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
     if (!common::is_valid_group_name(s->group)) return reject(peer, 0, "bad_name", "invalid group name");
     auto type = common::event_type(s->event);
     if (!type) {
@@ -181,6 +182,7 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
     return;
   }
   if (auto* s = std::get_if<proto::send>(&m)) {
+    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
     auto type = common::event_type(s->event);
     if (!type) return reject(peer, 0, "bad_event", type.error_text());
     auto parts = common::split_specific_channel(s->channel);

@@ -9,6 +9,7 @@
 # and every polling loop a bounded number of rounds. Stdlib only, plus
 # Debian's python3-websockets (10.4) and python3-zmq.
 import asyncio
+import base64
 import contextlib
 import hashlib
 import http.client
@@ -191,11 +192,31 @@ def redis_cmd(port: int, *args, timeout: float = 2.0):
 class Process:
     """One child process in its own process group, stderr to a temp file."""
 
-    def __init__(self, name: str, argv, workdir: Path):
+    def __init__(self, name: str, argv, workdir: Path = None):
         self.name = name
         self.argv = [str(a) for a in argv]
-        self.log_path = Path(workdir) / f"{name}.log"
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="sb-it-"))
+        self.log_path = self.workdir / f"{name}.log"
         self.proc = None
+
+    # `with Gateway(...) as gw:` starts it and always stops it.
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        if exc_type is not None:
+            sys.stderr.write(f"-------- {self.name} log --------\n{self.log_text()[-20000:]}\n")
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def start(self):
+        return self.spawn()
 
     def spawn(self):
         if not Path(self.argv[0]).exists():
@@ -239,12 +260,11 @@ class Process:
             self.proc.wait(timeout=5)
 
     def stop(self):
-        """SIGTERM, then SIGKILL after 5 s; the group's leftovers too."""
+        """SIGTERM to the process group, then SIGKILL after 5 s; always reaps."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
             self.kill(signal.SIGTERM, timeout=5.0)
-        self.signal_group(signal.SIGKILL)  # any stray children
 
     def log_text(self) -> str:
         try:
@@ -260,14 +280,18 @@ class Process:
 
 
 class RedisServer(Process):
-    def __init__(self, workdir: Path, port: int = None, name: str = "redis"):
+    """redis-server on 127.0.0.1:<port> with its own data dir and no persistence;
+    stop() then start() brings it back, empty, on the same port."""
+
+    def __init__(self, port: int = None, workdir: Path = None, name: str = "redis"):
         self.port = port or free_port()
-        self.data_dir = Path(workdir) / f"{name}-data"
+        super().__init__(name, [REDIS_BIN], workdir)
+        self.data_dir = self.workdir / f"{name}-data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        super().__init__(name, [
-            REDIS_BIN, "--port", self.port, "--bind", "127.0.0.1",
+        self.argv += [str(a) for a in [
+            "--port", self.port, "--bind", "127.0.0.1",
             "--dir", self.data_dir, "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--protected-mode", "no", "--logfile", ""], workdir)
+            "--daemonize", "no", "--protected-mode", "no", "--logfile", ""]]
 
     @property
     def url(self) -> str:
@@ -294,8 +318,10 @@ class RedisServer(Process):
 
 
 class Layerd(Process):
-    def __init__(self, workdir: Path, redis_url: str, endpoint: str = None,
-                 extra_args=(), id: str = "layerd", log_level: str = "debug"):
+    """switchboard-layerd bound to endpoint (a free loopback port when None)."""
+
+    def __init__(self, endpoint: str, redis_url: str, extra_args=(), id: str = "layerd",
+                 log_level: str = "debug", workdir: Path = None):
         if endpoint is None:
             endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.endpoint = endpoint
@@ -317,8 +343,10 @@ class Layerd(Process):
 
 
 class Gateway(Process):
-    def __init__(self, workdir: Path, layerd_endpoints, extra_args=(), id: str = "gw",
-                 port: int = None, log_level: str = "debug"):
+    """switchboard-gateway on --listen 127.0.0.1:<free port>, --layerd for each endpoint."""
+
+    def __init__(self, layerd_endpoints, extra_args=(), id: str = "gw", port: int = None,
+                 log_level: str = "debug", workdir: Path = None):
         self.port = port or free_port()
         self.id = id
         self.layerd_endpoints = list(layerd_endpoints)
@@ -425,18 +453,18 @@ class ProcessTestCase(unittest.TestCase):
         return proc
 
     def start_redis(self, port: int = None) -> RedisServer:
-        return self.own(RedisServer(self.workdir, port=port, name=f"redis{len(self._procs)}")).start()
+        return self.own(RedisServer(port=port, workdir=self.workdir, name=f"redis{len(self._procs)}")).start()
 
     def start_layerd(self, redis_url: str, extra_args=(), id: str = None,
                      endpoint: str = None) -> Layerd:
         id = id or f"layerd{sum(isinstance(p, Layerd) for p in self._procs)}"
-        return self.own(Layerd(self.workdir, redis_url, endpoint=endpoint,
-                               extra_args=extra_args, id=id)).start()
+        return self.own(Layerd(endpoint, redis_url, extra_args=extra_args, id=id,
+                               workdir=self.workdir)).start()
 
     def start_gateway(self, endpoints, extra_args=(), id: str = None,
                       expect_status=200) -> Gateway:
         id = id or f"gw{sum(isinstance(p, Gateway) for p in self._procs)}"
-        gw = self.own(Gateway(self.workdir, endpoints, extra_args=extra_args, id=id))
+        gw = self.own(Gateway(endpoints, extra_args=extra_args, id=id, workdir=self.workdir))
         return gw.start(expect_status=expect_status)
 
     def start_cluster(self, layerds: int = 2, gateways: int = 2, gateway_args=(),
@@ -607,3 +635,65 @@ async def chat_eventually_works(sender, receivers, tag: str, timeout: float = 15
         except (AssertionError, asyncio.TimeoutError) as e:
             last = e
     raise AssertionError(f"chat did not work within {timeout}s: {last}")
+
+
+class RawWebSocket:
+    """A hand-made blocking WebSocket client with a tiny receive buffer, for a
+    consumer that does not read (websockets' client reads ahead for us)."""
+
+    def __init__(self, port: int, path: str, rcvbuf: int = 4096, timeout: float = 10.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.buf = b""
+        for _ in range(1000):
+            if b"\r\n\r\n" in self.buf:
+                break
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed during handshake")
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1])
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def _read_exact(self, n: int):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(max(65536, n - len(self.buf)))
+            if not chunk:
+                return None
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_frames(self, max_frames: int = 100000):
+        """Every frame until EOF or a close frame: list of (opcode, payload);
+        the second value says whether the stream ended with a close frame."""
+        frames = []
+        try:
+            for _ in range(max_frames):
+                h = self._read_exact(2)
+                if h is None:
+                    return frames, False
+                opcode, n = h[0] & 0x0F, h[1] & 0x7F
+                if n == 126:
+                    n = int.from_bytes(self._read_exact(2) or b"\0\0", "big")
+                elif n == 127:
+                    n = int.from_bytes(self._read_exact(8) or b"\0" * 8, "big")
+                payload = self._read_exact(n)
+                if payload is None:
+                    return frames, False
+                frames.append((opcode, payload))
+                if opcode == 8:
+                    return frames, True
+        except ConnectionResetError:
+            return frames, False
+        raise AssertionError(f"more than {max_frames} frames")

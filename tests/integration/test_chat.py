@@ -12,6 +12,8 @@ import time
 import unittest
 import urllib.parse
 
+import websockets
+
 from harness import (SEED_DIR, Clients, ProcessTestCase, arun, await_until, channel_re,
                      group_key, handshake_status, http_request, recv_n, recv_until,
                      send_msg)
@@ -182,6 +184,15 @@ class ChatDelivery(ProcessTestCase):
         arun(body(), 30)
 
 
+class ChatDeliveryOnFourIoThreads(ChatDelivery):
+    """The same delivery tests with --threads 4 on both gateways: sessions of
+    one room then live on different I/O threads."""
+
+    def setUp(self):
+        self.c = self.start_cluster(layerds=2, gateways=2, gateway_args=["--threads", "4"])
+        self.gwa, self.gwb = self.c.gateways
+
+
 class Pages(ProcessTestCase):
     """HTTP side; one gateway is enough (pages need no layerd traffic)."""
 
@@ -204,6 +215,29 @@ class Pages(ProcessTestCase):
         self.assertIn(script, page)
         self.assertIn('<script id="room-name" type="application/json">"lobby"</script>', page)
         self.assertEqual(json.loads(self.room_name_element(page)), "lobby")
+
+    def test_the_seed_script_flow_works_end_to_end(self):
+        # Do what room.html's script does: JSON.parse the room-name element,
+        # open 'ws://' + host + '/ws/chat/' + roomName + '/' (the URL parser
+        # percent-encodes non-ASCII), send JSON.stringify({message}), read
+        # JSON.parse(e.data).message.
+
+        async def body():
+            for room in ["lobby", "로비"]:
+                with self.subTest(room=room):
+                    path = "/chat/" + urllib.parse.quote(room, safe="") + "/"
+                    status, _, page = http_request(self.gw.port, "GET", path)
+                    self.assertEqual(status, 200)
+                    room_name = json.loads(self.room_name_element(page.decode("utf-8")))
+                    self.assertEqual(room_name, room)
+                    url = "ws://" + f"127.0.0.1:{self.gw.port}" + "/ws/chat/" + room_name + "/"
+                    async with websockets.connect(url, open_timeout=10, ping_interval=None) as ws:
+                        m = "seed says 안녕 <b>&"
+                        await ws.send(json.dumps({"message": m}, separators=(",", ":"),
+                                                 ensure_ascii=False))
+                        data = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                        self.assertEqual(data["message"], m)
+        arun(body(), 30)
 
     def test_a_hostile_room_name_is_embedded_escaped(self):
         name = "</script><script>alert(1)</script>"
@@ -247,6 +281,8 @@ class Pages(ProcessTestCase):
             self.assertEqual(status, 405)
             allow = {m.strip() for m in headers.get("allow", "").split(",")}
             self.assertEqual(allow, {"GET", "HEAD"})
+        with self.subTest("HEAD /chat/"):
+            self.assertEqual(http_request(self.gw.port, "HEAD", "/chat/")[0], 200)
         with self.subTest("plain GET on the websocket route"):
             self.assertEqual(http_request(self.gw.port, "GET", "/ws/chat/lobby/")[0], 426)
         with self.subTest("healthz"):

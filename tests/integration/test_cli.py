@@ -4,7 +4,6 @@
 # option or value exits 2 with one line, an address in use exits non-zero with
 # a clear message, and an unreachable layerd or Redis is not fatal.
 import re
-import signal
 import socket
 import subprocess
 import unittest
@@ -97,14 +96,14 @@ class StartUp(ProcessTestCase):
 
     def test_the_gateway_exits_when_its_listen_address_is_in_use(self):
         port = self.hold_port()
-        gw = self.own(Gateway(self.workdir, [f"tcp://127.0.0.1:{free_port()}"], port=port,
-                              id="gw", log_level="info"))
+        gw = self.own(Gateway([f"tcp://127.0.0.1:{free_port()}"], port=port, id="gw",
+                              log_level="info", workdir=self.workdir))
         self.assert_exits_with_a_clear_bind_error(gw, port)
 
     def test_layerd_exits_when_its_bind_address_is_in_use(self):
         port = self.hold_port()
-        ld = self.own(Layerd(self.workdir, f"redis://127.0.0.1:{free_port()}/0",
-                             endpoint=f"tcp://127.0.0.1:{port}", log_level="info"))
+        ld = self.own(Layerd(f"tcp://127.0.0.1:{port}", f"redis://127.0.0.1:{free_port()}/0",
+                             log_level="info", workdir=self.workdir))
         self.assert_exits_with_a_clear_bind_error(ld, port)
 
     def test_a_gateway_with_no_reachable_layerd_keeps_running_and_reports_503(self):
@@ -125,7 +124,7 @@ class StartUp(ProcessTestCase):
             ld.proc.wait(timeout=2)  # still running after 2 s
         self.assertTrue(tcp_accepts(ld.port))
         # once Redis appears on that port, chat through this layerd works
-        self.own(RedisServer(self.workdir, port=redis_port)).start()
+        self.own(RedisServer(port=redis_port, workdir=self.workdir)).start()
         gw = self.start_gateway([ld.endpoint], id="gw")
 
         async def body():

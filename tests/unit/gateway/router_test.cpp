@@ -20,7 +20,8 @@ TEST(Router, ServesPagesAndHealth) {
 
 TEST(Router, RoomPageAcceptsAnySegmentLikeDjangosStrConverter) {
   auto r = match_route("/chat/%3C%2Fscript%3E/");
-  EXPECT_EQ(r.what, k::not_found) << "a decoded '/' would change the path";
+  EXPECT_EQ(r.what, k::room_page) << "an encoded '/' stays inside the segment";
+  EXPECT_EQ(r.room, "</script>");
   r = match_route("/chat/%3Cb%3E%20x/");
   EXPECT_EQ(r.what, k::room_page);
   EXPECT_EQ(r.room, "<b> x");
