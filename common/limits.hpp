@@ -30,6 +30,10 @@ inline constexpr std::size_t default_send_queue_messages = 4096;
 inline constexpr int default_heartbeat_ms = 1000;
 inline constexpr int default_layerd_timeout_ms = 3000;
 inline constexpr int default_join_timeout_ms = 5000;
+// Keepalive: ping a connection silent this long; drop it if nothing comes
+// back within the timeout (so dead TCP peers do not pile up).
+inline constexpr int default_ping_interval_ms = 25000;
+inline constexpr int default_ping_timeout_ms = 20000;
 
 // HTTP requests before the upgrade are small; anything bigger is refused.
 inline constexpr std::size_t max_http_header_bytes = 16 * 1024;

@@ -25,6 +25,8 @@ struct gateway_config {
   int heartbeat_ms = common::limits::default_heartbeat_ms;
   int layerd_timeout_ms = common::limits::default_layerd_timeout_ms;
   int join_timeout_ms = common::limits::default_join_timeout_ms;
+  int ping_interval_ms = common::limits::default_ping_interval_ms;
+  int ping_timeout_ms = common::limits::default_ping_timeout_ms;
 };
 
 }  // namespace sb::gateway

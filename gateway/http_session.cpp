@@ -11,10 +11,10 @@
 #include "gateway/pages.hpp"
 #include "gateway/router.hpp"
 #include "gateway/websocket_session.hpp"
+#include "gateway/ws_handshake.hpp"
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 
 namespace sb::gateway {
 
@@ -84,10 +84,19 @@ void http_session::handle(request&& req) {
   const route r = match_route(std::string_view(target.data(), target.size()));
   const bool is_ws_path = r.what == route::kind::ws_chat || r.what == route::kind::ws_not_found;
 
-  if (websocket::is_upgrade(req)) {
+  if (ws::wants_websocket(req)) {
     if (r.what == route::kind::ws_chat) {
+      auto check = ws::check_upgrade(req);
+      if (!check.ok) {
+        ctx_.stats.refused_bad_handshake.fetch_add(1, std::memory_order_relaxed);
+        log->debug("handshake refused status={} reason=\"{}\"", check.status, check.error);
+        auto res = make(static_cast<http::status>(check.status), req, check.error + "\n");
+        if (check.status == 426) res.set(http::field::sec_websocket_version, "13");
+        res.keep_alive(false);
+        return write(std::move(res));
+      }
       stream_.expires_never();
-      auto s = std::make_shared<websocket_session>(stream_.release_socket(), std::move(req),
+      auto s = std::make_shared<websocket_session>(stream_.release_socket(), std::move(check.accept),
                                                    common::group_for("chat", r.room), ctx_, thread_);
       s->run();
       return;

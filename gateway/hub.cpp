@@ -27,6 +27,9 @@ std::size_t hub::next_thread() { return round_robin_.fetch_add(1, std::memory_or
 
 void hub::start() {
   for (auto& s : shards_) {
+    s->sweep_timer = std::make_unique<boost::asio::steady_timer>(*s->ioc);
+    shard* sp = s.get();
+    boost::asio::post(*s->ioc, [this, sp] { arm_sweep(*sp); });
     boost::asio::io_context* ioc = s->ioc.get();
     s->thread = std::thread([ioc] {
       for (;;) {
@@ -50,9 +53,45 @@ void hub::stop() {
   for (auto& s : shards_) {
     if (s->thread.joinable()) s->thread.join();
   }
+  for (auto& s : shards_) {
+    s->dirty.clear();
+    s->flushing.clear();
+  }
 }
 
-std::uint64_t hub::add(std::size_t thread, const std::shared_ptr<websocket_session>& session) {
+void hub::arm_sweep(shard& s) {
+  s.sweep_timer->expires_after(std::chrono::seconds(1));
+  s.sweep_timer->async_wait([this, sp = &s](boost::system::error_code ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now();
+    // A sweep may close sessions (which then erase themselves later, from
+    // their own handlers), so walk a snapshot of keep-alive references.
+    std::vector<std::shared_ptr<websocket_session>> live;
+    live.reserve(sp->sessions.size());
+    for (auto& [conn, session] : sp->sessions) live.push_back(session->shared_from_this());
+    for (auto& session : live) session->sweep(now);
+    arm_sweep(*sp);
+  });
+}
+
+void hub::mark_dirty(std::size_t thread, std::shared_ptr<websocket_session> session) {
+  shard& s = *shards_[thread];
+  s.dirty.push_back(std::move(session));
+  if (s.flush_posted) return;
+  s.flush_posted = true;
+  // Posted work runs after the handlers already queued in this pass, so
+  // every frame delivered in the pass is in the queue when we flush.
+  boost::asio::post(*s.ioc, [this, sp = &s] { flush(*sp); });
+}
+
+void hub::flush(shard& s) {
+  s.flush_posted = false;
+  s.flushing.swap(s.dirty);
+  for (auto& session : s.flushing) session->flush();
+  s.flushing.clear();
+}
+
+std::uint64_t hub::add(std::size_t thread, websocket_session* session) {
   auto& s = *shards_[thread];
   const std::uint64_t conn = (static_cast<std::uint64_t>(thread) << 56) | s.next_conn++;
   s.sessions.emplace(conn, session);
@@ -89,12 +128,11 @@ void hub::deliver(const std::shared_ptr<const std::string>& frame, const std::ve
     boost::asio::post(*s->ioc, [this, s, frame, conns = std::move(per_thread[t])] {
       for (auto conn : conns) {
         auto it = s->sessions.find(conn);
-        auto session = it == s->sessions.end() ? nullptr : it->second.lock();
-        if (!session) {
+        if (it == s->sessions.end()) {
           unknown_targets_.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        session->send(frame);
+        it->second->send(frame);
       }
     });
   }

@@ -7,7 +7,12 @@
 // own sessions (STYLE: copy pointers out, send after; never touch a socket
 // from another thread). The frame is shared, never copied per recipient.
 //
-// Threading: add()/remove()/find() only on the conn's own thread;
+// Each thread also keeps the list of sessions with frames queued this
+// reactor pass and flushes them once (one gather write per socket per
+// pass), and runs one sweep timer for every session's keepalive and
+// close deadlines instead of a timer per socket.
+//
+// Threading: add()/remove()/mark_dirty() only on the conn's own thread;
 // deliver() from any thread.
 #pragma once
 
@@ -21,6 +26,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 namespace sb::gateway {
 
@@ -42,8 +48,10 @@ class hub {
   void stop();   // stops and joins
 
   // On the session's thread:
-  std::uint64_t add(std::size_t thread, const std::shared_ptr<websocket_session>& s);
+  std::uint64_t add(std::size_t thread, websocket_session* s);
   void remove(std::uint64_t conn);
+  // The session has frames queued: flush it once at the end of this pass.
+  void mark_dirty(std::size_t thread, std::shared_ptr<websocket_session> s);
 
   // From any thread: send `frame` to each listed conn id (hex strings).
   void deliver(const std::shared_ptr<const std::string>& frame, const std::vector<std::string>& conn_ids);
@@ -58,10 +66,18 @@ class hub {
   struct shard {
     std::unique_ptr<boost::asio::io_context> ioc;
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
-    std::unordered_map<std::uint64_t, std::weak_ptr<websocket_session>> sessions;  // its thread only
-    std::uint64_t next_conn = 1;                                                   // its thread only
+    // Everything below is touched only on this shard's thread.
+    std::unordered_map<std::uint64_t, websocket_session*> sessions;  // a session removes itself when it dies
+    std::uint64_t next_conn = 1;
+    std::vector<std::shared_ptr<websocket_session>> dirty;
+    std::vector<std::shared_ptr<websocket_session>> flushing;
+    bool flush_posted = false;
+    std::unique_ptr<boost::asio::steady_timer> sweep_timer;
     std::thread thread;
   };
+  void flush(shard& s);
+  void arm_sweep(shard& s);
+
   std::vector<std::unique_ptr<shard>> shards_;
   std::atomic<std::size_t> round_robin_{0};
   std::atomic<std::size_t> connections_{0};

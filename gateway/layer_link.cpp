@@ -10,6 +10,7 @@
 #include "common/limits.hpp"
 #include "common/logging.hpp"
 #include "gateway/hub.hpp"
+#include "gateway/ws_frame.hpp"
 #include "proto/codec.hpp"
 
 namespace sb::gateway {
@@ -208,7 +209,8 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
       log->warn("deliver dropped layerd={} error=\"{}\"", peers_[p].endpoint, frame.error_text());
       return;
     }
-    hub_.deliver(std::make_shared<const std::string>(std::move(frame.value())), d->targets);
+    // Framed once here; every target socket queues these same bytes.
+    hub_.deliver(ws::make_shared_text(frame.value()), d->targets);
   } else if (auto* a = std::get_if<proto::ack>(&m)) {
     if (auto it = pending_.find(a->request); it != pending_.end()) {
       auto cb = std::move(it->second.cb);

@@ -47,7 +47,11 @@ int main(int argc, char** argv) {
     ("layerd-timeout-ms", po::value<int>()->default_value(lim::default_layerd_timeout_ms),
      "a layerd silent this long is down; its groups move to the next layerd")
     ("join-timeout-ms", po::value<int>()->default_value(lim::default_join_timeout_ms),
-     "how long a handshake waits for layerd's join acknowledgement before 503");
+     "how long a handshake waits for layerd's join acknowledgement before 503")
+    ("ping-interval-ms", po::value<int>()->default_value(lim::default_ping_interval_ms),
+     "ping a connection that has been silent this long")
+    ("ping-timeout-ms", po::value<int>()->default_value(lim::default_ping_timeout_ms),
+     "drop a connection that does not answer a ping within this time");
   sb::common::add_common_options(desc);
   auto vm = sb::common::parse_command_line(argc, argv, desc, "switchboard-gateway",
                                            "Switchboard gateway: chat pages and WebSockets, groups via layerd.");
@@ -82,6 +86,9 @@ int main(int argc, char** argv) {
   cfg.heartbeat_ms = vm["heartbeat-ms"].as<int>();
   cfg.layerd_timeout_ms = vm["layerd-timeout-ms"].as<int>();
   cfg.join_timeout_ms = vm["join-timeout-ms"].as<int>();
+  cfg.ping_interval_ms = vm["ping-interval-ms"].as<int>();
+  cfg.ping_timeout_ms = vm["ping-timeout-ms"].as<int>();
+  if (cfg.ping_interval_ms < 100 || cfg.ping_timeout_ms < 100) usage_error("ping interval and timeout must be >= 100 ms");
   if (cfg.threads < 1 || cfg.threads > 64) usage_error("--threads must be 1..64");
   if (cfg.max_message_size < 16) usage_error("--max-message-size must be at least 16");
   if (cfg.rate_limit <= 0 || cfg.rate_burst < 1) usage_error("--rate-limit must be > 0 and --rate-burst >= 1");

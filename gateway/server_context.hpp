@@ -21,11 +21,14 @@ struct gateway_stats {
   std::atomic<std::uint64_t> handshakes{0};
   std::atomic<std::uint64_t> refused_not_found{0};
   std::atomic<std::uint64_t> refused_unavailable{0};
+  std::atomic<std::uint64_t> refused_bad_handshake{0};
   std::atomic<std::uint64_t> bad_frames{0};      // bad JSON / bad message (error frames sent)
   std::atomic<std::uint64_t> closed_binary{0};
   std::atomic<std::uint64_t> closed_too_big{0};
   std::atomic<std::uint64_t> closed_rate_limited{0};
   std::atomic<std::uint64_t> closed_slow_consumer{0};
+  std::atomic<std::uint64_t> closed_ping_timeout{0};
+  std::atomic<std::uint64_t> protocol_errors{0};
   std::atomic<std::uint64_t> frames_in{0};
   std::atomic<std::uint64_t> frames_out{0};
 };

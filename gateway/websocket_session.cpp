@@ -1,131 +1,189 @@
 // websocket_session.cpp — see websocket_session.hpp.
 #include "gateway/websocket_session.hpp"
 
+#include <array>
+
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
 #include "common/event.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
 #include "gateway/hub.hpp"
 #include "gateway/layer_link.hpp"
+#include "gateway/ws_handshake.hpp"
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
+namespace asio = boost::asio;
 
 namespace sb::gateway {
+namespace {
 
-websocket_session::websocket_session(boost::asio::ip::tcp::socket socket, request req, std::string group,
-                                     server_context& ctx, std::size_t thread)
-    : ws_(std::move(socket)), req_(std::move(req)), group_(std::move(group)), ctx_(ctx), thread_(thread) {
-  tokens_ = ctx_.cfg.rate_burst;
-  refilled_ = std::chrono::steady_clock::now();
+// One read buffer per I/O thread, shared by every socket on it.
+constexpr std::size_t read_chunk = 64 * 1024;
+unsigned char* thread_read_buffer() {
+  thread_local std::unique_ptr<unsigned char[]> buf(new unsigned char[read_chunk]);
+  return buf.get();
 }
+
+// A close handshake that has not finished by then is cut.
+constexpr auto close_timeout = std::chrono::seconds(5);
+
+}  // namespace
+
+websocket_session::websocket_session(asio::ip::tcp::socket socket, std::string accept, std::string group,
+                                     server_context& ctx, std::size_t thread)
+    : socket_(std::move(socket)),
+      accept_(std::move(accept)),
+      group_(std::move(group)),
+      ctx_(ctx),
+      reader_(ctx.cfg.max_message_size),
+      tokens_(ctx.cfg.rate_burst),
+      refilled_(clock::now()),
+      thread_(static_cast<std::uint8_t>(thread)) {}
 
 websocket_session::~websocket_session() {
   if (conn_) ctx_.hub_ref.remove(conn_);
-  if (join_sent_) ctx_.link.group_discard(group_, channel_);
-  common::log("ws")->debug("connection closed channel={}", channel_);
+  leave_group();
+  common::log("ws")->debug("connection closed channel={}", channel());
 }
 
+std::string websocket_session::channel() const { return common::make_channel(ctx_.gateway_id, hub::conn_string(conn_)); }
+
 void websocket_session::run() {
-  conn_ = ctx_.hub_ref.add(thread_, shared_from_this());
-  channel_ = common::make_channel(ctx_.gateway_id, hub::conn_string(conn_));
+  conn_ = ctx_.hub_ref.add(thread_, this);
   join_sent_ = true;
   auto self = shared_from_this();
-  auto ex = ws_.get_executor();
-  ctx_.link.group_add(group_, channel_, [self, ex](bool ok, const std::string& why) {
+  auto ex = socket_.get_executor();
+  ctx_.link.group_add(group_, channel(), [self, ex](bool ok, const std::string& why) {
     // Runs on the link thread: hop back to the session's own thread.
-    boost::asio::post(ex, [self, ok, why] { self->on_joined(ok, why); });
+    asio::post(ex, [self, ok, why] { self->on_joined(ok, why); });
   });
 }
 
 void websocket_session::on_joined(bool ok, const std::string& why) {
+  if (state_ != state::joining) return;
   if (!ok) {
     ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
     common::log("ws")->warn("handshake refused status=503 group={} reason=\"{}\"", group_, why);
-    refuse(http::status::service_unavailable, "channel layer unavailable: " + why + "\n");
+    refuse(503, "channel layer unavailable: " + why + "\n");
     return;
   }
-  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "switchboard"); }));
-  ws_.read_message_max(ctx_.cfg.max_message_size);
-  ws_.auto_fragment(false);
-  ws_.text(true);
-  beast::get_lowest_layer(ws_).expires_never();
-  ws_.async_accept(req_, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  if (ec) return hard_close();
+  state_ = state::open;
+  last_heard_ = clock::now();
+  // The 101 goes first; anything delivered while joining follows it.
+  auto response = std::make_shared<const std::string>(ws::switching_protocols(accept_));
+  std::string().swap(accept_);
+  out_bytes_ += response->size();
+  out_.insert(out_.begin(), std::move(response));
+  ctx_.stats.handshakes.fetch_add(1, std::memory_order_relaxed);
+  common::log("ws")->debug("connection open channel={} group={}", channel(), group_);
+  do_write();
+  do_wait_read();
 }
 
-void websocket_session::refuse(http::status status, std::string body) {
-  refusal_ = std::make_unique<http::response<http::string_body>>(status, req_.version());
-  refusal_->set(http::field::server, "switchboard");
-  refusal_->set(http::field::content_type, "text/plain; charset=utf-8");
-  refusal_->keep_alive(false);
-  refusal_->body() = std::move(body);
-  refusal_->prepare_payload();
-  auto self = shared_from_this();
-  http::async_write(ws_.next_layer(), *refusal_, [self](beast::error_code, std::size_t) {
-    beast::error_code ec;
-    beast::get_lowest_layer(self->ws_).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+void websocket_session::refuse(unsigned status, const std::string& body) {
+  state_ = state::closing;
+  std::string head = "HTTP/1.1 " + std::to_string(status) +
+                     (status == 503 ? " Service Unavailable" : " Bad Request") +
+                     "\r\nServer: switchboard\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+                     "Content-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body;
+  auto bytes = std::make_shared<const std::string>(std::move(head));
+  asio::async_write(socket_, asio::buffer(*bytes), [self = shared_from_this(), bytes](boost::system::error_code, std::size_t) {
+    self->hard_close();
   });
 }
 
-void websocket_session::on_accept(beast::error_code ec) {
-  if (ec) {
-    common::log("ws")->debug("handshake failed channel={} error=\"{}\"", channel_, ec.message());
+void websocket_session::do_wait_read() {
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
+}
+
+void websocket_session::on_readable(boost::system::error_code ec) {
+  if (ec || state_ == state::closed) return;
+  unsigned char* buf = thread_read_buffer();
+  for (int round = 0; round < 4; ++round) {
+    boost::system::error_code rec;
+    const std::size_t n = socket_.read_some(asio::buffer(buf, read_chunk), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+    if (rec) {  // EOF or reset: the peer is gone
+      return hard_close();
+    }
+    last_heard_ = clock::now();
+    ping_outstanding_ = false;
+    if (state_ == state::open) process(buf, n);
+    if (state_ == state::closed) return;
+    if (n < read_chunk) break;
+  }
+  do_wait_read();
+}
+
+void websocket_session::process(unsigned char* data, std::size_t n) {
+  auto handler = [this](const ws::event& ev) { on_event(ev); };
+  if (partial_.empty()) {
+    const std::size_t used = reader_.consume(data, n, handler);
+    if (used < n && !reader_.failed()) partial_.assign(reinterpret_cast<const char*>(data + used), n - used);
     return;
   }
-  accepted_ = true;
-  ctx_.stats.handshakes.fetch_add(1, std::memory_order_relaxed);
-  common::log("ws")->debug("connection open channel={} group={}", channel_, group_);
-  if (!queue_.empty()) do_write();
-  do_read();
+  partial_.append(reinterpret_cast<const char*>(data), n);
+  const std::size_t used = reader_.consume(reinterpret_cast<unsigned char*>(partial_.data()), partial_.size(), handler);
+  if (reader_.failed() || used == partial_.size()) {
+    std::string().swap(partial_);  // idle again: hold nothing
+  } else {
+    partial_.erase(0, used);
+  }
 }
 
-void websocket_session::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
-}
-
-void websocket_session::on_read(beast::error_code ec, std::size_t) {
+void websocket_session::on_event(const ws::event& ev) {
+  if (state_ != state::open) return;
   auto log = common::log("ws");
-  if (ec) {
-    if (ec == websocket::error::message_too_big) {
-      ctx_.stats.closed_too_big.fetch_add(1, std::memory_order_relaxed);
-      log->warn("connection closed channel={} code=1009 reason=\"message over {} bytes\"", channel_,
-                ctx_.cfg.max_message_size);
-    } else if (ec != websocket::error::closed && ec != boost::asio::error::operation_aborted &&
-               ec != boost::asio::error::eof) {
-      log->debug("read ended channel={} error=\"{}\"", channel_, ec.message());
+  switch (ev.kind) {
+    case ws::event::text:
+      if (!take_token()) {
+        ctx_.stats.closed_rate_limited.fetch_add(1, std::memory_order_relaxed);
+        log->warn("connection closed channel={} code=1008 reason=\"rate limit {}/s burst {}\"", channel(),
+                  ctx_.cfg.rate_limit, ctx_.cfg.rate_burst);
+        return close(close_reason::rate_limited);
+      }
+      ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+      return on_text(ev.payload);
+    case ws::event::binary:
+      ctx_.stats.closed_binary.fetch_add(1, std::memory_order_relaxed);
+      log->warn("connection closed channel={} code=1003 reason=\"binary frame\"", channel());
+      return close(close_reason::unsupported_data);
+    case ws::event::ping:
+      if (!take_token()) {
+        ctx_.stats.closed_rate_limited.fetch_add(1, std::memory_order_relaxed);
+        log->warn("connection closed channel={} code=1008 reason=\"ping rate limit\"", channel());
+        return close(close_reason::rate_limited);
+      }
+      return queue_control(ws::make_frame(ws::op_pong, ev.payload));
+    case ws::event::pong:
+      return;
+    case ws::event::close: {
+      // Answer with the same code (RFC 6455 5.5.1), then end the connection.
+      const std::uint16_t code = ev.code == ws::close_no_status ? ws::close_normal : ev.code;
+      log->debug("peer closed channel={} code={}", channel(), ev.code);
+      return close_with(code, "", false);
     }
-    return;  // the last handler releases the session
+    case ws::event::error:
+      if (ev.code == ws::close_too_big) {
+        ctx_.stats.closed_too_big.fetch_add(1, std::memory_order_relaxed);
+        log->warn("connection closed channel={} code=1009 reason=\"message over {} bytes\"", channel(),
+                  ctx_.cfg.max_message_size);
+      } else {
+        ctx_.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+        log->warn("connection closed channel={} code={} reason=\"{}\"", channel(), ev.code, ev.why);
+      }
+      return close_with(ev.code, ev.why, false);
   }
-  ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
-  if (!ws_.got_text()) {
-    ctx_.stats.closed_binary.fetch_add(1, std::memory_order_relaxed);
-    log->warn("connection closed channel={} code=1003 reason=\"binary frame\"", channel_);
-    buffer_.consume(buffer_.size());
-    close(close_reason::unsupported_data);
-    do_read();  // keep reading until the close handshake finishes
-    return;
-  }
-  if (!closing_) {
-    if (!take_token()) {
-      ctx_.stats.closed_rate_limited.fetch_add(1, std::memory_order_relaxed);
-      log->warn("connection closed channel={} code=1008 reason=\"rate limit {}/s burst {}\"", channel_,
-                ctx_.cfg.rate_limit, ctx_.cfg.rate_burst);
-      close(close_reason::rate_limited);
-    } else {
-      const auto data = buffer_.data();
-      on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
-    }
-  }
-  buffer_.consume(buffer_.size());
-  do_read();
 }
 
 bool websocket_session::take_token() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock::now();
   const double elapsed = std::chrono::duration<double>(now - refilled_).count();
   refilled_ = now;
   tokens_ = std::min(ctx_.cfg.rate_burst, tokens_ + elapsed * ctx_.cfg.rate_limit);
@@ -138,76 +196,138 @@ void websocket_session::on_text(std::string_view text) {
   auto parsed = common::chat_event_from_browser(text);
   if (!parsed.ok) {
     ctx_.stats.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    common::log("ws")->warn("bad frame channel={} code={} detail=\"{}\"", channel_, parsed.error.code,
+    common::log("ws")->warn("bad frame channel={} code={} detail=\"{}\"", channel(), parsed.error.code,
                             parsed.error.detail);
-    send(std::make_shared<const std::string>(common::error_frame(parsed.error)));
+    send(ws::make_shared_text(common::error_frame(parsed.error)));
     return;
   }
   ctx_.link.group_send(group_, std::move(parsed.event));
 }
 
 void websocket_session::send(std::shared_ptr<const std::string> frame) {
-  if (closing_) return;
-  if (queue_.size() + 1 > ctx_.cfg.send_queue_messages ||
-      queued_bytes_ + frame->size() > ctx_.cfg.send_queue_bytes) {
+  if (state_ == state::closing || state_ == state::closed) return;
+  if (out_.size() + inflight_.size() + 1 > ctx_.cfg.send_queue_messages ||
+      out_bytes_ + inflight_bytes_ + frame->size() > ctx_.cfg.send_queue_bytes) {
     ctx_.stats.closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
     common::log("ws")->warn("connection closed channel={} code=1008 reason=\"slow consumer\" queued_messages={} "
                             "queued_bytes={}",
-                            channel_, queue_.size(), queued_bytes_);
+                            channel(), out_.size() + inflight_.size(), out_bytes_ + inflight_bytes_);
     close(close_reason::slow_consumer);
     return;
   }
-  queued_bytes_ += frame->size();
-  queue_.push_back(std::move(frame));
-  if (accepted_ && !writing_) do_write();
+  out_bytes_ += frame->size();
+  out_.push_back(std::move(frame));
+  mark_dirty();
+}
+
+void websocket_session::queue_control(std::string frame) {
+  auto f = std::make_shared<const std::string>(std::move(frame));
+  out_bytes_ += f->size();
+  out_.push_back(std::move(f));
+  mark_dirty();
+}
+
+void websocket_session::mark_dirty() {
+  if (dirty_ || state_ == state::joining) return;
+  dirty_ = true;
+  ctx_.hub_ref.mark_dirty(thread_, shared_from_this());
+}
+
+void websocket_session::flush() {
+  dirty_ = false;
+  if (!writing_ && !out_.empty() && (state_ == state::open || state_ == state::closing)) do_write();
 }
 
 void websocket_session::do_write() {
+  if (writing_ || out_.empty()) return;
   writing_ = true;
-  ws_.async_write(boost::asio::buffer(*queue_.front()),
-                  beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+  inflight_.swap(out_);
+  inflight_bytes_ = out_bytes_;
+  out_bytes_ = 0;
+  iov_.clear();
+  iov_.reserve(inflight_.size());
+  for (const auto& f : inflight_) iov_.emplace_back(f->data(), f->size());
+  asio::async_write(socket_, iov_,
+                    [self = shared_from_this()](boost::system::error_code ec, std::size_t n) { self->on_write(ec, n); });
 }
 
-void websocket_session::on_write(beast::error_code ec, std::size_t) {
+void websocket_session::on_write(boost::system::error_code ec, std::size_t) {
   writing_ = false;
-  if (ec) {
-    queue_.clear();
-    queued_bytes_ = 0;
-    return;
+  ctx_.stats.frames_out.fetch_add(inflight_.size(), std::memory_order_relaxed);
+  inflight_.clear();
+  inflight_bytes_ = 0;
+  if (ec) return hard_close();
+  if (!out_.empty()) return do_write();
+  // Idle: hand back the queues' memory.
+  if (inflight_.capacity() > 16) std::vector<std::shared_ptr<const std::string>>().swap(inflight_);
+  if (out_.capacity() > 16) std::vector<std::shared_ptr<const std::string>>().swap(out_);
+  if (iov_.capacity() > 16) std::vector<asio::const_buffer>().swap(iov_);
+  if (shutdown_after_flush_) {
+    // Our close frame is out: stop sending, and wait (bounded by the sweep)
+    // for the peer to finish its side.
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   }
-  ctx_.stats.frames_out.fetch_add(1, std::memory_order_relaxed);
-  queued_bytes_ -= queue_.front()->size();
-  queue_.pop_front();
-  if (!queue_.empty() && !closing_) do_write();
 }
 
 void websocket_session::close(close_reason why) {
-  if (closing_) return;
-  closing_ = true;
-  if (!accepted_) return;
-  if (why == close_reason::slow_consumer) {
-    // Drop the backlog (all but a write in flight), so the close frame is
-    // next on the wire. The peer is not reading, so the close may never
-    // get through: a timer cuts the TCP connection if it does not.
-    while (queue_.size() > (writing_ ? 1u : 0u)) {
-      queued_bytes_ -= queue_.back()->size();
-      queue_.pop_back();
-    }
-    close_timer_ = std::make_unique<boost::asio::steady_timer>(ws_.get_executor());
-    close_timer_->expires_after(std::chrono::seconds(5));
-    close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;
-      beast::error_code ignored;
-      beast::get_lowest_layer(self->ws_).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-      beast::get_lowest_layer(self->ws_).close();
-    });
-  }
   const auto info = describe(why);
-  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(info.code),
-                                          beast::string_view(info.text.data(), info.text.size())),
-                  [self = shared_from_this()](beast::error_code) {
-                    if (self->close_timer_) self->close_timer_->cancel();
-                  });
+  close_with(info.code, info.text, why == close_reason::slow_consumer);
+}
+
+void websocket_session::close_with(std::uint16_t code, std::string_view reason, bool drop_backlog) {
+  if (state_ == state::closing || state_ == state::closed) return;
+  if (state_ == state::joining) return hard_close();
+  state_ = state::closing;
+  close_deadline_ = clock::now() + close_timeout;
+  // A closing connection takes no more messages: leave the group now, not
+  // when the peer finally lets go of the socket.
+  leave_group();
+  if (drop_backlog) {  // a slow consumer: the close frame goes next
+    out_.clear();
+    out_bytes_ = 0;
+  }
+  shutdown_after_flush_ = true;
+  queue_control(ws::make_close_frame(code, reason));
+}
+
+void websocket_session::leave_group() {
+  if (!join_sent_) return;
+  join_sent_ = false;
+  ctx_.link.group_discard(group_, channel());
+}
+
+void websocket_session::hard_close() {
+  if (state_ == state::closed) return;
+  state_ = state::closed;
+  leave_group();
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);  // pending handlers end; the last one frees the session
+}
+
+void websocket_session::sweep(clock::time_point now) {
+  if (state_ == state::closing) {
+    if (now >= close_deadline_) hard_close();
+    return;
+  }
+  if (state_ != state::open) return;
+  const auto interval = std::chrono::milliseconds(ctx_.cfg.ping_interval_ms);
+  const auto timeout = std::chrono::milliseconds(ctx_.cfg.ping_timeout_ms);
+  if (ping_outstanding_) {
+    if (now - ping_sent_ > timeout) {
+      ctx_.stats.closed_ping_timeout.fetch_add(1, std::memory_order_relaxed);
+      common::log("ws")->info("connection dropped channel={} reason=\"no pong within {} ms\"", channel(),
+                              ctx_.cfg.ping_timeout_ms);
+      hard_close();
+    }
+    return;
+  }
+  if (now - last_heard_ > interval) {
+    ping_outstanding_ = true;
+    ping_sent_ = now;
+    queue_control(ws::make_frame(ws::op_ping, ""));
+  }
 }
 
 }  // namespace sb::gateway

@@ -1,79 +1,104 @@
 // websocket_session.hpp — one browser WebSocket running the chat consumer.
 //
 // The seed's ChatConsumer, natively: on connect, group_add to the room's
-// group and accept only once layerd has acknowledged the join (as
+// group and send the 101 only once layerd has acknowledged the join (as
 // `await group_add` precedes `accept()` in Django); each {"message": m}
-// becomes a group_send; every DELIVER to this connection is written as
-// the shared, already-built text frame; on close, group_discard.
+// becomes a group_send; every delivery is a shared, already-framed
+// message; on close, group_discard.
 //
-// The interface is narrow (send(frame), close(reason)) so the frame layer
-// under it can change without touching hub or link. This version rides
-// Beast's websocket::stream.
+// Frame layer (ws_frame.hpp) on a raw Asio socket, shaped by what costs:
+//  - outbound frames are shared (one per gateway, not per socket) and each
+//    socket's queue leaves in one gather write per reactor pass: send()
+//    only queues and marks the session dirty; the hub flushes every dirty
+//    session once per pass;
+//  - an idle socket owns no read buffer: it waits for readability, reads
+//    into a per-thread buffer, and keeps only an incomplete frame's bytes;
+//  - no timer per socket: the hub's per-thread sweep sends pings, closes
+//    silent peers and ends close handshakes that stall.
 //
 // Threading: every member is touched only on the session's own io_context
-// thread (hub delivers by posting there). Handlers hold shared_from_this().
+// thread (the hub delivers by posting there). Handlers hold shared_from_this().
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 
 #include "gateway/close_reason.hpp"
 #include "gateway/server_context.hpp"
+#include "gateway/ws_frame.hpp"
 
 namespace sb::gateway {
 
 class websocket_session : public std::enable_shared_from_this<websocket_session> {
  public:
-  using request = boost::beast::http::request<boost::beast::http::string_body>;
+  using clock = std::chrono::steady_clock;
 
-  websocket_session(boost::asio::ip::tcp::socket socket, request req, std::string group, server_context& ctx,
+  websocket_session(boost::asio::ip::tcp::socket socket, std::string accept, std::string group, server_context& ctx,
                     std::size_t thread);
   ~websocket_session();
 
+  // Joins the group; the 101 follows the acknowledgement.
   void run();
-  // Queues a text frame; closes the connection as a slow consumer when
+  // Queues a complete frame. Closes the connection as a slow consumer when
   // the queue would pass its bounds.
   void send(std::shared_ptr<const std::string> frame);
   void close(close_reason why);
 
+  // Called by the hub: once per reactor pass if dirty, and on every sweep.
+  void flush();
+  void sweep(clock::time_point now);
+
+  std::string channel() const;
+
  private:
+  enum class state : std::uint8_t { joining, open, closing, closed };
+
   void on_joined(bool ok, const std::string& why);
-  void refuse(boost::beast::http::status status, std::string body);
-  void on_accept(boost::beast::error_code ec);
-  void do_read();
-  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void refuse(unsigned status, const std::string& body);
+  void do_wait_read();
+  void on_readable(boost::system::error_code ec);
+  void process(unsigned char* data, std::size_t n);
+  void on_event(const ws::event& ev);
   void on_text(std::string_view text);
+  void close_with(std::uint16_t code, std::string_view reason, bool drop_backlog);
+  void queue_control(std::string frame);
+  void mark_dirty();
   void do_write();
-  void on_write(boost::beast::error_code ec, std::size_t bytes);
+  void on_write(boost::system::error_code ec, std::size_t bytes);
+  void hard_close();
+  void leave_group();
   bool take_token();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
-  request req_;
+  boost::asio::ip::tcp::socket socket_;
+  std::string accept_;  // Sec-WebSocket-Accept, until the 101 is queued
   std::string group_;
   server_context& ctx_;
-  std::size_t thread_;
   std::uint64_t conn_ = 0;
-  std::string channel_;
-  boost::beast::flat_buffer buffer_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
-  std::size_t queued_bytes_ = 0;
-  bool accepted_ = false;
+  std::vector<std::shared_ptr<const std::string>> out_;       // queued
+  std::vector<std::shared_ptr<const std::string>> inflight_;  // being written
+  std::vector<boost::asio::const_buffer> iov_;
+  std::size_t out_bytes_ = 0;
+  std::size_t inflight_bytes_ = 0;
+  std::string partial_;  // an incomplete frame's bytes (empty while idle)
+  ws::reader reader_;
+  double tokens_;
+  clock::time_point refilled_;
+  clock::time_point last_heard_;
+  clock::time_point ping_sent_;
+  clock::time_point close_deadline_;
+  std::uint8_t thread_;
+  state state_ = state::joining;
   bool writing_ = false;
-  bool closing_ = false;
+  bool dirty_ = false;
   bool join_sent_ = false;
-  double tokens_ = 0;
-  std::chrono::steady_clock::time_point refilled_;
-  std::unique_ptr<boost::beast::http::response<boost::beast::http::string_body>> refusal_;
-  std::unique_ptr<boost::asio::steady_timer> close_timer_;  // only while a slow consumer is being closed
+  bool ping_outstanding_ = false;
+  bool shutdown_after_flush_ = false;
 };
 
 }  // namespace sb::gateway

@@ -12,7 +12,8 @@ SB_BUILD_PACKAGES=(
   googletest libgtest-dev
 )
 SB_RUN_PACKAGES=(redis-server redis-tools curl)
-SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zmq curl)
+SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zmq curl
+                  chromium chromium-driver python3-selenium)
 
 sb_install_packages() {
   local missing=()
