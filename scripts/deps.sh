@@ -13,7 +13,7 @@ SB_BUILD_PACKAGES=(
 )
 SB_RUN_PACKAGES=(redis-server redis-tools curl)
 SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zmq curl
-                  chromium chromium-driver python3-selenium)
+                  chromium chromium-driver python3-selenium clang libclang-rt-14-dev)
 
 sb_install_packages() {
   local missing=()
