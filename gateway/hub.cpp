@@ -111,6 +111,48 @@ std::string hub::conn_string(std::uint64_t conn) {
   return std::string(buf, end);
 }
 
+void hub::join_local(std::size_t thread, const std::string& group, websocket_session* session) {
+  auto& members = shards_[thread]->groups[group];
+  session->set_local_slot(static_cast<std::uint32_t>(members.size()));
+  members.push_back(session);
+}
+
+void hub::leave_local(std::size_t thread, const std::string& group, websocket_session* session) {
+  shard& s = *shards_[thread];
+  auto it = s.groups.find(group);
+  if (it == s.groups.end()) return;
+  auto& members = it->second;
+  const std::uint32_t slot = session->local_slot();
+  if (slot >= members.size() || members[slot] != session) return;
+  members[slot] = members.back();
+  members[slot]->set_local_slot(slot);
+  members.pop_back();
+  // While deliver_group walks this list it must stay alive; it erases it after.
+  if (members.empty() && s.delivering != &members) s.groups.erase(it);
+}
+
+void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group) {
+  for (auto& sp : shards_) {
+    shard* s = sp.get();
+    boost::asio::post(*s->ioc, [s, frame, group] {
+      auto it = s->groups.find(group);
+      if (it == s->groups.end()) return;
+      auto& members = it->second;
+      s->delivering = &members;
+      // send() may close a slow consumer, which leaves the group and moves
+      // the last member into its slot: only step on when the slot kept its
+      // session.
+      for (std::size_t i = 0; i < members.size();) {
+        websocket_session* session = members[i];
+        session->send(frame);
+        if (i < members.size() && members[i] == session) ++i;
+      }
+      s->delivering = nullptr;
+      if (members.empty()) s->groups.erase(it);
+    });
+  }
+}
+
 void hub::deliver(const std::shared_ptr<const std::string>& frame, const std::vector<std::string>& conn_ids) {
   std::vector<std::vector<std::uint64_t>> per_thread(shards_.size());
   for (const auto& id : conn_ids) {

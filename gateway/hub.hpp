@@ -55,6 +55,13 @@ class hub {
 
   // From any thread: send `frame` to each listed conn id (hex strings).
   void deliver(const std::shared_ptr<const std::string>& frame, const std::vector<std::string>& conn_ids);
+  // From any thread: send `frame` to every local member of `group`.
+  void deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group);
+
+  // On the session's thread: local group membership, used by deliver_group.
+  // A session is in at most one group; its slot makes leaving O(1).
+  void join_local(std::size_t thread, const std::string& group, websocket_session* s);
+  void leave_local(std::size_t thread, const std::string& group, websocket_session* s);
 
   std::size_t connections() const { return connections_.load(std::memory_order_relaxed); }
   std::uint64_t unknown_targets() const { return unknown_targets_.load(std::memory_order_relaxed); }
@@ -68,6 +75,8 @@ class hub {
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
     // Everything below is touched only on this shard's thread.
     std::unordered_map<std::uint64_t, websocket_session*> sessions;  // a session removes itself when it dies
+    std::unordered_map<std::string, std::vector<websocket_session*>> groups;
+    const std::vector<websocket_session*>* delivering = nullptr;  // the member list being walked
     std::uint64_t next_conn = 1;
     std::vector<std::shared_ptr<websocket_session>> dirty;
     std::vector<std::shared_ptr<websocket_session>> flushing;

@@ -73,6 +73,8 @@ void websocket_session::on_joined(bool ok, const std::string& why) {
   if (ec) return hard_close();
   state_ = state::open;
   last_heard_ = clock::now();
+  ctx_.hub_ref.join_local(thread_, group_, this);
+  in_local_group_ = true;
   // The 101 goes first; anything delivered while joining follows it.
   auto response = std::make_shared<const std::string>(ws::switching_protocols(accept_));
   std::string().swap(accept_);
@@ -292,6 +294,10 @@ void websocket_session::close_with(std::uint16_t code, std::string_view reason, 
 }
 
 void websocket_session::leave_group() {
+  if (in_local_group_) {
+    in_local_group_ = false;
+    ctx_.hub_ref.leave_local(thread_, group_, this);
+  }
   if (!join_sent_) return;
   join_sent_ = false;
   ctx_.link.group_discard(group_, channel());

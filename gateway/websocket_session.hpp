@@ -56,6 +56,10 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   std::string channel() const;
 
+  // The hub's index of this session in its local group list.
+  std::uint32_t local_slot() const { return local_slot_; }
+  void set_local_slot(std::uint32_t slot) { local_slot_ = slot; }
+
  private:
   enum class state : std::uint8_t { joining, open, closing, closed };
 
@@ -92,11 +96,13 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   clock::time_point last_heard_;
   clock::time_point ping_sent_;
   clock::time_point close_deadline_;
+  std::uint32_t local_slot_ = 0;
   std::uint8_t thread_;
   state state_ = state::joining;
   bool writing_ = false;
   bool dirty_ = false;
   bool join_sent_ = false;
+  bool in_local_group_ = false;
   bool ping_outstanding_ = false;
   bool shutdown_after_flush_ = false;
 };

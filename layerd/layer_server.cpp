@@ -226,30 +226,34 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
 void layer_server::fan_out(const std::string& group, const std::string& event) {
   const auto* members = store_.find(group);
   if (!members) return;
+  // One message per gateway, encoded once: each gateway delivers to its
+  // own members of the group, so this costs O(gateways) whatever the size
+  // of the group.
+  const auto k = static_cast<std::uint8_t>(proto::kind::group_deliver);
+  const std::string body = proto::encode(proto::group_deliver{group, event});
   for (const auto& [gateway, conns] : *members) {
-    proto::deliver d;
-    d.targets.reserve(conns.size());
-    for (const auto& [conn, joined] : conns) d.targets.push_back(conn);
-    d.event = event;
-    reply(gateway, d);
-    ++stats_.delivers_out;
+    if (send_raw(gateway, k, body)) ++stats_.delivers_out;
   }
 }
 
 void layer_server::reply(const std::string& peer, const proto::message& m) {
-  const auto k = static_cast<std::uint8_t>(proto::kind_of(m));
-  const std::string body = proto::encode(m);
+  send_raw(peer, static_cast<std::uint8_t>(proto::kind_of(m)), proto::encode(m));
+}
+
+bool layer_server::send_raw(const std::string& peer, std::uint8_t k, const std::string& body) {
   try {
     if (!router_.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       ++stats_.deliver_drops;
       common::log("fanout")->warn("send dropped peer={} kind={} reason=\"queue full\"", peer, proto::kind_name(k));
-      return;
+      return false;
     }
     router_.send(zmq::const_buffer(&k, 1), zmq::send_flags::sndmore);
     router_.send(zmq::buffer(body), zmq::send_flags::none);
+    return true;
   } catch (const zmq::error_t& e) {
     ++stats_.deliver_drops;
     common::log("fanout")->warn("send dropped peer={} kind={} reason=\"{}\"", peer, proto::kind_name(k), e.what());
+    return false;
   }
 }
 

@@ -4,9 +4,10 @@
 // every group's operations are handled in arrival order (ARCHITECTURE
 // rule 1) without locks. Membership lives in a group_store (memory) and is
 // mirrored to Redis in channels_redis' layout; a group_send becomes one
-// DELIVER per gateway carrying all that gateway's targets and the event
-// bytes once. Gateways that stop sending heartbeats are forgotten and
-// their members removed.
+// GROUP_DELIVER per gateway that has members, encoded once; each gateway
+// knows its own members, so a send costs O(gateways), not O(members).
+// Gateways that stop sending heartbeats are forgotten and their members
+// removed.
 //
 // Threading: construct anywhere; run() on one thread; request_stop() from any.
 #pragma once
@@ -68,6 +69,7 @@ class layer_server {
   void handle(const std::string& peer, std::uint8_t kind, std::string_view body);
   void handle(const std::string& peer, const proto::message& m);
   void reply(const std::string& peer, const proto::message& m);
+  bool send_raw(const std::string& peer, std::uint8_t kind, const std::string& body);
   void fan_out(const std::string& group, const std::string& event);
   void tick(clock::time_point now);
   void reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text);

@@ -68,6 +68,11 @@ struct encoder {
     pk.pack_array(1);
     pk.pack(m.request);
   }
+  void operator()(const group_deliver& m) {
+    pk.pack_array(2);
+    pack_str(pk, m.group);
+    pack_bin(pk, m.event);
+  }
   void operator()(const sync& m) {
     pk.pack_array(static_cast<std::uint32_t>(m.groups.size()));
     for (const auto& [group, channels] : m.groups) {
@@ -156,6 +161,10 @@ message decode_object(kind k, const msgpack::object& o) {
       const auto& a = as_array(o, 1, "ack");
       return ack{as_uint(a.ptr[0], "request")};
     }
+    case kind::group_deliver: {
+      const auto& a = as_array(o, 2, "group_deliver");
+      return group_deliver{as_str(a.ptr[0], "group"), as_bin(a.ptr[1], "event")};
+    }
     case kind::sync: {
       const auto& a = as_array(o, 0, "sync");
       sync s;
@@ -175,13 +184,14 @@ message decode_object(kind k, const msgpack::object& o) {
 kind kind_of(const message& m) {
   static constexpr kind kinds[] = {kind::hello,     kind::welcome, kind::group_add, kind::group_discard,
                                    kind::group_send, kind::send,    kind::heartbeat, kind::deliver,
-                                   kind::error,      kind::ack,     kind::sync};
+                                   kind::error,      kind::ack,     kind::sync,      kind::group_deliver};
   return kinds[m.index()];
 }
 
 const char* kind_name(std::uint8_t k) {
   static constexpr const char* names[] = {"?",         "hello",   "welcome", "group_add", "group_discard", "group_send",
-                                          "send",      "heartbeat", "deliver", "error",   "ack",           "sync"};
+                                          "send",      "heartbeat", "deliver", "error",   "ack",           "sync",
+                                          "group_deliver"};
   return k < std::size(names) ? names[k] : "?";
 }
 
@@ -193,7 +203,7 @@ std::string encode(const message& m) {
 }
 
 common::result<message> decode(std::uint8_t kind_byte, std::string_view body) {
-  if (kind_byte < static_cast<std::uint8_t>(kind::hello) || kind_byte > static_cast<std::uint8_t>(kind::sync)) {
+  if (kind_byte < static_cast<std::uint8_t>(kind::hello) || kind_byte > static_cast<std::uint8_t>(kind::group_deliver)) {
     return common::error{"unknown message kind " + std::to_string(kind_byte)};
   }
   if (body.size() > common::limits::max_proto_body) return common::error{"message body too large"};

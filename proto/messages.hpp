@@ -29,6 +29,7 @@ enum class kind : std::uint8_t {
   error = 9,          // layerd → gateway: [request, code, text]
   ack = 10,           // layerd → gateway: [request]
   sync = 11,          // gateway → layerd: [[group, [channel...]]...] — all of the sender's members in groups this layerd owns
+  group_deliver = 12, // layerd → gateway: [group, event] — to every member of the group on that gateway
 };
 
 struct hello {
@@ -74,9 +75,15 @@ struct ack {
 struct sync {
   std::vector<std::pair<std::string, std::vector<std::string>>> groups;
 };
+// A group_send fanned out to one gateway: the gateway knows its own members
+// of the group, so layerd's work per send is O(gateways), not O(members).
+struct group_deliver {
+  std::string group;
+  std::string event;
+};
 
 using message = std::variant<hello, welcome, group_add, group_discard, group_send, send, heartbeat, deliver,
-                             error, ack, sync>;
+                             error, ack, sync, group_deliver>;
 
 kind kind_of(const message& m);
 const char* kind_name(std::uint8_t k);

@@ -46,6 +46,9 @@ TEST(Codec, EventBytesSurviveUntouched) {
   auto d = std::get<deliver>(round_trip(deliver{{"1", "2", "ff"}, ev}));
   EXPECT_EQ(d.targets, (std::vector<std::string>{"1", "2", "ff"}));
   EXPECT_EQ(d.event, ev);
+  auto gd = std::get<group_deliver>(round_trip(group_deliver{"chat_lobby", ev}));
+  EXPECT_EQ(gd.group, "chat_lobby");
+  EXPECT_EQ(gd.event, ev);
   auto sd = std::get<send>(round_trip(send{"specific.a!b", ev}));
   EXPECT_EQ(sd.channel, "specific.a!b");
   EXPECT_EQ(sd.event, ev);
@@ -82,7 +85,7 @@ TEST(Codec, DecodeAcceptsExtraTrailingFields) {
 
 TEST(Codec, DecodeRefusesUnknownKinds) {
   EXPECT_FALSE(decode(0, encode(heartbeat{})));
-  EXPECT_FALSE(decode(12, encode(heartbeat{})));
+  EXPECT_FALSE(decode(13, encode(heartbeat{})));
   EXPECT_FALSE(decode(255, encode(heartbeat{})));
 }
 
@@ -172,7 +175,7 @@ TEST(Codec, RandomBytesNeverCrashDecode) {
       x ^= x << 17;
       body += static_cast<char>(x & 0xff);
     }
-    for (std::uint8_t k = 1; k <= 11; ++k) (void)decode(k, body);  // must return, not crash or throw
+    for (std::uint8_t k = 1; k <= 12; ++k) (void)decode(k, body);  // must return, not crash or throw
   }
   SUCCEED();
 }
