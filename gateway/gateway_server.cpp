@@ -30,6 +30,8 @@ gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(
 
 gateway_server::~gateway_server() {
   hub_.stop();
+  listener_.reset();
+  hub_.destroy_handlers();  // sessions die while the link and context still exist
   link_->stop();
 }
 
@@ -50,6 +52,8 @@ void gateway_server::run() {
   listener_->stop();
   link_->stop();  // tells layerds we are gone
   hub_.stop();
+  listener_.reset();
+  hub_.destroy_handlers();
   log->info("stopped gateway={}", ctx_->gateway_id);
 }
 

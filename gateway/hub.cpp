@@ -21,7 +21,18 @@ hub::hub(std::size_t threads) {
   }
 }
 
-hub::~hub() { stop(); }
+hub::~hub() {
+  stop();
+  destroy_handlers();
+}
+
+void hub::destroy_handlers() {
+  stopped_.store(true);
+  for (auto& s : shards_) {
+    s->sweep_timer.reset();
+    s->ioc.reset();  // destroys queued handlers and the sessions they keep alive
+  }
+}
 
 std::size_t hub::next_thread() { return round_robin_.fetch_add(1, std::memory_order_relaxed) % shards_.size(); }
 
@@ -48,7 +59,7 @@ void hub::start() {
 void hub::stop() {
   for (auto& s : shards_) {
     s->work.reset();
-    s->ioc->stop();
+    if (s->ioc) s->ioc->stop();
   }
   for (auto& s : shards_) {
     if (s->thread.joinable()) s->thread.join();
@@ -75,6 +86,7 @@ void hub::arm_sweep(shard& s) {
 }
 
 void hub::mark_dirty(std::size_t thread, std::shared_ptr<websocket_session> session) {
+  if (stopped_.load(std::memory_order_relaxed)) return;
   shard& s = *shards_[thread];
   s.dirty.push_back(std::move(session));
   if (s.flush_posted) return;
@@ -100,6 +112,7 @@ std::uint64_t hub::add(std::size_t thread, websocket_session* session) {
 }
 
 void hub::remove(std::uint64_t conn) {
+  if (stopped_.load(std::memory_order_relaxed)) return;
   auto& s = *shards_[thread_of(conn)];
   if (s.sessions.erase(conn)) connections_.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -118,6 +131,7 @@ void hub::join_local(std::size_t thread, const std::string& group, websocket_ses
 }
 
 void hub::leave_local(std::size_t thread, const std::string& group, websocket_session* session) {
+  if (stopped_.load(std::memory_order_relaxed)) return;
   shard& s = *shards_[thread];
   auto it = s.groups.find(group);
   if (it == s.groups.end()) return;
@@ -132,6 +146,7 @@ void hub::leave_local(std::size_t thread, const std::string& group, websocket_se
 }
 
 void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group) {
+  if (stopped_.load(std::memory_order_relaxed)) return;
   for (auto& sp : shards_) {
     shard* s = sp.get();
     boost::asio::post(*s->ioc, [s, frame, group] {
@@ -154,6 +169,7 @@ void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const s
 }
 
 void hub::deliver(const std::shared_ptr<const std::string>& frame, const std::vector<std::string>& conn_ids) {
+  if (stopped_.load(std::memory_order_relaxed)) return;
   std::vector<std::vector<std::uint64_t>> per_thread(shards_.size());
   for (const auto& id : conn_ids) {
     std::uint64_t conn = 0;

@@ -46,6 +46,9 @@ class hub {
 
   void start();  // runs every io_context on its own thread
   void stop();   // stops and joins
+  // After stop(): destroys pending handlers (and so the sessions they hold)
+  // while the rest of the gateway is still alive.
+  void destroy_handlers();
 
   // On the session's thread:
   std::uint64_t add(std::size_t thread, websocket_session* s);
@@ -88,6 +91,7 @@ class hub {
   void arm_sweep(shard& s);
 
   std::vector<std::unique_ptr<shard>> shards_;
+  std::atomic<bool> stopped_{false};  // sessions dying at shutdown leave the maps alone
   std::atomic<std::size_t> round_robin_{0};
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> unknown_targets_{0};
