@@ -149,8 +149,9 @@ int reader::parse_header(const unsigned char* p, std::size_t n, header& h) {
       why_ = "control frame over 125 bytes";
       return -1;
     }
-  } else if (len > max_message_) {
-    // Refuse before the payload arrives, so a huge length costs nothing.
+  } else if (len + (h.op == op_continuation && in_message_ ? message_.size() : 0) > max_message_) {
+    // Refuse before the payload arrives (counting what a fragmented
+    // message already holds), so a huge length costs nothing.
     fail_code_ = close_too_big;
     why_ = "message too big";
     return -1;

@@ -201,6 +201,11 @@ TEST(FrameReader, EnforcesTheMessageSizeLimit) {
   EXPECT_EQ(error_code(feed(client_frame(0x01, std::string(600, 'x')) + client_frame(0x80, std::string(600, 'x')),
                             1 << 20, 1024)),
             close_too_big);
+  // A continuation's header alone is enough when the total would be over.
+  reader r2(1024);
+  std::string first = client_frame(0x01, std::string(600, 'x'));
+  std::string next_header = client_frame(0x80, std::string(600, 'x')).substr(0, 8);
+  EXPECT_EQ(error_code(feed(r2, first + next_header)), close_too_big);
   EXPECT_EQ(feed(client_frame(0x81, std::string(1024, 'x')), 1 << 20, 1024).at(0).kind, event::text);
 }
 
