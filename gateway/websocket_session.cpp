@@ -241,29 +241,60 @@ void websocket_session::flush() {
 }
 
 void websocket_session::do_write() {
-  if (writing_ || out_.empty()) return;
-  writing_ = true;
-  inflight_.swap(out_);
-  inflight_bytes_ = out_bytes_;
-  out_bytes_ = 0;
-  iov_.clear();
-  iov_.reserve(inflight_.size());
-  for (const auto& f : inflight_) iov_.emplace_back(f->data(), f->size());
-  asio::async_write(socket_, iov_,
-                    [self = shared_from_this()](boost::system::error_code ec, std::size_t n) { self->on_write(ec, n); });
+  if (writing_ || (out_.empty() && inflight_.empty())) return;
+  write_now();
 }
 
-void websocket_session::on_write(boost::system::error_code ec, std::size_t) {
-  writing_ = false;
-  ctx_.stats.frames_out.fetch_add(inflight_.size(), std::memory_order_relaxed);
-  inflight_.clear();
-  inflight_bytes_ = 0;
-  if (ec) return hard_close();
-  if (!out_.empty()) return do_write();
+// Writes queued frames straight from the flush with non-blocking gather
+// writes (no completion handler to schedule when the kernel takes it all,
+// which on a healthy socket is nearly always); only when the socket is
+// full does it wait for writability.
+void websocket_session::write_now() {
+  constexpr std::size_t max_iov = 64;
+  while (true) {
+    if (inflight_.empty()) {
+      if (out_.empty()) break;
+      inflight_.swap(out_);
+      inflight_bytes_ = out_bytes_;
+      out_bytes_ = 0;
+      first_offset_ = 0;
+    }
+    iov_.clear();
+    for (std::size_t i = 0; i < inflight_.size() && iov_.size() < max_iov; ++i) {
+      const std::string& f = *inflight_[i];
+      const std::size_t skip = i == 0 ? first_offset_ : 0;
+      iov_.emplace_back(f.data() + skip, f.size() - skip);
+    }
+    boost::system::error_code ec;
+    std::size_t n = socket_.write_some(iov_, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      writing_ = true;
+      socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this()](boost::system::error_code e) {
+        self->writing_ = false;
+        if (e) return self->hard_close();
+        if (self->state_ != state::closed) self->write_now();
+      });
+      return;
+    }
+    if (ec) return hard_close();
+    // Drop what was written; keep the offset into a partly written frame.
+    std::size_t done = 0;
+    while (done < inflight_.size()) {
+      const std::size_t left = inflight_[done]->size() - (done == 0 ? first_offset_ : 0);
+      if (n < left) break;
+      n -= left;
+      inflight_bytes_ -= inflight_[done]->size();
+      first_offset_ = 0;
+      ++done;
+    }
+    if (done < inflight_.size()) first_offset_ += n;
+    ctx_.stats.frames_out.fetch_add(done, std::memory_order_relaxed);
+    inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(done));
+  }
   // Idle: hand back the queues' memory.
   if (inflight_.capacity() > 16) std::vector<std::shared_ptr<const std::string>>().swap(inflight_);
   if (out_.capacity() > 16) std::vector<std::shared_ptr<const std::string>>().swap(out_);
-  if (iov_.capacity() > 16) std::vector<asio::const_buffer>().swap(iov_);
+  if (iov_.capacity() > max_iov) std::vector<asio::const_buffer>().swap(iov_);
   if (shutdown_after_flush_) {
     // Our close frame is out: stop sending, and wait (bounded by the sweep)
     // for the peer to finish its side.
@@ -285,9 +316,13 @@ void websocket_session::close_with(std::uint16_t code, std::string_view reason, 
   // A closing connection takes no more messages: leave the group now, not
   // when the peer finally lets go of the socket.
   leave_group();
-  if (drop_backlog) {  // a slow consumer: the close frame goes next
+  if (drop_backlog) {  // a slow consumer: the close frame goes next (after a partly written frame)
     out_.clear();
     out_bytes_ = 0;
+    if (inflight_.size() > 1) {
+      for (std::size_t i = 1; i < inflight_.size(); ++i) inflight_bytes_ -= inflight_[i]->size();
+      inflight_.resize(1);
+    }
   }
   shutdown_after_flush_ = true;
   queue_control(ws::make_close_frame(code, reason));

@@ -10,7 +10,8 @@
 //  - outbound frames are shared (one per gateway, not per socket) and each
 //    socket's queue leaves in one gather write per reactor pass: send()
 //    only queues and marks the session dirty; the hub flushes every dirty
-//    session once per pass;
+//    session once per pass, writing straight away (non-blocking) and only
+//    waiting for writability when the kernel's buffer is full;
 //  - an idle socket owns no read buffer: it waits for readability, reads
 //    into a per-thread buffer, and keeps only an incomplete frame's bytes;
 //  - no timer per socket: the hub's per-thread sweep sends pings, closes
@@ -74,7 +75,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void queue_control(std::string frame);
   void mark_dirty();
   void do_write();
-  void on_write(boost::system::error_code ec, std::size_t bytes);
+  void write_now();
   void hard_close();
   void leave_group();
   bool take_token();
@@ -89,6 +90,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   std::vector<boost::asio::const_buffer> iov_;
   std::size_t out_bytes_ = 0;
   std::size_t inflight_bytes_ = 0;
+  std::size_t first_offset_ = 0;  // bytes of inflight_.front() already written
   std::string partial_;  // an incomplete frame's bytes (empty while idle)
   ws::reader reader_;
   double tokens_;
