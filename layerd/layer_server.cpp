@@ -1,7 +1,11 @@
 // layer_server.cpp — see layer_server.hpp.
 #include "layerd/layer_server.hpp"
 
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <vector>
@@ -10,6 +14,7 @@
 #include "common/limits.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
+#include "layerd/channels_wire.hpp"
 #include "proto/codec.hpp"
 
 namespace sb::layerd {
@@ -33,7 +38,7 @@ constexpr std::size_t redis_batch = 1000;
 }  // namespace
 
 layer_server::layer_server(layerd_config cfg)
-    : cfg_(std::move(cfg)), router_(ctx_, zmq::socket_type::router), redis_(cfg_.redis) {
+    : cfg_(std::move(cfg)), router_(ctx_, zmq::socket_type::router), redis_(cfg_.redis), redis_pop_(cfg_.redis) {
   router_.set(zmq::sockopt::router_mandatory, 1);
   router_.set(zmq::sockopt::router_handover, 1);  // a reconnecting gateway takes its id back
   router_.set(zmq::sockopt::sndhwm, 100000);
@@ -56,14 +61,20 @@ void layer_server::run() {
             cfg_.redis.port, cfg_.prefix);
   while (!stop_.load()) {
     auto now = clock::now();
-    auto wait = std::min(redis_.tick(now), std::chrono::milliseconds(250));
+    auto wait = std::min({redis_.tick(now), redis_pop_.tick(now), std::chrono::milliseconds(250)});
     tick(now);
-    std::array<zmq::pollitem_t, 2> items{};
+    maybe_pop();
+    std::array<zmq::pollitem_t, 3> items{};
     items[0] = {router_.handle(), 0, ZMQ_POLLIN, 0};
     std::size_t n = 1;
+    int redis_slot = -1, pop_slot = -1;
     if (redis_.fd() >= 0) {
-      items[1] = {nullptr, redis_.fd(), redis_.events(), 0};
-      n = 2;
+      redis_slot = static_cast<int>(n);
+      items[n++] = {nullptr, redis_.fd(), redis_.events(), 0};
+    }
+    if (redis_pop_.fd() >= 0) {
+      pop_slot = static_cast<int>(n);
+      items[n++] = {nullptr, redis_pop_.fd(), redis_pop_.events(), 0};
     }
     try {
       zmq::poll(items.data(), n, wait);
@@ -72,7 +83,8 @@ void layer_server::run() {
       throw;
     }
     if (items[0].revents & ZMQ_POLLIN) on_router_readable();
-    if (n == 2 && items[1].revents) redis_.on_ready(items[1].revents);
+    if (redis_slot > 0 && items[redis_slot].revents) redis_.on_ready(items[redis_slot].revents);
+    if (pop_slot > 0 && items[pop_slot].revents) redis_pop_.on_ready(items[pop_slot].revents);
   }
   log->info("layerd stopping id={}", cfg_.id);
 }
@@ -179,6 +191,7 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
     }
     ++stats_.group_sends;
     fan_out(s->group, s->event);
+    foreign_send(s->group, s->event);
     return;
   }
   if (auto* s = std::get_if<proto::send>(&m)) {
@@ -272,6 +285,14 @@ void layer_server::tick(clock::time_point now) {
       ++it;
     }
   }
+  if (now >= next_foreign_sweep_) {
+    next_foreign_sweep_ = now + std::chrono::seconds(10);
+    for (auto it = foreign_.begin(); it != foreign_.end();) {
+      const bool idle = !it->second.fetching && it->second.pending.empty() &&
+                        now - it->second.fetched > std::chrono::seconds(10);
+      it = idle ? foreign_.erase(it) : std::next(it);
+    }
+  }
   if (now >= next_refresh_) {
     next_refresh_ = now + std::chrono::seconds(cfg_.refresh_interval_s);
     if (redis_.connected()) redis_rewrite_all();
@@ -319,6 +340,140 @@ void layer_server::redis_rewrite_all() {
   });
   common::log("redis")->info("redis membership written groups={} members={} removals={}", store_.group_count(),
                              store_.member_count(), removals);
+}
+
+// ---- Django bridge ----
+
+bool layer_server::is_ours(std::string_view channel) const {
+  auto parts = common::split_specific_channel(channel);
+  return parts && gateways_.count(std::string(parts->gateway)) != 0;
+}
+
+void layer_server::maybe_pop() {
+  if (pop_in_flight_ || !redis_pop_.connected() || gateways_.empty()) return;
+  // One BZPOPMIN over every live gateway's inbox key (channels_redis
+  // puts all of a process's channels in `<prefix>specific.<id>!`).
+  std::vector<std::string> argv{"BZPOPMIN"};
+  for (const auto& [gateway, state] : gateways_) argv.push_back(cfg_.prefix + "specific." + gateway + "!");
+  argv.push_back("1");
+  pop_in_flight_ = redis_pop_.command(argv, [this](const ::redisReply* r) { on_popped(r); });
+}
+
+void layer_server::on_popped(const ::redisReply* popped) {
+  pop_in_flight_ = false;
+  if (!popped || popped->type != REDIS_REPLY_ARRAY || popped->elements != 3) return;  // timeout, or Redis went away
+  const ::redisReply* member = popped->element[1];
+  if (member->type != REDIS_REPLY_STRING) return;
+  auto log = common::log("layerd");
+  auto in = wire::decode_member(std::string_view(member->str, member->len));
+  if (!in) {
+    ++stats_.inbox_dropped;
+    log->warn("inbox message dropped reason=\"{}\" dropped_total={}", in.error_text(), stats_.inbox_dropped);
+    maybe_pop();
+    return;
+  }
+  auto type = common::event_type(in->event);
+  if (!type) {
+    ++stats_.inbox_dropped;
+    log->warn("inbox message dropped reason=\"{}\" dropped_total={}", type.error_text(), stats_.inbox_dropped);
+    maybe_pop();
+    return;
+  }
+  std::unordered_map<std::string, std::vector<std::string>> per_gateway;
+  std::size_t unknown = 0;
+  for (const auto& c : in->channels) {
+    auto parts = common::split_specific_channel(c);
+    if (!parts || !gateways_.count(std::string(parts->gateway))) {
+      ++unknown;
+      continue;
+    }
+    per_gateway[std::string(parts->gateway)].emplace_back(parts->conn);
+  }
+  if (unknown) {
+    ++stats_.inbox_dropped;
+    log->warn("inbox message partly dropped reason=\"no such Switchboard channel\" channels={}", unknown);
+  }
+  for (auto& [gateway, conns] : per_gateway) {
+    reply(gateway, proto::deliver{std::move(conns), in->event});
+    ++stats_.inbox_delivered;
+  }
+  maybe_pop();  // keep draining while there is more
+}
+
+void layer_server::foreign_send(const std::string& group, const std::string& event) {
+  auto& f = foreign_[group];
+  const auto now = clock::now();
+  if (!f.fetching && now - f.fetched < std::chrono::milliseconds(cfg_.foreign_refresh_ms)) {
+    write_foreign(group, f.members, event);
+    return;
+  }
+  if (!redis_.connected()) return;  // Django members are out of reach until Redis is back
+  constexpr std::size_t max_pending = 10000;
+  if (f.pending.size() < max_pending) f.pending.push_back(event);
+  if (f.fetching) return;
+  f.fetching = true;
+  redis_.command({"ZRANGE", group_key(group), "0", "-1"},
+                 [this, group](const ::redisReply* r) { on_group_members(group, r); });
+}
+
+void layer_server::on_group_members(const std::string& group, const ::redisReply* reply) {
+  auto it = foreign_.find(group);
+  if (it == foreign_.end()) return;
+  auto& f = it->second;
+  f.fetching = false;
+  f.fetched = clock::now();
+  f.members.clear();
+  if (reply && reply->type == REDIS_REPLY_ARRAY) {
+    for (std::size_t i = 0; i < reply->elements; ++i) {
+      const auto* e = reply->element[i];
+      if (e->type != REDIS_REPLY_STRING) continue;
+      std::string_view channel(e->str, e->len);
+      if (!is_ours(channel)) f.members.emplace_back(channel);
+    }
+  }
+  auto pending = std::move(f.pending);
+  f.pending.clear();
+  for (const auto& event : pending) write_foreign(group, f.members, event);
+}
+
+void layer_server::write_foreign(const std::string& group, const std::vector<std::string>& members,
+                                 const std::string& event) {
+  if (members.empty()) return;
+  // One copy per inbox key (a Django process's channels share one), in
+  // first-seen order, as channels_redis' group_send does.
+  std::vector<std::string> keys;
+  std::unordered_map<std::string, std::vector<std::string>> by_key;
+  for (const auto& m : members) {
+    std::string key = cfg_.prefix + std::string(wire::non_local(m));
+    auto [pos, fresh] = by_key.try_emplace(key);
+    if (fresh) keys.push_back(key);
+    pos->second.push_back(m);
+  }
+  const double now = unix_now();
+  const std::string purge_before = std::to_string(static_cast<long long>(std::floor(now)) - cfg_.expiry_s);
+  std::vector<std::string> argv{"EVAL", wire::capacity_script, std::to_string(keys.size())};
+  for (const auto& k : keys) {
+    redis_.command({"ZREMRANGEBYSCORE", k, "0", purge_before});
+    argv.push_back(k);
+  }
+  for (const auto& k : keys) {
+    auto body = wire::encode_body(event, by_key[k], wire::channel_field::array);
+    if (!body) return;  // the event was checked on arrival; cannot happen
+    argv.push_back(wire::random_prefix(rng_) + body.value());
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) argv.push_back(std::to_string(cfg_.capacity));
+  argv.push_back(score(now));
+  argv.push_back(std::to_string(cfg_.expiry_s));
+  const std::size_t n = keys.size();
+  redis_.command(argv, [this, group, n](const ::redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_INTEGER) return;
+    stats_.foreign_written += n - static_cast<std::size_t>(r->integer);
+    if (r->integer > 0) {
+      stats_.foreign_full += static_cast<std::uint64_t>(r->integer);
+      common::log("redis")->warn("django inboxes full group={} full={} of={} capacity={}", group, r->integer, n,
+                                 cfg_.capacity);
+    }
+  });
 }
 
 }  // namespace sb::layerd

@@ -15,9 +15,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <random>
 #include <set>
+#include <string_view>
 #include <string>
 #include <unordered_map>
+#include <vector>
 #include <utility>
 
 #include <zmq.hpp>
@@ -37,6 +40,10 @@ struct layerd_config {
   int refresh_interval_s = 3600;
   int gateway_timeout_ms = 5000;
   std::string id = "layerd";
+  // channels_redis settings the Django side uses (its defaults).
+  int expiry_s = 60;        // message lifetime and inbox TTL
+  int capacity = 100;       // messages per inbox key
+  int foreign_refresh_ms = 1000;  // how stale the list of Django members of a group may be
 };
 
 class layer_server {
@@ -50,6 +57,10 @@ class layer_server {
     std::uint64_t delivers_out = 0;
     std::uint64_t deliver_drops = 0;  // gateway unreachable or its queue full
     std::uint64_t gateways_expired = 0;
+    std::uint64_t inbox_delivered = 0;   // messages from Django popped and delivered
+    std::uint64_t inbox_dropped = 0;     // undecodable or untargeted inbox messages
+    std::uint64_t foreign_written = 0;   // messages written to Django inboxes
+    std::uint64_t foreign_full = 0;      // Django inboxes at capacity (message skipped, as channels_redis does)
   };
 
   // Binds the ROUTER socket; throws std::runtime_error if it cannot.
@@ -74,6 +85,14 @@ class layer_server {
   void tick(clock::time_point now);
   void reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text);
 
+  // Django bridge: pop the gateways' inbox keys; write group_sends to the
+  // inboxes of group members that are Django consumers.
+  void maybe_pop();
+  void on_popped(const ::redisReply* reply);
+  void foreign_send(const std::string& group, const std::string& event);
+  void on_group_members(const std::string& group, const ::redisReply* reply);
+  void write_foreign(const std::string& group, const std::vector<std::string>& members, const std::string& event);
+  bool is_ours(std::string_view channel) const;
   // Redis mirror
   std::string group_key(const std::string& group) const { return cfg_.prefix + ":group:" + group; }
   void redis_add(const std::string& group, const std::string& channel);
@@ -85,6 +104,17 @@ class layer_server {
   zmq::socket_t router_;
   std::string endpoint_;
   redis_link redis_;
+  redis_link redis_pop_;  // blocking pops of the gateways' inboxes get their own connection
+  bool pop_in_flight_ = false;
+  struct foreign_group {
+    clock::time_point fetched{};
+    bool fetching = false;
+    std::vector<std::string> members;  // Django channels in the group, as of `fetched`
+    std::vector<std::string> pending;  // events waiting for the member list
+  };
+  std::unordered_map<std::string, foreign_group> foreign_;
+  clock::time_point next_foreign_sweep_{};
+  std::mt19937_64 rng_{std::random_device{}()};
   group_store store_;
   std::unordered_map<std::string, gateway_state> gateways_;
   std::set<std::pair<std::string, std::string>> pending_removals_;

@@ -35,7 +35,13 @@ int main(int argc, char** argv) {
      "seconds between re-leasing every live member in Redis")
     ("gateway-timeout-ms", po::value<int>()->default_value(lim::default_gateway_timeout_ms),
      "a gateway silent this long is dead and its members are removed")
-    ("id", po::value<std::string>()->default_value("layerd"), "name used in logs");
+    ("id", po::value<std::string>()->default_value("layerd"), "name used in logs")
+    ("expiry", po::value<int>()->default_value(60),
+     "seconds; channels_redis message lifetime and inbox TTL for messages written to Django consumers")
+    ("capacity", po::value<int>()->default_value(100),
+     "messages a Django inbox key may hold (channels_redis capacity); over it a message is skipped")
+    ("foreign-refresh-ms", po::value<int>()->default_value(1000),
+     "how often a group's Django members are re-read from Redis while it is in use");
   sb::common::add_common_options(desc);
   auto vm = sb::common::parse_command_line(argc, argv, desc, "switchboard-layerd",
                                            "Switchboard channel layer: group membership in Redis, fan-out to gateways.");
@@ -58,6 +64,13 @@ int main(int argc, char** argv) {
   cfg.refresh_interval_s = vm["refresh-interval"].as<int>();
   cfg.gateway_timeout_ms = vm["gateway-timeout-ms"].as<int>();
   cfg.id = vm["id"].as<std::string>();
+  cfg.expiry_s = vm["expiry"].as<int>();
+  cfg.capacity = vm["capacity"].as<int>();
+  cfg.foreign_refresh_ms = vm["foreign-refresh-ms"].as<int>();
+  if (cfg.expiry_s <= 0 || cfg.capacity <= 0 || cfg.foreign_refresh_ms <= 0) {
+    std::cerr << "switchboard-layerd: --expiry, --capacity and --foreign-refresh-ms must be positive\n";
+    return 2;
+  }
   if (cfg.group_expiry_s <= 0 || cfg.refresh_interval_s <= 0 || cfg.gateway_timeout_ms <= 0) {
     std::cerr << "switchboard-layerd: --group-expiry, --refresh-interval and --gateway-timeout-ms must be positive\n";
     return 2;

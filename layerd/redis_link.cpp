@@ -5,6 +5,8 @@
 #include <hiredis/hiredis.h>
 #include <zmq.h>
 
+#include <memory>
+
 #include "common/logging.hpp"
 
 namespace sb::layerd {
@@ -116,7 +118,15 @@ void redis_link::on_disconnect_cb(const redisAsyncContext* c, int status) {
 void redis_link::on_reply_cb(redisAsyncContext* c, void* r, void* priv) {
   auto* self = static_cast<redis_link*>(c->data);
   auto* reply = static_cast<redisReply*>(r);
-  (void)priv;
+  if (priv) {  // a command with a reply handler: it owns the handler
+    std::unique_ptr<reply_fn> done(static_cast<reply_fn*>(priv));
+    if (self && reply && reply->type == REDIS_REPLY_ERROR) {
+      ++self->stats_.errors;
+      common::log("redis")->warn("redis error reply=\"{}\"", std::string(reply->str, reply->len));
+    }
+    if (self) (*done)(reply);  // not while the link itself is being destroyed
+    return;
+  }
   if (!self) return;
   if (!reply) return;  // the connection went away; lost() already logged it
   if (reply->type == REDIS_REPLY_ERROR) {
@@ -135,7 +145,20 @@ bool redis_link::command(const std::vector<std::string>& argv) {
   return send_raw(argv);
 }
 
-bool redis_link::send_raw(const std::vector<std::string>& argv) {
+bool redis_link::command(const std::vector<std::string>& argv, reply_fn done) {
+  if (!connected()) {
+    ++stats_.dropped;
+    return false;
+  }
+  auto* fn = new reply_fn(std::move(done));
+  if (!send_raw(argv, fn)) {
+    delete fn;
+    return false;
+  }
+  return true;
+}
+
+bool redis_link::send_raw(const std::vector<std::string>& argv, reply_fn* done) {
   std::vector<const char*> ptrs;
   std::vector<std::size_t> lens;
   ptrs.reserve(argv.size());
@@ -144,7 +167,7 @@ bool redis_link::send_raw(const std::vector<std::string>& argv) {
     ptrs.push_back(a.data());
     lens.push_back(a.size());
   }
-  if (redisAsyncCommandArgv(ctx_, &redis_link::on_reply_cb, nullptr, static_cast<int>(argv.size()), ptrs.data(),
+  if (redisAsyncCommandArgv(ctx_, &redis_link::on_reply_cb, done, static_cast<int>(argv.size()), ptrs.data(),
                             lens.data()) != REDIS_OK) {
     ++stats_.dropped;
     return false;

@@ -19,6 +19,7 @@
 #include "common/redis_url.hpp"
 
 struct redisAsyncContext;
+struct redisReply;
 
 namespace sb::layerd {
 
@@ -54,11 +55,16 @@ class redis_link {
   // Returns false (and counts a drop) when not connected.
   bool command(const std::vector<std::string>& argv);
 
+  // Command whose reply matters: `done` gets the reply (nullptr when the
+  // connection went away before it came). Returns false when not connected.
+  using reply_fn = std::function<void(const ::redisReply* reply)>;
+  bool command(const std::vector<std::string>& argv, reply_fn done);
+
   const stats& counters() const { return stats_; }
 
  private:
   void connect();
-  bool send_raw(const std::vector<std::string>& argv);
+  bool send_raw(const std::vector<std::string>& argv, reply_fn* done = nullptr);
   void lost(const char* why);
   static void on_connect_cb(const redisAsyncContext* c, int status);
   static void on_disconnect_cb(const redisAsyncContext* c, int status);
