@@ -82,10 +82,11 @@ void http_session::handle(request&& req) {
   auto log = common::log("http");
   const auto target = req.target();
   const route r = match_route(std::string_view(target.data(), target.size()));
-  const bool is_ws_path = r.what == route::kind::ws_chat || r.what == route::kind::ws_not_found;
+  const bool is_ws_route = r.what == route::kind::ws_chat || r.what == route::kind::ws_notification;
+  const bool is_ws_path = is_ws_route || r.what == route::kind::ws_not_found;
 
   if (ws::wants_websocket(req)) {
-    if (r.what == route::kind::ws_chat) {
+    if (is_ws_route) {
       auto check = ws::check_upgrade(req);
       if (!check.ok) {
         ctx_.stats.refused_bad_handshake.fetch_add(1, std::memory_order_relaxed);
@@ -96,8 +97,11 @@ void http_session::handle(request&& req) {
         return write(std::move(res));
       }
       stream_.expires_never();
-      auto s = std::make_shared<websocket_session>(stream_.release_socket(), std::move(check.accept),
-                                                   common::group_for("chat", r.room), ctx_, thread_);
+      const bool chat = r.what == route::kind::ws_chat;
+      auto s = std::make_shared<websocket_session>(
+          stream_.release_socket(), std::move(check.accept),
+          chat ? common::group_for("chat", r.room) : common::group_for("notification", r.room),
+          chat ? consumer_kind::chat : consumer_kind::notification, ctx_, thread_);
       s->run();
       return;
     }

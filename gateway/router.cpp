@@ -35,6 +35,8 @@ route match_route(std::string_view target) {
   } else if (path.substr(0, 4) == "/ws/") {
     if (one_segment(path, "/ws/chat/", r.room) && common::is_valid_room_name(r.room)) {
       r.what = route::kind::ws_chat;
+    } else if (one_segment(path, "/ws/notification/", r.room) && common::is_valid_room_name(r.room)) {
+      r.what = route::kind::ws_notification;
     } else {
       r.room.clear();
       r.what = route::kind::ws_not_found;

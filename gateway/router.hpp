@@ -18,11 +18,12 @@ struct route {
     room_page,         // "/chat/<room>/"
     healthz,           // "/healthz"
     ws_chat,           // "/ws/chat/<room>/"
+    ws_notification,   // "/ws/notification/<center>/"
     ws_not_found,      // "/ws/..." that matches no consumer
     not_found,
   };
   kind what = kind::not_found;
-  std::string room;  // decoded, for room_page and ws_chat
+  std::string room;  // decoded: the room (room_page, ws_chat) or the center (ws_notification)
 };
 
 route match_route(std::string_view target);

@@ -31,7 +31,7 @@ constexpr auto close_timeout = std::chrono::seconds(5);
 }  // namespace
 
 websocket_session::websocket_session(asio::ip::tcp::socket socket, std::string accept, std::string group,
-                                     server_context& ctx, std::size_t thread)
+                                     consumer_kind kind, server_context& ctx, std::size_t thread)
     : socket_(std::move(socket)),
       accept_(std::move(accept)),
       group_(std::move(group)),
@@ -39,7 +39,8 @@ websocket_session::websocket_session(asio::ip::tcp::socket socket, std::string a
       reader_(ctx.cfg.max_message_size),
       tokens_(ctx.cfg.rate_burst),
       refilled_(clock::now()),
-      thread_(static_cast<std::uint8_t>(thread)) {}
+      thread_(static_cast<std::uint8_t>(thread)),
+      kind_(kind) {}
 
 websocket_session::~websocket_session() {
   if (conn_) ctx_.hub_ref.remove(conn_);
@@ -195,6 +196,11 @@ bool websocket_session::take_token() {
 }
 
 void websocket_session::on_text(std::string_view text) {
+  if (kind_ == consumer_kind::notification) {
+    ctx_.stats.bad_frames.fetch_add(1, std::memory_order_relaxed);
+    send(ws::make_shared_text(common::error_frame({"not_accepted", "notification sockets only receive"})));
+    return;
+  }
   auto parsed = common::chat_event_from_browser(text);
   if (!parsed.ok) {
     ctx_.stats.bad_frames.fetch_add(1, std::memory_order_relaxed);

@@ -36,12 +36,18 @@
 
 namespace sb::gateway {
 
+// Which of the seed's consumers a socket runs: `chat` turns each
+// {"message": m} into a group_send; `notification` only receives (the
+// group's notify events, the pending ones first) and answers anything it
+// is sent with an error frame.
+enum class consumer_kind : std::uint8_t { chat, notification };
+
 class websocket_session : public std::enable_shared_from_this<websocket_session> {
  public:
   using clock = std::chrono::steady_clock;
 
-  websocket_session(boost::asio::ip::tcp::socket socket, std::string accept, std::string group, server_context& ctx,
-                    std::size_t thread);
+  websocket_session(boost::asio::ip::tcp::socket socket, std::string accept, std::string group, consumer_kind kind,
+                    server_context& ctx, std::size_t thread);
   ~websocket_session();
 
   // Joins the group; the 101 follows the acknowledgement.
@@ -100,6 +106,7 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   clock::time_point close_deadline_;
   std::uint32_t local_slot_ = 0;
   std::uint8_t thread_;
+  consumer_kind kind_;
   state state_ = state::joining;
   bool writing_ = false;
   bool dirty_ = false;

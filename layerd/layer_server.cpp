@@ -171,6 +171,7 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
     pending_removals_.erase({a->group, a->channel});
     redis_add(a->group, a->channel);
     reply(peer, proto::ack{a->request});
+    if (keeps_pending(a->group)) send_pending(a->group, peer, std::string(parts->conn));
     return;
   }
   if (auto* d = std::get_if<proto::group_discard>(&m)) {
@@ -192,6 +193,7 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
     ++stats_.group_sends;
     fan_out(s->group, s->event);
     foreign_send(s->group, s->event);
+    if (type.value() == "notify" && keeps_pending(s->group)) store_pending(s->group, s->event);
     return;
   }
   if (auto* s = std::get_if<proto::send>(&m)) {
@@ -472,6 +474,40 @@ void layer_server::write_foreign(const std::string& group, const std::vector<std
       stats_.foreign_full += static_cast<std::uint64_t>(r->integer);
       common::log("redis")->warn("django inboxes full group={} full={} of={} capacity={}", group, r->integer, n,
                                  cfg_.capacity);
+    }
+  });
+}
+
+// ---- pending notifications ----
+
+bool layer_server::keeps_pending(const std::string& group) {
+  return group.rfind("notification_", 0) == 0;
+}
+
+void layer_server::store_pending(const std::string& group, const std::string& event) {
+  const std::string key = cfg_.prefix + ":pending:" + group;
+  const double now = unix_now();
+  // A random prefix keeps two identical notifications apart in the set.
+  if (!redis_.command({"ZADD", key, score(now), wire::random_prefix(rng_) + event})) {
+    common::log("redis")->warn("pending notification not stored group={} reason=\"redis unavailable\"", group);
+    return;
+  }
+  redis_.command({"ZREMRANGEBYSCORE", key, "-inf", std::string("(").append(score(now - cfg_.pending_age_s))});
+  redis_.command({"ZREMRANGEBYRANK", key, "0", std::to_string(-cfg_.pending_max - 1)});
+  redis_.command({"EXPIRE", key, std::to_string(cfg_.pending_age_s)});
+}
+
+void layer_server::send_pending(const std::string& group, const std::string& gateway, const std::string& conn) {
+  const std::string key = cfg_.prefix + ":pending:" + group;
+  const std::string since = score(unix_now() - cfg_.pending_age_s);
+  redis_.command({"ZRANGEBYSCORE", key, since, "+inf"}, [this, gateway, conn](const ::redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || !gateways_.count(gateway)) return;
+    for (std::size_t i = 0; i < r->elements; ++i) {
+      const auto* e = r->element[i];
+      if (e->type != REDIS_REPLY_STRING || e->len <= static_cast<long>(wire::prefix_bytes)) continue;
+      std::string event(e->str + wire::prefix_bytes, e->len - wire::prefix_bytes);
+      if (!common::event_type(event)) continue;  // not ours to trust blindly
+      reply(gateway, proto::deliver{{conn}, std::move(event)});
     }
   });
 }

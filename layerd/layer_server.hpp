@@ -44,6 +44,11 @@ struct layerd_config {
   int expiry_s = 60;        // message lifetime and inbox TTL
   int capacity = 100;       // messages per inbox key
   int foreign_refresh_ms = 1000;  // how stale the list of Django members of a group may be
+  // Pending notifications: notify events sent to a "notification_*" group
+  // are kept (newest pending_max, none older than pending_age_s) and sent
+  // to each new member of the group first.
+  int pending_max = 100;
+  int pending_age_s = 86400;
 };
 
 class layer_server {
@@ -93,6 +98,11 @@ class layer_server {
   void on_group_members(const std::string& group, const ::redisReply* reply);
   void write_foreign(const std::string& group, const std::vector<std::string>& members, const std::string& event);
   bool is_ours(std::string_view channel) const;
+
+  // Pending notifications (Redis sorted set <prefix>:pending:<group>).
+  static bool keeps_pending(const std::string& group);
+  void store_pending(const std::string& group, const std::string& event);
+  void send_pending(const std::string& group, const std::string& gateway, const std::string& conn);
   // Redis mirror
   std::string group_key(const std::string& group) const { return cfg_.prefix + ":group:" + group; }
   void redis_add(const std::string& group, const std::string& channel);

@@ -41,7 +41,10 @@ int main(int argc, char** argv) {
     ("capacity", po::value<int>()->default_value(100),
      "messages a Django inbox key may hold (channels_redis capacity); over it a message is skipped")
     ("foreign-refresh-ms", po::value<int>()->default_value(1000),
-     "how often a group's Django members are re-read from Redis while it is in use");
+     "how often a group's Django members are re-read from Redis while it is in use")
+    ("pending-max", po::value<int>()->default_value(100),
+     "notify events kept per notification_* group for clients that connect later")
+    ("pending-age", po::value<int>()->default_value(86400), "seconds a pending notification is kept");
   sb::common::add_common_options(desc);
   auto vm = sb::common::parse_command_line(argc, argv, desc, "switchboard-layerd",
                                            "Switchboard channel layer: group membership in Redis, fan-out to gateways.");
@@ -67,6 +70,12 @@ int main(int argc, char** argv) {
   cfg.expiry_s = vm["expiry"].as<int>();
   cfg.capacity = vm["capacity"].as<int>();
   cfg.foreign_refresh_ms = vm["foreign-refresh-ms"].as<int>();
+  cfg.pending_max = vm["pending-max"].as<int>();
+  cfg.pending_age_s = vm["pending-age"].as<int>();
+  if (cfg.pending_max <= 0 || cfg.pending_age_s <= 0) {
+    std::cerr << "switchboard-layerd: --pending-max and --pending-age must be positive\n";
+    return 2;
+  }
   if (cfg.expiry_s <= 0 || cfg.capacity <= 0 || cfg.foreign_refresh_ms <= 0) {
     std::cerr << "switchboard-layerd: --expiry, --capacity and --foreign-refresh-ms must be positive\n";
     return 2;

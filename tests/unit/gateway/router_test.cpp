@@ -40,6 +40,14 @@ TEST(Router, ChatSocketNeedsAWordRoomName) {
   }
 }
 
+TEST(Router, NotificationSocketsNeedAWordCenterName) {
+  auto r = match_route("/ws/notification/center1/");
+  EXPECT_EQ(r.what, k::ws_notification);
+  EXPECT_EQ(r.room, "center1");
+  EXPECT_EQ(match_route("/ws/notification/a-b/").what, k::ws_not_found);
+  EXPECT_EQ(match_route("/ws/notification//").what, k::ws_not_found);
+}
+
 TEST(Router, RoomNameLengthIsBoundedByCodePoints) {
   std::string hundred(100, 'a');
   EXPECT_EQ(match_route("/ws/chat/" + hundred + "/").what, k::ws_chat);
