@@ -2,6 +2,10 @@
 #include "layerd/layer_server.hpp"
 
 #include <hiredis/hiredis.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -52,7 +56,37 @@ layer_server::layer_server(layerd_config cfg)
   }
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   redis_.on_connected = [this] { redis_rewrite_all(); };
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
   next_refresh_ = clock::now() + std::chrono::seconds(cfg_.refresh_interval_s);
+}
+
+layer_server::~layer_server() {
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void layer_server::wake() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void layer_server::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back(std::move(fn));
+  }
+  wake();
+}
+
+void layer_server::run_posted() {
+  std::uint64_t v;
+  [[maybe_unused]] auto n = ::read(wake_fd_, &v, sizeof v);
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(posted_mutex_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) fn();
 }
 
 void layer_server::run() {
@@ -64,9 +98,10 @@ void layer_server::run() {
     auto wait = std::min({redis_.tick(now), redis_pop_.tick(now), std::chrono::milliseconds(250)});
     tick(now);
     maybe_pop();
-    std::array<zmq::pollitem_t, 3> items{};
+    std::array<zmq::pollitem_t, 4> items{};
     items[0] = {router_.handle(), 0, ZMQ_POLLIN, 0};
-    std::size_t n = 1;
+    items[1] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
+    std::size_t n = 2;
     int redis_slot = -1, pop_slot = -1;
     if (redis_.fd() >= 0) {
       redis_slot = static_cast<int>(n);
@@ -83,6 +118,7 @@ void layer_server::run() {
       throw;
     }
     if (items[0].revents & ZMQ_POLLIN) on_router_readable();
+    if (items[1].revents & ZMQ_POLLIN) run_posted();
     if (redis_slot > 0 && items[redis_slot].revents) redis_.on_ready(items[redis_slot].revents);
     if (pop_slot > 0 && items[pop_slot].revents) redis_pop_.on_ready(items[pop_slot].revents);
   }
@@ -190,10 +226,7 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
       log->warn("group_send refused gateway={} group={} error=\"{}\"", peer, s->group, type.error_text());
       return reject(peer, 0, "bad_event", type.error_text());
     }
-    ++stats_.group_sends;
-    fan_out(s->group, s->event);
-    foreign_send(s->group, s->event);
-    if (type.value() == "notify" && keeps_pending(s->group)) store_pending(s->group, s->event);
+    group_send(s->group, s->event, type.value());
     return;
   }
   if (auto* s = std::get_if<proto::send>(&m)) {
@@ -236,6 +269,13 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
   ++stats_.malformed;
   log->warn("unexpected message peer={} kind={}", peer, proto::kind_name(static_cast<std::uint8_t>(proto::kind_of(m))));
   reject(peer, 0, "bad_message", "unexpected message kind");
+}
+
+void layer_server::group_send(const std::string& group, const std::string& event, const std::string& type) {
+  ++stats_.group_sends;
+  fan_out(group, event);
+  foreign_send(group, event);
+  if (type == "notify" && keeps_pending(group)) store_pending(group, event);
 }
 
 void layer_server::fan_out(const std::string& group, const std::string& event) {
@@ -510,6 +550,117 @@ void layer_server::send_pending(const std::string& group, const std::string& gat
       reply(gateway, proto::deliver{{conn}, std::move(event)});
     }
   });
+}
+
+// ---- operations for the HTTP API ----
+
+namespace {
+
+layer_server::api_result api_error(int status, const std::string& text) {
+  return {status, nlohmann::json{{"error", text}}.dump()};
+}
+
+const layer_server::api_result api_ok{200, R"({"ok":true})"};
+
+}  // namespace
+
+void layer_server::api_group_send(const std::string& group, const std::string& event, api_done done) {
+  if (!common::is_valid_group_name(group)) return done(api_error(400, "invalid group name"));
+  auto type = common::event_type(event);
+  if (!type) return done(api_error(400, type.error_text()));
+  if (store_.find(group)) {
+    group_send(group, event, type.value());
+    return done(api_ok);
+  }
+  // No Switchboard member here: the group exists only if Redis knows it.
+  if (!redis_.command({"ZCARD", group_key(group)}, [this, group, event, t = type.value(), done](const ::redisReply* r) {
+        if (!r || r->type != REDIS_REPLY_INTEGER) return done(api_error(503, "redis unavailable"));
+        if (r->integer == 0) return done(api_error(404, "no such group"));
+        group_send(group, event, t);
+        done(api_ok);
+      })) {
+    done(api_error(503, "redis unavailable"));
+  }
+}
+
+void layer_server::api_send(const std::string& channel, const std::string& event, api_done done) {
+  auto type = common::event_type(event);
+  if (!type) return done(api_error(400, type.error_text()));
+  if (!common::is_valid_channel_name(channel)) return done(api_error(400, "invalid channel name"));
+  auto parts = common::split_specific_channel(channel);
+  if (!parts || !gateways_.count(std::string(parts->gateway))) return done(api_error(404, "no such Switchboard channel"));
+  reply(std::string(parts->gateway), proto::deliver{{std::string(parts->conn)}, event});
+  done(api_ok);
+}
+
+void layer_server::api_group_add(const std::string& group, const std::string& channel, api_done done) {
+  if (!common::is_valid_group_name(group) || !common::is_valid_channel_name(channel)) {
+    return done(api_error(400, "invalid group or channel name"));
+  }
+  // A channel outside Switchboard (a Django consumer, a worker channel):
+  // Redis only, exactly as channels_redis' group_add.
+  if (!redis_.command({"ZADD", group_key(group), score(unix_now()), channel})) {
+    return done(api_error(503, "redis unavailable"));
+  }
+  redis_.command({"EXPIRE", group_key(group), std::to_string(cfg_.group_expiry_s)});
+  foreign_.erase(group);  // re-read the members on the next send
+  done(api_ok);
+}
+
+void layer_server::api_group_discard(const std::string& group, const std::string& channel, api_done done) {
+  if (!common::is_valid_group_name(group) || !common::is_valid_channel_name(channel)) {
+    return done(api_error(400, "invalid group or channel name"));
+  }
+  if (!redis_.command({"ZREM", group_key(group), channel})) return done(api_error(503, "redis unavailable"));
+  foreign_.erase(group);
+  done(api_ok);
+}
+
+void layer_server::api_groups(api_done done) {
+  // Bounded: the first 10,000 keys SCAN finds in a few rounds is plenty for a tool.
+  auto names = std::make_shared<std::vector<std::string>>();
+  auto step = std::make_shared<std::function<void(std::string, int)>>();
+  const std::string pattern = cfg_.prefix + ":group:*";
+  const std::size_t strip = cfg_.prefix.size() + 7;
+  *step = [this, names, step, pattern, strip, done](std::string cursor, int rounds) {
+    const bool sent = redis_.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"},
+                                     [this, names, step, strip, done, rounds](const ::redisReply* r) {
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        *step = nullptr;
+        return done(api_error(503, "redis unavailable"));
+      }
+      const auto* keys = r->element[1];
+      for (std::size_t i = 0; i < keys->elements && names->size() < 10000; ++i) {
+        names->emplace_back(std::string(keys->element[i]->str, keys->element[i]->len).substr(strip));
+      }
+      std::string next(r->element[0]->str, r->element[0]->len);
+      if (next == "0" || rounds >= 1000 || names->size() >= 10000) {
+        std::sort(names->begin(), names->end());
+        done({200, nlohmann::json{{"groups", *names}}.dump()});
+        *step = nullptr;  // break the self-reference
+        return;
+      }
+      (*step)(next, rounds + 1);
+    });
+    if (!sent) {
+      done(api_error(503, "redis unavailable"));
+      *step = nullptr;
+    }
+  };
+  (*step)("0", 0);
+}
+
+void layer_server::api_members(const std::string& group, api_done done) {
+  if (!common::is_valid_group_name(group)) return done(api_error(400, "invalid group name"));
+  if (!redis_.command({"ZRANGE", group_key(group), "0", "-1"}, [done](const ::redisReply* r) {
+        if (!r || r->type != REDIS_REPLY_ARRAY) return done(api_error(503, "redis unavailable"));
+        if (r->elements == 0) return done(api_error(404, "no such group"));
+        std::vector<std::string> members;
+        for (std::size_t i = 0; i < r->elements; ++i) members.emplace_back(r->element[i]->str, r->element[i]->len);
+        done({200, nlohmann::json{{"members", members}}.dump()});
+      })) {
+    done(api_error(503, "redis unavailable"));
+  }
 }
 
 }  // namespace sb::layerd

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -70,9 +72,28 @@ class layer_server {
 
   // Binds the ROUTER socket; throws std::runtime_error if it cannot.
   explicit layer_server(layerd_config cfg);
+  ~layer_server();
 
   void run();
-  void request_stop() { stop_.store(true); }
+  void request_stop() { stop_.store(true); wake(); }
+
+  // Runs `fn` on the loop thread (any thread may call it). Used by the
+  // HTTP API, which lives on its own thread.
+  void post(std::function<void()> fn);
+
+  // Operations for the HTTP API and tools; call only on the loop thread.
+  // Results come back through `done` (also on the loop thread).
+  struct api_result {
+    int status = 200;    // HTTP-like: 200, 400, 404, 503
+    std::string body;    // JSON
+  };
+  using api_done = std::function<void(api_result)>;
+  void api_group_send(const std::string& group, const std::string& event, api_done done);
+  void api_send(const std::string& channel, const std::string& event, api_done done);
+  void api_group_add(const std::string& group, const std::string& channel, api_done done);
+  void api_group_discard(const std::string& group, const std::string& channel, api_done done);
+  void api_groups(api_done done);
+  void api_members(const std::string& group, api_done done);
   const std::string& endpoint() const { return endpoint_; }
   const stats& counters() const { return stats_; }
 
@@ -81,11 +102,14 @@ class layer_server {
     clock::time_point last_seen;
   };
 
+  void wake();
+  void run_posted();
   void on_router_readable();
   void handle(const std::string& peer, std::uint8_t kind, std::string_view body);
   void handle(const std::string& peer, const proto::message& m);
   void reply(const std::string& peer, const proto::message& m);
   bool send_raw(const std::string& peer, std::uint8_t kind, const std::string& body);
+  void group_send(const std::string& group, const std::string& event, const std::string& type);
   void fan_out(const std::string& group, const std::string& event);
   void tick(clock::time_point now);
   void reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text);
@@ -131,6 +155,9 @@ class layer_server {
   bool pending_overflow_warned_ = false;
   clock::time_point next_refresh_;
   std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;  // guarded by posted_mutex_
   stats stats_;
 };
 

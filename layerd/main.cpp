@@ -4,11 +4,14 @@
 // (bad options, an endpoint that cannot be bound) end the process with one
 // clear line; an unreachable Redis is not fatal (the server retries).
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <memory>
 
 #include "common/cli.hpp"
 #include "common/limits.hpp"
 #include "common/logging.hpp"
+#include "layerd/http_api.hpp"
 #include "layerd/layer_server.hpp"
 
 namespace po = boost::program_options;
@@ -44,7 +47,12 @@ int main(int argc, char** argv) {
      "how often a group's Django members are re-read from Redis while it is in use")
     ("pending-max", po::value<int>()->default_value(100),
      "notify events kept per notification_* group for clients that connect later")
-    ("pending-age", po::value<int>()->default_value(86400), "seconds a pending notification is kept");
+    ("pending-age", po::value<int>()->default_value(86400), "seconds a pending notification is kept")
+    ("http-listen", po::value<std::string>()->default_value("127.0.0.1:7180"),
+     "host:port of the HTTP API (only when a token is set; port 0 picks a free port)")
+    ("api-token", po::value<std::string>()->default_value(""),
+     "bearer token for the HTTP API; empty (the default) turns the API off. "
+     "The environment variable SWITCHBOARD_API_TOKEN is used when this is not given");
   sb::common::add_common_options(desc);
   auto vm = sb::common::parse_command_line(argc, argv, desc, "switchboard-layerd",
                                            "Switchboard channel layer: group membership in Redis, fan-out to gateways.");
@@ -84,8 +92,34 @@ int main(int argc, char** argv) {
     std::cerr << "switchboard-layerd: --group-expiry, --refresh-interval and --gateway-timeout-ms must be positive\n";
     return 2;
   }
+  std::string token = vm["api-token"].as<std::string>();
+  if (token.empty()) {
+    if (const char* env = std::getenv("SWITCHBOARD_API_TOKEN")) token = env;
+  }
+  const auto http_listen = vm["http-listen"].as<std::string>();
+  const auto colon = http_listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "switchboard-layerd: --http-listen must be host:port\n";
+    return 2;
+  }
+  int http_port = -1;
+  try {
+    http_port = std::stoi(http_listen.substr(colon + 1));
+  } catch (const std::exception&) {
+  }
+  if (http_port < 0 || http_port > 65535) {
+    std::cerr << "switchboard-layerd: --http-listen port must be 0..65535\n";
+    return 2;
+  }
   try {
     sb::layerd::layer_server server(cfg);
+    std::unique_ptr<sb::layerd::http_api> api;
+    if (!token.empty()) {
+      api = std::make_unique<sb::layerd::http_api>(server, http_listen.substr(0, colon),
+                                                   static_cast<unsigned short>(http_port), token);
+      api->start();
+      log->info("http api listening address={}:{}", http_listen.substr(0, colon), api->port());
+    }
     g_server = &server;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
