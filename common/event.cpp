@@ -87,7 +87,10 @@ result<std::string> browser_frame_for_event(std::string_view bytes) {
   try {
     ordered ev = ordered::from_msgpack(bytes.begin(), bytes.end());
     constexpr auto replace = nlohmann::json::error_handler_t::replace;
-    if (type.value() == "chat.message") {
+    // Channels calls the handler named by the type with '.' replaced by
+    // '_', so "chat.message" and the seed's own "chat_message" both reach
+    // the chat consumer's chat_message, which sends {"message": m}.
+    if (type.value() == "chat.message" || type.value() == "chat_message") {
       ordered out = ordered::object();
       auto it = ev.find("message");
       out["message"] = it != ev.end() ? *it : ordered(nullptr);

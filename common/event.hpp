@@ -34,8 +34,9 @@ chat_parse chat_event_from_browser(std::string_view text);
 // whose "type" is a string, and returns the type.
 result<std::string> event_type(std::string_view msgpack_event);
 
-// The text frame a browser receives for an event: `chat.message` becomes
-// {"message": m} (the seed's form); any other type is the event as JSON,
+// The text frame a browser receives for an event: `chat.message` (or
+// `chat_message`, the same handler in Channels) becomes {"message": m}
+// (the seed's form); any other type is the event as JSON,
 // its "type" kept. Invalid UTF-8 is replaced, bin becomes base64-free
 // nlohmann binary form. Fails only on malformed msgpack.
 result<std::string> browser_frame_for_event(std::string_view msgpack_event);

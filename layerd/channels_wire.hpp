@@ -30,6 +30,13 @@ struct inbound {
   std::string event;                  // the message map without __asgi_channel__, msgpack
 };
 common::result<inbound> decode_member(std::string_view member);
+// The same for a body whose 12-byte prefix is already gone (and which was
+// decrypted first when the Django side encrypts).
+common::result<inbound> decode_body(std::string_view body);
+
+// channels_redis' channel_capacity: glob patterns (fnmatch: *, ?, [...],
+// [!...]) matched against the whole channel name; the first match wins.
+bool glob_match(std::string_view pattern, std::string_view name);
 
 // The msgpack body for an inbox: the event map plus "__asgi_channel__"
 // appended last — an array for group_send (even of one), a string for a

@@ -391,6 +391,13 @@ bool layer_server::is_ours(std::string_view channel) const {
   return parts && gateways_.count(std::string(parts->gateway)) != 0;
 }
 
+int layer_server::capacity_for(std::string_view channel) const {
+  for (const auto& [pattern, cap] : cfg_.channel_capacity) {
+    if (wire::glob_match(pattern, channel)) return cap;
+  }
+  return cfg_.capacity;
+}
+
 void layer_server::maybe_pop() {
   if (pop_in_flight_ || !redis_pop_.connected() || gateways_.empty()) return;
   // One BZPOPMIN over every live gateway's inbox key (channels_redis
@@ -407,7 +414,18 @@ void layer_server::on_popped(const ::redisReply* popped) {
   const ::redisReply* member = popped->element[1];
   if (member->type != REDIS_REPLY_STRING) return;
   auto log = common::log("layerd");
-  auto in = wire::decode_member(std::string_view(member->str, member->len));
+  common::result<wire::inbound> in = common::error{"member shorter than the 12-byte prefix"};
+  const std::string_view stored(member->str, member->len);
+  if (stored.size() > wire::prefix_bytes) {
+    if (cfg_.encryption_keys.empty()) {
+      in = wire::decode_body(stored.substr(wire::prefix_bytes));
+    } else {
+      const auto now = static_cast<std::uint64_t>(unix_now());
+      auto plain = fernet::decrypt(cfg_.encryption_keys, stored.substr(wire::prefix_bytes), now,
+                                   static_cast<std::uint64_t>(cfg_.expiry_s) + 10);
+      in = plain ? wire::decode_body(plain.value()) : common::result<wire::inbound>(common::error{plain.error_text()});
+    }
+  }
   if (!in) {
     ++stats_.inbox_dropped;
     log->warn("inbox message dropped reason=\"{}\" dropped_total={}", in.error_text(), stats_.inbox_dropped);
@@ -501,9 +519,12 @@ void layer_server::write_foreign(const std::string& group, const std::vector<std
   for (const auto& k : keys) {
     auto body = wire::encode_body(event, by_key[k], wire::channel_field::array);
     if (!body) return;  // the event was checked on arrival; cannot happen
-    argv.push_back(wire::random_prefix(rng_) + body.value());
+    const std::string stored =
+        cfg_.encryption_keys.empty() ? body.value() : fernet::encrypt(cfg_.encryption_keys.front(), body.value());
+    argv.push_back(wire::random_prefix(rng_) + stored);
   }
-  for (std::size_t i = 0; i < keys.size(); ++i) argv.push_back(std::to_string(cfg_.capacity));
+  // channels_redis takes a key's capacity from its first member's name.
+  for (const auto& k : keys) argv.push_back(std::to_string(capacity_for(by_key[k].front())));
   argv.push_back(score(now));
   argv.push_back(std::to_string(cfg_.expiry_s));
   const std::size_t n = keys.size();

@@ -28,6 +28,7 @@
 #include <zmq.hpp>
 
 #include "common/redis_url.hpp"
+#include "layerd/fernet.hpp"
 #include "layerd/group_store.hpp"
 #include "layerd/redis_link.hpp"
 #include "proto/messages.hpp"
@@ -51,6 +52,11 @@ struct layerd_config {
   // to each new member of the group first.
   int pending_max = 100;
   int pending_age_s = 86400;
+  // channels_redis' channel_capacity: (glob, capacity), first match wins.
+  std::vector<std::pair<std::string, int>> channel_capacity;
+  // channels_redis' symmetric_encryption_keys: encrypt with the first,
+  // accept any.
+  std::vector<fernet::key> encryption_keys;
 };
 
 class layer_server {
@@ -122,6 +128,7 @@ class layer_server {
   void on_group_members(const std::string& group, const ::redisReply* reply);
   void write_foreign(const std::string& group, const std::vector<std::string>& members, const std::string& event);
   bool is_ours(std::string_view channel) const;
+  int capacity_for(std::string_view channel) const;
 
   // Pending notifications (Redis sorted set <prefix>:pending:<group>).
   static bool keeps_pending(const std::string& group);

@@ -48,6 +48,11 @@ int main(int argc, char** argv) {
     ("pending-max", po::value<int>()->default_value(100),
      "notify events kept per notification_* group for clients that connect later")
     ("pending-age", po::value<int>()->default_value(86400), "seconds a pending notification is kept")
+    ("channel-capacity", po::value<std::vector<std::string>>()->composing(),
+     "GLOB=N: capacity for Django inbox keys whose first channel matches GLOB (channels_redis channel_capacity; "
+     "repeat, first match wins)")
+    ("symmetric-encryption-key", po::value<std::vector<std::string>>()->composing(),
+     "a channels_redis symmetric_encryption_keys secret (repeat in the same order as Django; the first encrypts)")
     ("http-listen", po::value<std::string>()->default_value("127.0.0.1:7180"),
      "host:port of the HTTP API (only when a token is set; port 0 picks a free port)")
     ("api-token", po::value<std::string>()->default_value(""),
@@ -91,6 +96,26 @@ int main(int argc, char** argv) {
   if (cfg.group_expiry_s <= 0 || cfg.refresh_interval_s <= 0 || cfg.gateway_timeout_ms <= 0) {
     std::cerr << "switchboard-layerd: --group-expiry, --refresh-interval and --gateway-timeout-ms must be positive\n";
     return 2;
+  }
+  if (vm.count("channel-capacity")) {
+    for (const auto& spec : vm["channel-capacity"].as<std::vector<std::string>>()) {
+      const auto eq = spec.rfind('=');
+      int cap = 0;
+      try {
+        if (eq != std::string::npos) cap = std::stoi(spec.substr(eq + 1));
+      } catch (const std::exception&) {
+      }
+      if (eq == std::string::npos || eq == 0 || cap <= 0) {
+        std::cerr << "switchboard-layerd: --channel-capacity must be GLOB=N with N > 0, got \"" << spec << "\"\n";
+        return 2;
+      }
+      cfg.channel_capacity.emplace_back(spec.substr(0, eq), cap);
+    }
+  }
+  if (vm.count("symmetric-encryption-key")) {
+    for (const auto& secret : vm["symmetric-encryption-key"].as<std::vector<std::string>>()) {
+      cfg.encryption_keys.push_back(sb::layerd::fernet::derive(secret));
+    }
   }
   std::string token = vm["api-token"].as<std::string>();
   if (token.empty()) {

@@ -57,6 +57,14 @@ TEST(ChatEvent, DeeplyNestedJsonDoesNotCrash) {
   EXPECT_TRUE(p.ok);
 }
 
+TEST(BrowserFrame, TheSeedsChatUnderscoreMessageTypeIsTheChatHandlerToo) {
+  auto ev = event_from_json(R"({"type": "chat_message", "message": "from django"})");
+  ASSERT_TRUE(ev);
+  auto frame = browser_frame_for_event(ev.value());
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(nlohmann::json::parse(frame.value()), nlohmann::json({{"message", "from django"}}));
+}
+
 TEST(BrowserFrame, OtherEventTypesAreSentWhole) {
   auto ev = event_from_json(R"({"type": "notify", "data": {"n": 3}})");
   ASSERT_TRUE(ev);

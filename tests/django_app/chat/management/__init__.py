@@ -1,0 +1,1 @@
+# management: Django management commands of the chat app.

@@ -1,0 +1,1 @@
+# commands: send_to_group.

@@ -1,0 +1,27 @@
+# asgi.py — the tutorial's ASGI application, wrapped as the seed deployed it
+# (/work/shared/seed/deployment.md): "http" to Django, "websocket" through
+# AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))).
+# Permissive here: ALLOWED_HOSTS = ["*"], and with no session cookie the
+# user is AnonymousUser without touching a database.
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+# Set up Django (apps, settings) before importing anything that uses models.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+import chat.routing  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(chat.routing.websocket_urlpatterns))
+        ),
+    }
+)
