@@ -41,7 +41,10 @@ class api_session : public std::enable_shared_from_this<api_session> {
  private:
   void do_read() {
     parser_.emplace();
-    parser_->body_limit(common::limits::max_event_bytes + 4096);
+    // Read bodies well past the event limit so an oversized event still
+    // gets its 413 after a complete request (a client mid-upload would
+    // otherwise see the connection cut); only far larger ones are cut.
+    parser_->body_limit(4 * common::limits::max_event_bytes);
     parser_->header_limit(common::limits::max_http_header_bytes);
     stream_.expires_after(std::chrono::seconds(30));
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -50,7 +53,7 @@ class api_session : public std::enable_shared_from_this<api_session> {
   }
 
   void on_read(beast::error_code ec) {
-    if (ec == http::error::body_limit) return answer(413, error_json("request body over 1 MiB"), false);
+    if (ec == http::error::body_limit) return answer(413, error_json("request body over 4 MiB"), false);
     if (ec) return;  // closed, timed out, or unparseable: drop the connection
     req_ = parser_->release();
     handle();

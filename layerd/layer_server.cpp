@@ -331,7 +331,7 @@ void layer_server::tick(clock::time_point now) {
     next_foreign_sweep_ = now + std::chrono::seconds(10);
     for (auto it = foreign_.begin(); it != foreign_.end();) {
       const bool idle = !it->second.fetching && it->second.pending.empty() &&
-                        now - it->second.fetched > std::chrono::seconds(10);
+                        now - it->second.used > std::chrono::seconds(10);
       it = idle ? foreign_.erase(it) : std::next(it);
     }
   }
@@ -461,16 +461,31 @@ void layer_server::on_popped(const ::redisReply* popped) {
 }
 
 void layer_server::foreign_send(const std::string& group, const std::string& event) {
+  if (!redis_.connected()) return;  // Django members are out of reach until Redis is back
   auto& f = foreign_[group];
-  const auto now = clock::now();
-  if (!f.fetching && now - f.fetched < std::chrono::milliseconds(cfg_.foreign_refresh_ms)) {
-    write_foreign(group, f.members, event);
+  f.used = clock::now();
+  constexpr std::size_t max_pending = 10000;
+  if (f.pending.size() >= max_pending) {
+    ++stats_.foreign_full;
+    f.pending.pop_front();
+    common::log("redis")->warn("django delivery backlog full group={} reason=\"redis slow\"", group);
+  }
+  const std::uint64_t seq = f.next_seq++;
+  f.pending.emplace_back(seq, event);
+  redis_.command({"ZCARD", group_key(group)},
+                 [this, group, seq](const ::redisReply* r) { on_group_size(group, seq, r); });
+}
+
+void layer_server::on_group_size(const std::string& group, std::uint64_t seq, const ::redisReply* reply) {
+  auto it = foreign_.find(group);
+  if (it == foreign_.end()) return;
+  auto& f = it->second;
+  if (f.fetching) return;  // the member list on its way will flush this one too
+  if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+    while (!f.pending.empty() && f.pending.front().first <= seq) f.pending.pop_front();  // Redis went away
     return;
   }
-  if (!redis_.connected()) return;  // Django members are out of reach until Redis is back
-  constexpr std::size_t max_pending = 10000;
-  if (f.pending.size() < max_pending) f.pending.push_back(event);
-  if (f.fetching) return;
+  if (reply->integer == f.known_total) return flush_foreign(group, seq);
   f.fetching = true;
   redis_.command({"ZRANGE", group_key(group), "0", "-1"},
                  [this, group](const ::redisReply* r) { on_group_members(group, r); });
@@ -481,19 +496,28 @@ void layer_server::on_group_members(const std::string& group, const ::redisReply
   if (it == foreign_.end()) return;
   auto& f = it->second;
   f.fetching = false;
-  f.fetched = clock::now();
   f.members.clear();
-  if (reply && reply->type == REDIS_REPLY_ARRAY) {
-    for (std::size_t i = 0; i < reply->elements; ++i) {
-      const auto* e = reply->element[i];
-      if (e->type != REDIS_REPLY_STRING) continue;
-      std::string_view channel(e->str, e->len);
-      if (!is_ours(channel)) f.members.emplace_back(channel);
-    }
+  if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    f.known_total = -1;
+    f.pending.clear();
+    return;
   }
-  auto pending = std::move(f.pending);
-  f.pending.clear();
-  for (const auto& event : pending) write_foreign(group, f.members, event);
+  f.known_total = static_cast<long long>(reply->elements);
+  for (std::size_t i = 0; i < reply->elements; ++i) {
+    const auto* e = reply->element[i];
+    if (e->type != REDIS_REPLY_STRING) continue;
+    std::string_view channel(e->str, e->len);
+    if (!is_ours(channel)) f.members.emplace_back(channel);
+  }
+  flush_foreign(group, f.next_seq);  // everything waiting
+}
+
+void layer_server::flush_foreign(const std::string& group, std::uint64_t up_to) {
+  auto& f = foreign_[group];
+  while (!f.pending.empty() && f.pending.front().first <= up_to) {
+    write_foreign(group, f.members, f.pending.front().second);
+    f.pending.pop_front();
+  }
 }
 
 void layer_server::write_foreign(const std::string& group, const std::vector<std::string>& members,
@@ -624,7 +648,7 @@ void layer_server::api_group_add(const std::string& group, const std::string& ch
     return done(api_error(503, "redis unavailable"));
   }
   redis_.command({"EXPIRE", group_key(group), std::to_string(cfg_.group_expiry_s)});
-  foreign_.erase(group);  // re-read the members on the next send
+  if (auto f = foreign_.find(group); f != foreign_.end()) f->second.known_total = -1;  // re-read on the next send
   done(api_ok);
 }
 
@@ -633,7 +657,7 @@ void layer_server::api_group_discard(const std::string& group, const std::string
     return done(api_error(400, "invalid group or channel name"));
   }
   if (!redis_.command({"ZREM", group_key(group), channel})) return done(api_error(503, "redis unavailable"));
-  foreign_.erase(group);
+  if (auto f = foreign_.find(group); f != foreign_.end()) f->second.known_total = -1;
   done(api_ok);
 }
 

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <deque>
 #include <set>
 #include <string_view>
 #include <string>
@@ -46,7 +47,6 @@ struct layerd_config {
   // channels_redis settings the Django side uses (its defaults).
   int expiry_s = 60;        // message lifetime and inbox TTL
   int capacity = 100;       // messages per inbox key
-  int foreign_refresh_ms = 1000;  // how stale the list of Django members of a group may be
   // Pending notifications: notify events sent to a "notification_*" group
   // are kept (newest pending_max, none older than pending_age_s) and sent
   // to each new member of the group first.
@@ -126,6 +126,8 @@ class layer_server {
   void on_popped(const ::redisReply* reply);
   void foreign_send(const std::string& group, const std::string& event);
   void on_group_members(const std::string& group, const ::redisReply* reply);
+  void on_group_size(const std::string& group, std::uint64_t seq, const ::redisReply* reply);
+  void flush_foreign(const std::string& group, std::uint64_t up_to);
   void write_foreign(const std::string& group, const std::vector<std::string>& members, const std::string& event);
   bool is_ours(std::string_view channel) const;
   int capacity_for(std::string_view channel) const;
@@ -147,11 +149,17 @@ class layer_server {
   redis_link redis_;
   redis_link redis_pop_;  // blocking pops of the gateways' inboxes get their own connection
   bool pop_in_flight_ = false;
+  // Django members of a group, kept fresh without reading the whole member
+  // list per message: each group_send asks Redis for the group's size
+  // (ZCARD, pipelined, in order) and re-reads the members only when the
+  // size differs from when they were last read.
   struct foreign_group {
-    clock::time_point fetched{};
-    bool fetching = false;
-    std::vector<std::string> members;  // Django channels in the group, as of `fetched`
-    std::vector<std::string> pending;  // events waiting for the member list
+    std::vector<std::string> members;                    // Django channels in the group
+    long long known_total = -1;                          // ZCARD when `members` was read; -1: never
+    bool fetching = false;                               // a ZRANGE is on its way
+    std::deque<std::pair<std::uint64_t, std::string>> pending;  // (seq, event) waiting for Redis
+    std::uint64_t next_seq = 0;
+    clock::time_point used{};
   };
   std::unordered_map<std::string, foreign_group> foreign_;
   clock::time_point next_foreign_sweep_{};

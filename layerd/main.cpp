@@ -43,8 +43,6 @@ int main(int argc, char** argv) {
      "seconds; channels_redis message lifetime and inbox TTL for messages written to Django consumers")
     ("capacity", po::value<int>()->default_value(100),
      "messages a Django inbox key may hold (channels_redis capacity); over it a message is skipped")
-    ("foreign-refresh-ms", po::value<int>()->default_value(1000),
-     "how often a group's Django members are re-read from Redis while it is in use")
     ("pending-max", po::value<int>()->default_value(100),
      "notify events kept per notification_* group for clients that connect later")
     ("pending-age", po::value<int>()->default_value(86400), "seconds a pending notification is kept")
@@ -82,15 +80,14 @@ int main(int argc, char** argv) {
   cfg.id = vm["id"].as<std::string>();
   cfg.expiry_s = vm["expiry"].as<int>();
   cfg.capacity = vm["capacity"].as<int>();
-  cfg.foreign_refresh_ms = vm["foreign-refresh-ms"].as<int>();
   cfg.pending_max = vm["pending-max"].as<int>();
   cfg.pending_age_s = vm["pending-age"].as<int>();
   if (cfg.pending_max <= 0 || cfg.pending_age_s <= 0) {
     std::cerr << "switchboard-layerd: --pending-max and --pending-age must be positive\n";
     return 2;
   }
-  if (cfg.expiry_s <= 0 || cfg.capacity <= 0 || cfg.foreign_refresh_ms <= 0) {
-    std::cerr << "switchboard-layerd: --expiry, --capacity and --foreign-refresh-ms must be positive\n";
+  if (cfg.expiry_s <= 0 || cfg.capacity <= 0) {
+    std::cerr << "switchboard-layerd: --expiry and --capacity must be positive\n";
     return 2;
   }
   if (cfg.group_expiry_s <= 0 || cfg.refresh_interval_s <= 0 || cfg.gateway_timeout_ms <= 0) {

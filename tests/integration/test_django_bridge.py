@@ -90,6 +90,23 @@ class DjangoBridge(ProcessTestCase):
             await a.close()
         arun(body(), 60)
 
+    def test_a_django_consumer_joining_a_busy_group_gets_the_very_next_message(self):
+        async def body():
+            a = await ws_connect(self.gwa, "lobby")
+            await self.members_of("lobby", 1)
+            # the group is in use: layerd has already looked at its members
+            for i in range(3):
+                await send_msg(a, f"before {i}")
+                self.assertEqual(await recv_json(a, 10), {"message": f"before {i}"})
+            layer = self.layer()
+            django_channel = await layer.new_channel()
+            await layer.group_add("chat_lobby", django_channel)
+            await send_msg(a, "right after the join")
+            msg = await asyncio.wait_for(layer.receive(django_channel), 10)
+            self.assertEqual(msg, {"type": "chat.message", "message": "right after the join"})
+            await a.close()
+        arun(body(), 60)
+
     def test_bad_messages_in_a_gateway_inbox_are_dropped_and_delivery_goes_on(self):
         async def body():
             a = await ws_connect(self.gwa, "lobby")

@@ -1,0 +1,292 @@
+// cli_commands.cpp — see cli_commands.hpp.
+//
+// Redis commands mirror channels_redis (group_add: ZADD <prefix>:group:<g>
+// <now> <channel> then EXPIRE <group expiry>; group_discard: ZREM), so what
+// the CLI writes is what a Django process would have written. Publishing
+// goes through layerd, never straight to Redis, because only layerd knows
+// which gateway holds which Switchboard socket.
+#include "layerd/cli_commands.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <cstdio>
+#include <istream>
+#include <map>
+#include <ostream>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "common/event.hpp"
+#include "common/limits.hpp"
+#include "common/names.hpp"
+#include "layerd/cli_layer_client.hpp"
+#include "layerd/cli_redis_client.hpp"
+
+namespace sb::layerd {
+namespace {
+
+namespace lim = common::limits;
+
+// An event's JSON on stdin may be bigger than the event (whitespace,
+// escapes), but not without bound.
+constexpr std::size_t max_json_bytes = 8 * lim::max_event_bytes;
+// layerd (common::event_type) refuses events nested deeper than this.
+constexpr int max_json_depth = 32;
+// SCAN rounds for `groups`; each round is one bounded command.
+constexpr int max_scan_rounds = 1'000'000;
+
+struct ctx {
+  const cli_options& opts;
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+
+  int fail(int code, const std::string& line) const {
+    err << "switchboard-cli: " << line << "\n";
+    return code;
+  }
+  std::chrono::milliseconds timeout() const { return std::chrono::milliseconds(opts.timeout_ms); }
+  std::string group_key(const std::string& group) const { return opts.prefix + ":group:" + group; }
+};
+
+int wrong_args(const ctx& c, const char* synopsis) {
+  return c.fail(cli_exit::usage, std::string("usage: switchboard-cli ") + synopsis + " (see --help)");
+}
+
+std::string check_group(const std::string& g) {
+  if (common::is_valid_group_name(g)) return {};
+  return "invalid group name \"" + g + "\": use 1-99 characters of A-Z a-z 0-9 - _ .";
+}
+
+std::string check_channel(const std::string& ch) {
+  if (common::is_valid_channel_name(ch)) return {};
+  return "invalid channel name \"" + ch + "\": use 1-99 characters of A-Z a-z 0-9 - _ ., optionally followed by ! and "
+         "more of them (e.g. specific.gw.0123456789abcdef!42)";
+}
+
+// Deepest nesting of [ and { outside strings, stopping early past `limit`
+// (the JSON converters recurse, so refuse deep input before parsing it).
+int json_depth(std::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char ch : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (ch == '\\') escaped = true;
+      else if (ch == '"') in_string = false;
+      continue;
+    }
+    if (ch == '"') in_string = true;
+    else if (ch == '[' || ch == '{') {
+      if (++depth > deepest) deepest = depth;
+      if (deepest > limit) return deepest;
+    } else if (ch == ']' || ch == '}') --depth;
+  }
+  return deepest;
+}
+
+// The JSON argument ("-" = stdin) as a msgpack event, checked the way
+// layerd will check it.
+common::result<std::string> read_event(const ctx& c, const std::string& arg) {
+  std::string text;
+  if (arg == "-") {
+    text.resize(max_json_bytes + 1);
+    c.in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(c.in.gcount()));
+    if (text.size() > max_json_bytes) {
+      return common::error{"event JSON on stdin is over " + std::to_string(max_json_bytes) + " bytes"};
+    }
+  } else {
+    text = arg;
+  }
+  if (json_depth(text, max_json_depth) > max_json_depth) {
+    return common::error{"bad event: JSON nested deeper than " + std::to_string(max_json_depth) + " levels"};
+  }
+  auto event = common::event_from_json(text);
+  if (!event) return common::error{"bad event: " + event.error_text()};
+  if (event->size() > lim::max_event_bytes) {
+    return common::error{"event too large: " + std::to_string(event->size()) + " bytes as msgpack, the limit is " +
+                         std::to_string(lim::max_event_bytes)};
+  }
+  if (auto type = common::event_type(event.value()); !type) return common::error{"bad event: " + type.error_text()};
+  return event;
+}
+
+std::string now_score() {
+  using namespace std::chrono;
+  char buf[32];
+  const double now = duration_cast<duration<double>>(system_clock::now().time_since_epoch()).count();
+  std::snprintf(buf, sizeof buf, "%.6f", now);
+  return buf;
+}
+
+// Escapes Redis glob characters so a prefix is matched literally by SCAN.
+std::string glob_escape(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') out.push_back('\\');
+    out.push_back(ch);
+  }
+  return out;
+}
+
+// ---- through layerd ----
+
+// Sends m through layerd; `what` names the operation in messages.
+int publish(const ctx& c, const proto::message& m, const std::string& what) {
+  cli_layer_client link(c.opts.layerd, c.timeout());
+  if (auto w = link.run(); !w) return c.fail(cli_exit::failed, w.error_text());
+  auto r = link.send_checked(m);
+  if (!r) return c.fail(cli_exit::failed, r.error_text());
+  if (r.value()) return c.fail(cli_exit::failed, "layerd refused " + what + ": " + describe(*r.value()));
+  return cli_exit::ok;
+}
+
+int cmd_group_send(const ctx& c) {
+  if (c.opts.args.size() != 2) return wrong_args(c, "group-send GROUP JSON");
+  const auto& group = c.opts.args[0];
+  if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
+  auto event = read_event(c, c.opts.args[1]);
+  if (!event) return c.fail(cli_exit::usage, event.error_text());
+  return publish(c, proto::group_send{group, std::move(event.value())}, "group-send to " + group);
+}
+
+int cmd_send(const ctx& c) {
+  if (c.opts.args.size() != 2) return wrong_args(c, "send CHANNEL JSON");
+  const auto& channel = c.opts.args[0];
+  if (auto e = check_channel(channel); !e.empty()) return c.fail(cli_exit::usage, e);
+  auto event = read_event(c, c.opts.args[1]);
+  if (!event) return c.fail(cli_exit::usage, event.error_text());
+  return publish(c, proto::send{channel, std::move(event.value())}, "send to " + channel);
+}
+
+// ---- straight to Redis ----
+
+int with_redis(const ctx& c, auto&& body) {
+  auto redis = cli_redis_client::open(c.opts.redis, c.timeout());
+  if (!redis) return c.fail(cli_exit::failed, redis.error_text());
+  return body(*redis.value());
+}
+
+int cmd_group_add(const ctx& c) {
+  if (c.opts.args.size() != 2) return wrong_args(c, "group-add GROUP CHANNEL");
+  const auto& group = c.opts.args[0];
+  const auto& channel = c.opts.args[1];
+  if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
+  if (auto e = check_channel(channel); !e.empty()) return c.fail(cli_exit::usage, e);
+  return with_redis(c, [&](cli_redis_client& redis) {
+    const std::string key = c.group_key(group);
+    // MULTI so the member never exists without its key's TTL.
+    for (const std::vector<std::string>& argv :
+         {std::vector<std::string>{"MULTI"}, {"ZADD", key, now_score(), channel},
+          {"EXPIRE", key, std::to_string(lim::default_group_expiry_s)}}) {
+      if (auto r = redis.command(argv); !r) return c.fail(cli_exit::failed, r.error_text());
+    }
+    auto r = redis.command({"EXEC"});
+    if (!r) return c.fail(cli_exit::failed, r.error_text());
+    if (r.value()->type != REDIS_REPLY_ARRAY) {
+      return c.fail(cli_exit::failed, "Redis did not run the group-add transaction");
+    }
+    return cli_exit::ok;
+  });
+}
+
+int cmd_group_discard(const ctx& c) {
+  if (c.opts.args.size() != 2) return wrong_args(c, "group-discard GROUP CHANNEL");
+  const auto& group = c.opts.args[0];
+  const auto& channel = c.opts.args[1];
+  if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
+  if (auto e = check_channel(channel); !e.empty()) return c.fail(cli_exit::usage, e);
+  return with_redis(c, [&](cli_redis_client& redis) {
+    auto r = redis.command({"ZREM", c.group_key(group), channel});
+    if (!r) return c.fail(cli_exit::failed, r.error_text());
+    return cli_exit::ok;  // like channels_redis, discarding a non-member is not an error
+  });
+}
+
+int cmd_groups(const ctx& c) {
+  if (!c.opts.args.empty()) return wrong_args(c, "groups");
+  return with_redis(c, [&](cli_redis_client& redis) {
+    const std::string key_prefix = c.group_key("");
+    const std::string pattern = glob_escape(key_prefix) + "*";
+    std::set<std::string> keys;  // SCAN may return a key twice
+    std::string cursor = "0";
+    for (int round = 0;; ++round) {
+      if (round >= max_scan_rounds) return c.fail(cli_exit::failed, "SCAN did not finish; too many keys in Redis");
+      auto r = redis.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      if (!r) return c.fail(cli_exit::failed, r.error_text());
+      const redisReply* rep = r.value().get();
+      if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
+          rep->element[1]->type != REDIS_REPLY_ARRAY) {
+        return c.fail(cli_exit::failed, "unexpected SCAN reply from Redis");
+      }
+      cursor.assign(rep->element[0]->str, rep->element[0]->len);
+      const redisReply* batch = rep->element[1];
+      for (std::size_t i = 0; i < batch->elements; ++i) {
+        if (batch->element[i]->type == REDIS_REPLY_STRING) keys.emplace(batch->element[i]->str, batch->element[i]->len);
+      }
+      if (cursor == "0") break;
+    }
+    std::map<std::string, long long> counts;
+    std::size_t not_groups = 0;
+    for (const auto& key : keys) {
+      auto r = redis.command({"ZCARD", key});
+      if (!r) {
+        ++not_groups;  // WRONGTYPE: someone else's key under our prefix
+        continue;
+      }
+      // 0: the key expired or emptied since SCAN saw it; no such group now.
+      if (r.value()->type == REDIS_REPLY_INTEGER && r.value()->integer > 0) {
+        counts[key.substr(key_prefix.size())] = r.value()->integer;
+      }
+    }
+    for (const auto& [name, n] : counts) c.out << name << " " << n << "\n";
+    if (not_groups) {
+      c.err << "switchboard-cli: note: skipped " << not_groups << " key(s) under " << key_prefix
+            << " that are not sorted sets\n";
+    }
+    return cli_exit::ok;
+  });
+}
+
+int cmd_members(const ctx& c) {
+  if (c.opts.args.size() != 1) return wrong_args(c, "members GROUP");
+  const auto& group = c.opts.args[0];
+  if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
+  return with_redis(c, [&](cli_redis_client& redis) {
+    const std::string key = c.group_key(group);
+    auto r = redis.command({"ZRANGE", key, "0", "-1"});
+    if (!r) return c.fail(cli_exit::failed, r.error_text());
+    const redisReply* rep = r.value().get();
+    if (rep->type != REDIS_REPLY_ARRAY) return c.fail(cli_exit::failed, "unexpected ZRANGE reply from Redis");
+    // Redis deletes an empty sorted set, so no members means no group.
+    if (rep->elements == 0) {
+      return c.fail(cli_exit::failed, "no such group: " + group + " (no key " + key + " in Redis)");
+    }
+    for (std::size_t i = 0; i < rep->elements; ++i) {
+      if (rep->element[i]->type == REDIS_REPLY_STRING) {
+        c.out << std::string_view(rep->element[i]->str, rep->element[i]->len) << "\n";
+      }
+    }
+    return cli_exit::ok;
+  });
+}
+
+}  // namespace
+
+int run_cli_command(const cli_options& opts, std::istream& in, std::ostream& out, std::ostream& err) {
+  const ctx c{opts, in, out, err};
+  const std::string& cmd = opts.command;
+  if (cmd == "group-send") return cmd_group_send(c);
+  if (cmd == "send") return cmd_send(c);
+  if (cmd == "group-add") return cmd_group_add(c);
+  if (cmd == "group-discard") return cmd_group_discard(c);
+  if (cmd == "groups") return cmd_groups(c);
+  if (cmd == "members") return cmd_members(c);
+  err << "switchboard-cli: unknown command \"" << cmd << "\"\n\n" << cli_usage();
+  return cli_exit::usage;
+}
+
+}  // namespace sb::layerd
