@@ -2,6 +2,7 @@
 #include "gateway/gateway_server.hpp"
 
 #include <random>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -49,6 +50,18 @@ void gateway_server::run() {
   log->info("listening address={}:{} gateway={} threads={} layerds={}", ep.address().to_string(), ep.port(),
             ctx_->gateway_id, hub_.threads(), cfg_.layerds.size());
   signals_ioc.run();
+  // Drain: refuse new WebSockets (503) and say 503 on /healthz so nginx
+  // and load balancers look elsewhere, ask every client to go (1001, after
+  // what is already queued for it), and give them until the drain timeout
+  // to leave, so they reconnect elsewhere.
+  ctx_->draining.store(true);
+  log->info("draining connections={} timeout_ms={}", hub_.connections(), cfg_.drain_timeout_ms);
+  hub_.close_all();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.drain_timeout_ms);
+  while (hub_.connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the main thread only; I/O threads keep running
+  }
+  log->info("drained connections_left={}", hub_.connections());
   listener_->stop();
   link_->stop();  // tells layerds we are gone
   hub_.stop();

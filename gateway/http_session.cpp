@@ -65,9 +65,10 @@ http_session::response http_session::make(http::status status, const request& re
 
 std::string http_session::health_json(bool& ok) const {
   const auto up = ctx_.link.links_up();
-  ok = up > 0;
+  const bool draining = ctx_.draining.load();
+  ok = up > 0 && !draining;
   nlohmann::json j = {
-      {"status", ok ? "ok" : "unavailable"},
+      {"status", draining ? "draining" : (ok ? "ok" : "unavailable")},
       {"gateway", ctx_.gateway_id},
       {"layerd_links_up", up},
       {"layerd_links", ctx_.link.links()},
@@ -78,6 +79,76 @@ std::string http_session::health_json(bool& ok) const {
   return j.dump() + "\n";
 }
 
+std::string http_session::metrics_text() const {
+  // Prometheus text format, version 0.0.4.
+  std::string out;
+  auto metric = [&out](const char* name, std::uint64_t value, const char* labels = "") {
+    out.append(name).append(labels).append(" ").append(std::to_string(value)).append("\n");
+  };
+  auto head = [&out](const char* name, const char* type, const char* help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+  };
+  const auto& st = ctx_.stats;
+  const auto& link = ctx_.link.counters();
+  auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+
+  head("switchboard_gateway_connections", "gauge", "Open WebSocket connections.");
+  metric("switchboard_gateway_connections", ctx_.hub_ref.connections());
+  head("switchboard_gateway_handshakes_total", "counter", "WebSocket handshakes accepted.");
+  metric("switchboard_gateway_handshakes_total", v(st.handshakes));
+  head("switchboard_gateway_handshake_refusals_total", "counter", "WebSocket handshakes refused, by reason.");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_not_found), "{reason=\"not_found\"}");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_unavailable), "{reason=\"layer_unavailable\"}");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_bad_handshake), "{reason=\"bad_handshake\"}");
+  head("switchboard_gateway_frames_in_total", "counter", "Text frames received from clients.");
+  metric("switchboard_gateway_frames_in_total", v(st.frames_in));
+  head("switchboard_gateway_frames_out_total", "counter", "Frames written to clients (fan-out deliveries and control frames).");
+  metric("switchboard_gateway_frames_out_total", v(st.frames_out));
+  head("switchboard_gateway_bytes_in_total", "counter", "Bytes read from WebSocket clients.");
+  metric("switchboard_gateway_bytes_in_total", v(st.bytes_in));
+  head("switchboard_gateway_bytes_out_total", "counter", "Bytes written to WebSocket clients.");
+  metric("switchboard_gateway_bytes_out_total", v(st.bytes_out));
+  head("switchboard_gateway_error_frames_total", "counter", "Client frames answered with an error frame (bad_json, bad_message, not_accepted).");
+  metric("switchboard_gateway_error_frames_total", v(st.bad_frames));
+  head("switchboard_gateway_closes_total", "counter", "Connections closed by the gateway, by reason.");
+  metric("switchboard_gateway_closes_total", v(st.closed_binary), "{reason=\"binary\"}");
+  metric("switchboard_gateway_closes_total", v(st.closed_too_big), "{reason=\"too_big\"}");
+  metric("switchboard_gateway_closes_total", v(st.closed_rate_limited), "{reason=\"rate_limited\"}");
+  metric("switchboard_gateway_closes_total", v(st.closed_slow_consumer), "{reason=\"slow_consumer\"}");
+  metric("switchboard_gateway_closes_total", v(st.closed_ping_timeout), "{reason=\"ping_timeout\"}");
+  metric("switchboard_gateway_closes_total", v(st.protocol_errors), "{reason=\"protocol_error\"}");
+  metric("switchboard_gateway_closes_total", v(st.closed_going_away), "{reason=\"going_away\"}");
+  head("switchboard_gateway_group_sends_total", "counter", "group_sends passed to layerd.");
+  metric("switchboard_gateway_group_sends_total", v(link.group_sends));
+  head("switchboard_gateway_group_sends_dropped_total", "counter", "group_sends dropped because no layerd was available.");
+  metric("switchboard_gateway_group_sends_dropped_total", v(link.dropped_no_layerd));
+  head("switchboard_gateway_delivers_in_total", "counter", "Deliveries received from layerd (each framed once).");
+  metric("switchboard_gateway_delivers_in_total", v(link.delivers_in));
+  head("switchboard_gateway_layer_malformed_total", "counter", "Malformed messages from layerd.");
+  metric("switchboard_gateway_layer_malformed_total", v(link.malformed_in));
+  head("switchboard_gateway_unknown_targets_total", "counter", "Deliveries for connections that no longer exist.");
+  metric("switchboard_gateway_unknown_targets_total", ctx_.hub_ref.unknown_targets());
+  head("switchboard_gateway_layerd_links_up", "gauge", "layerd links up.");
+  metric("switchboard_gateway_layerd_links_up", ctx_.link.links_up());
+  head("switchboard_gateway_layerd_links", "gauge", "layerd links configured.");
+  metric("switchboard_gateway_layerd_links", ctx_.link.links());
+  head("switchboard_gateway_draining", "gauge", "1 while the gateway drains after SIGTERM.");
+  metric("switchboard_gateway_draining", ctx_.draining.load() ? 1 : 0);
+  head("switchboard_gateway_uptime_seconds", "gauge", "Seconds since start.");
+  metric("switchboard_gateway_uptime_seconds",
+         static_cast<std::uint64_t>(
+             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx_.started).count()));
+  return out;
+}
+
 void http_session::handle(request&& req) {
   auto log = common::log("http");
   const auto target = req.target();
@@ -86,6 +157,12 @@ void http_session::handle(request&& req) {
   const bool is_ws_path = is_ws_route || r.what == route::kind::ws_not_found;
 
   if (ws::wants_websocket(req)) {
+    if (is_ws_route && ctx_.draining.load()) {
+      ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
+      auto res = make(http::status::service_unavailable, req, "gateway draining; connect again\n");
+      res.keep_alive(false);
+      return write(std::move(res));
+    }
     if (is_ws_route) {
       auto check = ws::check_upgrade(req);
       if (!check.ok) {
@@ -146,6 +223,10 @@ void http_session::handle(request&& req) {
       res.set(http::field::cache_control, "no-store");
       break;
     }
+    case route::kind::metrics:
+      res = make(http::status::ok, req, metrics_text(), "text/plain; version=0.0.4");
+      res.set(http::field::cache_control, "no-store");
+      break;
     default:
       res = make(http::status::not_found, req, "not found\n");
   }

@@ -34,6 +34,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   response make(boost::beast::http::status status, const request& req, std::string body,
                 const char* content_type = "text/plain; charset=utf-8");
   std::string health_json(bool& ok) const;
+  std::string metrics_text() const;
 
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;

@@ -124,6 +124,19 @@ std::string hub::conn_string(std::uint64_t conn) {
   return std::string(buf, end);
 }
 
+void hub::close_all() {
+  if (stopped_.load(std::memory_order_relaxed)) return;
+  for (auto& sp : shards_) {
+    shard* s = sp.get();
+    boost::asio::post(*s->ioc, [s] {
+      std::vector<std::shared_ptr<websocket_session>> live;
+      live.reserve(s->sessions.size());
+      for (auto& [conn, session] : s->sessions) live.push_back(session->shared_from_this());
+      for (auto& session : live) session->close(close_reason::going_away);
+    });
+  }
+}
+
 void hub::join_local(std::size_t thread, const std::string& group, websocket_session* session) {
   auto& members = shards_[thread]->groups[group];
   session->set_local_slot(static_cast<std::uint32_t>(members.size()));

@@ -58,6 +58,9 @@ class hub {
 
   // From any thread: send `frame` to each listed conn id (hex strings).
   void deliver(const std::shared_ptr<const std::string>& frame, const std::vector<std::string>& conn_ids);
+  // From any thread: asks every connection to close with 1001 (going away).
+  void close_all();
+
   // From any thread: send `frame` to every local member of `group`.
   void deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group);
 

@@ -51,7 +51,9 @@ int main(int argc, char** argv) {
     ("ping-interval-ms", po::value<int>()->default_value(lim::default_ping_interval_ms),
      "ping a connection that has been silent this long")
     ("ping-timeout-ms", po::value<int>()->default_value(lim::default_ping_timeout_ms),
-     "drop a connection that does not answer a ping within this time");
+     "drop a connection that does not answer a ping within this time")
+    ("drain-timeout-ms", po::value<int>()->default_value(10000),
+     "on SIGTERM: how long clients get to leave (after close 1001) before the process exits");
   sb::common::add_common_options(desc);
   auto vm = sb::common::parse_command_line(argc, argv, desc, "switchboard-gateway",
                                            "Switchboard gateway: chat pages and WebSockets, groups via layerd.");
@@ -88,6 +90,8 @@ int main(int argc, char** argv) {
   cfg.join_timeout_ms = vm["join-timeout-ms"].as<int>();
   cfg.ping_interval_ms = vm["ping-interval-ms"].as<int>();
   cfg.ping_timeout_ms = vm["ping-timeout-ms"].as<int>();
+  cfg.drain_timeout_ms = vm["drain-timeout-ms"].as<int>();
+  if (cfg.drain_timeout_ms < 0) usage_error("--drain-timeout-ms must be >= 0");
   if (cfg.ping_interval_ms < 100 || cfg.ping_timeout_ms < 100) usage_error("ping interval and timeout must be >= 100 ms");
   if (cfg.threads < 1 || cfg.threads > 64) usage_error("--threads must be 1..64");
   if (cfg.max_message_size < 16) usage_error("--max-message-size must be at least 16");

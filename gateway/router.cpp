@@ -30,6 +30,8 @@ route match_route(std::string_view target) {
     r.what = route::kind::index_page;
   } else if (path == "/healthz") {
     r.what = route::kind::healthz;
+  } else if (path == "/metrics") {
+    r.what = route::kind::metrics;
   } else if (one_segment(path, "/chat/", r.room)) {
     r.what = route::kind::room_page;
   } else if (path.substr(0, 4) == "/ws/") {

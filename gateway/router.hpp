@@ -17,6 +17,7 @@ struct route {
     index_page,        // "/chat/"
     room_page,         // "/chat/<room>/"
     healthz,           // "/healthz"
+    metrics,           // "/metrics"
     ws_chat,           // "/ws/chat/<room>/"
     ws_notification,   // "/ws/notification/<center>/"
     ws_not_found,      // "/ws/..." that matches no consumer

@@ -31,6 +31,9 @@ struct gateway_stats {
   std::atomic<std::uint64_t> protocol_errors{0};
   std::atomic<std::uint64_t> frames_in{0};
   std::atomic<std::uint64_t> frames_out{0};
+  std::atomic<std::uint64_t> bytes_in{0};
+  std::atomic<std::uint64_t> bytes_out{0};
+  std::atomic<std::uint64_t> closed_going_away{0};
 };
 
 struct server_context {
@@ -42,6 +45,7 @@ struct server_context {
   layer_link& link;
   std::string gateway_id;  // run id: "<--id>.<16 hex>"
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<bool> draining{false};  // SIGTERM: /healthz says 503, clients are asked to go
   gateway_stats stats;
 };
 

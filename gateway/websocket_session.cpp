@@ -117,6 +117,7 @@ void websocket_session::on_readable(boost::system::error_code ec) {
     }
     last_heard_ = clock::now();
     ping_outstanding_ = false;
+    ctx_.stats.bytes_in.fetch_add(n, std::memory_order_relaxed);
     if (state_ == state::open) process(buf, n);
     if (state_ == state::closed) return;
     if (n < read_chunk) break;
@@ -283,6 +284,7 @@ void websocket_session::write_now() {
       return;
     }
     if (ec) return hard_close();
+    ctx_.stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
     // Drop what was written; keep the offset into a partly written frame.
     std::size_t done = 0;
     while (done < inflight_.size()) {
@@ -310,6 +312,9 @@ void websocket_session::write_now() {
 }
 
 void websocket_session::close(close_reason why) {
+  if (why == close_reason::going_away && state_ == state::open) {
+    ctx_.stats.closed_going_away.fetch_add(1, std::memory_order_relaxed);
+  }
   const auto info = describe(why);
   close_with(info.code, info.text, why == close_reason::slow_consumer);
 }

@@ -54,8 +54,8 @@ int main(int argc, char** argv) {
     ("http-listen", po::value<std::string>()->default_value("127.0.0.1:7180"),
      "host:port of the HTTP API (only when a token is set; port 0 picks a free port)")
     ("api-token", po::value<std::string>()->default_value(""),
-     "bearer token for the HTTP API; empty (the default) turns the API off. "
-     "The environment variable SWITCHBOARD_API_TOKEN is used when this is not given");
+     "bearer token for the HTTP API; empty (the default) turns the API off "
+     "(SWITCHBOARD_API_TOKEN in the environment sets it, like any SWITCHBOARD_<OPTION>)");
   sb::common::add_common_options(desc);
   auto vm = sb::common::parse_command_line(argc, argv, desc, "switchboard-layerd",
                                            "Switchboard channel layer: group membership in Redis, fan-out to gateways.");
@@ -114,10 +114,7 @@ int main(int argc, char** argv) {
       cfg.encryption_keys.push_back(sb::layerd::fernet::derive(secret));
     }
   }
-  std::string token = vm["api-token"].as<std::string>();
-  if (token.empty()) {
-    if (const char* env = std::getenv("SWITCHBOARD_API_TOKEN")) token = env;
-  }
+  const std::string token = vm["api-token"].as<std::string>();
   const auto http_listen = vm["http-listen"].as<std::string>();
   const auto colon = http_listen.rfind(':');
   if (colon == std::string::npos) {

@@ -14,7 +14,8 @@ SB_BUILD_PACKAGES=(
 SB_RUN_PACKAGES=(redis-server redis-tools curl)
 SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zmq curl
                   chromium chromium-driver python3-selenium clang libclang-rt-14-dev
-                  nodejs node-ws python3-channels-redis python3-msgpack nginx-light)
+                  nodejs node-ws python3-channels-redis python3-msgpack nginx-light
+                  systemd)
 
 sb_install_packages() {
   local missing=()

@@ -1,0 +1,161 @@
+# test_operations.py — what an operator relies on: /metrics and a graceful drain.
+#
+# /metrics is scraped after known traffic and must count exactly that
+# traffic. SIGTERM on a gateway must: answer /healthz with 503 while it
+# drains, close every client with 1001 so it reconnects elsewhere, never
+# lose a message the draining gateway already acknowledged to its sender
+# (the sender's own echo), and exit by itself within the drain timeout.
+import asyncio
+import json
+import re
+import signal
+import time
+import unittest
+
+import websockets
+
+from harness import (ProcessTestCase, RawWebSocket, arun, await_until, http_request, recv_json, send_msg,
+                     wait_until, ws_connect)
+
+
+def scrape(gw):
+    status, _, body = http_request(gw.port, "GET", "/metrics", timeout=5)
+    assert status == 200, status
+    values = {}
+    for line in body.decode().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, value = line.rsplit(" ", 1)
+        values[name] = int(value)
+    return values
+
+
+class Metrics(ProcessTestCase):
+    def test_metrics_count_known_traffic(self):
+        c = self.start_cluster(layerds=1, gateways=1)
+        gw = c.gateways[0]
+
+        async def body():
+            before = scrape(gw)
+            a = await ws_connect(gw, "lobby")
+            b = await ws_connect(gw, "lobby")
+            for i in range(3):
+                await send_msg(a, f"m{i}")
+            for ws in (a, b):
+                for i in range(3):
+                    self.assertEqual(await recv_json(ws, 10), {"message": f"m{i}"})
+            await a.send("not json")
+            self.assertEqual((await recv_json(a, 10))["code"], "bad_json")
+            await b.send(b"\x00binary")
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                await recv_json(b, 10)
+            after = scrape(gw)
+            delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+            self.assertEqual(delta["switchboard_gateway_handshakes_total"], 2)
+            self.assertEqual(delta["switchboard_gateway_frames_in_total"], 4)  # 3 messages + the bad one
+            self.assertEqual(delta["switchboard_gateway_group_sends_total"], 3)
+            self.assertEqual(delta["switchboard_gateway_delivers_in_total"], 3)
+            self.assertEqual(delta["switchboard_gateway_error_frames_total"], 1)
+            self.assertEqual(delta['switchboard_gateway_closes_total{reason="binary"}'], 1)
+            # 2 × 101 + 6 chat frames + 1 error frame + 1 close, at least
+            self.assertGreaterEqual(delta["switchboard_gateway_frames_out_total"], 10)
+            self.assertGreater(delta["switchboard_gateway_bytes_in_total"], 0)
+            self.assertEqual(after["switchboard_gateway_layerd_links_up"], 1)
+            await await_until(lambda: scrape(gw)["switchboard_gateway_connections"] == 1, 10, "1 connection left")
+            await a.close()
+        arun(body(), 60)
+
+    def test_refused_handshakes_are_counted_by_reason(self):
+        c = self.start_cluster(layerds=1, gateways=1)
+        gw = c.gateways[0]
+        before = scrape(gw)
+        status, _, _ = http_request(gw.port, "GET", "/ws/chat/a-b/", headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        self.assertEqual(status, 404)
+        status, _, _ = http_request(gw.port, "GET", "/ws/chat/lobby/", headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"})
+        self.assertEqual(status, 400)
+        after = scrape(gw)
+        self.assertEqual(after['switchboard_gateway_handshake_refusals_total{reason="not_found"}']
+                         - before['switchboard_gateway_handshake_refusals_total{reason="not_found"}'], 1)
+        self.assertEqual(after['switchboard_gateway_handshake_refusals_total{reason="bad_handshake"}']
+                         - before['switchboard_gateway_handshake_refusals_total{reason="bad_handshake"}'], 1)
+
+
+class Drain(ProcessTestCase):
+    def test_sigterm_drains_without_losing_acknowledged_messages(self):
+        c = self.start_cluster(layerds=1, gateways=2)
+        gwa, gwb = c.gateways
+
+        async def body():
+            sender = await ws_connect(gwa, "lobby")
+            receiver = await ws_connect(gwb, "lobby")
+            await await_until(lambda: len(c.members("lobby")) == 2, 10, "2 members")
+            echoed, received = [], []
+
+            async def send_all():
+                for i in range(400):
+                    try:
+                        await send_msg(sender, f"m{i:04d}")
+                    except websockets.exceptions.ConnectionClosed:
+                        return
+                    await asyncio.sleep(0.002)
+
+            async def collect_echoes():
+                try:
+                    while True:
+                        echoed.append(json.loads(await sender.recv())["message"])
+                except websockets.exceptions.ConnectionClosed as e:
+                    return e.rcvd.code if e.rcvd else None
+
+            sending = asyncio.ensure_future(send_all())
+            echoes = asyncio.ensure_future(collect_echoes())
+            await await_until(lambda: len(echoed) >= 50, 10, "50 echoes before the drain")
+            gwa.signal_group(signal.SIGTERM)
+            code = await asyncio.wait_for(echoes, 15)
+            self.assertEqual(code, 1001, "clients of a draining gateway get 1001 going away")
+            await asyncio.gather(sending, return_exceptions=True)
+            # every message the draining gateway acknowledged reaches the other gateway's member
+            want = set(echoed)
+            while not want.issubset(received):
+                received.append((await recv_json(receiver, 10))["message"])
+            self.assertEqual(received[: len(echoed)], echoed, "in order, none lost")
+            # the gateway leaves by itself, and its members leave Redis
+            await asyncio.to_thread(wait_until, lambda: not gwa.alive(), 15, "gateway A exits after draining")
+            self.assertEqual(gwa.returncode(), 0)
+            await await_until(lambda: len(c.members("lobby")) == 1, 10, "only B's member left")
+            again = await ws_connect(gwb, "lobby")
+            await send_msg(again, "after the drain")
+            # (messages the sender sent after its last echo may still arrive first)
+            for _ in range(1000):
+                if (await recv_json(receiver, 10)) == {"message": "after the drain"}:
+                    break
+            else:
+                self.fail("'after the drain' never arrived")
+            for ws in (receiver, again):
+                await ws.close()
+        arun(body(), 90)
+
+    def test_healthz_says_503_while_draining(self):
+        c = self.start_cluster(layerds=1, gateways=1)
+        gw = c.gateways[0]
+        # a client that never answers the close keeps the drain going for a while
+        stubborn = RawWebSocket(gw.port, "/ws/chat/lobby/")
+        self.addCleanup(stubborn.close)
+        self.assertEqual(stubborn.status, 101)
+        gw.signal_group(signal.SIGTERM)
+
+        def draining():
+            try:
+                status, _, body = http_request(gw.port, "GET", "/healthz", timeout=2)
+            except OSError:
+                return False
+            return status == 503 and json.loads(body)["status"] == "draining"
+        wait_until(draining, 5, "/healthz 503 draining")
+        wait_until(lambda: not gw.alive(), 20, "gateway exits within the drain timeout")
+        self.assertEqual(gw.returncode(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
