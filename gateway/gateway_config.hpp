@@ -27,7 +27,8 @@ struct gateway_config {
   int join_timeout_ms = common::limits::default_join_timeout_ms;
   int ping_interval_ms = common::limits::default_ping_interval_ms;
   int ping_timeout_ms = common::limits::default_ping_timeout_ms;
-  int drain_timeout_ms = 10000;  // SIGTERM: how long clients get to leave before the process exits
+  int drain_timeout_ms = 10000;
+  std::vector<std::string> allowed_origins;  // empty: the request's own Host  // SIGTERM: how long clients get to leave before the process exits
 };
 
 }  // namespace sb::gateway

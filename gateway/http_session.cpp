@@ -108,6 +108,7 @@ std::string http_session::metrics_text() const {
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_not_found), "{reason=\"not_found\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_unavailable), "{reason=\"layer_unavailable\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_bad_handshake), "{reason=\"bad_handshake\"}");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_origin), "{reason=\"origin\"}");
   head("switchboard_gateway_frames_in_total", "counter", "Text frames received from clients.");
   metric("switchboard_gateway_frames_in_total", v(st.frames_in));
   head("switchboard_gateway_frames_out_total", "counter", "Frames written to clients (fan-out deliveries and control frames).");
@@ -160,6 +161,15 @@ void http_session::handle(request&& req) {
     if (is_ws_route && ctx_.draining.load()) {
       ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
       auto res = make(http::status::service_unavailable, req, "gateway draining; connect again\n");
+      res.keep_alive(false);
+      return write(std::move(res));
+    }
+    if (is_ws_route && !ctx_.origins.allowed(std::string_view(req[http::field::origin].data(), req[http::field::origin].size()),
+                                              std::string_view(req[http::field::host].data(), req[http::field::host].size()))) {
+      ctx_.stats.refused_origin.fetch_add(1, std::memory_order_relaxed);
+      log->info("handshake refused status=403 origin=\"{}\" host=\"{}\"", std::string(req[http::field::origin]),
+                std::string(req[http::field::host]));
+      auto res = make(http::status::forbidden, req, "origin not allowed\n");
       res.keep_alive(false);
       return write(std::move(res));
     }

@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
      "ping a connection that has been silent this long")
     ("ping-timeout-ms", po::value<int>()->default_value(lim::default_ping_timeout_ms),
      "drop a connection that does not answer a ping within this time")
+    ("allowed-origin", po::value<std::vector<std::string>>()->composing(),
+     "an Origin allowed to open WebSockets: host, *.domain, .domain, host:port, https://host, or *; repeat. "
+     "Default: the request's own Host. A handshake without Origin (not a browser) is allowed")
     ("drain-timeout-ms", po::value<int>()->default_value(10000),
      "on SIGTERM: how long clients get to leave (after close 1001) before the process exits");
   sb::common::add_common_options(desc);
@@ -91,6 +94,7 @@ int main(int argc, char** argv) {
   cfg.ping_interval_ms = vm["ping-interval-ms"].as<int>();
   cfg.ping_timeout_ms = vm["ping-timeout-ms"].as<int>();
   cfg.drain_timeout_ms = vm["drain-timeout-ms"].as<int>();
+  if (vm.count("allowed-origin")) cfg.allowed_origins = vm["allowed-origin"].as<std::vector<std::string>>();
   if (cfg.drain_timeout_ms < 0) usage_error("--drain-timeout-ms must be >= 0");
   if (cfg.ping_interval_ms < 100 || cfg.ping_timeout_ms < 100) usage_error("ping interval and timeout must be >= 100 ms");
   if (cfg.threads < 1 || cfg.threads > 64) usage_error("--threads must be 1..64");

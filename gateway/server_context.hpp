@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gateway/gateway_config.hpp"
+#include "gateway/origin_policy.hpp"
 
 namespace sb::gateway {
 
@@ -22,6 +23,7 @@ struct gateway_stats {
   std::atomic<std::uint64_t> refused_not_found{0};
   std::atomic<std::uint64_t> refused_unavailable{0};
   std::atomic<std::uint64_t> refused_bad_handshake{0};
+  std::atomic<std::uint64_t> refused_origin{0};
   std::atomic<std::uint64_t> bad_frames{0};      // bad JSON / bad message (error frames sent)
   std::atomic<std::uint64_t> closed_binary{0};
   std::atomic<std::uint64_t> closed_too_big{0};
@@ -38,12 +40,13 @@ struct gateway_stats {
 
 struct server_context {
   server_context(const gateway_config& c, hub& h, layer_link& l, std::string id)
-      : cfg(c), hub_ref(h), link(l), gateway_id(std::move(id)) {}
+      : cfg(c), hub_ref(h), link(l), gateway_id(std::move(id)), origins(c.allowed_origins) {}
 
   const gateway_config& cfg;
   hub& hub_ref;
   layer_link& link;
   std::string gateway_id;  // run id: "<--id>.<16 hex>"
+  origin_policy origins;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<bool> draining{false};  // SIGTERM: /healthz says 503, clients are asked to go
   gateway_stats stats;

@@ -135,7 +135,7 @@ class TemplateTest(unittest.TestCase):
                        "location /ws/", "location /", "proxy_http_version 1.1;",
                        "proxy_set_header Upgrade $http_upgrade;",
                        "proxy_set_header Connection $connection_upgrade;",
-                       "proxy_set_header Host $host;",
+                       "proxy_set_header Host $http_host;",
                        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"):
             self.assertIn(needle, d)
         m = re.search(r"proxy_read_timeout (\d+)s;", d)
@@ -161,7 +161,10 @@ class NginxTest(ProcessTestCase):
             return (None, {}, repr(e).encode())
 
     async def _connect(self, clients: Clients, room: str):
+        # Origin as a browser on the nginx page would send it: the gateway's
+        # default Origin check compares it with the Host nginx passes on.
         ws = await websockets.connect(self.nginx.ws_url(room), open_timeout=10,
+                                      origin=f"http://127.0.0.1:{self.nginx.port}",
                                       ping_interval=None, close_timeout=2)
         clients.sockets.append(ws)
         return ws

@@ -83,6 +83,45 @@ class Metrics(ProcessTestCase):
                          - before['switchboard_gateway_handshake_refusals_total{reason="bad_handshake"}'], 1)
 
 
+class Origins(ProcessTestCase):
+    async def status(self, gw, origin):
+        url = f"ws://127.0.0.1:{gw.port}/ws/chat/lobby/"
+        try:
+            ws = await websockets.connect(url, origin=origin, open_timeout=10)
+        except websockets.exceptions.InvalidStatusCode as e:
+            return e.status_code
+        await ws.close()
+        return 101
+
+    def test_by_default_only_the_gateways_own_host_may_open_sockets(self):
+        c = self.start_cluster(layerds=1, gateways=1)
+        gw = c.gateways[0]
+
+        async def body():
+            before = scrape(gw)['switchboard_gateway_handshake_refusals_total{reason="origin"}']
+            self.assertEqual(await self.status(gw, f"http://127.0.0.1:{gw.port}"), 101)
+            self.assertEqual(await self.status(gw, None), 101, "no Origin: not a browser")
+            self.assertEqual(await self.status(gw, "http://evil.example"), 403)
+            self.assertEqual(await self.status(gw, f"http://127.0.0.1:{gw.port + 1}"), 403)
+            after = scrape(gw)['switchboard_gateway_handshake_refusals_total{reason="origin"}']
+            self.assertEqual(after - before, 2)
+        arun(body(), 60)
+
+    def test_allowed_origin_patterns(self):
+        c = self.start_cluster(layerds=1, gateways=1, gateway_args=["--allowed-origin", "*.example.com",
+                                                                    "--allowed-origin", "https://app.example.org"])
+        gw = c.gateways[0]
+
+        async def body():
+            self.assertEqual(await self.status(gw, "https://chat.example.com"), 101)
+            self.assertEqual(await self.status(gw, "https://example.com"), 403)
+            self.assertEqual(await self.status(gw, "https://app.example.org"), 101)
+            self.assertEqual(await self.status(gw, "http://app.example.org"), 403)
+            self.assertEqual(await self.status(gw, f"http://127.0.0.1:{gw.port}"), 403,
+                             "with patterns, the own host is not implied")
+        arun(body(), 60)
+
+
 class Drain(ProcessTestCase):
     def test_sigterm_drains_without_losing_acknowledged_messages(self):
         c = self.start_cluster(layerds=1, gateways=2)
