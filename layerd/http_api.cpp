@@ -60,6 +60,14 @@ class api_session : public std::enable_shared_from_this<api_session> {
   }
 
   void handle() {
+    if (token_.empty()) {  // the metrics listener
+      const std::string target(req_.target());
+      if (target.substr(0, target.find('?')) != "/metrics") {
+        return answer(404, error_json("only /metrics here"), req_.keep_alive());
+      }
+      if (req_.method() != http::verb::get) return answer(405, error_json("use GET"), req_.keep_alive());
+      return call([](layer_server& s, layer_server::api_done d) { s.api_metrics(d); }, "text/plain; version=0.0.4");
+    }
     const auto auth = sv(req_[http::field::authorization]);
     constexpr std::string_view bearer = "Bearer ";
     if (auth.substr(0, bearer.size()) != bearer || !same_token(auth.substr(bearer.size()), token_)) {
@@ -121,22 +129,25 @@ class api_session : public std::enable_shared_from_this<api_session> {
 
   // Runs op on layerd's loop thread; the answer comes back to this thread.
   template <class Op>
-  void call(Op op) {
+  void call(Op op, const char* content_type = "application/json") {
     auto self = shared_from_this();
     auto ex = stream_.get_executor();
-    server_.post([self, ex, op = std::move(op)]() mutable {
-      op(self->server_, [self, ex](layer_server::api_result r) {
-        asio::post(ex, [self, r = std::move(r)] { self->answer(r.status, r.body, self->req_.keep_alive()); });
+    server_.post([self, ex, op = std::move(op), content_type]() mutable {
+      op(self->server_, [self, ex, content_type](layer_server::api_result r) {
+        asio::post(ex, [self, r = std::move(r), content_type] {
+          self->answer(r.status, r.body, self->req_.keep_alive(), r.status == 200 ? content_type : "application/json");
+        });
       });
     });
   }
 
-  void answer(int status, std::string body, bool keep_alive) {
+  void answer(int status, std::string body, bool keep_alive, const char* content_type = "application/json") {
     res_ = {static_cast<http::status>(status), 11};
     res_.set(http::field::server, "switchboard-layerd");
-    res_.set(http::field::content_type, "application/json");
+    res_.set(http::field::content_type, content_type);
     res_.keep_alive(keep_alive);
-    res_.body() = std::move(body) + "\n";
+    if (!body.empty() && body.back() != '\n') body += "\n";
+    res_.body() = std::move(body);
     res_.prepare_payload();
     http::async_write(stream_, res_, [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
       if (ec || !keep_alive) {

@@ -29,6 +29,8 @@ class layer_server;
 class http_api {
  public:
   // Binds now; throws std::runtime_error with a clear text if it cannot.
+  // An empty token serves only GET /metrics (Prometheus text, no auth),
+  // for --metrics-listen.
   http_api(layer_server& server, const std::string& host, unsigned short port, std::string token);
   ~http_api();
 

@@ -327,6 +327,13 @@ void layer_server::tick(clock::time_point now) {
       ++it;
     }
   }
+  if (now >= next_redis_ping_ && redis_.connected()) {
+    next_redis_ping_ = now + std::chrono::seconds(5);
+    const auto sent = clock::now();
+    redis_.command({"PING"}, [this, sent](const ::redisReply* r) {
+      if (r) stats_.redis_rtt_ms = std::chrono::duration<double, std::milli>(clock::now() - sent).count();
+    });
+  }
   if (now >= next_foreign_sweep_) {
     next_foreign_sweep_ = now + std::chrono::seconds(10);
     for (auto it = foreign_.begin(); it != foreign_.end();) {
@@ -706,6 +713,38 @@ void layer_server::api_members(const std::string& group, api_done done) {
       })) {
     done(api_error(503, "redis unavailable"));
   }
+}
+
+void layer_server::api_metrics(api_done done) {
+  std::string out;
+  auto add = [&out](const char* name, const char* type, const char* help, double value) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", value);
+    out.append(name).append(" ").append(buf).append("\n");
+  };
+  const auto& rs = redis_.counters();
+  add("switchboard_layerd_gateways", "gauge", "Gateways with a live link.", static_cast<double>(gateways_.size()));
+  add("switchboard_layerd_groups", "gauge", "Groups with Switchboard members owned here.", static_cast<double>(store_.group_count()));
+  add("switchboard_layerd_members", "gauge", "Switchboard members of those groups.", static_cast<double>(store_.member_count()));
+  add("switchboard_layerd_messages_in_total", "counter", "ZeroMQ messages received.", static_cast<double>(stats_.messages_in));
+  add("switchboard_layerd_malformed_total", "counter", "Malformed or refused ZeroMQ messages.", static_cast<double>(stats_.malformed));
+  add("switchboard_layerd_group_sends_total", "counter", "group_sends fanned out.", static_cast<double>(stats_.group_sends));
+  add("switchboard_layerd_delivers_out_total", "counter", "GROUP_DELIVERs sent to gateways (one per gateway per group_send).", static_cast<double>(stats_.delivers_out));
+  add("switchboard_layerd_deliver_drops_total", "counter", "Messages to gateways dropped (unreachable or queue full).", static_cast<double>(stats_.deliver_drops));
+  add("switchboard_layerd_gateways_expired_total", "counter", "Gateways forgotten after missing heartbeats.", static_cast<double>(stats_.gateways_expired));
+  add("switchboard_layerd_django_inbox_delivered_total", "counter", "Messages from Django popped from gateway inboxes and delivered.", static_cast<double>(stats_.inbox_delivered));
+  add("switchboard_layerd_django_inbox_dropped_total", "counter", "Undecodable or untargeted inbox messages dropped.", static_cast<double>(stats_.inbox_dropped));
+  add("switchboard_layerd_django_written_total", "counter", "Messages written to Django consumers' inboxes.", static_cast<double>(stats_.foreign_written));
+  add("switchboard_layerd_django_full_total", "counter", "Django inboxes found at capacity (message skipped).", static_cast<double>(stats_.foreign_full));
+  add("switchboard_layerd_redis_up", "gauge", "1 when the Redis link is connected.", redis_.connected() ? 1 : 0);
+  add("switchboard_layerd_redis_commands_total", "counter", "Redis commands sent.", static_cast<double>(rs.commands));
+  add("switchboard_layerd_redis_errors_total", "counter", "Redis error replies.", static_cast<double>(rs.errors));
+  add("switchboard_layerd_redis_dropped_total", "counter", "Redis commands not sent because Redis was away.", static_cast<double>(rs.dropped));
+  add("switchboard_layerd_redis_connects_total", "counter", "Redis connections made.", static_cast<double>(rs.reconnects));
+  add("switchboard_layerd_redis_rtt_milliseconds", "gauge", "Round trip of the last Redis PING (every 5 s); -1 before the first.", stats_.redis_rtt_ms);
+  done({200, out});
 }
 
 }  // namespace sb::layerd

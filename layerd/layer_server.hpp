@@ -74,6 +74,7 @@ class layer_server {
     std::uint64_t inbox_dropped = 0;     // undecodable or untargeted inbox messages
     std::uint64_t foreign_written = 0;   // messages written to Django inboxes
     std::uint64_t foreign_full = 0;      // Django inboxes at capacity (message skipped, as channels_redis does)
+    double redis_rtt_ms = -1;            // last PING round trip; -1 before the first
   };
 
   // Binds the ROUTER socket; throws std::runtime_error if it cannot.
@@ -100,6 +101,7 @@ class layer_server {
   void api_group_discard(const std::string& group, const std::string& channel, api_done done);
   void api_groups(api_done done);
   void api_members(const std::string& group, api_done done);
+  void api_metrics(api_done done);  // Prometheus text
   const std::string& endpoint() const { return endpoint_; }
   const stats& counters() const { return stats_; }
 
@@ -163,6 +165,7 @@ class layer_server {
   };
   std::unordered_map<std::string, foreign_group> foreign_;
   clock::time_point next_foreign_sweep_{};
+  clock::time_point next_redis_ping_{};
   std::mt19937_64 rng_{std::random_device{}()};
   group_store store_;
   std::unordered_map<std::string, gateway_state> gateways_;

@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
      "a channels_redis symmetric_encryption_keys secret (repeat in the same order as Django; the first encrypts)")
     ("http-listen", po::value<std::string>()->default_value("127.0.0.1:7180"),
      "host:port of the HTTP API (only when a token is set; port 0 picks a free port)")
+    ("metrics-listen", po::value<std::string>()->default_value(""),
+     "host:port serving GET /metrics (Prometheus text, no auth); empty (the default) turns it off")
     ("api-token", po::value<std::string>()->default_value(""),
      "bearer token for the HTTP API; empty (the default) turns the API off "
      "(SWITCHBOARD_API_TOKEN in the environment sets it, like any SWITCHBOARD_<OPTION>)");
@@ -115,29 +117,39 @@ int main(int argc, char** argv) {
     }
   }
   const std::string token = vm["api-token"].as<std::string>();
-  const auto http_listen = vm["http-listen"].as<std::string>();
-  const auto colon = http_listen.rfind(':');
-  if (colon == std::string::npos) {
-    std::cerr << "switchboard-layerd: --http-listen must be host:port\n";
-    return 2;
-  }
-  int http_port = -1;
-  try {
-    http_port = std::stoi(http_listen.substr(colon + 1));
-  } catch (const std::exception&) {
-  }
-  if (http_port < 0 || http_port > 65535) {
-    std::cerr << "switchboard-layerd: --http-listen port must be 0..65535\n";
-    return 2;
-  }
+  // "host:port" → (host, port); one line and exit 2 when malformed.
+  auto split_listen = [](const std::string& option, const std::string& value) {
+    const auto colon = value.rfind(':');
+    int port = -1;
+    if (colon != std::string::npos && colon > 0) {
+      try {
+        port = std::stoi(value.substr(colon + 1));
+      } catch (const std::exception&) {
+      }
+    }
+    if (port < 0 || port > 65535) {
+      std::cerr << "switchboard-layerd: --" << option << " must be host:port with a port 0..65535\n";
+      std::exit(2);
+    }
+    return std::pair<std::string, unsigned short>(value.substr(0, colon), static_cast<unsigned short>(port));
+  };
+  const auto [http_host, http_port] = split_listen("http-listen", vm["http-listen"].as<std::string>());
+  const std::string metrics_listen = vm["metrics-listen"].as<std::string>();
+  std::pair<std::string, unsigned short> metrics_addr;
+  if (!metrics_listen.empty()) metrics_addr = split_listen("metrics-listen", metrics_listen);
   try {
     sb::layerd::layer_server server(cfg);
     std::unique_ptr<sb::layerd::http_api> api;
     if (!token.empty()) {
-      api = std::make_unique<sb::layerd::http_api>(server, http_listen.substr(0, colon),
-                                                   static_cast<unsigned short>(http_port), token);
+      api = std::make_unique<sb::layerd::http_api>(server, http_host, http_port, token);
       api->start();
-      log->info("http api listening address={}:{}", http_listen.substr(0, colon), api->port());
+      log->info("http api listening address={}:{}", http_host, api->port());
+    }
+    std::unique_ptr<sb::layerd::http_api> metrics;
+    if (!metrics_listen.empty()) {
+      metrics = std::make_unique<sb::layerd::http_api>(server, metrics_addr.first, metrics_addr.second, "");
+      metrics->start();
+      log->info("metrics listening address={}:{}", metrics_addr.first, metrics->port());
     }
     g_server = &server;
     std::signal(SIGINT, on_signal);

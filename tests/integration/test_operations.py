@@ -83,6 +83,41 @@ class Metrics(ProcessTestCase):
                          - before['switchboard_gateway_handshake_refusals_total{reason="bad_handshake"}'], 1)
 
 
+class LayerdMetrics(ProcessTestCase):
+    def test_layerd_metrics_count_known_traffic(self):
+        from harness import free_port
+        mport = free_port()
+        c = self.start_cluster(layerds=1, gateways=2, layerd_args=["--metrics-listen", f"127.0.0.1:{mport}"])
+
+        def layerd_metrics():
+            status, headers, body = http_request(mport, "GET", "/metrics", timeout=5)
+            self.assertEqual(status, 200)
+            return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+                    for l in body.decode().splitlines() if l and not l.startswith("#")}
+
+        async def body():
+            before = layerd_metrics()
+            a = await ws_connect(c.gateways[0], "lobby")
+            b = await ws_connect(c.gateways[1], "lobby")
+            for i in range(5):
+                await send_msg(a, f"m{i}")
+            for ws in (a, b):
+                for i in range(5):
+                    await recv_json(ws, 10)
+            after = layerd_metrics()
+            self.assertEqual(after["switchboard_layerd_gateways"], 2)
+            self.assertEqual(after["switchboard_layerd_members"], 2)
+            self.assertEqual(after["switchboard_layerd_group_sends_total"] - before["switchboard_layerd_group_sends_total"], 5)
+            # one GROUP_DELIVER per gateway per group_send
+            self.assertEqual(after["switchboard_layerd_delivers_out_total"] - before["switchboard_layerd_delivers_out_total"], 10)
+            self.assertEqual(after["switchboard_layerd_redis_up"], 1)
+            status, _, _ = http_request(mport, "GET", "/other", timeout=5)
+            self.assertEqual(status, 404)
+            for ws in (a, b):
+                await ws.close()
+        arun(body(), 60)
+
+
 class Origins(ProcessTestCase):
     async def status(self, gw, origin):
         url = f"ws://127.0.0.1:{gw.port}/ws/chat/lobby/"
