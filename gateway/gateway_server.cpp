@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "common/logging.hpp"
+#include "common/service_notify.hpp"
 
 namespace sb::gateway {
 
@@ -49,12 +50,14 @@ void gateway_server::run() {
   const auto ep = listener_->local_endpoint();
   log->info("listening address={}:{} gateway={} threads={} layerds={}", ep.address().to_string(), ep.port(),
             ctx_->gateway_id, hub_.threads(), cfg_.layerds.size());
+  common::notify_ready("serving " + ep.address().to_string() + ":" + std::to_string(ep.port()));
   signals_ioc.run();
   // Drain: refuse new WebSockets (503) and say 503 on /healthz so nginx
   // and load balancers look elsewhere, ask every client to go (1001, after
   // what is already queued for it), and give them until the drain timeout
   // to leave, so they reconnect elsewhere.
   ctx_->draining.store(true);
+  common::notify_stopping("draining " + std::to_string(hub_.connections()) + " connections");
   log->info("draining connections={} timeout_ms={}", hub_.connections(), cfg_.drain_timeout_ms);
   hub_.close_all();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.drain_timeout_ms);

@@ -18,6 +18,7 @@
 #include "common/limits.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
+#include "common/service_notify.hpp"
 #include "layerd/channels_wire.hpp"
 #include "proto/codec.hpp"
 
@@ -93,6 +94,7 @@ void layer_server::run() {
   auto log = common::log("layerd");
   log->info("layerd ready id={} bind={} redis={}:{} prefix={}", cfg_.id, endpoint_, cfg_.redis.host,
             cfg_.redis.port, cfg_.prefix);
+  common::notify_ready("serving " + endpoint_);
   while (!stop_.load()) {
     auto now = clock::now();
     auto wait = std::min({redis_.tick(now), redis_pop_.tick(now), std::chrono::milliseconds(250)});
@@ -122,6 +124,7 @@ void layer_server::run() {
     if (redis_slot > 0 && items[redis_slot].revents) redis_.on_ready(items[redis_slot].revents);
     if (pop_slot > 0 && items[pop_slot].revents) redis_pop_.on_ready(items[pop_slot].revents);
   }
+  common::notify_stopping("stopping");
   log->info("layerd stopping id={}", cfg_.id);
 }
 

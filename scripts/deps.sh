@@ -9,7 +9,7 @@ SB_BUILD_PACKAGES=(
   libboost-dev libboost-program-options-dev
   cppzmq-dev libzmq3-dev
   libmsgpack-cxx-dev libhiredis-dev libspdlog-dev nlohmann-json3-dev
-  googletest libgtest-dev libssl-dev
+  googletest libgtest-dev libssl-dev libsystemd-dev
 )
 SB_RUN_PACKAGES=(redis-server redis-tools curl)
 SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zmq curl

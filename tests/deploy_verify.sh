@@ -27,7 +27,7 @@ for u in switchboard-gateway@.service switchboard-layerd.service; do
   grep -q "^ExecStart=$prefix/bin/switchboard-" "$units/$u" || { echo "deploy_verify: $u: ExecStart not rewritten to $prefix/bin"; fail=1; }
   grep -q "^ExecStart=.* --config /etc/switchboard/" "$units/$u" || { echo "deploy_verify: $u: no --config /etc/switchboard/..."; fail=1; }
   for key in User=switchboard LimitNOFILE=200000 NoNewPrivileges=true ProtectSystem=strict ProtectHome=true \
-             PrivateTmp=true Restart=on-failure; do
+             PrivateTmp=true Restart=on-failure Type=notify; do
     grep -qx "$key" "$units/$u" || { echo "deploy_verify: $u: missing $key"; fail=1; }
   done
 done
