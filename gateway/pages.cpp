@@ -1,7 +1,7 @@
 // pages.cpp — the chat pages, as the seed's Django templates render them.
 //
-// The HTML is the seed's (shared/seed/index.html and room.html) so its
-// script runs unchanged against a gateway; the room name is embedded the
+// The HTML is the seed's (gateway/pages/index.html and room.html, embedded
+// at build time) so its script runs unchanged against a gateway; the room name is embedded the
 // way Django's json_script filter does it, which keeps a name such as
 // "</script><script>..." inert.
 #include "gateway/pages.hpp"
@@ -11,88 +11,17 @@
 #include "common/names.hpp"
 
 namespace sb::gateway {
+namespace generated {  // pages_generated.cpp, made by CMake from gateway/pages/
+extern const std::string_view index_html;
+extern const std::string_view room_head;
+extern const std::string_view room_tail;
+}  // namespace generated
+
 namespace {
 
-constexpr std::string_view index_html = R"SB(<!DOCTYPE html>
-<html>
-<head>
-    <meta charset="utf-8"/>
-    <title>Chat Rooms</title>
-</head>
-<body>
-    What chat room would you like to enter?<br>
-    <input id="room-name-input" type="text" size="100"><br>
-    <input id="room-name-submit" type="button" value="Enter">
-
-    <script>
-        document.querySelector('#room-name-input').focus();
-        document.querySelector('#room-name-input').onkeyup = function(e) {
-            if (e.keyCode === 13) {  // enter, return
-                document.querySelector('#room-name-submit').click();
-            }
-        };
-
-        document.querySelector('#room-name-submit').onclick = function(e) {
-            var roomName = document.querySelector('#room-name-input').value;
-            window.location.pathname = '/chat/' + roomName + '/';
-        };
-    </script>
-</body>
-</html>
-)SB";
-
-constexpr std::string_view room_head = R"SB(<!DOCTYPE html>
-<html>
-<head>
-    <meta charset="utf-8"/>
-    <title>Chat Room</title>
-</head>
-<body>
-    <textarea id="chat-log" cols="100" rows="20"></textarea><br>
-    <input id="chat-message-input" type="text" size="100"><br>
-    <input id="chat-message-submit" type="button" value="Send">
-    )SB";
-
-constexpr std::string_view room_tail = R"SB(
-    <script>
-        const roomName = JSON.parse(document.getElementById('room-name').textContent);
-
-        const chatSocket = new WebSocket(
-            'ws://'
-            + window.location.host
-            + '/ws/chat/'
-            + roomName
-            + '/'
-        );
-
-        chatSocket.onmessage = function(e) {
-            const data = JSON.parse(e.data);
-            document.querySelector('#chat-log').value += (data.message + '\n');
-        };
-
-        chatSocket.onclose = function(e) {
-            console.error('Chat socket closed unexpectedly');
-        };
-
-        document.querySelector('#chat-message-input').focus();
-        document.querySelector('#chat-message-input').onkeyup = function(e) {
-            if (e.keyCode === 13) {  // enter, return
-                document.querySelector('#chat-message-submit').click();
-            }
-        };
-
-        document.querySelector('#chat-message-submit').onclick = function(e) {
-            const messageInputDom = document.querySelector('#chat-message-input');
-            const message = messageInputDom.value;
-            chatSocket.send(JSON.stringify({
-                'message': message
-            }));
-            messageInputDom.value = '';
-        };
-    </script>
-</body>
-</html>
-)SB";
+using generated::index_html;
+using generated::room_head;
+using generated::room_tail;
 
 void append_u16(std::string& out, unsigned v) {
   char buf[16];

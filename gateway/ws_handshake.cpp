@@ -3,14 +3,13 @@
 
 #include <cctype>
 
+#include "common/base64.hpp"
 #include "common/sha1.hpp"
 
 namespace http = boost::beast::http;
 
 namespace sb::gateway::ws {
 namespace {
-
-constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 // True if the comma-separated header value has `token` (case-insensitive).
 bool has_token(std::string_view value, std::string_view token) {
@@ -36,59 +35,9 @@ std::string_view sv(boost::beast::string_view s) { return std::string_view(s.dat
 
 }  // namespace
 
-std::string base64_encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
+std::string base64_encode(std::string_view bytes) { return common::base64_encode(bytes); }
 
-bool base64_decode(std::string_view in, std::string& out) {
-  if (in.size() % 4 != 0) return false;
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    unsigned v = 0;
-    int pad = 0;
-    for (int j = 0; j < 4; ++j) {
-      const char c = in[i + j];
-      unsigned d = 0;
-      if (c == '=') {
-        if (i + 4 != in.size() || j < 2) return false;
-        ++pad;
-      } else {
-        if (pad) return false;
-        auto pos = alphabet.find(c);
-        if (pos == std::string_view::npos) return false;
-        d = static_cast<unsigned>(pos);
-      }
-      v = (v << 6) | d;
-    }
-    out += static_cast<char>((v >> 16) & 0xFF);
-    if (pad < 2) out += static_cast<char>((v >> 8) & 0xFF);
-    if (pad < 1) out += static_cast<char>(v & 0xFF);
-  }
-  return true;
-}
+bool base64_decode(std::string_view in, std::string& out) { return common::base64_decode(in, out); }
 
 std::string accept_key(std::string_view client_key) {
   std::string input(client_key);

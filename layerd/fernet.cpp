@@ -1,6 +1,8 @@
 // fernet.cpp — see fernet.hpp.
 #include "layerd/fernet.hpp"
 
+#include "common/base64.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -13,52 +15,10 @@
 namespace sb::layerd::fernet {
 namespace {
 
-constexpr std::string_view b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string b64url_encode(const std::string& in) {
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += b64[(v >> s) & 63];
-  }
-  const std::size_t rest = in.size() - i;
-  if (rest) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (rest == 2) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += b64[(v >> 18) & 63];
-    out += b64[(v >> 12) & 63];
-    out += rest == 2 ? b64[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
+std::string b64url_encode(const std::string& in) { return common::base64_encode(in, common::base64_alphabet::url); }
 
 bool b64url_decode(std::string_view in, std::string& out) {
-  if (in.size() % 4) return false;
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    unsigned v = 0;
-    int pad = 0;
-    for (int j = 0; j < 4; ++j) {
-      const char c = in[i + j];
-      unsigned d = 0;
-      if (c == '=') {
-        if (i + 4 != in.size() || j < 2) return false;
-        ++pad;
-      } else {
-        const auto p = b64.find(c);
-        if (p == std::string_view::npos || pad) return false;
-        d = static_cast<unsigned>(p);
-      }
-      v = (v << 6) | d;
-    }
-    out += static_cast<char>((v >> 16) & 0xFF);
-    if (pad < 2) out += static_cast<char>((v >> 8) & 0xFF);
-    if (pad < 1) out += static_cast<char>(v & 0xFF);
-  }
-  return true;
+  return common::base64_decode(in, out, common::base64_alphabet::url);
 }
 
 std::array<unsigned char, 32> hmac(const key& k, std::string_view data) {

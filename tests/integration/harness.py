@@ -36,8 +36,8 @@ GATEWAY_BIN = BIN_DIR / "switchboard-gateway"
 LAYERD_BIN = BIN_DIR / "switchboard-layerd"
 REDIS_BIN = Path(os.environ.get("SB_REDIS_SERVER", "/usr/bin/redis-server"))
 CONTRACT = REPO / "docs" / "contract.md"
-# Copies of the seed's pages (the Django tutorial templates), which the gateway must serve unchanged.
-SEED_DIR = Path(os.environ.get("SB_SEED_DIR", str(REPO / "tests" / "integration" / "seed")))
+# The seed's pages (the Django tutorial templates), which the gateway must serve unchanged.
+SEED_DIR = Path(os.environ.get("SB_SEED_DIR", str(REPO / "gateway" / "pages")))
 
 START_TIMEOUT = 10.0  # seconds a process gets to become ready
 POLL_INTERVAL = 0.05
