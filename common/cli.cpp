@@ -6,6 +6,8 @@
 // dropped from it, and what is left is stored.
 #include "common/cli.hpp"
 
+#include "common/logging.hpp"
+
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -91,57 +93,66 @@ void add_common_options(po::options_description& desc) {
      "trace, debug, info, warn, error, critical or off");
 }
 
-po::variables_map parse_command_line(int argc, char** argv, const po::options_description& desc,
-                                     const char* program, const char* summary) {
+namespace {
+
+// Every source but --help/--version, highest first; throws on any error.
+po::variables_map parse_sources(int argc, char** argv, const po::options_description& desc) {
   po::variables_map vm;
   // What a file may set: everything but --help, --version and --config.
   po::options_description file_desc;
   for (const auto& o : desc.options()) {
     if (!command_line_only(o->long_name()) && o->long_name() != "config") file_desc.add(o);
   }
+  auto cli = po::command_line_parser(argc, argv).options(desc).run();
+  const auto cli_keys = keys_of(cli);
+
+  auto env = parse_env(desc);
+  drop_keys(env, cli_keys);
+  auto higher = cli_keys;
+  const auto env_keys = keys_of(env);
+  higher.insert(env_keys.begin(), env_keys.end());
+
+  po::store(cli, vm);
+  for (const auto& opt : env.options) {  // one at a time, to name the variable in an error
+    po::parsed_options one(&desc);
+    one.options.push_back(opt);
+    try {
+      po::store(one, vm);
+    } catch (const po::error& e) {
+      throw source_error("environment " + opt.original_tokens.front() + ": " + e.what());
+    }
+  }
+  if (vm.count("config")) {
+    const auto path = vm["config"].as<std::string>();
+    auto file = parse_file(path, file_desc);
+    drop_keys(file, higher);
+    try {
+      po::store(file, vm);
+    } catch (const po::error& e) {
+      throw source_error("config file " + path + ": " + e.what());
+    }
+  }
+  po::notify(vm);
+  return vm;
+}
+
+}  // namespace
+
+po::variables_map parse_command_line(int argc, char** argv, const po::options_description& desc,
+                                     const char* program, const char* summary) {
   try {
     auto cli = po::command_line_parser(argc, argv).options(desc).run();
-    {
-      po::variables_map probe;
-      po::store(cli, probe);
-      if (probe.count("help")) {
-        std::cout << "Usage: " << program << " [options]\n" << summary << "\n\n" << desc << "\n";
-        std::exit(0);
-      }
-      if (probe.count("version")) {
-        std::cout << program << " " << SWITCHBOARD_VERSION << "\n";
-        std::exit(0);
-      }
+    po::variables_map probe;
+    po::store(cli, probe);
+    if (probe.count("help")) {
+      std::cout << "Usage: " << program << " [options]\n" << summary << "\n\n" << desc << "\n";
+      std::exit(0);
     }
-    const auto cli_keys = keys_of(cli);
-
-    auto env = parse_env(desc);
-    drop_keys(env, cli_keys);
-    auto higher = cli_keys;
-    const auto env_keys = keys_of(env);
-    higher.insert(env_keys.begin(), env_keys.end());
-
-    po::store(cli, vm);
-    for (const auto& opt : env.options) {  // one at a time, to name the variable in an error
-      po::parsed_options one(&desc);
-      one.options.push_back(opt);
-      try {
-        po::store(one, vm);
-      } catch (const po::error& e) {
-        throw source_error("environment " + opt.original_tokens.front() + ": " + e.what());
-      }
+    if (probe.count("version")) {
+      std::cout << program << " " << SWITCHBOARD_VERSION << "\n";
+      std::exit(0);
     }
-    if (vm.count("config")) {
-      const auto path = vm["config"].as<std::string>();
-      auto file = parse_file(path, file_desc);
-      drop_keys(file, higher);
-      try {
-        po::store(file, vm);
-      } catch (const po::error& e) {
-        throw source_error("config file " + path + ": " + e.what());
-      }
-    }
-    po::notify(vm);
+    return parse_sources(argc, argv, desc);
   } catch (const source_error& e) {
     std::cerr << program << ": " << e.what() << "\n";
     std::exit(2);
@@ -149,7 +160,23 @@ po::variables_map parse_command_line(int argc, char** argv, const po::options_de
     std::cerr << program << ": " << e.what() << " (see --help)\n";
     std::exit(2);
   }
-  return vm;
+}
+
+bool reload_log_level(int argc, char** argv, const po::options_description& desc) {
+  auto log = common::log("main");
+  try {
+    const auto vm = parse_sources(argc, argv, desc);
+    const auto level = vm["log-level"].as<std::string>();
+    if (!setup_logging(level)) {
+      log->warn("reload failed reason=\"unknown log level {}\"", level);
+      return false;
+    }
+    log->info("reloaded log_level={}", level);
+    return true;
+  } catch (const std::exception& e) {
+    log->warn("reload failed reason=\"{}\" keeping=previous settings", e.what());
+    return false;
+  }
 }
 
 }  // namespace sb::common

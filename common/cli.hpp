@@ -26,4 +26,9 @@ boost::program_options::variables_map parse_command_line(int argc, char** argv,
                                                          const boost::program_options::options_description& desc,
                                                          const char* program, const char* summary);
 
+// SIGHUP: reads every source again and applies what can change while
+// running (the log level). Never exits; a bad file logs one warning and
+// keeps the running settings. Returns whether the reload took.
+bool reload_log_level(int argc, char** argv, const boost::program_options::options_description& desc);
+
 }  // namespace sb::common

@@ -40,10 +40,18 @@ gateway_server::~gateway_server() {
 void gateway_server::run() {
   auto log = common::log("main");
   boost::asio::io_context signals_ioc(1);
-  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int sig) {
+  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      log->info("reloading signal=SIGHUP");
+      if (on_reload) on_reload();
+      signals.async_wait(on_signal);
+      return;
+    }
     log->info("stopping signal={}", sig);
-  });
+  };
+  signals.async_wait(on_signal);
   hub_.start();
   link_->start();
   listener_->run();

@@ -8,6 +8,7 @@
 // SIGINT or SIGTERM.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,8 +25,10 @@ class gateway_server {
   explicit gateway_server(gateway_config cfg);
   ~gateway_server();
 
-  // Blocks until SIGINT/SIGTERM, then stops everything.
+  // Blocks until SIGINT/SIGTERM, then drains and stops everything. SIGHUP
+  // calls on_reload (re-read the config: the log level) and keeps going.
   void run();
+  std::function<void()> on_reload;
 
   const std::string& gateway_id() const { return ctx_->gateway_id; }
 

@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   auto log = sb::common::log("main");
   try {
     sb::gateway::gateway_server server(cfg);
+    server.on_reload = [&] { sb::common::reload_log_level(argc, argv, desc); };
     server.run();
   } catch (const std::exception& e) {
     log->critical("gateway failed error=\"{}\"", e.what());

@@ -96,6 +96,7 @@ void layer_server::run() {
             cfg_.redis.port, cfg_.prefix);
   common::notify_ready("serving " + endpoint_);
   while (!stop_.load()) {
+    if (reload_.exchange(false) && on_reload) on_reload();
     auto now = clock::now();
     auto wait = std::min({redis_.tick(now), redis_pop_.tick(now), std::chrono::milliseconds(250)});
     tick(now);

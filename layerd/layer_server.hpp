@@ -83,6 +83,9 @@ class layer_server {
 
   void run();
   void request_stop() { stop_.store(true); wake(); }
+  // From a signal handler: run on_reload on the loop thread soon.
+  void request_reload() { reload_.store(true); wake(); }
+  std::function<void()> on_reload;
 
   // Runs `fn` on the loop thread (any thread may call it). Used by the
   // HTTP API, which lives on its own thread.
@@ -173,6 +176,7 @@ class layer_server {
   bool pending_overflow_warned_ = false;
   clock::time_point next_refresh_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> reload_{false};
   int wake_fd_ = -1;
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;  // guarded by posted_mutex_

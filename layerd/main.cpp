@@ -21,6 +21,9 @@ sb::layerd::layer_server* g_server = nullptr;
 extern "C" void on_signal(int) {
   if (g_server) g_server->request_stop();
 }
+extern "C" void on_hup(int) {
+  if (g_server) g_server->request_reload();  // only an atomic store and an eventfd write
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,9 +154,11 @@ int main(int argc, char** argv) {
       metrics->start();
       log->info("metrics listening address={}:{}", metrics_addr.first, metrics->port());
     }
+    server.on_reload = [&] { sb::common::reload_log_level(argc, argv, desc); };
     g_server = &server;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::signal(SIGHUP, on_hup);
     server.run();
     g_server = nullptr;
   } catch (const std::exception& e) {

@@ -156,6 +156,51 @@ class ConfigFile(ConfigTestCase):
                                          "SWITCHBOARD_LAYERD": f"tcp://127.0.0.1:{free_port()}"})
 
 
+class Reload(ConfigTestCase):
+    """SIGHUP re-reads the config: the log level changes without a restart,
+    and a broken file leaves the running settings alone."""
+
+    def test_sighup_applies_a_new_log_level_and_survives_a_broken_file(self):
+        import asyncio
+        import signal as sig
+        import websockets
+        redis = self.start_redis()
+        lcfg = self.write_config("layerd.ini", [f"redis = {redis.url}", "log-level = warn"])
+        layerd = self.own(Layerd(None, redis.url, workdir=self.workdir, id="reload-layerd"))
+        layerd.argv = [str(LAYERD_BIN), "--config", str(lcfg), "--bind", layerd.endpoint]
+        with mock.patch.dict(os.environ, clean_env(), clear=True):
+            layerd.start()
+        port = free_port()
+        gcfg = self.write_config("gateway.ini", [f"listen = 127.0.0.1:{port}",
+                                                 f"layerd = {layerd.endpoint}", "log-level = warn"])
+        gw = self.gateway_from(["--config", gcfg], port)
+        wait_until(lambda: (gw.healthz() or (0,))[0] == 200, 10, "gateway linked to layerd")
+
+        async def connect_once():
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/chat/lobby/", open_timeout=10)
+            await ws.close()
+
+        asyncio.run(connect_once())
+        self.assertNotIn("connection open", gw.log_text())
+        gcfg.write_text(gcfg.read_text().replace("log-level = warn", "log-level = debug"))
+        gw.signal_group(sig.SIGHUP)
+        wait_until(lambda: "reloaded log_level=debug" in gw.log_text(), 10, "gateway reloaded")
+        asyncio.run(connect_once())
+        wait_until(lambda: "connection open" in gw.log_text(), 10, "debug lines after the reload")
+        # a broken file on SIGHUP: one warning, still running, still serving
+        gcfg.write_text("this is = = not\n[nonsense\n")
+        gw.signal_group(sig.SIGHUP)
+        wait_until(lambda: "reload failed" in gw.log_text(), 10, "gateway reports the bad file")
+        self.assertTrue(gw.alive())
+        asyncio.run(connect_once())
+        # layerd too: info lines appear after its reload
+        self.assertNotIn("gateway joined", layerd.log_text())
+        lcfg.write_text(lcfg.read_text().replace("log-level = warn", "log-level = info"))
+        layerd.signal_group(sig.SIGHUP)
+        wait_until(lambda: "reloaded log_level=info" in layerd.log_text(), 10, "layerd reloaded")
+        self.assertTrue(layerd.alive())
+
+
 class BadConfig(ConfigTestCase):
 
     def assert_usage_error(self, path, *args, mentions=(), env=None):
