@@ -276,10 +276,16 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
 }
 
 void layer_server::group_send(const std::string& group, const std::string& event, const std::string& type) {
+  const auto t0 = clock::now();
   ++stats_.group_sends;
   fan_out(group, event);
   foreign_send(group, event);
   if (type == "notify" && keeps_pending(group)) store_pending(group, event);
+  const double us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
+  std::size_t b = 0;
+  while (b < stats::latency_bounds_us.size() && us > stats::latency_bounds_us[b]) ++b;
+  ++stats_.latency_buckets[b];
+  stats_.latency_sum_us += us;
 }
 
 void layer_server::fan_out(const std::string& group, const std::string& event) {
@@ -748,6 +754,24 @@ void layer_server::api_metrics(api_done done) {
   add("switchboard_layerd_redis_dropped_total", "counter", "Redis commands not sent because Redis was away.", static_cast<double>(rs.dropped));
   add("switchboard_layerd_redis_connects_total", "counter", "Redis connections made.", static_cast<double>(rs.reconnects));
   add("switchboard_layerd_redis_rtt_milliseconds", "gauge", "Round trip of the last Redis PING (every 5 s); -1 before the first.", stats_.redis_rtt_ms);
+  out.append("# HELP switchboard_layerd_group_send_seconds Time layerd spends on a group_send (receive to the last GROUP_DELIVER queued).\n");
+  out.append("# TYPE switchboard_layerd_group_send_seconds histogram\n");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i <= stats::latency_bounds_us.size(); ++i) {
+    cumulative += stats_.latency_buckets[i];
+    char le[32];
+    if (i < stats::latency_bounds_us.size()) {
+      std::snprintf(le, sizeof le, "%g", stats::latency_bounds_us[i] / 1e6);
+    } else {
+      std::snprintf(le, sizeof le, "+Inf");
+    }
+    out.append("switchboard_layerd_group_send_seconds_bucket{le=\"").append(le).append("\"} ");
+    out.append(std::to_string(cumulative)).append("\n");
+  }
+  char sum[64];
+  std::snprintf(sum, sizeof sum, "%.9f", stats_.latency_sum_us / 1e6);
+  out.append("switchboard_layerd_group_send_seconds_sum ").append(sum).append("\n");
+  out.append("switchboard_layerd_group_send_seconds_count ").append(std::to_string(cumulative)).append("\n");
   done({200, out});
 }
 

@@ -75,6 +75,10 @@ class layer_server {
     std::uint64_t foreign_written = 0;   // messages written to Django inboxes
     std::uint64_t foreign_full = 0;      // Django inboxes at capacity (message skipped, as channels_redis does)
     double redis_rtt_ms = -1;            // last PING round trip; -1 before the first
+    // group_send handling time (receive to the last GROUP_DELIVER queued), µs
+    static constexpr std::array<double, 10> latency_bounds_us{1, 2, 5, 10, 20, 50, 100, 500, 1000, 10000};
+    std::array<std::uint64_t, 11> latency_buckets{};  // last one: +Inf
+    double latency_sum_us = 0;
   };
 
   // Binds the ROUTER socket; throws std::runtime_error if it cannot.

@@ -111,6 +111,10 @@ class LayerdMetrics(ProcessTestCase):
             # one GROUP_DELIVER per gateway per group_send
             self.assertEqual(after["switchboard_layerd_delivers_out_total"] - before["switchboard_layerd_delivers_out_total"], 10)
             self.assertEqual(after["switchboard_layerd_redis_up"], 1)
+            self.assertEqual(after["switchboard_layerd_group_send_seconds_count"]
+                             - before["switchboard_layerd_group_send_seconds_count"], 5)
+            self.assertEqual(after['switchboard_layerd_group_send_seconds_bucket{le="+Inf"}'],
+                             after["switchboard_layerd_group_send_seconds_count"])
             status, _, _ = http_request(mport, "GET", "/other", timeout=5)
             self.assertEqual(status, 404)
             for ws in (a, b):
