@@ -1,6 +1,8 @@
 // http_session.cpp — see http_session.hpp.
 #include "gateway/http_session.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "common/limits.hpp"
@@ -150,6 +152,29 @@ std::string http_session::metrics_text() const {
   return out;
 }
 
+std::pair<std::string, std::string> http_session::client_of(const request& req) const {
+  boost::system::error_code ec;
+  const auto peer = stream_.socket().remote_endpoint(ec);
+  std::string addr = ec ? std::string("?") : peer.address().to_string();
+  std::string scheme = "http";
+  const auto& trusted = ctx_.cfg.trusted_proxies;
+  if (!ec && std::find(trusted.begin(), trusted.end(), addr) != trusted.end()) {
+    // The proxy appends the address it saw; the last entry is the one it vouches for.
+    std::string xff(req["X-Forwarded-For"]);
+    if (!xff.empty()) {
+      auto last = xff.substr(xff.rfind(',') == std::string::npos ? 0 : xff.rfind(',') + 1);
+      last.erase(0, last.find_first_not_of(" \t"));
+      last.erase(last.find_last_not_of(" \t") + 1);
+      boost::system::error_code bad;
+      boost::asio::ip::make_address(last, bad);
+      if (!bad) addr = last;
+    }
+    std::string proto(req["X-Forwarded-Proto"]);
+    if (proto == "https" || proto == "http") scheme = proto;
+  }
+  return {addr, scheme};
+}
+
 void http_session::handle(request&& req) {
   auto log = common::log("http");
   const auto target = req.target();
@@ -167,11 +192,15 @@ void http_session::handle(request&& req) {
     if (is_ws_route && !ctx_.origins.allowed(std::string_view(req[http::field::origin].data(), req[http::field::origin].size()),
                                               std::string_view(req[http::field::host].data(), req[http::field::host].size()))) {
       ctx_.stats.refused_origin.fetch_add(1, std::memory_order_relaxed);
-      log->info("handshake refused status=403 origin=\"{}\" host=\"{}\"", std::string(req[http::field::origin]),
-                std::string(req[http::field::host]));
+      log->info("handshake refused status=403 origin=\"{}\" host=\"{}\" client={}", std::string(req[http::field::origin]),
+                std::string(req[http::field::host]), client_of(req).first);
       auto res = make(http::status::forbidden, req, "origin not allowed\n");
       res.keep_alive(false);
       return write(std::move(res));
+    }
+    if (is_ws_route && log->should_log(spdlog::level::debug)) {
+      const auto [client, scheme] = client_of(req);
+      log->debug("handshake client={} scheme={} target=\"{}\"", client, scheme, std::string(req.target()));
     }
     if (is_ws_route) {
       auto check = ws::check_upgrade(req);

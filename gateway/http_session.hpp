@@ -35,6 +35,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
                 const char* content_type = "text/plain; charset=utf-8");
   std::string health_json(bool& ok) const;
   std::string metrics_text() const;
+  // The client's address and scheme: the TCP peer's, or X-Forwarded-For /
+  // X-Forwarded-Proto when the peer is a --trusted-proxy (and only then).
+  std::pair<std::string, std::string> client_of(const request& req) const;
 
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;

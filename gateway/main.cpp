@@ -3,6 +3,8 @@
 // Kept thin so tests link the real code (sb_gateway_lib). Start-up errors
 // end the process with one clear line; an unreachable layerd is not fatal.
 #include <iostream>
+
+#include <boost/asio/ip/address.hpp>
 #include <regex>
 
 #include "common/cli.hpp"
@@ -55,6 +57,9 @@ int main(int argc, char** argv) {
     ("allowed-origin", po::value<std::vector<std::string>>()->composing(),
      "an Origin allowed to open WebSockets: host, *.domain, .domain, host:port, https://host, or *; repeat. "
      "Default: the request's own Host. A handshake without Origin (not a browser) is allowed")
+    ("trusted-proxy", po::value<std::vector<std::string>>()->composing(),
+     "an IP address (e.g. nginx's) whose X-Forwarded-For and X-Forwarded-Proto are believed; repeat. "
+     "From any other peer these headers are ignored")
     ("drain-timeout-ms", po::value<int>()->default_value(10000),
      "on SIGTERM: how long clients get to leave (after close 1001) before the process exits");
   sb::common::add_common_options(desc);
@@ -95,6 +100,14 @@ int main(int argc, char** argv) {
   cfg.ping_timeout_ms = vm["ping-timeout-ms"].as<int>();
   cfg.drain_timeout_ms = vm["drain-timeout-ms"].as<int>();
   if (vm.count("allowed-origin")) cfg.allowed_origins = vm["allowed-origin"].as<std::vector<std::string>>();
+  if (vm.count("trusted-proxy")) {
+    for (const auto& ip : vm["trusted-proxy"].as<std::vector<std::string>>()) {
+      boost::system::error_code ec;
+      const auto addr = boost::asio::ip::make_address(ip, ec);
+      if (ec) usage_error("--trusted-proxy must be an IP address, got \"" + ip + "\"");
+      cfg.trusted_proxies.push_back(addr.to_string());
+    }
+  }
   if (cfg.drain_timeout_ms < 0) usage_error("--drain-timeout-ms must be >= 0");
   if (cfg.ping_interval_ms < 100 || cfg.ping_timeout_ms < 100) usage_error("ping interval and timeout must be >= 100 ms");
   if (cfg.threads < 1 || cfg.threads > 64) usage_error("--threads must be 1..64");

@@ -161,6 +161,37 @@ class Origins(ProcessTestCase):
         arun(body(), 60)
 
 
+class TrustedProxy(ProcessTestCase):
+    async def connect_with_xff(self, gw):
+        ws = await websockets.connect(f"ws://127.0.0.1:{gw.port}/ws/chat/lobby/", open_timeout=10,
+                                      extra_headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7",
+                                                     "X-Forwarded-Proto": "https"})
+        await ws.close()
+
+    def test_forwarded_headers_count_only_from_a_trusted_proxy(self):
+        # (the harness runs gateways at --log-level debug)
+        c = self.start_cluster(layerds=1, gateways=0)
+        # one gateway trusts loopback (where the test connects from); the other trusts someone else
+        trusting = self.start_gateway(c.endpoints, extra_args=["--trusted-proxy", "127.0.0.1"], id="trusting")
+        other = self.start_gateway(c.endpoints, extra_args=["--trusted-proxy", "10.9.9.9"], id="untrusting")
+        c.gateways = [trusting, other]
+        self.wait_links_up(c)
+        arun(self.connect_with_xff(trusting), 30)
+        arun(self.connect_with_xff(other), 30)
+        wait_until(lambda: "handshake client=" in trusting.log_text(), 10, "trusting gateway logs the client")
+        wait_until(lambda: "handshake client=" in other.log_text(), 10, "other gateway logs the client")
+        self.assertIn("handshake client=203.0.113.7 scheme=https", trusting.log_text())
+        self.assertIn("handshake client=127.0.0.1 scheme=http", other.log_text())
+        self.assertNotIn("203.0.113.7", other.log_text())
+
+    def test_a_trusted_proxy_must_be_an_ip_address(self):
+        import subprocess
+        from harness import GATEWAY_BIN
+        r = subprocess.run([str(GATEWAY_BIN), "--trusted-proxy", "nginx.local"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--trusted-proxy", r.stderr)
+
+
 class Drain(ProcessTestCase):
     def test_sigterm_drains_without_losing_acknowledged_messages(self):
         c = self.start_cluster(layerds=1, gateways=2)
