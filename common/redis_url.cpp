@@ -43,4 +43,30 @@ result<redis_url> parse_redis_url(std::string_view url) {
   return out;
 }
 
+result<std::vector<redis_url>> parse_redis_urls(const std::vector<std::string>& urls) {
+  if (urls.empty()) return error{"at least one redis URL is needed"};
+  std::vector<redis_url> out;
+  out.reserve(urls.size());
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    auto u = parse_redis_url(urls[i]);
+    if (!u) {
+      // Echo the entry so the operator sees which one, but never a password.
+      std::string shown = urls[i];
+      if (auto at = shown.rfind('@'), start = shown.find("://"); at != std::string::npos && start != std::string::npos &&
+                                                                  start + 3 <= at) {
+        shown.replace(start + 3, at - start - 3, "***");
+      }
+      return error{std::string("redis URL #").append(std::to_string(i + 1)).append(" (").append(shown).append(
+          "): ").append(u.error_text())};
+    }
+    out.push_back(std::move(u.value()));
+  }
+  return out;
+}
+
+std::string describe(const redis_url& url) {
+  return std::string(url.host).append(":").append(std::to_string(url.port)).append("/").append(
+      std::to_string(url.db));
+}
+
 }  // namespace sb::common

@@ -1,12 +1,13 @@
 // redis_url.hpp — parse redis://[:password@]host[:port][/db] into parts.
 //
-// Both the layerd command line and (later) the Django bridge name Redis by
-// URL, as channels_redis does. Parsing is strict so a typo is a start-up
+// layerd and switchboard-cli name each Redis host by URL, as a Django
+// project lists CHANNEL_LAYERS hosts. Parsing is strict so a typo is a start-up
 // error with a clear message rather than a silent default.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -20,5 +21,13 @@ struct redis_url {
 };
 
 result<redis_url> parse_redis_url(std::string_view url);
+
+// Several URLs, one per Redis host in channels_redis' order (CONFIG
+// "hosts"). An empty list or a bad entry is an error that names the entry
+// ("redis URL #2 (redis://...): bad port in redis URL").
+result<std::vector<redis_url>> parse_redis_urls(const std::vector<std::string>& urls);
+
+// "host:port/db", for logs and metric labels (never the password).
+std::string describe(const redis_url& url);
 
 }  // namespace sb::common
