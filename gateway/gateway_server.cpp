@@ -24,10 +24,27 @@ gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(
   const std::string run_id = make_run_id(cfg_.id);
   link_ = std::make_unique<layer_link>(cfg_, run_id, hub_);
   ctx_ = std::make_unique<server_context>(cfg_, hub_, *link_, run_id);
+  if (!cfg_.tls_cert.empty()) {
+    auto loaded = load_tls_context(cfg_.tls_cert, cfg_.tls_key);
+    if (!loaded.context) throw std::runtime_error(loaded.error);
+    ctx_->tls.set(std::move(loaded.context));
+  }
   boost::system::error_code ec;
   auto addr = boost::asio::ip::make_address(cfg_.listen_host, ec);
   if (ec) throw std::runtime_error("bad --listen address " + cfg_.listen_host);
   listener_ = std::make_shared<listener>(*ctx_, boost::asio::ip::tcp::endpoint(addr, cfg_.listen_port));
+}
+
+void gateway_server::reload_tls() {
+  if (cfg_.tls_cert.empty()) return;
+  auto log = common::log("main");
+  auto loaded = load_tls_context(cfg_.tls_cert, cfg_.tls_key);
+  if (!loaded.context) {
+    log->error("TLS reload failed, keeping the running certificate error=\"{}\"", loaded.error);
+    return;
+  }
+  ctx_->tls.set(std::move(loaded.context));
+  log->info("TLS certificate reloaded cert={}", cfg_.tls_cert);
 }
 
 gateway_server::~gateway_server() {
@@ -46,6 +63,7 @@ void gateway_server::run() {
     if (sig == SIGHUP) {
       log->info("reloading signal=SIGHUP");
       if (on_reload) on_reload();
+      reload_tls();
       signals.async_wait(on_signal);
       return;
     }
@@ -56,8 +74,8 @@ void gateway_server::run() {
   link_->start();
   listener_->run();
   const auto ep = listener_->local_endpoint();
-  log->info("listening address={}:{} gateway={} threads={} layerds={}", ep.address().to_string(), ep.port(),
-            ctx_->gateway_id, hub_.threads(), cfg_.layerds.size());
+  log->info("listening address={}:{} scheme={} gateway={} threads={} layerds={}", ep.address().to_string(), ep.port(),
+            cfg_.tls_cert.empty() ? "http" : "https", ctx_->gateway_id, hub_.threads(), cfg_.layerds.size());
   common::notify_ready("serving " + ep.address().to_string() + ":" + std::to_string(ep.port()));
   signals_ioc.run();
   // Drain: refuse new WebSockets (503) and say 503 on /healthz so nginx

@@ -26,9 +26,11 @@ class gateway_server {
   ~gateway_server();
 
   // Blocks until SIGINT/SIGTERM, then drains and stops everything. SIGHUP
-  // calls on_reload (re-read the config: the log level) and keeps going.
+  // calls on_reload (re-read the config: the log level), loads the TLS
+  // certificate and key again, and keeps going.
   void run();
   std::function<void()> on_reload;
+  void reload_tls();
 
   const std::string& gateway_id() const { return ctx_->gateway_id; }
 

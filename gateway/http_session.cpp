@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include <boost/beast/core/detect_ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/limits.hpp"
@@ -23,21 +24,64 @@ namespace sb::gateway {
 http_session::http_session(boost::asio::ip::tcp::socket socket, server_context& ctx, std::size_t thread)
     : stream_(std::move(socket)), ctx_(ctx), thread_(thread) {}
 
-void http_session::run() { do_read(); }
+void http_session::run() {
+  tls_context_ = ctx_.tls.get();
+  if (!tls_context_) return do_read();
+  // A TLS port: look at the first bytes before anything else, so a plain
+  // request gets an answer it can read instead of a failed handshake.
+  stream_.expires_after(std::chrono::seconds(10));
+  beast::async_detect_ssl(stream_, buffer_, beast::bind_front_handler(&http_session::on_detect, shared_from_this()));
+}
+
+void http_session::on_detect(beast::error_code ec, bool is_tls) {
+  if (ec) return end_connection();  // silent, gone or too slow
+  if (!is_tls) {
+    ctx_.stats.tls_plain_http.fetch_add(1, std::memory_order_relaxed);
+    common::log("http")->debug("plain HTTP on the TLS port client={}", client_of(request{}).first);
+    tls_context_.reset();
+    request dummy;
+    dummy.version(11);
+    auto res = make(http::status::bad_request, dummy, "this port serves TLS: use https:// or wss://\n");
+    res.keep_alive(false);
+    return write(std::move(res));
+  }
+  tls_ = std::make_unique<tls_stream>(std::move(stream_), *tls_context_);
+  tls_->async_handshake(boost::asio::ssl::stream_base::server, buffer_.data(),
+                        beast::bind_front_handler(&http_session::on_handshake, shared_from_this()));
+}
+
+void http_session::on_handshake(beast::error_code ec, std::size_t used) {
+  if (ec) {
+    ctx_.stats.tls_failures.fetch_add(1, std::memory_order_relaxed);
+    common::log("http")->info("TLS handshake failed client={} error=\"{}\"", client_of(request{}).first, ec.message());
+    return end_connection();
+  }
+  ctx_.stats.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+  buffer_.consume(used);
+  do_read();
+}
+
+void http_session::end_connection() {
+  beast::error_code ignored;
+  tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  tcp().close();
+}
 
 void http_session::do_read() {
   parser_.emplace();
   parser_->header_limit(common::limits::max_http_header_bytes);
   parser_->body_limit(common::limits::max_http_body_bytes);
-  stream_.expires_after(std::chrono::seconds(30));
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  tcp().expires_after(std::chrono::seconds(30));
+  with_stream([this](auto& s) {
+    http::async_read(s, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  });
 }
 
 void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == boost::asio::error::eof ||
-      ec == boost::asio::error::connection_reset) {
+      ec == boost::asio::error::connection_reset || ec == boost::asio::ssl::error::stream_truncated) {
     beast::error_code ignored;
-    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     return;
   }
   if (ec) {
@@ -129,6 +173,11 @@ std::string http_session::metrics_text() const {
   metric("switchboard_gateway_closes_total", v(st.closed_ping_timeout), "{reason=\"ping_timeout\"}");
   metric("switchboard_gateway_closes_total", v(st.protocol_errors), "{reason=\"protocol_error\"}");
   metric("switchboard_gateway_closes_total", v(st.closed_going_away), "{reason=\"going_away\"}");
+  head("switchboard_gateway_tls_handshakes_total", "counter", "TLS handshakes completed (with --tls-cert).");
+  metric("switchboard_gateway_tls_handshakes_total", v(st.tls_handshakes));
+  head("switchboard_gateway_tls_failures_total", "counter", "Connections to the TLS port that failed, by reason.");
+  metric("switchboard_gateway_tls_failures_total", v(st.tls_failures), "{reason=\"handshake\"}");
+  metric("switchboard_gateway_tls_failures_total", v(st.tls_plain_http), "{reason=\"plain_http\"}");
   head("switchboard_gateway_group_sends_total", "counter", "group_sends passed to layerd.");
   metric("switchboard_gateway_group_sends_total", v(link.group_sends));
   head("switchboard_gateway_group_sends_dropped_total", "counter", "group_sends dropped because no layerd was available.");
@@ -154,9 +203,9 @@ std::string http_session::metrics_text() const {
 
 std::pair<std::string, std::string> http_session::client_of(const request& req) const {
   boost::system::error_code ec;
-  const auto peer = stream_.socket().remote_endpoint(ec);
+  const auto peer = tcp().socket().remote_endpoint(ec);
   std::string addr = ec ? std::string("?") : peer.address().to_string();
-  std::string scheme = "http";
+  std::string scheme = tls_ ? "https" : "http";
   const auto& trusted = ctx_.cfg.trusted_proxies;
   if (!ec && std::find(trusted.begin(), trusted.end(), addr) != trusted.end()) {
     // The proxy appends the address it saw; the last entry is the one it vouches for.
@@ -212,12 +261,18 @@ void http_session::handle(request&& req) {
         res.keep_alive(false);
         return write(std::move(res));
       }
-      stream_.expires_never();
+      tcp().expires_never();
       const bool chat = r.what == route::kind::ws_chat;
-      auto s = std::make_shared<websocket_session>(
-          stream_.release_socket(), std::move(check.accept),
-          chat ? common::group_for("chat", r.room) : common::group_for("notification", r.room),
-          chat ? consumer_kind::chat : consumer_kind::notification, ctx_, thread_);
+      auto group = chat ? common::group_for("chat", r.room) : common::group_for("notification", r.room);
+      const auto kind = chat ? consumer_kind::chat : consumer_kind::notification;
+      std::shared_ptr<websocket_session> s;
+      if (tls_) {
+        s = std::make_shared<websocket_session>(std::move(tls_), std::move(tls_context_), std::move(check.accept),
+                                                std::move(group), kind, ctx_, thread_);
+      } else {
+        s = std::make_shared<websocket_session>(stream_.release_socket(), std::move(check.accept), std::move(group),
+                                                kind, ctx_, thread_);
+      }
       s->run();
       return;
     }
@@ -280,16 +335,22 @@ void http_session::handle(request&& req) {
 void http_session::write(response&& res) {
   pending_ = std::make_shared<response>(std::move(res));
   const bool keep = pending_->keep_alive();
-  http::async_write(stream_, *pending_,
-                    beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep));
+  with_stream([this, keep](auto& s) {
+    http::async_write(s, *pending_, beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep));
+  });
 }
 
 void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
   pending_.reset();
   if (ec) return;
   if (!keep_alive) {
+    if (tls_) {  // close_notify first, bounded by the stream's timeout
+      tcp().expires_after(std::chrono::seconds(5));
+      tls_->async_shutdown([self = shared_from_this()](beast::error_code) { self->end_connection(); });
+      return;
+    }
     beast::error_code ignored;
-    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     return;
   }
   do_read();

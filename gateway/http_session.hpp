@@ -3,6 +3,9 @@
 // Beast parses the request (bounded header and body); the router decides
 // what serves it. An upgrade to a known consumer hands the socket to a
 // websocket_session; everything else is answered here, keep-alive allowed.
+// With --tls-cert the connection first completes a TLS handshake and the
+// same requests are served over it (a plain-HTTP request on that port gets
+// a 400 in plain text saying so).
 //
 // Threading: lives on the io_context thread it was accepted on.
 #pragma once
@@ -12,6 +15,7 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "gateway/server_context.hpp"
 
@@ -26,6 +30,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   using request = boost::beast::http::request<boost::beast::http::string_body>;
   using response = boost::beast::http::response<boost::beast::http::string_body>;
 
+  using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+  void on_detect(boost::beast::error_code ec, bool is_tls);
+  void on_handshake(boost::beast::error_code ec, std::size_t used);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle(request&& req);
@@ -39,7 +47,22 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // X-Forwarded-Proto when the peer is a --trusted-proxy (and only then).
   std::pair<std::string, std::string> client_of(const request& req) const;
 
-  boost::beast::tcp_stream stream_;
+  // Runs f on the stream requests travel over: TLS or plain.
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls_) {
+      f(*tls_);
+    } else {
+      f(stream_);
+    }
+  }
+  boost::beast::tcp_stream& tcp() { return tls_ ? boost::beast::get_lowest_layer(*tls_) : stream_; }
+  const boost::beast::tcp_stream& tcp() const { return tls_ ? boost::beast::get_lowest_layer(*tls_) : stream_; }
+  void end_connection();
+
+  boost::beast::tcp_stream stream_;  // moved into tls_ when TLS is on
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;
+  std::unique_ptr<tls_stream> tls_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<response> pending_;

@@ -61,7 +61,10 @@ int main(int argc, char** argv) {
      "an IP address (e.g. nginx's) whose X-Forwarded-For and X-Forwarded-Proto are believed; repeat. "
      "From any other peer these headers are ignored")
     ("drain-timeout-ms", po::value<int>()->default_value(10000),
-     "on SIGTERM: how long clients get to leave (after close 1001) before the process exits");
+     "on SIGTERM: how long clients get to leave (after close 1001) before the process exits")
+    ("tls-cert", po::value<std::string>()->default_value(""),
+     "PEM certificate chain (leaf first): serve https and wss on --listen; needs --tls-key; re-read on SIGHUP")
+    ("tls-key", po::value<std::string>()->default_value(""), "PEM private key for --tls-cert");
   sb::common::add_common_options(desc);
   auto vm = sb::common::parse_command_line(argc, argv, desc, "switchboard-gateway",
                                            "Switchboard gateway: chat pages and WebSockets, groups via layerd.");
@@ -108,6 +111,9 @@ int main(int argc, char** argv) {
       cfg.trusted_proxies.push_back(addr.to_string());
     }
   }
+  cfg.tls_cert = vm["tls-cert"].as<std::string>();
+  cfg.tls_key = vm["tls-key"].as<std::string>();
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) usage_error("--tls-cert and --tls-key go together");
   if (cfg.drain_timeout_ms < 0) usage_error("--drain-timeout-ms must be >= 0");
   if (cfg.ping_interval_ms < 100 || cfg.ping_timeout_ms < 100) usage_error("ping interval and timeout must be >= 100 ms");
   if (cfg.threads < 1 || cfg.threads > 64) usage_error("--threads must be 1..64");

@@ -12,6 +12,7 @@
 
 #include "gateway/gateway_config.hpp"
 #include "gateway/origin_policy.hpp"
+#include "gateway/tls_context.hpp"
 
 namespace sb::gateway {
 
@@ -36,6 +37,9 @@ struct gateway_stats {
   std::atomic<std::uint64_t> bytes_in{0};
   std::atomic<std::uint64_t> bytes_out{0};
   std::atomic<std::uint64_t> closed_going_away{0};
+  std::atomic<std::uint64_t> tls_handshakes{0};
+  std::atomic<std::uint64_t> tls_failures{0};     // TLS handshakes that failed
+  std::atomic<std::uint64_t> tls_plain_http{0};   // plain HTTP sent to the TLS port
 };
 
 struct server_context {
@@ -49,6 +53,7 @@ struct server_context {
   origin_policy origins;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<bool> draining{false};  // SIGTERM: /healthz says 503, clients are asked to go
+  tls_holder tls;                     // empty unless --tls-cert/--tls-key
   gateway_stats stats;
 };
 

@@ -20,6 +20,7 @@ namespace {
 
 // One read buffer per I/O thread, shared by every socket on it.
 constexpr std::size_t read_chunk = 64 * 1024;
+constexpr std::size_t tls_read_chunk = 16 * 1024;  // one TLS record's plaintext
 unsigned char* thread_read_buffer() {
   thread_local std::unique_ptr<unsigned char[]> buf(new unsigned char[read_chunk]);
   return buf.get();
@@ -41,6 +42,15 @@ websocket_session::websocket_session(asio::ip::tcp::socket socket, std::string a
       refilled_(clock::now()),
       thread_(static_cast<std::uint8_t>(thread)),
       kind_(kind) {}
+
+websocket_session::websocket_session(std::unique_ptr<tls_stream> tls, std::shared_ptr<asio::ssl::context> context,
+                                     std::string accept, std::string group, consumer_kind kind, server_context& ctx,
+                                     std::size_t thread)
+    : websocket_session(asio::ip::tcp::socket(tls->get_executor()), std::move(accept), std::move(group), kind, ctx,
+                        thread) {
+  tls_ = std::move(tls);
+  tls_context_ = std::move(context);
+}
 
 websocket_session::~websocket_session() {
   if (conn_) ctx_.hub_ref.remove(conn_);
@@ -69,9 +79,11 @@ void websocket_session::on_joined(bool ok, const std::string& why) {
     refuse(503, "channel layer unavailable: " + why + "\n");
     return;
   }
-  boost::system::error_code ec;
-  socket_.non_blocking(true, ec);
-  if (ec) return hard_close();
+  if (!tls_) {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ec) return hard_close();
+  }
   state_ = state::open;
   last_heard_ = clock::now();
   ctx_.hub_ref.join_local(thread_, group_, this);
@@ -95,12 +107,23 @@ void websocket_session::refuse(unsigned status, const std::string& body) {
                      "Content-Length: " +
                      std::to_string(body.size()) + "\r\n\r\n" + body;
   auto bytes = std::make_shared<const std::string>(std::move(head));
-  asio::async_write(socket_, asio::buffer(*bytes), [self = shared_from_this(), bytes](boost::system::error_code, std::size_t) {
-    self->hard_close();
-  });
+  auto done = [self = shared_from_this(), bytes](boost::system::error_code, std::size_t) { self->hard_close(); };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(*bytes), std::move(done));
+  } else {
+    asio::async_write(socket_, asio::buffer(*bytes), std::move(done));
+  }
 }
 
 void websocket_session::do_wait_read() {
+  if (tls_) {
+    if (!tls_read_) tls_read_.reset(new unsigned char[tls_read_chunk]);
+    tls_->async_read_some(asio::buffer(tls_read_.get(), tls_read_chunk),
+                          [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                            self->on_tls_read(ec, n);
+                          });
+    return;
+  }
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
                      [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
 }
@@ -122,6 +145,17 @@ void websocket_session::on_readable(boost::system::error_code ec) {
     if (state_ == state::closed) return;
     if (n < read_chunk) break;
   }
+  do_wait_read();
+}
+
+void websocket_session::on_tls_read(boost::system::error_code ec, std::size_t n) {
+  if (state_ == state::closed) return;
+  if (ec) return hard_close();  // EOF, reset, truncation or a TLS alert: the peer is gone
+  last_heard_ = clock::now();
+  ping_outstanding_ = false;
+  ctx_.stats.bytes_in.fetch_add(n, std::memory_order_relaxed);
+  if (state_ == state::open) process(tls_read_.get(), n);
+  if (state_ == state::closed) return;
   do_wait_read();
 }
 
@@ -257,6 +291,7 @@ void websocket_session::do_write() {
 // which on a healthy socket is nearly always); only when the socket is
 // full does it wait for writability.
 void websocket_session::write_now() {
+  if (tls_) return write_tls();
   constexpr std::size_t max_iov = 64;
   while (true) {
     if (inflight_.empty()) {
@@ -299,15 +334,45 @@ void websocket_session::write_now() {
     ctx_.stats.frames_out.fetch_add(done, std::memory_order_relaxed);
     inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(done));
   }
+  if (iov_.capacity() > max_iov) std::vector<asio::const_buffer>().swap(iov_);
+  after_flush();
+}
+
+// TLS: the queued frames are copied into one buffer and written as TLS
+// records by one asynchronous write; frames queued meanwhile go next.
+void websocket_session::write_tls() {
+  if (writing_) return;
+  if (out_.empty()) return after_flush();
+  inflight_.swap(out_);
+  inflight_bytes_ = out_bytes_;
+  out_bytes_ = 0;
+  tls_write_.clear();
+  tls_write_.reserve(inflight_bytes_);
+  for (const auto& f : inflight_) tls_write_.append(*f);
+  writing_ = true;
+  asio::async_write(*tls_, asio::buffer(tls_write_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+    self->writing_ = false;
+    if (ec) return self->hard_close();
+    if (self->state_ == state::closed) return;
+    self->ctx_.stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
+    self->ctx_.stats.frames_out.fetch_add(self->inflight_.size(), std::memory_order_relaxed);
+    self->inflight_.clear();
+    self->inflight_bytes_ = 0;
+    self->write_tls();
+  });
+}
+
+// Everything queued is written.
+void websocket_session::after_flush() {
   // Idle: hand back the queues' memory.
   if (inflight_.capacity() > 16) std::vector<std::shared_ptr<const std::string>>().swap(inflight_);
   if (out_.capacity() > 16) std::vector<std::shared_ptr<const std::string>>().swap(out_);
-  if (iov_.capacity() > max_iov) std::vector<asio::const_buffer>().swap(iov_);
+  if (tls_write_.capacity() > 16 * 1024) std::string().swap(tls_write_);
   if (shutdown_after_flush_) {
     // Our close frame is out: stop sending, and wait (bounded by the sweep)
     // for the peer to finish its side.
     boost::system::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    lowest_socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   }
 }
 
@@ -354,8 +419,8 @@ void websocket_session::hard_close() {
   state_ = state::closed;
   leave_group();
   boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);  // pending handlers end; the last one frees the session
+  lowest_socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  lowest_socket().close(ignored);  // pending handlers end; the last one frees the session
 }
 
 void websocket_session::sweep(clock::time_point now) {

@@ -12,7 +12,7 @@ SB_BUILD_PACKAGES=(
   googletest libgtest-dev libssl-dev libsystemd-dev
 )
 SB_RUN_PACKAGES=(redis-server redis-tools curl)
-SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zmq curl
+SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zmq curl openssl
                   chromium chromium-driver python3-selenium clang libclang-rt-14-dev
                   nodejs node-ws python3-channels-redis python3-msgpack nginx-light
                   systemd)

@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -343,25 +344,46 @@ class Layerd(Process):
         return self
 
 
+def make_self_signed(directory: Path, name: str = "tls", cn: str = "localhost"):
+    """A fresh self-signed certificate for localhost and 127.0.0.1:
+    (cert path, key path), made with the openssl command."""
+    cert, key = Path(directory) / f"{name}.crt", Path(directory) / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={cn}",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def client_tls_context(cafile) -> ssl.SSLContext:
+    """Verifies the server against cafile (hostname included), nothing else trusted."""
+    return ssl.create_default_context(cafile=str(cafile))
+
+
 class Gateway(Process):
-    """switchboard-gateway on --listen 127.0.0.1:<free port>, --layerd for each endpoint."""
+    """switchboard-gateway on --listen 127.0.0.1:<free port>, --layerd for each endpoint.
+    tls=(cert, key) serves https/wss; clients then trust exactly that cert."""
 
     def __init__(self, layerd_endpoints, extra_args=(), id: str = "gw", port: int = None,
-                 log_level: str = "debug", workdir: Path = None):
+                 log_level: str = "debug", workdir: Path = None, tls=None):
         self.port = port or free_port()
         self.id = id
         self.layerd_endpoints = list(layerd_endpoints)
+        self.ssl_context = client_tls_context(tls[0]) if tls else None
         argv = [GATEWAY_BIN, "--listen", f"127.0.0.1:{self.port}", "--id", id,
                 "--log-level", log_level]
         for e in self.layerd_endpoints:
             argv += ["--layerd", e]
+        if tls:
+            argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
         argv += list(extra_args)
         super().__init__(id, argv, workdir)
 
     def healthz(self, timeout: float = 1.0):
         """(status, body) of GET /healthz, or None when nothing answers."""
         try:
-            status, _, body = http_request(self.port, "GET", "/healthz", timeout=timeout)
+            status, _, body = http_request(self.port, "GET", "/healthz", timeout=timeout,
+                                           ssl_context=self.ssl_context)
             return status, body
         except (OSError, http.client.HTTPException):
             return None
@@ -380,15 +402,20 @@ class Gateway(Process):
         return self
 
     def http_url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def ws_url(self, room: str) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/chat/{urllib.parse.quote(room, safe='')}/"
+        scheme = "wss" if self.ssl_context else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/ws/chat/{urllib.parse.quote(room, safe='')}/"
 
 
 def http_request(port: int, method: str, path: str, headers=None, body=None,
-                 timeout: float = 5.0):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+                 timeout: float = 5.0, ssl_context=None):
+    if ssl_context is not None:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ssl_context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
@@ -463,9 +490,9 @@ class ProcessTestCase(unittest.TestCase):
                                workdir=self.workdir)).start()
 
     def start_gateway(self, endpoints, extra_args=(), id: str = None,
-                      expect_status=200) -> Gateway:
+                      expect_status=200, tls=None) -> Gateway:
         id = id or f"gw{sum(isinstance(p, Gateway) for p in self._procs)}"
-        gw = self.own(Gateway(endpoints, extra_args=extra_args, id=id, workdir=self.workdir))
+        gw = self.own(Gateway(endpoints, extra_args=extra_args, id=id, workdir=self.workdir, tls=tls))
         return gw.start(expect_status=expect_status)
 
     def start_cluster(self, layerds: int = 2, gateways: int = 2, gateway_args=(),
@@ -531,6 +558,8 @@ async def ws_connect(gw: Gateway, room: str, open_timeout: float = 10.0, **kw):
     kw.setdefault("ping_interval", None)
     kw.setdefault("max_size", 1 << 22)
     kw.setdefault("close_timeout", 2)
+    if gw.ssl_context is not None:
+        kw.setdefault("ssl", gw.ssl_context)
     return await websockets.connect(gw.ws_url(room), open_timeout=open_timeout, **kw)
 
 

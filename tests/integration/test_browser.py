@@ -30,7 +30,7 @@ import sys
 import unittest
 import urllib.parse
 
-from harness import ProcessTestCase, wait_until
+from harness import ProcessTestCase, make_self_signed, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -92,7 +92,7 @@ class BrowserChat(ProcessTestCase):
 
     # ---------------------------------------------------------------- helpers
 
-    def browser(self):
+    def browser(self, extra_args=()):
         """A fresh headless Chromium (its own profile); quit in cleanup."""
         n = len(self._chromedriver_logs)
         profile = self.workdir / f"chromium-profile{n}"
@@ -105,6 +105,8 @@ class BrowserChat(ProcessTestCase):
         for a in CHROMIUM_ARGS:
             opts.add_argument(a)
         opts.add_argument(f"--user-data-dir={profile}")
+        for a in extra_args:
+            opts.add_argument(a)
         opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         # Leave an unexpected alert open, so a test can see it instead of
         # chromedriver dismissing it behind our back.
@@ -210,6 +212,22 @@ class BrowserChat(ProcessTestCase):
         self.assertCountEqual(a_log, [a_line, b_line])
         self.assertEqual(a_log, b_log)
         self.assertEqual(self.chat_log(alice), "".join(m + "\n" for m in a_log))
+
+    def test_the_room_page_over_https_chats_over_wss_with_a_plain_http_browser(self):
+        cert, key = make_self_signed(self.workdir, "gw")
+        gw_tls = self.start_gateway(self.c.endpoints, id="gwtls", tls=(cert, key))
+        # The certificate is self-signed, so this browser is told to accept it.
+        alice = self.browser(["--ignore-certificate-errors"])
+        bob = self.browser()
+        self.open_room(alice, gw_tls, "lobby")
+        self.assertTrue(alice.current_url.startswith("https://"), alice.current_url)
+        self.assertTrue(alice.execute_script("return chatSocket.url;").startswith("wss://"))
+        self.open_room(bob, self.gwa, "lobby")
+        self.say(alice, "over wss")
+        self.say(bob, "over ws")
+        for who, d in (("alice", alice), ("bob", bob)):
+            self.wait(d, lambda d: len(self.chat_lines(d)) >= 2, f"{who}'s #chat-log to hold two lines")
+            self.assertCountEqual(self.chat_lines(d), ["over wss", "over ws"])
 
     def test_a_korean_room_entered_from_the_index_page_echoes_messages(self):
         room = "로비"
