@@ -4,7 +4,9 @@
 // <now> <channel> then EXPIRE <group expiry>; group_discard: ZREM), so what
 // the CLI writes is what a Django process would have written. Publishing
 // goes through layerd, never straight to Redis, because only layerd knows
-// which gateway holds which Switchboard socket.
+// which gateway holds which Switchboard socket. With several Redis hosts
+// each group's key is read and written on the host channels_redis would
+// use (common/redis_shard.hpp); `groups` lists every host.
 #include "layerd/cli_commands.hpp"
 
 #include <hiredis/hiredis.h>
@@ -21,6 +23,7 @@
 #include "common/event.hpp"
 #include "common/limits.hpp"
 #include "common/names.hpp"
+#include "common/redis_shard.hpp"
 #include "layerd/cli_layer_client.hpp"
 #include "layerd/cli_redis_client.hpp"
 
@@ -164,10 +167,16 @@ int cmd_send(const ctx& c) {
 
 // ---- straight to Redis ----
 
-int with_redis(const ctx& c, auto&& body) {
-  auto redis = cli_redis_client::open(c.opts.redis, c.timeout());
+// Runs body on a connection to Redis host number `shard`.
+int with_redis(const ctx& c, std::size_t shard, auto&& body) {
+  auto redis = cli_redis_client::open(c.opts.redis.at(shard), c.timeout());
   if (!redis) return c.fail(cli_exit::failed, redis.error_text());
   return body(*redis.value());
+}
+
+// ... on the host that holds `group`'s key.
+int with_group_redis(const ctx& c, const std::string& group, auto&& body) {
+  return with_redis(c, common::redis_shard(group, c.opts.redis.size()), body);
 }
 
 int cmd_group_add(const ctx& c) {
@@ -176,7 +185,7 @@ int cmd_group_add(const ctx& c) {
   const auto& channel = c.opts.args[1];
   if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
   if (auto e = check_channel(channel); !e.empty()) return c.fail(cli_exit::usage, e);
-  return with_redis(c, [&](cli_redis_client& redis) {
+  return with_group_redis(c, group, [&](cli_redis_client& redis) {
     const std::string key = c.group_key(group);
     // MULTI so the member never exists without its key's TTL.
     for (const std::vector<std::string>& argv :
@@ -199,16 +208,23 @@ int cmd_group_discard(const ctx& c) {
   const auto& channel = c.opts.args[1];
   if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
   if (auto e = check_channel(channel); !e.empty()) return c.fail(cli_exit::usage, e);
-  return with_redis(c, [&](cli_redis_client& redis) {
+  return with_group_redis(c, group, [&](cli_redis_client& redis) {
     auto r = redis.command({"ZREM", c.group_key(group), channel});
     if (!r) return c.fail(cli_exit::failed, r.error_text());
     return cli_exit::ok;  // like channels_redis, discarding a non-member is not an error
   });
 }
 
-int cmd_groups(const ctx& c) {
-  if (!c.opts.args.empty()) return wrong_args(c, "groups");
-  return with_redis(c, [&](cli_redis_client& redis) {
+// What `groups` found over every host.
+struct group_listing {
+  std::map<std::string, long long> counts;
+  std::size_t not_groups = 0;  // keys under the prefix that are not sorted sets
+  std::size_t misplaced = 0;   // group keys on a host channels_redis would not read them from
+};
+
+// SCANs host `shard` for group keys and counts their members.
+int list_groups_on(const ctx& c, std::size_t shard, group_listing& found) {
+  return with_redis(c, shard, [&](cli_redis_client& redis) {
     const std::string key_prefix = c.group_key("");
     const std::string pattern = glob_escape(key_prefix) + "*";
     std::set<std::string> keys;  // SCAN may return a key twice
@@ -229,33 +245,50 @@ int cmd_groups(const ctx& c) {
       }
       if (cursor == "0") break;
     }
-    std::map<std::string, long long> counts;
-    std::size_t not_groups = 0;
     for (const auto& key : keys) {
+      std::string name = key.substr(key_prefix.size());
+      if (common::redis_shard(name, c.opts.redis.size()) != shard) {
+        ++found.misplaced;
+        continue;
+      }
       auto r = redis.command({"ZCARD", key});
       if (!r) {
-        ++not_groups;  // WRONGTYPE: someone else's key under our prefix
+        ++found.not_groups;  // WRONGTYPE: someone else's key under our prefix
         continue;
       }
       // 0: the key expired or emptied since SCAN saw it; no such group now.
       if (r.value()->type == REDIS_REPLY_INTEGER && r.value()->integer > 0) {
-        counts[key.substr(key_prefix.size())] = r.value()->integer;
+        found.counts[std::move(name)] = r.value()->integer;
       }
-    }
-    for (const auto& [name, n] : counts) c.out << name << " " << n << "\n";
-    if (not_groups) {
-      c.err << "switchboard-cli: note: skipped " << not_groups << " key(s) under " << key_prefix
-            << " that are not sorted sets\n";
     }
     return cli_exit::ok;
   });
+}
+
+int cmd_groups(const ctx& c) {
+  if (!c.opts.args.empty()) return wrong_args(c, "groups");
+  group_listing found;
+  for (std::size_t shard = 0; shard < c.opts.redis.size(); ++shard) {
+    if (int rc = list_groups_on(c, shard, found); rc != cli_exit::ok) return rc;
+  }
+  for (const auto& [name, n] : found.counts) c.out << name << " " << n << "\n";
+  if (found.not_groups) {
+    c.err << "switchboard-cli: note: skipped " << found.not_groups << " key(s) under " << c.group_key("")
+          << " that are not sorted sets\n";
+  }
+  if (found.misplaced) {
+    c.err << "switchboard-cli: note: skipped " << found.misplaced
+          << " group key(s) on a Redis host that channels_redis' hash does not pick for them"
+             " (written with another --redis list?)\n";
+  }
+  return cli_exit::ok;
 }
 
 int cmd_members(const ctx& c) {
   if (c.opts.args.size() != 1) return wrong_args(c, "members GROUP");
   const auto& group = c.opts.args[0];
   if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
-  return with_redis(c, [&](cli_redis_client& redis) {
+  return with_group_redis(c, group, [&](cli_redis_client& redis) {
     const std::string key = c.group_key(group);
     auto r = redis.command({"ZRANGE", key, "0", "-1"});
     if (!r) return c.fail(cli_exit::failed, r.error_text());

@@ -43,7 +43,8 @@ std::string cli_usage() {
          "\n"
          "Options (anywhere on the line; '--' ends them):\n"
          "  --layerd ENDPOINT   layerd ZeroMQ endpoint (default tcp://127.0.0.1:7100)\n"
-         "  --redis URL         redis://[:password@]host[:port][/db] (default redis://127.0.0.1:6379/0)\n"
+         "  --redis URL         redis://[:password@]host[:port][/db] (default redis://127.0.0.1:6379/0);\n"
+         "                      repeat for several hosts, in the order of Django's CHANNEL_LAYERS hosts\n"
          "  --prefix PREFIX     channels_redis key prefix (default asgi)\n"
          "  --timeout-ms N      bound on every wait for layerd or Redis, 1..600000 (default 3000)\n"
          "  -h, --help          print this help and exit\n"
@@ -99,7 +100,7 @@ cli_parse parse_cli(int argc, const char* const* argv) {
       if (value.empty()) return fail("--layerd must not be empty");
       out.options.layerd = value;
     } else if (name == "--redis") {
-      out.options.redis_text = value;
+      out.options.redis_texts.emplace_back(value);
     } else if (name == "--prefix") {
       if (value.empty()) return fail("--prefix must not be empty");
       out.options.prefix = value;
@@ -115,9 +116,10 @@ cli_parse parse_cli(int argc, const char* const* argv) {
     out.what = cli_parse::outcome::version;
     return out;
   }
-  auto url = common::parse_redis_url(out.options.redis_text);
-  if (!url) return fail("--redis: " + url.error_text());
-  out.options.redis = url.value();
+  if (out.options.redis_texts.empty()) out.options.redis_texts.emplace_back("redis://127.0.0.1:6379/0");
+  auto urls = common::parse_redis_urls(out.options.redis_texts);
+  if (!urls) return fail("--redis: " + urls.error_text());
+  out.options.redis = std::move(urls.value());
   if (positional.empty()) return fail("no command given");
   out.options.command = positional.front();
   out.options.args.assign(positional.begin() + 1, positional.end());

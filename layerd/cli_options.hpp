@@ -18,8 +18,9 @@ namespace sb::layerd {
 
 struct cli_options {
   std::string layerd = "tcp://127.0.0.1:7100";
-  std::string redis_text = "redis://127.0.0.1:6379/0";
-  common::redis_url redis;
+  // --redis, repeatable: the Redis hosts in channels_redis' order.
+  std::vector<std::string> redis_texts;  // as given; empty means the default
+  std::vector<common::redis_url> redis;
   std::string prefix = "asgi";
   int timeout_ms = 3000;
   std::string command;            // empty when only --help/--version was asked

@@ -11,6 +11,8 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <memory>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -43,7 +45,7 @@ constexpr std::size_t redis_batch = 1000;
 }  // namespace
 
 layer_server::layer_server(layerd_config cfg)
-    : cfg_(std::move(cfg)), router_(ctx_, zmq::socket_type::router), redis_(cfg_.redis), redis_pop_(cfg_.redis) {
+    : cfg_(std::move(cfg)), router_(ctx_, zmq::socket_type::router), ring_(cfg_.redis_hosts) {
   router_.set(zmq::sockopt::router_mandatory, 1);
   router_.set(zmq::sockopt::router_handover, 1);  // a reconnecting gateway takes its id back
   router_.set(zmq::sockopt::sndhwm, 100000);
@@ -56,7 +58,13 @@ layer_server::layer_server(layerd_config cfg)
     throw std::runtime_error("cannot bind " + cfg_.bind + ": " + e.what());
   }
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);
-  redis_.on_connected = [this] { redis_rewrite_all(); };
+  for (std::size_t i = 0; i < ring_.size(); ++i) {
+    ring_.at(i).commands.on_connected = [this, i] {
+      std::vector<bool> only(ring_.size(), false);
+      only[i] = true;
+      redis_rewrite(only);
+    };
+  }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
   next_refresh_ = clock::now() + std::chrono::seconds(cfg_.refresh_interval_s);
@@ -92,38 +100,31 @@ void layer_server::run_posted() {
 
 void layer_server::run() {
   auto log = common::log("layerd");
-  log->info("layerd ready id={} bind={} redis={}:{} prefix={}", cfg_.id, endpoint_, cfg_.redis.host,
-            cfg_.redis.port, cfg_.prefix);
+  std::string hosts;
+  for (std::size_t i = 0; i < ring_.size(); ++i) hosts.append(i ? "," : "").append(common::describe(ring_.at(i).url));
+  log->info("layerd ready id={} bind={} redis={} shards={} prefix={}", cfg_.id, endpoint_, hosts, ring_.size(),
+            cfg_.prefix);
   common::notify_ready("serving " + endpoint_);
   while (!stop_.load()) {
     if (reload_.exchange(false) && on_reload) on_reload();
     auto now = clock::now();
-    auto wait = std::min({redis_.tick(now), redis_pop_.tick(now), std::chrono::milliseconds(250)});
+    auto wait = std::min(ring_.tick(now), std::chrono::milliseconds(250));
     tick(now);
     maybe_pop();
-    std::array<zmq::pollitem_t, 4> items{};
-    items[0] = {router_.handle(), 0, ZMQ_POLLIN, 0};
-    items[1] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
-    std::size_t n = 2;
-    int redis_slot = -1, pop_slot = -1;
-    if (redis_.fd() >= 0) {
-      redis_slot = static_cast<int>(n);
-      items[n++] = {nullptr, redis_.fd(), redis_.events(), 0};
-    }
-    if (redis_pop_.fd() >= 0) {
-      pop_slot = static_cast<int>(n);
-      items[n++] = {nullptr, redis_pop_.fd(), redis_pop_.events(), 0};
-    }
+    auto& items = poll_items_;
+    items.clear();
+    items.push_back({router_.handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
+    ring_.add_poll_items(items);  // from index 2 on
     try {
-      zmq::poll(items.data(), n, wait);
+      zmq::poll(items.data(), items.size(), wait);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       throw;
     }
     if (items[0].revents & ZMQ_POLLIN) on_router_readable();
     if (items[1].revents & ZMQ_POLLIN) run_posted();
-    if (redis_slot > 0 && items[redis_slot].revents) redis_.on_ready(items[redis_slot].revents);
-    if (pop_slot > 0 && items[pop_slot].revents) redis_pop_.on_ready(items[pop_slot].revents);
+    ring_.dispatch(items, 2);
   }
   common::notify_stopping("stopping");
   log->info("layerd stopping id={}", cfg_.id);
@@ -337,13 +338,6 @@ void layer_server::tick(clock::time_point now) {
       ++it;
     }
   }
-  if (now >= next_redis_ping_ && redis_.connected()) {
-    next_redis_ping_ = now + std::chrono::seconds(5);
-    const auto sent = clock::now();
-    redis_.command({"PING"}, [this, sent](const ::redisReply* r) {
-      if (r) stats_.redis_rtt_ms = std::chrono::duration<double, std::milli>(clock::now() - sent).count();
-    });
-  }
   if (now >= next_foreign_sweep_) {
     next_foreign_sweep_ = now + std::chrono::seconds(10);
     for (auto it = foreign_.begin(); it != foreign_.end();) {
@@ -354,18 +348,21 @@ void layer_server::tick(clock::time_point now) {
   }
   if (now >= next_refresh_) {
     next_refresh_ = now + std::chrono::seconds(cfg_.refresh_interval_s);
-    if (redis_.connected()) redis_rewrite_all();
+    std::vector<bool> up(ring_.size());
+    for (std::size_t i = 0; i < ring_.size(); ++i) up[i] = ring_.at(i).commands.connected();
+    redis_rewrite(up);
   }
 }
 
 void layer_server::redis_add(const std::string& group, const std::string& channel) {
   const std::string key = group_key(group);
-  if (!redis_.command({"ZADD", key, score(unix_now()), channel})) return;  // rewritten on reconnect
-  redis_.command({"EXPIRE", key, std::to_string(cfg_.group_expiry_s)});
+  auto& link = link_for(group);
+  if (!link.command({"ZADD", key, score(unix_now()), channel})) return;  // rewritten on reconnect
+  link.command({"EXPIRE", key, std::to_string(cfg_.group_expiry_s)});
 }
 
 void layer_server::redis_remove(const std::string& group, const std::string& channel) {
-  if (redis_.command({"ZREM", group_key(group), channel})) return;
+  if (link_for(group).command({"ZREM", group_key(group), channel})) return;
   if (pending_removals_.size() < common::limits::max_pending_redis_removals) {
     pending_removals_.emplace(group, channel);
   } else if (!pending_overflow_warned_) {
@@ -376,16 +373,28 @@ void layer_server::redis_remove(const std::string& group, const std::string& cha
   }
 }
 
-void layer_server::redis_rewrite_all() {
-  // Removals that happened while Redis was away, then every live member
-  // with a fresh score (which also renews its channels_redis lease).
-  for (const auto& [group, channel] : pending_removals_) redis_.command({"ZREM", group_key(group), channel});
-  const std::size_t removals = pending_removals_.size();
-  pending_removals_.clear();
-  pending_overflow_warned_ = false;
+void layer_server::redis_rewrite(const std::vector<bool>& shards) {
+  // Removals that happened while a shard was away, then every live member
+  // of its groups with a fresh score (which also renews its channels_redis
+  // lease). Groups on other shards are left alone.
+  if (std::find(shards.begin(), shards.end(), true) == shards.end()) return;
+  auto on_shard = [&](const std::string& group) { return shards[ring_.index_of(group)]; };
+  std::size_t removals = 0, groups = 0, members = 0;
+  for (auto it = pending_removals_.begin(); it != pending_removals_.end();) {
+    if (!on_shard(it->first)) {
+      ++it;
+      continue;
+    }
+    link_for(it->first).command({"ZREM", group_key(it->first), it->second});
+    ++removals;
+    it = pending_removals_.erase(it);
+  }
+  if (pending_removals_.empty()) pending_overflow_warned_ = false;
   const std::string now = score(unix_now());
   const std::string expiry = std::to_string(cfg_.group_expiry_s);
   store_.for_each_group([&](const std::string& group, std::vector<std::string>&& channels) {
+    if (!on_shard(group)) return;
+    auto& link = link_for(group);
     const std::string key = group_key(group);
     for (std::size_t i = 0; i < channels.size(); i += redis_batch) {
       std::vector<std::string> argv{"ZADD", key};
@@ -393,12 +402,18 @@ void layer_server::redis_rewrite_all() {
         argv.push_back(now);
         argv.push_back(std::move(channels[j]));
       }
-      redis_.command(argv);
+      link.command(argv);
     }
-    redis_.command({"EXPIRE", key, expiry});
+    link.command({"EXPIRE", key, expiry});
+    ++groups;
+    members += channels.size();
   });
-  common::log("redis")->info("redis membership written groups={} members={} removals={}", store_.group_count(),
-                             store_.member_count(), removals);
+  std::string which;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    if (shards[i]) which.append(which.empty() ? "" : ",").append(std::to_string(i));
+  }
+  common::log("redis")->info("redis membership written shards={} groups={} members={} removals={}", which, groups,
+                             members, removals);
 }
 
 // ---- Django bridge ----
@@ -416,17 +431,28 @@ int layer_server::capacity_for(std::string_view channel) const {
 }
 
 void layer_server::maybe_pop() {
-  if (pop_in_flight_ || !redis_pop_.connected() || gateways_.empty()) return;
+  if (gateways_.empty()) return;
   // One BZPOPMIN over every live gateway's inbox key (channels_redis
-  // puts all of a process's channels in `<prefix>specific.<id>!`).
-  std::vector<std::string> argv{"BZPOPMIN"};
-  for (const auto& [gateway, state] : gateways_) argv.push_back(cfg_.prefix + "specific." + gateway + "!");
-  argv.push_back("1");
-  pop_in_flight_ = redis_pop_.command(argv, [this](const ::redisReply* r) { on_popped(r); });
+  // puts all of a process's channels in `<prefix>specific.<id>!`), on
+  // EVERY shard, not only on H(non-local name) where group_send writes:
+  // channels_redis' send() to a process-specific channel hashes the full
+  // channel name (channels_redis_wire.md §11.1), so a Django send() to one
+  // Switchboard socket may land on any shard.
+  std::vector<std::string> argv;
+  for (std::size_t i = 0; i < ring_.size(); ++i) {
+    auto& shard = ring_.at(i);
+    if (shard.pop_in_flight || !shard.pops.connected()) continue;
+    if (argv.empty()) {
+      argv.push_back("BZPOPMIN");
+      for (const auto& [gateway, state] : gateways_) argv.push_back(cfg_.prefix + "specific." + gateway + "!");
+      argv.push_back("1");
+    }
+    shard.pop_in_flight = shard.pops.command(argv, [this, i](const ::redisReply* r) { on_popped(i, r); });
+  }
 }
 
-void layer_server::on_popped(const ::redisReply* popped) {
-  pop_in_flight_ = false;
+void layer_server::on_popped(std::size_t shard, const ::redisReply* popped) {
+  ring_.at(shard).pop_in_flight = false;
   if (!popped || popped->type != REDIS_REPLY_ARRAY || popped->elements != 3) return;  // timeout, or Redis went away
   const ::redisReply* member = popped->element[1];
   if (member->type != REDIS_REPLY_STRING) return;
@@ -478,7 +504,8 @@ void layer_server::on_popped(const ::redisReply* popped) {
 }
 
 void layer_server::foreign_send(const std::string& group, const std::string& event) {
-  if (!redis_.connected()) return;  // Django members are out of reach until Redis is back
+  auto& link = link_for(group);
+  if (!link.connected()) return;  // Django members are out of reach until Redis is back
   auto& f = foreign_[group];
   f.used = clock::now();
   constexpr std::size_t max_pending = 10000;
@@ -489,8 +516,8 @@ void layer_server::foreign_send(const std::string& group, const std::string& eve
   }
   const std::uint64_t seq = f.next_seq++;
   f.pending.emplace_back(seq, event);
-  redis_.command({"ZCARD", group_key(group)},
-                 [this, group, seq](const ::redisReply* r) { on_group_size(group, seq, r); });
+  link.command({"ZCARD", group_key(group)},
+               [this, group, seq](const ::redisReply* r) { on_group_size(group, seq, r); });
 }
 
 void layer_server::on_group_size(const std::string& group, std::uint64_t seq, const ::redisReply* reply) {
@@ -504,8 +531,8 @@ void layer_server::on_group_size(const std::string& group, std::uint64_t seq, co
   }
   if (reply->integer == f.known_total) return flush_foreign(group, seq);
   f.fetching = true;
-  redis_.command({"ZRANGE", group_key(group), "0", "-1"},
-                 [this, group](const ::redisReply* r) { on_group_members(group, r); });
+  link_for(group).command({"ZRANGE", group_key(group), "0", "-1"},
+                          [this, group](const ::redisReply* r) { on_group_members(group, r); });
 }
 
 void layer_server::on_group_members(const std::string& group, const ::redisReply* reply) {
@@ -541,7 +568,8 @@ void layer_server::write_foreign(const std::string& group, const std::vector<std
                                  const std::string& event) {
   if (members.empty()) return;
   // One copy per inbox key (a Django process's channels share one), in
-  // first-seen order, as channels_redis' group_send does.
+  // first-seen order, as channels_redis' group_send does; each key on the
+  // shard of its non-local name, one purge + EVAL per shard.
   std::vector<std::string> keys;
   std::unordered_map<std::string, std::vector<std::string>> by_key;
   for (const auto& m : members) {
@@ -550,34 +578,45 @@ void layer_server::write_foreign(const std::string& group, const std::vector<std
     if (fresh) keys.push_back(key);
     pos->second.push_back(m);
   }
+  std::vector<std::size_t> shard_order;
+  std::vector<std::vector<std::string>> keys_of(ring_.size());
+  for (const auto& k : keys) {
+    const std::size_t i = ring_.index_of(std::string_view(k).substr(cfg_.prefix.size()));
+    if (keys_of[i].empty()) shard_order.push_back(i);
+    keys_of[i].push_back(k);
+  }
   const double now = unix_now();
   const std::string purge_before = std::to_string(static_cast<long long>(std::floor(now)) - cfg_.expiry_s);
-  std::vector<std::string> argv{"EVAL", wire::capacity_script, std::to_string(keys.size())};
-  for (const auto& k : keys) {
-    redis_.command({"ZREMRANGEBYSCORE", k, "0", purge_before});
-    argv.push_back(k);
-  }
-  for (const auto& k : keys) {
-    auto body = wire::encode_body(event, by_key[k], wire::channel_field::array);
-    if (!body) return;  // the event was checked on arrival; cannot happen
-    const std::string stored =
-        cfg_.encryption_keys.empty() ? body.value() : fernet::encrypt(cfg_.encryption_keys.front(), body.value());
-    argv.push_back(wire::random_prefix(rng_) + stored);
-  }
-  // channels_redis takes a key's capacity from its first member's name.
-  for (const auto& k : keys) argv.push_back(std::to_string(capacity_for(by_key[k].front())));
-  argv.push_back(score(now));
-  argv.push_back(std::to_string(cfg_.expiry_s));
-  const std::size_t n = keys.size();
-  redis_.command(argv, [this, group, n](const ::redisReply* r) {
-    if (!r || r->type != REDIS_REPLY_INTEGER) return;
-    stats_.foreign_written += n - static_cast<std::size_t>(r->integer);
-    if (r->integer > 0) {
-      stats_.foreign_full += static_cast<std::uint64_t>(r->integer);
-      common::log("redis")->warn("django inboxes full group={} full={} of={} capacity={}", group, r->integer, n,
-                                 cfg_.capacity);
+  for (const std::size_t i : shard_order) {
+    const auto& shard_keys = keys_of[i];
+    auto& link = ring_.at(i).commands;
+    std::vector<std::string> argv{"EVAL", wire::capacity_script, std::to_string(shard_keys.size())};
+    for (const auto& k : shard_keys) {
+      link.command({"ZREMRANGEBYSCORE", k, "0", purge_before});
+      argv.push_back(k);
     }
-  });
+    for (const auto& k : shard_keys) {
+      auto body = wire::encode_body(event, by_key[k], wire::channel_field::array);
+      if (!body) return;  // the event was checked on arrival; cannot happen
+      const std::string stored =
+          cfg_.encryption_keys.empty() ? body.value() : fernet::encrypt(cfg_.encryption_keys.front(), body.value());
+      argv.push_back(wire::random_prefix(rng_) + stored);
+    }
+    // channels_redis takes a key's capacity from its first member's name.
+    for (const auto& k : shard_keys) argv.push_back(std::to_string(capacity_for(by_key[k].front())));
+    argv.push_back(score(now));
+    argv.push_back(std::to_string(cfg_.expiry_s));
+    const std::size_t n = shard_keys.size();
+    link.command(argv, [this, group, n](const ::redisReply* r) {
+      if (!r || r->type != REDIS_REPLY_INTEGER) return;
+      stats_.foreign_written += n - static_cast<std::size_t>(r->integer);
+      if (r->integer > 0) {
+        stats_.foreign_full += static_cast<std::uint64_t>(r->integer);
+        common::log("redis")->warn("django inboxes full group={} full={} of={} capacity={}", group, r->integer, n,
+                                   cfg_.capacity);
+      }
+    });
+  }
 }
 
 // ---- pending notifications ----
@@ -589,20 +628,21 @@ bool layer_server::keeps_pending(const std::string& group) {
 void layer_server::store_pending(const std::string& group, const std::string& event) {
   const std::string key = cfg_.prefix + ":pending:" + group;
   const double now = unix_now();
+  auto& link = link_for(group);
   // A random prefix keeps two identical notifications apart in the set.
-  if (!redis_.command({"ZADD", key, score(now), wire::random_prefix(rng_) + event})) {
+  if (!link.command({"ZADD", key, score(now), wire::random_prefix(rng_) + event})) {
     common::log("redis")->warn("pending notification not stored group={} reason=\"redis unavailable\"", group);
     return;
   }
-  redis_.command({"ZREMRANGEBYSCORE", key, "-inf", std::string("(").append(score(now - cfg_.pending_age_s))});
-  redis_.command({"ZREMRANGEBYRANK", key, "0", std::to_string(-cfg_.pending_max - 1)});
-  redis_.command({"EXPIRE", key, std::to_string(cfg_.pending_age_s)});
+  link.command({"ZREMRANGEBYSCORE", key, "-inf", std::string("(").append(score(now - cfg_.pending_age_s))});
+  link.command({"ZREMRANGEBYRANK", key, "0", std::to_string(-cfg_.pending_max - 1)});
+  link.command({"EXPIRE", key, std::to_string(cfg_.pending_age_s)});
 }
 
 void layer_server::send_pending(const std::string& group, const std::string& gateway, const std::string& conn) {
   const std::string key = cfg_.prefix + ":pending:" + group;
   const std::string since = score(unix_now() - cfg_.pending_age_s);
-  redis_.command({"ZRANGEBYSCORE", key, since, "+inf"}, [this, gateway, conn](const ::redisReply* r) {
+  link_for(group).command({"ZRANGEBYSCORE", key, since, "+inf"}, [this, gateway, conn](const ::redisReply* r) {
     if (!r || r->type != REDIS_REPLY_ARRAY || !gateways_.count(gateway)) return;
     for (std::size_t i = 0; i < r->elements; ++i) {
       const auto* e = r->element[i];
@@ -635,7 +675,7 @@ void layer_server::api_group_send(const std::string& group, const std::string& e
     return done(api_ok);
   }
   // No Switchboard member here: the group exists only if Redis knows it.
-  if (!redis_.command({"ZCARD", group_key(group)}, [this, group, event, t = type.value(), done](const ::redisReply* r) {
+  if (!link_for(group).command({"ZCARD", group_key(group)}, [this, group, event, t = type.value(), done](const ::redisReply* r) {
         if (!r || r->type != REDIS_REPLY_INTEGER) return done(api_error(503, "redis unavailable"));
         if (r->integer == 0) return done(api_error(404, "no such group"));
         group_send(group, event, t);
@@ -661,10 +701,11 @@ void layer_server::api_group_add(const std::string& group, const std::string& ch
   }
   // A channel outside Switchboard (a Django consumer, a worker channel):
   // Redis only, exactly as channels_redis' group_add.
-  if (!redis_.command({"ZADD", group_key(group), score(unix_now()), channel})) {
+  auto& link = link_for(group);
+  if (!link.command({"ZADD", group_key(group), score(unix_now()), channel})) {
     return done(api_error(503, "redis unavailable"));
   }
-  redis_.command({"EXPIRE", group_key(group), std::to_string(cfg_.group_expiry_s)});
+  link.command({"EXPIRE", group_key(group), std::to_string(cfg_.group_expiry_s)});
   if (auto f = foreign_.find(group); f != foreign_.end()) f->second.known_total = -1;  // re-read on the next send
   done(api_ok);
 }
@@ -673,48 +714,47 @@ void layer_server::api_group_discard(const std::string& group, const std::string
   if (!common::is_valid_group_name(group) || !common::is_valid_channel_name(channel)) {
     return done(api_error(400, "invalid group or channel name"));
   }
-  if (!redis_.command({"ZREM", group_key(group), channel})) return done(api_error(503, "redis unavailable"));
+  if (!link_for(group).command({"ZREM", group_key(group), channel})) {
+    return done(api_error(503, "redis unavailable"));
+  }
   if (auto f = foreign_.find(group); f != foreign_.end()) f->second.known_total = -1;
   done(api_ok);
 }
 
 void layer_server::api_groups(api_done done) {
-  // Bounded: the first 10,000 keys SCAN finds in a few rounds is plenty for a tool.
-  auto names = std::make_shared<std::vector<std::string>>();
-  auto step = std::make_shared<std::function<void(std::string, int)>>();
+  // Every shard in turn; bounded: the first 10,000 keys SCAN finds in a
+  // few rounds is plenty for a tool.
+  auto names = std::make_shared<std::set<std::string>>();
+  auto step = std::make_shared<std::function<void(std::size_t, std::string, int)>>();
   const std::string pattern = cfg_.prefix + ":group:*";
   const std::size_t strip = cfg_.prefix.size() + 7;
-  *step = [this, names, step, pattern, strip, done](std::string cursor, int rounds) {
-    const bool sent = redis_.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"},
-                                     [this, names, step, strip, done, rounds](const ::redisReply* r) {
-      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        *step = nullptr;
-        return done(api_error(503, "redis unavailable"));
-      }
+  *step = [this, names, step, pattern, strip, done](std::size_t shard, std::string cursor, int rounds) {
+    auto finish = [done, step](api_result r) {
+      done(std::move(r));
+      *step = nullptr;  // break the self-reference
+    };
+    const bool sent = ring_.at(shard).commands.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"},
+                                                       [names, step, strip, shard, rounds, finish,
+                                                        shards = ring_.size()](const ::redisReply* r) {
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return finish(api_error(503, "redis unavailable"));
       const auto* keys = r->element[1];
       for (std::size_t i = 0; i < keys->elements && names->size() < 10000; ++i) {
-        names->emplace_back(std::string(keys->element[i]->str, keys->element[i]->len).substr(strip));
+        names->insert(std::string(keys->element[i]->str, keys->element[i]->len).substr(strip));
       }
       std::string next(r->element[0]->str, r->element[0]->len);
-      if (next == "0" || rounds >= 1000 || names->size() >= 10000) {
-        std::sort(names->begin(), names->end());
-        done({200, nlohmann::json{{"groups", *names}}.dump()});
-        *step = nullptr;  // break the self-reference
-        return;
-      }
-      (*step)(next, rounds + 1);
+      const bool full = rounds >= 1000 || names->size() >= 10000;
+      if (next != "0" && !full) return (*step)(shard, next, rounds + 1);
+      if (shard + 1 < shards && !full) return (*step)(shard + 1, "0", rounds + 1);
+      finish({200, nlohmann::json{{"groups", std::vector<std::string>(names->begin(), names->end())}}.dump()});
     });
-    if (!sent) {
-      done(api_error(503, "redis unavailable"));
-      *step = nullptr;
-    }
+    if (!sent) finish(api_error(503, "redis unavailable"));
   };
-  (*step)("0", 0);
+  (*step)(0, "0", 0);
 }
 
 void layer_server::api_members(const std::string& group, api_done done) {
   if (!common::is_valid_group_name(group)) return done(api_error(400, "invalid group name"));
-  if (!redis_.command({"ZRANGE", group_key(group), "0", "-1"}, [done](const ::redisReply* r) {
+  if (!link_for(group).command({"ZRANGE", group_key(group), "0", "-1"}, [done](const ::redisReply* r) {
         if (!r || r->type != REDIS_REPLY_ARRAY) return done(api_error(503, "redis unavailable"));
         if (r->elements == 0) return done(api_error(404, "no such group"));
         std::vector<std::string> members;
@@ -734,7 +774,7 @@ void layer_server::api_metrics(api_done done) {
     std::snprintf(buf, sizeof buf, "%.17g", value);
     out.append(name).append(" ").append(buf).append("\n");
   };
-  const auto& rs = redis_.counters();
+  const auto rs = ring_.totals();
   add("switchboard_layerd_gateways", "gauge", "Gateways with a live link.", static_cast<double>(gateways_.size()));
   add("switchboard_layerd_groups", "gauge", "Groups with Switchboard members owned here.", static_cast<double>(store_.group_count()));
   add("switchboard_layerd_members", "gauge", "Switchboard members of those groups.", static_cast<double>(store_.member_count()));
@@ -748,12 +788,39 @@ void layer_server::api_metrics(api_done done) {
   add("switchboard_layerd_django_inbox_dropped_total", "counter", "Undecodable or untargeted inbox messages dropped.", static_cast<double>(stats_.inbox_dropped));
   add("switchboard_layerd_django_written_total", "counter", "Messages written to Django consumers' inboxes.", static_cast<double>(stats_.foreign_written));
   add("switchboard_layerd_django_full_total", "counter", "Django inboxes found at capacity (message skipped).", static_cast<double>(stats_.foreign_full));
-  add("switchboard_layerd_redis_up", "gauge", "1 when the Redis link is connected.", redis_.connected() ? 1 : 0);
+  add("switchboard_layerd_redis_up", "gauge", "1 when the link to every Redis host is connected.", ring_.all_connected() ? 1 : 0);
   add("switchboard_layerd_redis_commands_total", "counter", "Redis commands sent.", static_cast<double>(rs.commands));
   add("switchboard_layerd_redis_errors_total", "counter", "Redis error replies.", static_cast<double>(rs.errors));
   add("switchboard_layerd_redis_dropped_total", "counter", "Redis commands not sent because Redis was away.", static_cast<double>(rs.dropped));
   add("switchboard_layerd_redis_connects_total", "counter", "Redis connections made.", static_cast<double>(rs.reconnects));
-  add("switchboard_layerd_redis_rtt_milliseconds", "gauge", "Round trip of the last Redis PING (every 5 s); -1 before the first.", stats_.redis_rtt_ms);
+  add("switchboard_layerd_redis_rtt_milliseconds", "gauge", "Slowest round trip of the last Redis PINGs (every 5 s per host); -1 before the first.", ring_.worst_rtt_ms());
+  add("switchboard_layerd_redis_shards", "gauge", "Redis hosts configured (channels_redis hosts).", static_cast<double>(ring_.size()));
+  // Per host, labelled by its position in the list (the channels_redis
+  // shard index) and its address (never the password).
+  auto per_shard = [&](const char* name, const char* type, const char* help, auto value) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    for (std::size_t i = 0; i < ring_.size(); ++i) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(value(ring_.at(i))));
+      out.append(name).append("{shard=\"").append(std::to_string(i)).append("\",address=\"");
+      for (char c : common::describe(ring_.at(i).url)) {
+        if (c == '"' || c == '\\') out.push_back('\\');
+        if (c == '\n') c = ' ';
+        out.push_back(c);
+      }
+      out.append("\"} ").append(buf).append("\n");
+    }
+  };
+  per_shard("switchboard_layerd_redis_shard_up", "gauge", "1 when the link to this Redis host is connected.",
+            [](const redis_ring::shard& s) { return s.commands.connected() ? 1 : 0; });
+  per_shard("switchboard_layerd_redis_shard_rtt_milliseconds", "gauge",
+            "Round trip of the last PING to this Redis host (every 5 s); -1 before the first.",
+            [](const redis_ring::shard& s) { return s.rtt_ms; });
+  per_shard("switchboard_layerd_redis_shard_commands_total", "counter", "Redis commands sent to this host.",
+            [](const redis_ring::shard& s) { return s.commands.counters().commands; });
+  per_shard("switchboard_layerd_redis_shard_connects_total", "counter", "Connections made to this Redis host.",
+            [](const redis_ring::shard& s) { return s.commands.counters().reconnects; });
   out.append("# HELP switchboard_layerd_group_send_seconds Time layerd spends on a group_send (receive to the last GROUP_DELIVER queued).\n");
   out.append("# TYPE switchboard_layerd_group_send_seconds histogram\n");
   std::uint64_t cumulative = 0;

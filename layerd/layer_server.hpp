@@ -32,13 +32,16 @@
 #include "layerd/fernet.hpp"
 #include "layerd/group_store.hpp"
 #include "layerd/redis_link.hpp"
+#include "layerd/redis_ring.hpp"
 #include "proto/messages.hpp"
 
 namespace sb::layerd {
 
 struct layerd_config {
   std::string bind = "tcp://127.0.0.1:7100";
-  common::redis_url redis;
+  // Redis hosts in channels_redis' order (Django's CONFIG "hosts"): group
+  // keys live on H(group), inboxes on H(non-local name); see redis_ring.
+  std::vector<common::redis_url> redis_hosts{common::redis_url{}};
   std::string prefix = "asgi";
   int group_expiry_s = 86400;
   int refresh_interval_s = 3600;
@@ -74,7 +77,6 @@ class layer_server {
     std::uint64_t inbox_dropped = 0;     // undecodable or untargeted inbox messages
     std::uint64_t foreign_written = 0;   // messages written to Django inboxes
     std::uint64_t foreign_full = 0;      // Django inboxes at capacity (message skipped, as channels_redis does)
-    double redis_rtt_ms = -1;            // last PING round trip; -1 before the first
     // group_send handling time (receive to the last GROUP_DELIVER queued), µs
     static constexpr std::array<double, 10> latency_bounds_us{1, 2, 5, 10, 20, 50, 100, 500, 1000, 10000};
     std::array<std::uint64_t, 11> latency_buckets{};  // last one: +Inf
@@ -132,7 +134,7 @@ class layer_server {
   // Django bridge: pop the gateways' inbox keys; write group_sends to the
   // inboxes of group members that are Django consumers.
   void maybe_pop();
-  void on_popped(const ::redisReply* reply);
+  void on_popped(std::size_t shard, const ::redisReply* reply);
   void foreign_send(const std::string& group, const std::string& event);
   void on_group_members(const std::string& group, const ::redisReply* reply);
   void on_group_size(const std::string& group, std::uint64_t seq, const ::redisReply* reply);
@@ -149,15 +151,16 @@ class layer_server {
   std::string group_key(const std::string& group) const { return cfg_.prefix + ":group:" + group; }
   void redis_add(const std::string& group, const std::string& channel);
   void redis_remove(const std::string& group, const std::string& channel);
-  void redis_rewrite_all();
+  // Rewrites removals and live members of the groups on the shards marked.
+  void redis_rewrite(const std::vector<bool>& shards);
+  redis_link& link_for(const std::string& group) { return ring_.of(group).commands; }
 
   layerd_config cfg_;
   zmq::context_t ctx_{1};
   zmq::socket_t router_;
   std::string endpoint_;
-  redis_link redis_;
-  redis_link redis_pop_;  // blocking pops of the gateways' inboxes get their own connection
-  bool pop_in_flight_ = false;
+  redis_ring ring_;
+  std::vector<zmq::pollitem_t> poll_items_;
   // Django members of a group, kept fresh without reading the whole member
   // list per message: each group_send asks Redis for the group's size
   // (ZCARD, pipelined, in order) and re-reads the members only when the
@@ -172,7 +175,6 @@ class layer_server {
   };
   std::unordered_map<std::string, foreign_group> foreign_;
   clock::time_point next_foreign_sweep_{};
-  clock::time_point next_redis_ping_{};
   std::mt19937_64 rng_{std::random_device{}()};
   group_store store_;
   std::unordered_map<std::string, gateway_state> gateways_;

@@ -32,8 +32,10 @@ int main(int argc, char** argv) {
   desc.add_options()
     ("bind", po::value<std::string>()->default_value("tcp://127.0.0.1:7100"),
      "ZeroMQ ROUTER endpoint that gateways connect to")
-    ("redis", po::value<std::string>()->default_value("redis://127.0.0.1:6379/0"),
-     "Redis URL: redis://[:password@]host[:port][/db]")
+    ("redis", po::value<std::vector<std::string>>()->composing()->default_value(
+                  std::vector<std::string>{"redis://127.0.0.1:6379/0"}, "redis://127.0.0.1:6379/0"),
+     "Redis URL: redis://[:password@]host[:port][/db]; repeat for several hosts, in the order of Django's "
+     "CHANNEL_LAYERS hosts (channels_redis' consistent hash picks a host by position)")
     ("prefix", po::value<std::string>()->default_value("asgi"), "channels_redis key prefix")
     ("group-expiry", po::value<int>()->default_value(lim::default_group_expiry_s),
      "seconds; TTL of group keys, refreshed on every join")
@@ -72,12 +74,21 @@ int main(int argc, char** argv) {
   auto log = sb::common::log("main");
   sb::layerd::layerd_config cfg;
   cfg.bind = vm["bind"].as<std::string>();
-  auto url = sb::common::parse_redis_url(vm["redis"].as<std::string>());
-  if (!url) {
-    std::cerr << "switchboard-layerd: --redis: " << url.error_text() << "\n";
+  auto urls = sb::common::parse_redis_urls(vm["redis"].as<std::vector<std::string>>());
+  if (!urls) {
+    std::cerr << "switchboard-layerd: --redis: " << urls.error_text() << "\n";
     return 2;
   }
-  cfg.redis = url.value();
+  cfg.redis_hosts = std::move(urls.value());
+  for (std::size_t i = 0; i < cfg.redis_hosts.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (sb::common::describe(cfg.redis_hosts[i]) == sb::common::describe(cfg.redis_hosts[j])) {
+        // Legal (channels_redis allows it too: both positions are one server),
+        // but usually a copy-paste slip.
+        log->warn("redis host listed twice host={} positions={},{}", sb::common::describe(cfg.redis_hosts[i]), j, i);
+      }
+    }
+  }
   cfg.prefix = vm["prefix"].as<std::string>();
   cfg.group_expiry_s = vm["group-expiry"].as<int>();
   cfg.refresh_interval_s = vm["refresh-interval"].as<int>();

@@ -1,0 +1,72 @@
+// redis_ring.hpp — layerd's Redis hosts, in the order channels_redis lists
+// them (CONFIG "hosts"), each with its own pair of connections.
+//
+// Why a ring of independent servers: channels_redis shards on the client
+// (common/redis_shard.hpp), so layerd must put every key on the server a
+// Django process would use, and poll where Django writes. Each host gets a
+// command link (pipelined writes and reads, so one group's commands keep
+// their order) and a pop link (blocking BZPOPMIN of the gateways' inboxes,
+// which would otherwise stall the pipeline). Each link reconnects on its
+// own; the owner learns of a (re)connect per shard and rewrites only what
+// lives there. One host behaves exactly as the single link did before.
+//
+// Threading: everything runs on the layerd loop thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "common/redis_url.hpp"
+#include "layerd/redis_link.hpp"
+
+namespace sb::layerd {
+
+class redis_ring {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct shard {
+    explicit shard(const common::redis_url& u) : url(u), commands(u), pops(u) {}
+    common::redis_url url;
+    redis_link commands;
+    redis_link pops;
+    bool pop_in_flight = false;
+    double rtt_ms = -1;  // last PING round trip on `commands`; -1 before the first
+    clock::time_point next_ping{};
+  };
+
+  explicit redis_ring(const std::vector<common::redis_url>& urls);
+
+  std::size_t size() const { return shards_.size(); }
+  // channels_redis' shard for a group name or a channel's non-local name.
+  std::size_t index_of(std::string_view name) const;
+  shard& at(std::size_t i) { return *shards_[i]; }
+  const shard& at(std::size_t i) const { return *shards_[i]; }
+  shard& of(std::string_view name) { return at(index_of(name)); }
+
+  bool all_connected() const;
+  // The command links' counters, summed over the hosts.
+  redis_link::stats totals() const;
+  // Largest last PING round trip over the hosts; -1 before any.
+  double worst_rtt_ms() const;
+
+  // Reconnects what is due and PINGs each connected host every 5 s;
+  // returns how long the loop may sleep.
+  std::chrono::milliseconds tick(clock::time_point now);
+
+  // Poll integration: appends one item per open connection; after
+  // zmq::poll, dispatch(items, first) hands each its events.
+  void add_poll_items(std::vector<zmq::pollitem_t>& items);
+  void dispatch(const std::vector<zmq::pollitem_t>& items, std::size_t first);
+
+ private:
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::vector<redis_link*> polled_;  // the link behind each item added last
+};
+
+}  // namespace sb::layerd
