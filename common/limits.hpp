@@ -50,5 +50,9 @@ inline constexpr int default_group_expiry_s = 86400;
 inline constexpr int default_refresh_interval_s = 3600;
 // Removals remembered while Redis is away, applied when it returns.
 inline constexpr std::size_t max_pending_redis_removals = 1'000'000;
+// Seconds: with several Redis hosts, copies of one Django notify popped from
+// different gateway inboxes up to this far apart count as one send (their
+// scores differ: channels_redis takes a new `now` per host).
+inline constexpr double pending_copy_window_s = 1.0;
 
 }  // namespace sb::common::limits

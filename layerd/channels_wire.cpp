@@ -118,6 +118,7 @@ common::result<inbound> decode_body(std::string_view body) {
       if (kv.val.type == msgpack::type::STR) {
         out.channels.emplace_back(kv.val.via.str.ptr, kv.val.via.str.size);
       } else if (kv.val.type == msgpack::type::ARRAY) {
+        out.from_group_send = true;
         for (std::uint32_t j = 0; j < kv.val.via.array.size; ++j) {
           const auto& c = kv.val.via.array.ptr[j];
           if (c.type != msgpack::type::STR) return common::error{"__asgi_channel__ lists a non-string"};

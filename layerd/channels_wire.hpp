@@ -28,6 +28,7 @@ std::string_view non_local(std::string_view channel);
 struct inbound {
   std::vector<std::string> channels;  // from __asgi_channel__ (one for send, many for group_send)
   std::string event;                  // the message map without __asgi_channel__, msgpack
+  bool from_group_send = false;       // __asgi_channel__ was an array (group_send), not a string (send)
 };
 common::result<inbound> decode_member(std::string_view member);
 // The same for a body whose 12-byte prefix is already gone (and which was

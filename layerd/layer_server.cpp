@@ -11,6 +11,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -22,6 +23,7 @@
 #include "common/names.hpp"
 #include "common/service_notify.hpp"
 #include "layerd/channels_wire.hpp"
+#include "layerd/pending.hpp"
 #include "proto/codec.hpp"
 
 namespace sb::layerd {
@@ -281,7 +283,10 @@ void layer_server::group_send(const std::string& group, const std::string& event
   ++stats_.group_sends;
   fan_out(group, event);
   foreign_send(group, event);
-  if (type == "notify" && keeps_pending(group)) store_pending(group, event);
+  if (type == "notify" && keeps_pending(group)) {
+    const double now = unix_now();
+    store_pending(group, score(now), now, pending::random_tag(rng_) + event, 0);
+  }
   const double us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
   std::size_t b = 0;
   while (b < stats::latency_bounds_us.size() && us > stats::latency_bounds_us[b]) ++b;
@@ -355,6 +360,7 @@ void layer_server::tick(clock::time_point now) {
 }
 
 void layer_server::redis_add(const std::string& group, const std::string& channel) {
+  if (keeps_pending(group)) route_update(group, channel, true);
   const std::string key = group_key(group);
   auto& link = link_for(group);
   if (!link.command({"ZADD", key, score(unix_now()), channel})) return;  // rewritten on reconnect
@@ -362,6 +368,7 @@ void layer_server::redis_add(const std::string& group, const std::string& channe
 }
 
 void layer_server::redis_remove(const std::string& group, const std::string& channel) {
+  if (keeps_pending(group)) route_update(group, channel, false);
   if (link_for(group).command({"ZREM", group_key(group), channel})) return;
   if (pending_removals_.size() < common::limits::max_pending_redis_removals) {
     pending_removals_.emplace(group, channel);
@@ -393,6 +400,7 @@ void layer_server::redis_rewrite(const std::vector<bool>& shards) {
   const std::string now = score(unix_now());
   const std::string expiry = std::to_string(cfg_.group_expiry_s);
   store_.for_each_group([&](const std::string& group, std::vector<std::string>&& channels) {
+    if (keeps_pending(group)) rewrite_routes(group, channels, shards);
     if (!on_shard(group)) return;
     auto& link = link_for(group);
     const std::string key = group_key(group);
@@ -481,6 +489,16 @@ void layer_server::on_popped(std::size_t shard, const ::redisReply* popped) {
     log->warn("inbox message dropped reason=\"{}\" dropped_total={}", type.error_text(), stats_.inbox_dropped);
     maybe_pop();
     return;
+  }
+  if (in->from_group_send && type.value() == "notify" && popped->element[0]->type == REDIS_REPLY_STRING &&
+      popped->element[2]->type == REDIS_REPLY_STRING) {
+    // Django's group_send to a notification group: keep it as pending, once
+    // however many gateway inboxes (and layerds) see a copy.
+    auto live = std::find_if(in->channels.begin(), in->channels.end(), [this](const std::string& c) { return is_ours(c); });
+    if (live != in->channels.end()) {
+      store_django_notify(std::string(popped->element[0]->str, popped->element[0]->len),
+                          std::string(popped->element[2]->str, popped->element[2]->len), *live, in->event);
+    }
   }
   std::unordered_map<std::string, std::vector<std::string>> per_gateway;
   std::size_t unknown = 0;
@@ -625,22 +643,68 @@ bool layer_server::keeps_pending(const std::string& group) {
   return group.rfind("notification_", 0) == 0;
 }
 
-void layer_server::store_pending(const std::string& group, const std::string& event) {
-  const std::string key = cfg_.prefix + ":pending:" + group;
+void layer_server::store_pending(const std::string& group, const std::string& score_text, double score_value,
+                                 const std::string& member, double window_s) {
   const double now = unix_now();
-  auto& link = link_for(group);
-  // A random prefix keeps two identical notifications apart in the set.
-  if (!link.command({"ZADD", key, score(now), wire::random_prefix(rng_) + event})) {
+  if (!link_for(group).command(pending::add_argv(pending_key(group), score_text, member, score_value, window_s,
+                                                 now - cfg_.pending_age_s, cfg_.pending_max, cfg_.pending_age_s))) {
     common::log("redis")->warn("pending notification not stored group={} reason=\"redis unavailable\"", group);
+  }
+}
+
+void layer_server::store_django_notify(const std::string& inbox, const std::string& score_text,
+                                       const std::string& channel, const std::string& event) {
+  auto parts = common::split_specific_channel(channel);
+  if (!parts) return;
+  const std::string key = route_key(parts->gateway);
+  auto& link = ring_.of(key).commands;
+  const bool asked = link.command({"HGET", key, std::string(parts->conn)}, [this, inbox, score_text, event](
+                                                                               const ::redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_STRING) return;  // not a notification socket (or Redis went away)
+    const std::string group(r->str, r->len);
+    char* end = nullptr;
+    const double value = std::strtod(score_text.c_str(), &end);
+    if (!keeps_pending(group) || !common::is_valid_group_name(group) || end == score_text.c_str()) return;
+    // With several Redis hosts channels_redis writes each host's copies
+    // with its own `now`: copies from other inboxes within this window are
+    // the same send.
+    const double window = ring_.size() > 1 ? common::limits::pending_copy_window_s : 0;
+    store_pending(group, score_text, value, pending::django_tag(score_text, event, inbox) + event, window);
+  });
+  if (!asked) common::log("redis")->warn("pending notification not stored reason=\"redis unavailable\"");
+}
+
+void layer_server::route_update(const std::string& group, const std::string& channel, bool add) {
+  auto parts = common::split_specific_channel(channel);
+  if (!parts) return;
+  const std::string key = route_key(parts->gateway);
+  auto& link = ring_.of(key).commands;
+  if (!add) {
+    link.command({"HDEL", key, std::string(parts->conn)});  // if Redis is away, the key's TTL cleans up
     return;
   }
-  link.command({"ZREMRANGEBYSCORE", key, "-inf", std::string("(").append(score(now - cfg_.pending_age_s))});
-  link.command({"ZREMRANGEBYRANK", key, "0", std::to_string(-cfg_.pending_max - 1)});
-  link.command({"EXPIRE", key, std::to_string(cfg_.pending_age_s)});
+  if (link.command({"HSET", key, std::string(parts->conn), group})) {
+    link.command({"EXPIRE", key, std::to_string(cfg_.group_expiry_s)});
+  }
+}
+
+void layer_server::rewrite_routes(const std::string& group, const std::vector<std::string>& channels,
+                                  const std::vector<bool>& shards) {
+  std::set<std::string> keys;
+  for (const auto& channel : channels) {
+    auto parts = common::split_specific_channel(channel);
+    if (!parts) continue;
+    std::string key = route_key(parts->gateway);
+    const std::size_t shard = ring_.index_of(key);
+    if (!shards[shard]) continue;
+    ring_.at(shard).commands.command({"HSET", key, std::string(parts->conn), group});
+    keys.insert(std::move(key));
+  }
+  for (const auto& key : keys) ring_.of(key).commands.command({"EXPIRE", key, std::to_string(cfg_.group_expiry_s)});
 }
 
 void layer_server::send_pending(const std::string& group, const std::string& gateway, const std::string& conn) {
-  const std::string key = cfg_.prefix + ":pending:" + group;
+  const std::string key = pending_key(group);
   const std::string since = score(unix_now() - cfg_.pending_age_s);
   link_for(group).command({"ZRANGEBYSCORE", key, since, "+inf"}, [this, gateway, conn](const ::redisReply* r) {
     if (!r || r->type != REDIS_REPLY_ARRAY || !gateways_.count(gateway)) return;

@@ -145,7 +145,24 @@ class layer_server {
 
   // Pending notifications (Redis sorted set <prefix>:pending:<group>).
   static bool keeps_pending(const std::string& group);
-  void store_pending(const std::string& group, const std::string& event);
+  std::string pending_key(const std::string& group) const { return cfg_.prefix + ":pending:" + group; }
+  // Keeps `member` (a pending:: tag + the event) at `score` unless it is a
+  // copy of one kept already (see pending.hpp).
+  void store_pending(const std::string& group, const std::string& score_text, double score_value,
+                     const std::string& member, double window_s);
+  // A notify Django group_sent, popped from `inbox` (one copy per gateway
+  // inbox): finds the notification group of `channel` and keeps it once.
+  void store_django_notify(const std::string& inbox, const std::string& score_text, const std::string& channel,
+                           const std::string& event);
+  // Which notification group each Switchboard socket is in, so whichever
+  // layerd pops Django's copy knows the group: a Redis hash per gateway
+  // (conn id -> group) on the shard of its own key, TTL group expiry.
+  std::string route_key(std::string_view gateway) const {
+    return std::string(cfg_.prefix).append(":notification-routes:").append(gateway);
+  }
+  void route_update(const std::string& group, const std::string& channel, bool add);
+  void rewrite_routes(const std::string& group, const std::vector<std::string>& channels,
+                      const std::vector<bool>& shards);
   void send_pending(const std::string& group, const std::string& gateway, const std::string& conn);
   // Redis mirror
   std::string group_key(const std::string& group) const { return cfg_.prefix + ":group:" + group; }

@@ -5,7 +5,10 @@
 # nobody listens are kept in Redis per center (bounded in count and age)
 # and a client that connects later receives them first, even after every
 # Switchboard process was restarted. The publisher here is a raw ZeroMQ
-# peer speaking layerd's protocol (what switchboard-cli and backends use).
+# peer speaking layerd's protocol (what switchboard-cli and backends use),
+# or Django's real channels_redis, whose group_send writes one copy per
+# gateway inbox: such a notify is kept exactly once, also when several
+# layerds pop the copies.
 import asyncio
 import os
 import unittest
@@ -14,8 +17,9 @@ import urllib.parse
 import msgpack
 import websockets
 import zmq
+from channels_redis.core import RedisChannelLayer
 
-from harness import ProcessTestCase, arun, recv_json
+from harness import ProcessTestCase, arun, await_until, recv_json
 
 HELLO, WELCOME, GROUP_SEND = 1, 2, 5
 
@@ -51,8 +55,8 @@ def note_url(gw, center):
 
 
 class Notifications(ProcessTestCase):
-    def cluster(self, layerd_args=()):
-        self.c = self.start_cluster(layerds=1, gateways=2, layerd_args=layerd_args)
+    def cluster(self, layerd_args=(), layerds=1):
+        self.c = self.start_cluster(layerds=layerds, gateways=2, layerd_args=layerd_args)
         self.pub = Publisher(self.c.layerds[0].endpoint)
         self.addCleanup(self.pub.close)
 
@@ -106,6 +110,60 @@ class Notifications(ProcessTestCase):
             self.assertEqual(await recv_json(ws, 10), {"type": "notify", "data": {"alert": "disk full"}})
             await ws.close()
         arun(body(), 60)
+
+    def django_notify_is_kept_once(self, layerds):
+        self.cluster(layerds=layerds)
+        r = self.c.redis
+        layer = RedisChannelLayer(hosts=[("127.0.0.1", r.port)])
+
+        async def silent(ws, seconds=1):
+            with self.assertRaises(asyncio.TimeoutError):
+                await recv_json(ws, seconds)
+
+        async def settled(n):
+            """Both gateway inboxes drained and n notifications kept."""
+            members = [m.decode() for m in r.cmd("ZRANGE", "asgi:group:notification_dj", 0, -1)]
+            inboxes = {"asgi" + m[: m.index("!") + 1] for m in members}
+            self.assertEqual(len(inboxes), 2, "the two sockets are on two gateways")
+            await await_until(lambda: all(r.cmd("ZCARD", k) == 0 for k in inboxes), 10, "inboxes drained")
+            await await_until(lambda: r.cmd("ZCARD", "asgi:pending:notification_dj") >= n, 10, f"{n} kept")
+            await asyncio.sleep(0.5)  # a second store of a copy would show up by now
+            self.assertEqual(r.cmd("ZCARD", "asgi:pending:notification_dj"), n)
+
+        async def body():
+            a = await websockets.connect(note_url(self.c.gateways[0], "dj"))
+            b = await websockets.connect(note_url(self.c.gateways[1], "dj"))
+            await await_until(lambda: r.cmd("ZCARD", "asgi:group:notification_dj") == 2, 10, "2 members")
+            note = {"type": "notify", "data": {"from": "django"}}
+            await layer.group_send("notification_dj", note)
+            for ws in (a, b):
+                self.assertEqual(await recv_json(ws, 10), note)
+            await settled(1)
+            later = await websockets.connect(note_url(self.c.gateways[0], "dj"))
+            self.assertEqual(await recv_json(later, 10), note)
+            await silent(later)
+            # the same notification sent again is a new one, kept too
+            await layer.group_send("notification_dj", note)
+            for ws in (a, b, later):
+                self.assertEqual(await recv_json(ws, 10), note)
+            await settled(2)
+            # a direct send() to one socket is not a group notification: not kept
+            await layer.send([m.decode() for m in r.cmd("ZRANGE", "asgi:group:notification_dj", 0, -1)][0],
+                             {"type": "notify", "data": {"only": "you"}})
+            await asyncio.sleep(1)
+            self.assertEqual(r.cmd("ZCARD", "asgi:pending:notification_dj"), 2)
+            last = await websockets.connect(note_url(self.c.gateways[1], "dj"))
+            self.assertEqual([await recv_json(last, 10) for _ in range(2)], [note, note])
+            await silent(last)
+            for ws in (a, b, later, last):
+                await ws.close()
+        arun(body(), 60)
+
+    def test_a_django_notify_to_clients_on_two_gateways_is_kept_once_as_pending(self):
+        self.django_notify_is_kept_once(layerds=1)
+
+    def test_a_django_notify_is_kept_once_when_two_layerds_pop_the_copies(self):
+        self.django_notify_is_kept_once(layerds=2)
 
     def test_a_notification_socket_refuses_messages_with_an_error_frame(self):
         self.cluster()

@@ -17,6 +17,7 @@ import re
 import subprocess
 import unittest
 
+import websockets
 from channels_redis.core import RedisChannelLayer
 
 from harness import (BIN_DIR, LAYERD_BIN, Clients, ProcessTestCase, arun, await_until, free_port,
@@ -93,17 +94,16 @@ class TwoShards(ProcessTestCase):
                 self.assertIn(django_channel, self.members(f"chat_{rooms[1]}", 1))
         arun(body(), 60)
 
-    async def sockets_on_both_inbox_shards(self, ld, cl, room: str, tries: int = 10):
-        """{shard: (gateway, ws, channel)} for a socket in `room` whose
-        gateway's inbox key hashes to each shard. Run ids are random, so
-        gateways are started until both shards have one (bounded; the
-        chance that 10 all land on one shard is 2**-9)."""
+    async def sockets_on_both_inbox_shards(self, ld, connect, group: str, tries: int = 10):
+        """{shard: (gateway, ws, channel)} for a socket in `group` (opened by
+        connect(gateway)) whose gateway's inbox key hashes to each shard.
+        Run ids are random, so gateways are started until both shards have
+        one (bounded; the chance that 10 all land on one shard is 2**-9)."""
         found = {}
-        group = f"chat_{room}"
         seen = set()
         for i in range(tries):
             gw = self.start_gateway([ld.endpoint], id=f"gw{i}")
-            ws = await cl.connect(gw, room)
+            ws = await connect(gw)
             await self.members_of(group, len(seen) + 1)
             channel = next(c for c in self.members(group, shard(group)) if c not in seen)
             seen.add(channel)
@@ -118,7 +118,8 @@ class TwoShards(ProcessTestCase):
         async def body():
             async with Clients() as cl:
                 for room in (room_on(0), room_on(1)):  # the group key on each shard
-                    found = await self.sockets_on_both_inbox_shards(ld, cl, room)
+                    found = await self.sockets_on_both_inbox_shards(
+                        ld, lambda gw, room=room: cl.connect(gw, room), f"chat_{room}")
                     layer = self.layer()
                     await layer.group_send(f"chat_{room}", {"type": "chat.message", "message": f"to {room}"})
                     for on, (gw, ws, channel) in found.items():
@@ -127,6 +128,41 @@ class TwoShards(ProcessTestCase):
                     await cl.close_all()
                     for p in [p for p in self._procs if p.name.startswith("gw")]:
                         p.stop()
+        arun(body(), 120)
+
+    def test_a_django_notify_is_kept_once_when_its_copies_come_from_inboxes_on_both_shards(self):
+        ld = self.start_layerd2()
+        center = "desk"
+        group = f"notification_{center}"
+        pending = self.r[shard(group)]
+
+        async def body():
+            async with Clients() as cl:
+                async def connect(gw):
+                    ws = await websockets.connect(f"ws://127.0.0.1:{gw.port}/ws/notification/{center}/")
+                    cl.sockets.append(ws)
+                    return ws
+                found = await self.sockets_on_both_inbox_shards(ld, connect, group)
+                layer = self.layer()
+                note = {"type": "notify", "data": {"n": 1}}
+                await layer.group_send(group, note)
+                for on, (gw, ws, channel) in found.items():
+                    self.assertEqual(await recv_json(ws, 10), note, f"inbox shard {on}")
+                await await_until(lambda: pending.cmd("ZCARD", f"asgi:pending:{group}") >= 1, 10, "kept")
+                await asyncio.sleep(1)
+                self.assertEqual(pending.cmd("ZCARD", f"asgi:pending:{group}"), 1, "one send, kept once")
+                # the same notification twice in a row: two sends, both kept
+                await layer.group_send(group, note)
+                await layer.group_send(group, note)
+                await await_until(lambda: pending.cmd("ZCARD", f"asgi:pending:{group}") >= 3, 10, "3 kept")
+                await asyncio.sleep(1)
+                self.assertEqual(pending.cmd("ZCARD", f"asgi:pending:{group}"), 3)
+                self.assertEqual(self.r[1 - shard(group)].cmd("EXISTS", f"asgi:pending:{group}"), 0)
+                gw = next(iter(found.values()))[0]
+                later = await connect(gw)
+                self.assertEqual([await recv_json(later, 10) for _ in range(3)], [note] * 3)
+                with self.assertRaises(asyncio.TimeoutError):
+                    await recv_json(later, 1)
         arun(body(), 120)
 
     def test_a_django_send_to_one_socket_arrives_whichever_shard_its_full_name_hashes_to(self):
