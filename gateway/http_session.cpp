@@ -159,6 +159,9 @@ std::string http_session::metrics_text() const {
   metric("switchboard_gateway_frames_in_total", v(st.frames_in));
   head("switchboard_gateway_frames_out_total", "counter", "Frames written to clients (fan-out deliveries and control frames).");
   metric("switchboard_gateway_frames_out_total", v(st.frames_out));
+  head("switchboard_gateway_socket_writes_total", "counter",
+       "Writes to WebSocket clients; frames_out / socket_writes is the frames sent per write.");
+  metric("switchboard_gateway_socket_writes_total", v(st.socket_writes));
   head("switchboard_gateway_bytes_in_total", "counter", "Bytes read from WebSocket clients.");
   metric("switchboard_gateway_bytes_in_total", v(st.bytes_in));
   head("switchboard_gateway_bytes_out_total", "counter", "Bytes written to WebSocket clients.");

@@ -10,7 +10,7 @@
 
 namespace sb::gateway {
 
-hub::hub(std::size_t threads) {
+hub::hub(std::size_t threads, std::chrono::microseconds flush_delay) : flush_delay_(flush_delay) {
   if (threads == 0 || threads > 64) threads = 1;
   for (std::size_t i = 0; i < threads; ++i) {
     auto s = std::make_unique<shard>();
@@ -30,6 +30,7 @@ void hub::destroy_handlers() {
   stopped_.store(true);
   for (auto& s : shards_) {
     s->sweep_timer.reset();
+    s->flush_timer.reset();
     s->ioc.reset();  // destroys queued handlers and the sessions they keep alive
   }
 }
@@ -39,6 +40,7 @@ std::size_t hub::next_thread() { return round_robin_.fetch_add(1, std::memory_or
 void hub::start() {
   for (auto& s : shards_) {
     s->sweep_timer = std::make_unique<boost::asio::steady_timer>(*s->ioc);
+    if (flush_delay_.count() > 0) s->flush_timer = std::make_unique<boost::asio::steady_timer>(*s->ioc);
     shard* sp = s.get();
     boost::asio::post(*s->ioc, [this, sp] { arm_sweep(*sp); });
     boost::asio::io_context* ioc = s->ioc.get();
@@ -91,6 +93,13 @@ void hub::mark_dirty(std::size_t thread, std::shared_ptr<websocket_session> sess
   s.dirty.push_back(std::move(session));
   if (s.flush_posted) return;
   s.flush_posted = true;
+  if (s.flush_timer) {
+    s.flush_timer->expires_after(flush_delay_);
+    s.flush_timer->async_wait([this, sp = &s](boost::system::error_code ec) {
+      if (!ec) flush(*sp);
+    });
+    return;
+  }
   // Posted work runs after the handlers already queued in this pass, so
   // every frame delivered in the pass is in the queue when we flush.
   boost::asio::post(*s.ioc, [this, sp = &s] { flush(*sp); });

@@ -9,7 +9,9 @@
 //
 // Each thread also keeps the list of sessions with frames queued this
 // reactor pass and flushes them once (one gather write per socket per
-// pass), and runs one sweep timer for every session's keepalive and
+// pass, or with --flush-delay-us at most that long after the first frame
+// was queued, so at low message rates several messages share a write),
+// and runs one sweep timer for every session's keepalive and
 // close deadlines instead of a timer per socket.
 //
 // Threading: add()/remove()/mark_dirty() only on the conn's own thread;
@@ -17,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,7 +37,10 @@ class websocket_session;
 
 class hub {
  public:
-  explicit hub(std::size_t threads);
+  // flush_delay 0: flush at the end of each reactor pass (lowest latency);
+  // otherwise flush dirty sessions when this much time has passed since the
+  // first of them was marked (fewer, larger writes at low rates).
+  explicit hub(std::size_t threads, std::chrono::microseconds flush_delay = std::chrono::microseconds(0));
   ~hub();
   hub(const hub&) = delete;
   hub& operator=(const hub&) = delete;
@@ -88,12 +94,14 @@ class hub {
     std::vector<std::shared_ptr<websocket_session>> flushing;
     bool flush_posted = false;
     std::unique_ptr<boost::asio::steady_timer> sweep_timer;
+    std::unique_ptr<boost::asio::steady_timer> flush_timer;  // with a flush delay only
     std::thread thread;
   };
   void flush(shard& s);
   void arm_sweep(shard& s);
 
   std::vector<std::unique_ptr<shard>> shards_;
+  std::chrono::microseconds flush_delay_;
   std::atomic<bool> stopped_{false};  // sessions dying at shutdown leave the maps alone
   std::atomic<std::size_t> round_robin_{0};
   std::atomic<std::size_t> connections_{0};

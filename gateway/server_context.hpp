@@ -36,6 +36,7 @@ struct gateway_stats {
   std::atomic<std::uint64_t> frames_out{0};
   std::atomic<std::uint64_t> bytes_in{0};
   std::atomic<std::uint64_t> bytes_out{0};
+  std::atomic<std::uint64_t> socket_writes{0};  // write system calls (or TLS writes) that sent frames
   std::atomic<std::uint64_t> closed_going_away{0};
   std::atomic<std::uint64_t> tls_handshakes{0};
   std::atomic<std::uint64_t> tls_failures{0};     // TLS handshakes that failed

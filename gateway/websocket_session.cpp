@@ -319,6 +319,7 @@ void websocket_session::write_now() {
       return;
     }
     if (ec) return hard_close();
+    ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
     ctx_.stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
     // Drop what was written; keep the offset into a partly written frame.
     std::size_t done = 0;
@@ -354,6 +355,7 @@ void websocket_session::write_tls() {
     self->writing_ = false;
     if (ec) return self->hard_close();
     if (self->state_ == state::closed) return;
+    self->ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
     self->ctx_.stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
     self->ctx_.stats.frames_out.fetch_add(self->inflight_.size(), std::memory_order_relaxed);
     self->inflight_.clear();

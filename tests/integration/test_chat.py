@@ -193,6 +193,36 @@ class ChatDeliveryOnFourIoThreads(ChatDelivery):
         self.gwa, self.gwb = self.c.gateways
 
 
+class ChatDeliveryWithAFlushDelay(ChatDelivery):
+    """The same delivery tests with --flush-delay-us: frames wait up to that
+    long to share a write; nothing may be lost or reordered."""
+
+    def setUp(self):
+        self.c = self.start_cluster(layerds=2, gateways=2, gateway_args=["--flush-delay-us", "20000"])
+        self.gwa, self.gwb = self.c.gateways
+
+    def test_messages_sent_within_the_delay_share_writes(self):
+        def writes_and_frames():
+            _, _, body = http_request(self.gwa.port, "GET", "/metrics")
+            v = dict(line.rsplit(" ", 1) for line in body.decode().splitlines() if line and line[0] != "#")
+            return int(v["switchboard_gateway_socket_writes_total"]), int(v["switchboard_gateway_frames_out_total"])
+
+        async def body():
+            async with Clients() as cl:
+                receivers = [await cl.connect(self.gwa, "batch") for _ in range(3)]
+                sender = await cl.connect(self.gwb, "batch")
+                w0, f0 = writes_and_frames()
+                for k in range(10):
+                    await send_msg(sender, f"m{k}")
+                for ws in receivers:
+                    self.assertEqual([m["message"] for m in await recv_n(ws, 10, 10)], [f"m{k}" for k in range(10)])
+                w1, f1 = writes_and_frames()
+                self.assertEqual(f1 - f0, 30)
+                # 10 messages sent in well under 20 ms: far fewer than one write per frame.
+                self.assertLess(w1 - w0, 15, (w1 - w0, f1 - f0))
+        arun(body(), 30)
+
+
 class Pages(ProcessTestCase):
     """HTTP side; one gateway is enough (pages need no layerd traffic)."""
 
