@@ -2,7 +2,8 @@
 # run_seed.sh start|stop|check <http_port> <redis_port> <state_dir>
 #
 # Starts (or stops) the seed peer that bench/compare measures Switchboard
-# against: the Django Channels tutorial chat (bench/peers/django_chat) on one
+# against: the Django Channels tutorial chat (tests/django_app, the same app
+# the Django interop tests run) on one
 # daphne, with channels_redis on a private redis-server. Debian 12 packages
 # only (see bench/peers/README.md); nothing is downloaded.
 #
@@ -25,7 +26,7 @@ set -euo pipefail
 
 PY=/usr/bin/python3  # Debian's python, which has the python3-* packages (not a pyenv shim)
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-project="$here/django_chat"
+project="$here/../../tests/django_app"
 
 usage() {
   echo "usage: $0 start|stop|check <http_port> <redis_port> <state_dir>" >&2
@@ -167,9 +168,9 @@ do_start() {
   # /usr/bin/daphne script, so it is run as `python3 -m daphne` (same CLI).
   # Its default access log (WebSocket connects/disconnects) goes to
   # daphne.log, as the seed's `nohup daphne ... &` wrote it to nohup.out.
-  env PYTHONPATH="$project" DJANGO_SETTINGS_MODULE=django_chat.settings \
+  env PYTHONPATH="$project" DJANGO_SETTINGS_MODULE=chatsite.settings \
     SB_REDIS_HOST=127.0.0.1 SB_REDIS_PORT="$redis_port" \
-    "$PY" -m daphne -b 127.0.0.1 -p "$http_port" django_chat.asgi:application \
+    "$PY" -m daphne -b 127.0.0.1 -p "$http_port" chatsite.asgi:application \
     </dev/null >"$state/daphne.log" 2>&1 &
   echo $! >"$state/daphne.pid"
   if ! ws_probe "ws://127.0.0.1:$http_port/ws/chat/probe/" "$limit" || ! kill -0 "$(cat "$state/daphne.pid")" 2>/dev/null; then

@@ -2,7 +2,9 @@
 # (/work/shared/seed/deployment.md): "http" to Django, "websocket" through
 # AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))).
 # Permissive here: ALLOWED_HOSTS = ["*"], and with no session cookie the
-# user is AnonymousUser without touching a database.
+# user is AnonymousUser without touching a database. The same app is the
+# seed peer bench/compare measures (bench/peers/run_seed.sh); there
+# SB_PEER_MIDDLEWARE=none routes WebSockets straight to the URLRouter.
 import os
 
 from django.core.asgi import get_asgi_application
@@ -17,11 +19,8 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 import chat.routing  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(chat.routing.websocket_urlpatterns))
-        ),
-    }
-)
+websocket_app = URLRouter(chat.routing.websocket_urlpatterns)
+if os.environ.get("SB_PEER_MIDDLEWARE", "seed") != "none":
+    websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(websocket_app))
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app})

@@ -10,7 +10,7 @@ import os
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Test-only key: nothing here signs anything anybody keeps.
-SECRET_KEY = "switchboard-interop-test-not-secret"
+SECRET_KEY = os.environ.get("SB_PEER_SECRET_KEY", "switchboard-interop-test-not-secret")
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 

@@ -1,9 +1,0 @@
-# routing.py — the tutorial's WebSocket route (the seed's routing.py without its
-# second, notification example, which the chat does not use).
-from django.urls import re_path
-
-from . import consumers
-
-websocket_urlpatterns = [
-    re_path(r"ws/chat/(?P<room_name>\w+)/$", consumers.ChatConsumer.as_asgi()),
-]
