@@ -51,7 +51,9 @@ common::result<proto::welcome> cli_layer_client::run() {
   }
   const auto deadline = clock::now() + timeout_;
   try {
-    do_send(proto::hello{common::limits::proto_major, common::limits::proto_minor, id_});
+    // A client, not a gateway: layerd neither polls an inbox for it nor
+    // logs it joining and expiring.
+    do_send(proto::hello{common::limits::proto_major, common::limits::proto_minor, id_, proto::peer_role::client});
   } catch (const zmq::error_t& e) {
     return common::error{"cannot send HELLO to layerd at " + endpoint_ + ": " + e.what()};
   }

@@ -168,6 +168,7 @@ void layer_server::handle(const std::string& peer, std::uint8_t kind, std::strin
     return;
   }
   if (auto g = gateways_.find(peer); g != gateways_.end()) g->second.last_seen = clock::now();
+  if (auto c = clients_.find(peer); c != clients_.end()) c->second = clock::now();
   handle(peer, decoded.value());
 }
 
@@ -178,7 +179,16 @@ void layer_server::reject(const std::string& peer, std::uint64_t request, const 
 void layer_server::handle(const std::string& peer, const proto::message& m) {
   auto log = common::log("layerd");
   const bool known = gateways_.count(peer) != 0;
+  // A client may publish (GROUP_SEND, SEND) and HEARTBEAT, nothing else.
+  const bool may_publish = known || clients_.count(peer) != 0;
   const double now = unix_now();
+  auto gateways_only = [&](std::uint64_t request) {
+    if (clients_.count(peer)) {
+      reject(peer, request, "bad_message", "a client has no channels; only gateways join groups");
+    } else {
+      reject(peer, request, "unknown_gateway", "send HELLO first");
+    }
+  };
 
   if (auto* h = std::get_if<proto::hello>(&m)) {
     if (h->major != common::limits::proto_major) {
@@ -192,18 +202,29 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
       reject(peer, 0, "bad_name", "gateway id must equal the routing id and be a valid channel prefix");
       return;
     }
+    if (h->role == proto::peer_role::client) {
+      if (known) forget_gateway(peer, "said HELLO again as a client");
+      if (clients_.emplace(peer, clock::now()).second) {
+        ++stats_.clients_seen;
+        log->debug("client joined peer={}", peer);
+      }
+      clients_[peer] = clock::now();
+      reply(peer, proto::welcome{common::limits::proto_major, common::limits::proto_minor, cfg_.id});
+      return;
+    }
+    clients_.erase(peer);
     if (!known) log->info("gateway joined gateway={}", peer);
     gateways_[peer].last_seen = clock::now();
     reply(peer, proto::welcome{common::limits::proto_major, common::limits::proto_minor, cfg_.id});
     return;
   }
   if (std::holds_alternative<proto::heartbeat>(m)) {
-    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
+    if (!may_publish) return reject(peer, 0, "unknown_gateway", "send HELLO first");
     reply(peer, proto::heartbeat{});
     return;
   }
   if (auto* a = std::get_if<proto::group_add>(&m)) {
-    if (!known) return reject(peer, a->request, "unknown_gateway", "send HELLO first");
+    if (!known) return gateways_only(a->request);
     auto parts = common::split_specific_channel(a->channel);
     if (!common::is_valid_group_name(a->group) || !common::is_valid_channel_name(a->channel) || !parts ||
         parts->gateway != peer) {
@@ -218,14 +239,14 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
     return;
   }
   if (auto* d = std::get_if<proto::group_discard>(&m)) {
-    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
+    if (!known) return gateways_only(0);
     auto parts = common::split_specific_channel(d->channel);
     if (!parts || parts->gateway != peer) return reject(peer, 0, "bad_name", "invalid channel name");
     if (store_.remove(d->group, peer, std::string(parts->conn))) redis_remove(d->group, d->channel);
     return;
   }
   if (auto* s = std::get_if<proto::group_send>(&m)) {
-    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
+    if (!may_publish) return reject(peer, 0, "unknown_gateway", "send HELLO first");
     if (!common::is_valid_group_name(s->group)) return reject(peer, 0, "bad_name", "invalid group name");
     auto type = common::event_type(s->event);
     if (!type) {
@@ -237,7 +258,7 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
     return;
   }
   if (auto* s = std::get_if<proto::send>(&m)) {
-    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
+    if (!may_publish) return reject(peer, 0, "unknown_gateway", "send HELLO first");
     auto type = common::event_type(s->event);
     if (!type) return reject(peer, 0, "bad_event", type.error_text());
     auto parts = common::split_specific_channel(s->channel);
@@ -250,7 +271,7 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
     return;
   }
   if (auto* s = std::get_if<proto::sync>(&m)) {
-    if (!known) return reject(peer, 0, "unknown_gateway", "send HELLO first");
+    if (!known) return gateways_only(0);
     std::vector<std::pair<std::string, std::vector<std::string>>> groups;
     groups.reserve(s->groups.size());
     for (const auto& [group, channels] : s->groups) {
@@ -331,18 +352,19 @@ bool layer_server::send_raw(const std::string& peer, std::uint8_t k, const std::
 void layer_server::tick(clock::time_point now) {
   auto log = common::log("layerd");
   const auto timeout = std::chrono::milliseconds(cfg_.gateway_timeout_ms);
-  for (auto it = gateways_.begin(); it != gateways_.end();) {
-    if (now - it->second.last_seen > timeout) {
-      auto removed = store_.remove_gateway(it->first);
-      for (const auto& [g, c] : removed) redis_remove(g, c);
-      ++stats_.gateways_expired;
-      log->warn("gateway expired gateway={} members_removed={} reason=\"no heartbeat for {} ms\"", it->first,
-                removed.size(), cfg_.gateway_timeout_ms);
-      it = gateways_.erase(it);
-    } else {
-      ++it;
-    }
+  std::vector<std::string> silent;
+  for (const auto& [gateway, state] : gateways_) {
+    if (now - state.last_seen > timeout) silent.push_back(gateway);
   }
+  for (const auto& gateway : silent) {
+    ++stats_.gateways_expired;
+    forget_gateway(gateway, "no heartbeat");
+  }
+  std::erase_if(clients_, [&](const auto& c) {
+    if (now - c.second <= timeout) return false;
+    log->debug("client left peer={}", c.first);
+    return true;
+  });
   if (now >= next_foreign_sweep_) {
     next_foreign_sweep_ = now + std::chrono::seconds(10);
     for (auto it = foreign_.begin(); it != foreign_.end();) {
@@ -357,6 +379,14 @@ void layer_server::tick(clock::time_point now) {
     for (std::size_t i = 0; i < ring_.size(); ++i) up[i] = ring_.at(i).commands.connected();
     redis_rewrite(up);
   }
+}
+
+void layer_server::forget_gateway(const std::string& gateway, const char* why) {
+  auto removed = store_.remove_gateway(gateway);
+  for (const auto& [g, c] : removed) redis_remove(g, c);
+  common::log("layerd")->warn("gateway expired gateway={} members_removed={} reason=\"{} (timeout {} ms)\"", gateway,
+                              removed.size(), why, cfg_.gateway_timeout_ms);
+  gateways_.erase(gateway);
 }
 
 void layer_server::redis_add(const std::string& group, const std::string& channel) {
@@ -840,6 +870,8 @@ void layer_server::api_metrics(api_done done) {
   };
   const auto rs = ring_.totals();
   add("switchboard_layerd_gateways", "gauge", "Gateways with a live link.", static_cast<double>(gateways_.size()));
+  add("switchboard_layerd_clients", "gauge", "Publishing clients (switchboard-cli, backends) heard from recently; not gateways.", static_cast<double>(clients_.size()));
+  add("switchboard_layerd_clients_total", "counter", "Client HELLOs (peers that publish and are not gateways).", static_cast<double>(stats_.clients_seen));
   add("switchboard_layerd_groups", "gauge", "Groups with Switchboard members owned here.", static_cast<double>(store_.group_count()));
   add("switchboard_layerd_members", "gauge", "Switchboard members of those groups.", static_cast<double>(store_.member_count()));
   add("switchboard_layerd_messages_in_total", "counter", "ZeroMQ messages received.", static_cast<double>(stats_.messages_in));

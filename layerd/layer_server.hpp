@@ -73,6 +73,7 @@ class layer_server {
     std::uint64_t delivers_out = 0;
     std::uint64_t deliver_drops = 0;  // gateway unreachable or its queue full
     std::uint64_t gateways_expired = 0;
+    std::uint64_t clients_seen = 0;     // client HELLOs (not gateways)
     std::uint64_t inbox_delivered = 0;   // messages from Django popped and delivered
     std::uint64_t inbox_dropped = 0;     // undecodable or untargeted inbox messages
     std::uint64_t foreign_written = 0;   // messages written to Django inboxes
@@ -118,6 +119,8 @@ class layer_server {
   struct gateway_state {
     clock::time_point last_seen;
   };
+  // Drops a gateway: its members leave memory and Redis.
+  void forget_gateway(const std::string& gateway, const char* why);
 
   void wake();
   void run_posted();
@@ -195,6 +198,10 @@ class layer_server {
   std::mt19937_64 rng_{std::random_device{}()};
   group_store store_;
   std::unordered_map<std::string, gateway_state> gateways_;
+  // Peers whose HELLO said "client" (switchboard-cli, backends): they may
+  // publish, but have no sockets, inbox or members, and are forgotten
+  // quietly when silent.
+  std::unordered_map<std::string, clock::time_point> clients_;
   std::set<std::pair<std::string, std::string>> pending_removals_;
   bool pending_overflow_warned_ = false;
   clock::time_point next_refresh_;

@@ -19,10 +19,11 @@ void pack_bin(packer& pk, std::string_view s) {
 struct encoder {
   packer& pk;
   void operator()(const hello& m) {
-    pk.pack_array(3);
+    pk.pack_array(4);
     pk.pack(m.major);
     pk.pack(m.minor);
     pack_str(pk, m.gateway_id);
+    pk.pack(static_cast<std::uint32_t>(m.role));
   }
   void operator()(const welcome& m) {
     pk.pack_array(3);
@@ -124,7 +125,13 @@ message decode_object(kind k, const msgpack::object& o) {
   switch (k) {
     case kind::hello: {
       const auto& a = as_array(o, 3, "hello");
-      return hello{as_u32(a.ptr[0], "major"), as_u32(a.ptr[1], "minor"), as_str(a.ptr[2], "gateway_id")};
+      hello h{as_u32(a.ptr[0], "major"), as_u32(a.ptr[1], "minor"), as_str(a.ptr[2], "gateway_id")};
+      if (a.size > 3) {  // 1.1: the role; a 1.0 peer sends none and is a gateway
+        const auto role = as_u32(a.ptr[3], "role");
+        if (role > static_cast<std::uint32_t>(peer_role::client)) throw bad("hello has an unknown role");
+        h.role = static_cast<peer_role>(role);
+      }
+      return h;
     }
     case kind::welcome: {
       const auto& a = as_array(o, 3, "welcome");

@@ -18,7 +18,7 @@
 namespace sb::proto {
 
 enum class kind : std::uint8_t {
-  hello = 1,          // gateway → layerd: [major, minor, gateway_id]
+  hello = 1,          // gateway or client → layerd: [major, minor, gateway_id, role] (role since 1.1)
   welcome = 2,        // layerd → gateway: [major, minor, layerd_id]
   group_add = 3,      // gateway → layerd: [request, group, channel]; answered by ACK
   group_discard = 4,  // gateway → layerd: [group, channel]
@@ -32,10 +32,16 @@ enum class kind : std::uint8_t {
   group_deliver = 12, // layerd → gateway: [group, event] — to every member of the group on that gateway
 };
 
+// Who says HELLO: a gateway (has sockets, an inbox, members; is expired
+// when silent) or a client (switchboard-cli, a backend: only publishes).
+// Absent in 1.0 peers' HELLO, which are gateways.
+enum class peer_role : std::uint8_t { gateway = 0, client = 1 };
+
 struct hello {
   std::uint32_t major = 0;
   std::uint32_t minor = 0;
-  std::string gateway_id;
+  std::string gateway_id;  // the peer's routing id, whatever its role
+  peer_role role = peer_role::gateway;
 };
 struct welcome {
   std::uint32_t major = 0;

@@ -13,10 +13,12 @@ import subprocess
 import time
 import unittest
 
+import msgpack
+import zmq
 from channels_redis.core import RedisChannelLayer
 
 from harness import (BIN_DIR, Clients, ProcessTestCase, arun, await_until, free_port,
-                     recv_json)
+                     http_request, recv_json)
 
 CLI_BIN = BIN_DIR / "switchboard-cli"
 
@@ -178,6 +180,77 @@ class Membership(CliWithACluster):
         self.assertEqual(self.assert_ok(self.cli("groups", prefix="other")).stdout.splitlines(), ["g1 1"])
         self.assertNotIn("g1 1", self.assert_ok(self.cli("groups")).stdout.splitlines())
         self.assertEqual(self.cli("members", "g1").returncode, 1)
+
+
+class ClientsAreNotGateways(ProcessTestCase):
+    """The CLI says HELLO as a client: layerd neither counts it as a gateway
+    nor logs it joining and expiring."""
+
+    def test_a_cli_run_leaves_no_gateway_in_layerds_log_or_metrics(self):
+        mport = free_port()
+        c = self.start_cluster(layerds=1, gateways=1,
+                               layerd_args=["--metrics-listen", f"127.0.0.1:{mport}", "--gateway-timeout-ms", "1000"])
+        ld = c.layerds[0]
+
+        def metrics():
+            status, _, body = http_request(mport, "GET", "/metrics", timeout=5)
+            self.assertEqual(status, 200)
+            return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+                    for l in body.decode().splitlines() if l and not l.startswith("#")}
+
+        async def body():
+            async with Clients() as cl:
+                ws = await cl.connect(c.gateways[0], "lobby")
+                for i in range(3):
+                    r = run_cli("--layerd", ld.endpoint, "--redis", c.redis.url, "group-send", "chat_lobby",
+                                json.dumps({"type": "chat.message", "message": f"cron {i}"}))
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertEqual(await recv_json(ws, 5), {"message": f"cron {i}"})
+                m = metrics()
+                self.assertEqual(m["switchboard_layerd_gateways"], 1, "only the real gateway")
+                self.assertEqual(m["switchboard_layerd_clients_total"], 3)
+                await asyncio.sleep(2.5)  # past --gateway-timeout-ms: clients are forgotten quietly
+                m = metrics()
+                self.assertEqual(m["switchboard_layerd_clients"], 0)
+                self.assertEqual(m["switchboard_layerd_gateways"], 1)
+                self.assertEqual(m["switchboard_layerd_gateways_expired_total"], 0)
+                # the real gateway still works
+                r = run_cli("--layerd", ld.endpoint, "group-send", "chat_lobby",
+                            json.dumps({"type": "chat.message", "message": "still"}))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(await recv_json(ws, 5), {"message": "still"})
+        arun(body(), 60)
+        log = ld.log_text()
+        self.assertEqual(log.count("gateway joined"), 1, "only the real gateway joined")
+        self.assertNotIn("gateway expired", log)
+        self.assertNotIn("gateway=cli.", log)
+        self.assertIn("client joined peer=cli.", log)  # at debug level
+
+    def test_a_client_cannot_join_groups(self):
+        c = self.start_cluster(layerds=1, gateways=0)
+        ctx = zmq.Context()
+        sock = ctx.socket(zmq.DEALER)
+        self.addCleanup(ctx.term)
+        self.addCleanup(sock.close, 0)
+        sock.setsockopt(zmq.IDENTITY, b"cli.0123456789abcdef")
+        sock.connect(c.layerds[0].endpoint)
+        sock.send_multipart([bytes([1]), msgpack.packb([1, 1, "cli.0123456789abcdef", 1])])
+        self.assertTrue(sock.poll(5000))
+        self.assertEqual(sock.recv_multipart()[0], bytes([2]))  # WELCOME
+        sock.send_multipart([bytes([3]), msgpack.packb([7, "chat_lobby", "specific.cli.0123456789abcdef!1"])])
+        self.assertTrue(sock.poll(5000))
+        kind, body = sock.recv_multipart()
+        self.assertEqual(kind, bytes([9]))  # ERROR
+        request, code, text = msgpack.unpackb(body)
+        self.assertEqual((request, code), (7, "bad_message"))
+        self.assertIn("only gateways join groups", text)
+        self.assertEqual(c.redis.cmd("EXISTS", "asgi:group:chat_lobby"), 0)
+        # an unknown role is refused as a malformed HELLO
+        sock.send_multipart([bytes([1]), msgpack.packb([1, 1, "cli.0123456789abcdef", 9])])
+        self.assertTrue(sock.poll(5000))
+        kind, body = sock.recv_multipart()
+        self.assertEqual(kind, bytes([9]))
+        self.assertEqual(msgpack.unpackb(body)[1], "bad_message")
 
 
 class BadInput(ProcessTestCase):

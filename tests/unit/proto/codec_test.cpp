@@ -72,15 +72,51 @@ TEST(Codec, SyncErrorAckWelcomeHeartbeatRoundTrip) {
 
 TEST(Codec, DecodeAcceptsExtraTrailingFields) {
   auto body = packed([](auto& pk) {
-    pk.pack_array(4);
+    pk.pack_array(5);
     pk.pack(1);
-    pk.pack(0);
+    pk.pack(1);
     pk.pack(std::string("gw"));
+    pk.pack(1);  // role: client
     pk.pack(std::string("future field"));
   });
   auto m = decode(static_cast<std::uint8_t>(kind::hello), body);
   ASSERT_TRUE(m);
   EXPECT_EQ(std::get<hello>(m.value()).gateway_id, "gw");
+  EXPECT_EQ(std::get<hello>(m.value()).role, peer_role::client);
+}
+
+TEST(Codec, HelloCarriesThePeerRole) {
+  EXPECT_EQ(std::get<hello>(round_trip(hello{1, 1, "cli.x", peer_role::client})).role, peer_role::client);
+  EXPECT_EQ(std::get<hello>(round_trip(hello{1, 1, "gw.x"})).role, peer_role::gateway);
+}
+
+TEST(Codec, AHelloWithoutRoleIsAGateways) {
+  // What a 1.0 gateway sends.
+  auto m = decode(static_cast<std::uint8_t>(kind::hello), packed([](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(1);
+    pk.pack(0);
+    pk.pack(std::string("gw"));
+  }));
+  ASSERT_TRUE(m);
+  EXPECT_EQ(std::get<hello>(m.value()).role, peer_role::gateway);
+}
+
+TEST(Codec, DecodeRefusesABadRole) {
+  auto with_role = [](auto role) {
+    return packed([role](auto& pk) {
+      pk.pack_array(4);
+      pk.pack(1);
+      pk.pack(1);
+      pk.pack(std::string("gw"));
+      pk.pack(role);
+    });
+  };
+  const auto k = static_cast<std::uint8_t>(kind::hello);
+  EXPECT_FALSE(decode(k, with_role(2)));                        // unknown role
+  EXPECT_FALSE(decode(k, with_role(-1)));                       // not unsigned
+  EXPECT_FALSE(decode(k, with_role(std::string("client"))));    // not a number
+  EXPECT_FALSE(decode(k, with_role(std::uint64_t{1} << 40)));  // out of range
 }
 
 TEST(Codec, DecodeRefusesUnknownKinds) {
