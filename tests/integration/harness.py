@@ -671,11 +671,14 @@ class RawWebSocket:
     """A hand-made blocking WebSocket client with a tiny receive buffer, for a
     consumer that does not read (websockets' client reads ahead for us)."""
 
-    def __init__(self, port: int, path: str, rcvbuf: int = 4096, timeout: float = 10.0):
+    def __init__(self, port: int, path: str, rcvbuf: int = 4096, timeout: float = 10.0,
+                 ssl_context: ssl.SSLContext = None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect(("127.0.0.1", port))
+        if ssl_context is not None:  # wss: the same frames, inside TLS
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname="127.0.0.1")
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                            "Upgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -52,7 +52,7 @@ import unittest
 
 import websockets.exceptions
 
-from harness import (BIN_DIR, REPO, Clients, ProcessTestCase, RawWebSocket, arun,
+from harness import (BIN_DIR, REPO, Clients, ProcessTestCase, RawWebSocket, arun, make_self_signed,
                      expect_close, recv_until, send_msg)
 
 SMALL = ["--max-message-size", "1024"]
@@ -125,8 +125,9 @@ class Peer(RawWebSocket):
     the server's frames with deadlines and checks each against the RFC's
     rules for a server (recorded in .violations)."""
 
-    def __init__(self, port: int, room: str):
-        super().__init__(port, f"/ws/chat/{room}/", rcvbuf=1 << 20, timeout=READ_TIMEOUT)
+    def __init__(self, port: int, room: str, ssl_context=None):
+        super().__init__(port, f"/ws/chat/{room}/", rcvbuf=1 << 20, timeout=READ_TIMEOUT,
+                         ssl_context=ssl_context)
         if self.status != 101:
             self.close()
             raise AssertionError(f"handshake answered {self.status}, not 101")
@@ -317,7 +318,7 @@ class LiveGatewayCase(ProcessTestCase):
         return "conf" + os.urandom(4).hex()
 
     def peer(self, gw, room=None) -> Peer:
-        p = Peer(gw.port, room or self.room())
+        p = Peer(gw.port, room or self.room(), ssl_context=gw.ssl_context)
         self.addCleanup(p.close)
         return p
 
@@ -800,6 +801,47 @@ class ClientLibraries(LiveGatewayCase):
     def test_beast_oversize_gets_1009(self):
         gw = self.live(SMALL)
         self.assertIn("CLOSE 1009", self.run_scenario(self.beast_argv, gw, "oversize"))
+
+
+# --------------------------------------------------------------------------
+# the same frame rules over TLS (--tls-cert): one frame layer, two transports
+
+class OverTls:
+    """Mixin: the gateway serves wss (a self-signed certificate made for the
+    test); the raw peer speaks the same hand-built frames inside TLS."""
+
+    def live(self, args=()):
+        cert, key = make_self_signed(self.workdir, "conformance")
+        redis = self.start_redis()
+        layerd = self.start_layerd(redis.url)
+        gw = self.start_gateway([layerd.endpoint], extra_args=list(args), tls=(cert, key))
+        self.addCleanup(lambda: gw.check_alive("the end of the test"))
+        return gw
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+class FrameViolationsOverTls(OverTls, FrameViolations):
+    pass
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+class Utf8OverTls(OverTls, Utf8):
+    pass
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+class CloseHandshakeOverTls(OverTls, CloseHandshake):
+    pass
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+class MessageSizeOverTls(OverTls, MessageSize):
+    pass
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+class ValidTrafficOverTls(OverTls, ValidTraffic):
+    pass
 
 
 if __name__ == "__main__":
