@@ -204,11 +204,10 @@ void layer_server::handle(const std::string& peer, const proto::message& m) {
     }
     if (h->role == proto::peer_role::client) {
       if (known) forget_gateway(peer, "said HELLO again as a client");
-      if (clients_.emplace(peer, clock::now()).second) {
+      if (clients_.insert_or_assign(peer, clock::now()).second) {
         ++stats_.clients_seen;
         log->debug("client joined peer={}", peer);
       }
-      clients_[peer] = clock::now();
       reply(peer, proto::welcome{common::limits::proto_major, common::limits::proto_minor, cfg_.id});
       return;
     }
