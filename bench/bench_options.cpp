@@ -101,6 +101,9 @@ bench_options parse_options(int argc, char** argv) {
     ("url", po::value<std::vector<std::string>>()->composing(),
      "gateway ws://A.B.C.D:PORT (repeat: clients are spread round-robin over the gateways); default ws://127.0.0.1:8000")
     ("workers", po::value<unsigned>()->default_value(0), "worker processes (0 = enough for the connection count, at least 2)")
+    ("busy-poll-us", po::value<double>()->default_value(0),
+     "after receiving, a worker polls without sleeping for this long (0 = sleep in epoll at once). Models remote "
+     "clients: on loopback the server's send otherwise also pays for waking a sleeping worker")
     ("source-ips", po::value<std::vector<std::string>>()->composing(),
      "local addresses to bind before connect: 127.0.0.1-127.0.0.8 or a,b,c (default: kernel's choice)")
     ("duration", po::value<double>()->default_value(5), "seconds of load per step (idle: seconds to hold)")
@@ -169,6 +172,7 @@ bench_options parse_options(int argc, char** argv) {
   if (o.source_ips.size() > 256) usage_error("at most 256 source addresses");
 
   o.workers = vm["workers"].as<unsigned>();
+  o.busy_poll_us = vm["busy-poll-us"].as<double>();
   o.duration_s = vm["duration"].as<double>();
   o.drain_s = vm["drain"].as<double>();
   o.settle_s = vm["settle"].as<double>();
@@ -199,6 +203,7 @@ bench_options parse_options(int argc, char** argv) {
   o.room_size = vm.count("room-size") ? vm["room-size"].as<std::uint32_t>() : (is_rooms ? 10 : 50);
 
   check_range("workers", o.workers, 0, 256);
+  check_range("busy-poll-us", o.busy_poll_us, 0, 100'000);
   check_range("duration", o.duration_s, 0, 3600);
   check_range("drain", o.drain_s, 0.1, 600);
   check_range("settle", o.settle_s, 0, 600);

@@ -27,6 +27,7 @@ struct bench_options {
   std::vector<target> urls;
   std::vector<std::uint32_t> source_ips;  // network byte order; empty = let the kernel pick
   unsigned workers = 0;                   // 0 = automatic
+  double busy_poll_us = 0;                // workers poll without sleeping this long after traffic
   double duration_s = 5;
   double drain_s = 2;
   double settle_s = 2;

@@ -114,6 +114,7 @@ nlohmann::ordered_json coordinator::base_params() const {
   for (const auto& u : opt_.urls) urls.push_back("ws://" + u.host_port);
   p["urls"] = urls;
   p["workers"] = nworkers_;
+  if (opt_.busy_poll_us > 0) p["busy_poll_us"] = opt_.busy_poll_us;
   p["source_ips"] = opt_.source_ips.size();
   return p;
 }

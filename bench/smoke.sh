@@ -85,7 +85,7 @@ run idle idle --clients 200 --room-size 50 --settle 0.5 --duration 1
 run fanout fanout --members 50 --senders 5 --rates 100,200 --duration 2 --drain 1
 # 70,000-byte payloads: 64-bit frame lengths both ways (hence the gateway's larger --max-message-size).
 run big fanout --members 5 --senders 2 --rates 4 --payload-bytes 70000 --duration 1 --drain 1
-run rooms rooms --clients 200 --room-size 10 --rate-per-client 1 --duration 2 --drain 1
+run rooms rooms --clients 200 --room-size 10 --rate-per-client 1 --duration 2 --drain 1 --busy-poll-us 200
 run churn churn --rate 50 --rooms 10 --duration 2 --drain 1 --connect-concurrency 50
 
 "$py" - "$work" <<'PY'

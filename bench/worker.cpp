@@ -91,6 +91,11 @@ int worker::run() {
   ev.data.u64 = data_of(control_tag, 0);
   if (epoll_ctl(ep_, EPOLL_CTL_ADD, plan_.ctrl_fd, &ev) != 0) return 1;
   epoll_event events[max_events];
+  // --busy-poll-us: right after traffic, poll instead of sleeping, so the
+  // server's loopback sends find this worker awake (a remote client's
+  // wake-ups are never the server's cost).
+  const auto busy_ns = static_cast<std::uint64_t>(opt_.busy_poll_us * 1000.0);
+  std::uint64_t last_traffic_ns = 0;
   while (!exit_) {
     std::uint64_t now = monotonic_ns();
     if (now >= plan_.hard_deadline_ns) return 3;
@@ -98,13 +103,15 @@ int worker::run() {
     if (exit_) break;
     now = monotonic_ns();
     const std::uint64_t wake = next_wakeup(now);
-    const std::uint64_t wait = wake > now ? std::min(wake - now, max_sleep_ns) : 0;
+    std::uint64_t wait = wake > now ? std::min(wake - now, max_sleep_ns) : 0;
+    if (busy_ns > 0 && now - last_traffic_ns < busy_ns) wait = 0;
     timespec ts{static_cast<time_t>(wait / 1'000'000'000ull), static_cast<long>(wait % 1'000'000'000ull)};
     const int n = epoll_pwait2(ep_, events, max_events, &ts, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
+    if (n > 0 && busy_ns > 0) last_traffic_ns = monotonic_ns();
     for (int i = 0; i < n && !exit_; ++i) {
       const auto idx = static_cast<std::uint32_t>(events[i].data.u64 & 0xFFFFFFFFu);
       const auto gen = static_cast<std::uint32_t>(events[i].data.u64 >> 32);
