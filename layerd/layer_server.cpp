@@ -367,7 +367,7 @@ void layer_server::tick(clock::time_point now) {
   if (now >= next_foreign_sweep_) {
     next_foreign_sweep_ = now + std::chrono::seconds(10);
     for (auto it = foreign_.begin(); it != foreign_.end();) {
-      const bool idle = !it->second.fetching && it->second.pending.empty() &&
+      const bool idle = !it->second.checking && it->second.pending.empty() &&
                         now - it->second.used > std::chrono::seconds(10);
       it = idle ? foreign_.erase(it) : std::next(it);
     }
@@ -561,36 +561,63 @@ void layer_server::foreign_send(const std::string& group, const std::string& eve
     f.pending.pop_front();
     common::log("redis")->warn("django delivery backlog full group={} reason=\"redis slow\"", group);
   }
-  const std::uint64_t seq = f.next_seq++;
-  f.pending.emplace_back(seq, event);
-  link.command({"ZCARD", group_key(group)},
-               [this, group, seq](const ::redisReply* r) { on_group_size(group, seq, r); });
+  f.pending.emplace_back(f.next_seq++, event);
+  // One membership check in flight per group: sends that arrive while one
+  // is out wait for the next, which is asked when it returns, so it is
+  // still asked after each of them arrived (a Django consumer that joined
+  // before a send gets it) and busy groups cost one ZCARD per round trip,
+  // not one per send.
+  if (!f.checking) check_group(group, f);
 }
 
-void layer_server::on_group_size(const std::string& group, std::uint64_t seq, const ::redisReply* reply) {
+void layer_server::check_group(const std::string& group, foreign_group& f) {
+  const std::uint64_t covers = f.next_seq - 1;
+  f.checking = true;
+  const bool sent = link_for(group).command(
+      {"ZCARD", group_key(group)}, [this, group, covers](const ::redisReply* r) { on_group_size(group, covers, r); });
+  if (!sent) {  // Redis went away: what waits for it is lost, as for any Redis write
+    f.checking = false;
+    f.pending.clear();
+  }
+}
+
+void layer_server::on_group_size(const std::string& group, std::uint64_t covers, const ::redisReply* reply) {
   auto it = foreign_.find(group);
   if (it == foreign_.end()) return;
   auto& f = it->second;
-  if (f.fetching) return;  // the member list on its way will flush this one too
   if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-    while (!f.pending.empty() && f.pending.front().first <= seq) f.pending.pop_front();  // Redis went away
+    f.checking = false;
+    while (!f.pending.empty() && f.pending.front().first <= covers) f.pending.pop_front();  // Redis went away
     return;
   }
-  if (reply->integer == f.known_total) return flush_foreign(group, seq);
-  f.fetching = true;
-  link_for(group).command({"ZRANGE", group_key(group), "0", "-1"},
-                          [this, group](const ::redisReply* r) { on_group_members(group, r); });
+  if (reply->integer == f.known_total) {
+    f.checking = false;
+    flush_foreign(group, covers);
+    if (!f.pending.empty()) check_group(group, f);
+    return;
+  }
+  // The membership changed: read it (still "checking"); the list covers
+  // every send that had arrived when it was asked for.
+  const std::uint64_t now_covers = f.next_seq - 1;
+  const bool sent = link_for(group).command({"ZRANGE", group_key(group), "0", "-1"},
+                                            [this, group, now_covers](const ::redisReply* r) {
+                                              on_group_members(group, now_covers, r);
+                                            });
+  if (!sent) {
+    f.checking = false;
+    f.pending.clear();
+  }
 }
 
-void layer_server::on_group_members(const std::string& group, const ::redisReply* reply) {
+void layer_server::on_group_members(const std::string& group, std::uint64_t covers, const ::redisReply* reply) {
   auto it = foreign_.find(group);
   if (it == foreign_.end()) return;
   auto& f = it->second;
-  f.fetching = false;
+  f.checking = false;
   f.members.clear();
   if (!reply || reply->type != REDIS_REPLY_ARRAY) {
     f.known_total = -1;
-    f.pending.clear();
+    while (!f.pending.empty() && f.pending.front().first <= covers) f.pending.pop_front();
     return;
   }
   f.known_total = static_cast<long long>(reply->elements);
@@ -600,7 +627,8 @@ void layer_server::on_group_members(const std::string& group, const ::redisReply
     std::string_view channel(e->str, e->len);
     if (!is_ours(channel)) f.members.emplace_back(channel);
   }
-  flush_foreign(group, f.next_seq);  // everything waiting
+  flush_foreign(group, covers);
+  if (!f.pending.empty()) check_group(group, f);  // sends that arrived after the list was asked for
 }
 
 void layer_server::flush_foreign(const std::string& group, std::uint64_t up_to) {

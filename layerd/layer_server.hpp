@@ -139,8 +139,8 @@ class layer_server {
   void maybe_pop();
   void on_popped(std::size_t shard, const ::redisReply* reply);
   void foreign_send(const std::string& group, const std::string& event);
-  void on_group_members(const std::string& group, const ::redisReply* reply);
-  void on_group_size(const std::string& group, std::uint64_t seq, const ::redisReply* reply);
+  void on_group_members(const std::string& group, std::uint64_t covers, const ::redisReply* reply);
+  void on_group_size(const std::string& group, std::uint64_t covers, const ::redisReply* reply);
   void flush_foreign(const std::string& group, std::uint64_t up_to);
   void write_foreign(const std::string& group, const std::vector<std::string>& members, const std::string& event);
   bool is_ours(std::string_view channel) const;
@@ -188,12 +188,13 @@ class layer_server {
   struct foreign_group {
     std::vector<std::string> members;                    // Django channels in the group
     long long known_total = -1;                          // ZCARD when `members` was read; -1: never
-    bool fetching = false;                               // a ZRANGE is on its way
+    bool checking = false;                               // a ZCARD (then maybe a ZRANGE) is on its way
     std::deque<std::pair<std::uint64_t, std::string>> pending;  // (seq, event) waiting for Redis
     std::uint64_t next_seq = 0;
     clock::time_point used{};
   };
   std::unordered_map<std::string, foreign_group> foreign_;
+  void check_group(const std::string& group, foreign_group& f);
   clock::time_point next_foreign_sweep_{};
   std::mt19937_64 rng_{std::random_device{}()};
   group_store store_;

@@ -107,6 +107,32 @@ class DjangoBridge(ProcessTestCase):
             await a.close()
         arun(body(), 60)
 
+    def test_a_burst_from_two_gateways_reaches_a_django_consumer_complete_and_in_order(self):
+        # Sends that arrive while layerd is checking the group's membership
+        # wait for the next check; none may be lost or reordered.
+        per_sender = 40
+
+        async def body():
+            layer = self.layer()
+            django_channel = await layer.new_channel()
+            await layer.group_add("chat_lobby", django_channel)
+            a = await ws_connect(self.gwa, "lobby")
+            b = await ws_connect(self.gwb, "lobby")
+            await self.members_of("lobby", 3)
+
+            async def burst(ws, tag):
+                for i in range(per_sender):
+                    await send_msg(ws, f"{tag}{i}")
+            await asyncio.gather(burst(a, "a"), burst(b, "b"))
+            got = []
+            for _ in range(2 * per_sender):
+                got.append((await asyncio.wait_for(layer.receive(django_channel), 10))["message"])
+            for tag in ("a", "b"):
+                self.assertEqual([m for m in got if m[0] == tag], [f"{tag}{i}" for i in range(per_sender)])
+            await a.close()
+            await b.close()
+        arun(body(), 60)
+
     def test_bad_messages_in_a_gateway_inbox_are_dropped_and_delivery_goes_on(self):
         async def body():
             a = await ws_connect(self.gwa, "lobby")
