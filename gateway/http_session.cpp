@@ -197,6 +197,20 @@ std::string http_session::metrics_text() const {
   metric("switchboard_gateway_layerd_links", ctx_.link.links());
   head("switchboard_gateway_draining", "gauge", "1 while the gateway drains after SIGTERM.");
   metric("switchboard_gateway_draining", ctx_.draining.load() ? 1 : 0);
+  head("switchboard_gateway_flush_seconds", "histogram",
+       "Time to write one event-loop pass's queued frames (every socket with frames, once).");
+  {
+    const auto h = ctx_.hub_ref.flush_times();
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+      cumulative += h.buckets[i];
+      std::string le = i < hub::flush_bounds_ms.size() ? std::to_string(hub::flush_bounds_ms[i] / 1000.0) : "+Inf";
+      if (i < hub::flush_bounds_ms.size()) le.erase(le.find_last_not_of('0') + 1);
+      metric("switchboard_gateway_flush_seconds_bucket", cumulative, ("{le=\"" + le + "\"}").c_str());
+    }
+    out.append("switchboard_gateway_flush_seconds_sum ").append(std::to_string(h.sum_ms / 1000.0)).append("\n");
+    metric("switchboard_gateway_flush_seconds_count", h.count);
+  }
   head("switchboard_gateway_uptime_seconds", "gauge", "Seconds since start.");
   metric("switchboard_gateway_uptime_seconds",
          static_cast<std::uint64_t>(

@@ -108,8 +108,24 @@ void hub::mark_dirty(std::size_t thread, std::shared_ptr<websocket_session> sess
 void hub::flush(shard& s) {
   s.flush_posted = false;
   s.flushing.swap(s.dirty);
+  const auto t0 = std::chrono::steady_clock::now();
   for (auto& session : s.flushing) session->flush();
   s.flushing.clear();
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  std::size_t b = 0;
+  while (b < flush_bounds_ms.size() && static_cast<double>(ns) > flush_bounds_ms[b] * 1e6) ++b;
+  flush_buckets_[b].fetch_add(1, std::memory_order_relaxed);
+  flush_sum_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+}
+
+hub::flush_histogram hub::flush_times() const {
+  flush_histogram h;
+  for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+    h.buckets[i] = flush_buckets_[i].load(std::memory_order_relaxed);
+    h.count += h.buckets[i];
+  }
+  h.sum_ms = static_cast<double>(flush_sum_ns_.load(std::memory_order_relaxed)) / 1e6;
+  return h;
 }
 
 std::uint64_t hub::add(std::size_t thread, websocket_session* session) {

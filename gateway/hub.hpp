@@ -18,6 +18,7 @@
 // deliver() from any thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -76,6 +77,17 @@ class hub {
   void leave_local(std::size_t thread, const std::string& group, websocket_session* s);
 
   std::size_t connections() const { return connections_.load(std::memory_order_relaxed); }
+
+  // How long one pass's writes take (every dirty session of a thread
+  // flushed once): for a big room, the time from the first member's write
+  // to the last member's.
+  static constexpr std::array<double, 9> flush_bounds_ms{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50};
+  struct flush_histogram {
+    std::array<std::uint64_t, flush_bounds_ms.size() + 1> buckets{};  // the last is +Inf
+    std::uint64_t count = 0;
+    double sum_ms = 0;
+  };
+  flush_histogram flush_times() const;
   std::uint64_t unknown_targets() const { return unknown_targets_.load(std::memory_order_relaxed); }
 
   static std::string conn_string(std::uint64_t conn);
@@ -106,6 +118,8 @@ class hub {
   std::atomic<std::size_t> round_robin_{0};
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> unknown_targets_{0};
+  std::array<std::atomic<std::uint64_t>, flush_bounds_ms.size() + 1> flush_buckets_{};
+  std::atomic<std::uint64_t> flush_sum_ns_{0};
 };
 
 }  // namespace sb::gateway

@@ -425,6 +425,19 @@ def http_request(port: int, method: str, path: str, headers=None, body=None,
         conn.close()
 
 
+def scrape_metrics(port: int, ssl_context=None) -> dict:
+    """GET /metrics (Prometheus text) on port: {"name{labels}": value}."""
+    status, _, body = http_request(port, "GET", "/metrics", timeout=5, ssl_context=ssl_context)
+    if status != 200:
+        raise AssertionError(f"/metrics on port {port} answered {status}")
+    values = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
 # --------------------------------------------------------------------------
 # test case base
 

@@ -14,7 +14,7 @@ import urllib.parse
 
 import websockets
 
-from harness import (SEED_DIR, Clients, ProcessTestCase, arun, await_until, channel_re,
+from harness import (SEED_DIR, Clients, scrape_metrics, ProcessTestCase, arun, await_until, channel_re,
                      group_key, handshake_status, http_request, recv_n, recv_until,
                      send_msg)
 
@@ -203,9 +203,8 @@ class ChatDeliveryWithAFlushDelay(ChatDelivery):
 
     def test_messages_sent_within_the_delay_share_writes(self):
         def writes_and_frames():
-            _, _, body = http_request(self.gwa.port, "GET", "/metrics")
-            v = dict(line.rsplit(" ", 1) for line in body.decode().splitlines() if line and line[0] != "#")
-            return int(v["switchboard_gateway_socket_writes_total"]), int(v["switchboard_gateway_frames_out_total"])
+            v = scrape_metrics(self.gwa.port)
+            return v["switchboard_gateway_socket_writes_total"], v["switchboard_gateway_frames_out_total"]
 
         async def body():
             async with Clients() as cl:

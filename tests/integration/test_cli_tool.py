@@ -18,7 +18,7 @@ import zmq
 from channels_redis.core import RedisChannelLayer
 
 from harness import (BIN_DIR, Clients, ProcessTestCase, arun, await_until, free_port,
-                     http_request, recv_json)
+                     recv_json, scrape_metrics)
 
 CLI_BIN = BIN_DIR / "switchboard-cli"
 
@@ -193,10 +193,7 @@ class ClientsAreNotGateways(ProcessTestCase):
         ld = c.layerds[0]
 
         def metrics():
-            status, _, body = http_request(mport, "GET", "/metrics", timeout=5)
-            self.assertEqual(status, 200)
-            return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
-                    for l in body.decode().splitlines() if l and not l.startswith("#")}
+            return scrape_metrics(mport)
 
         async def body():
             async with Clients() as cl:

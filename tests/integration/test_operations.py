@@ -7,27 +7,17 @@
 # (the sender's own echo), and exit by itself within the drain timeout.
 import asyncio
 import json
-import re
 import signal
-import time
 import unittest
 
 import websockets
 
-from harness import (ProcessTestCase, RawWebSocket, arun, await_until, http_request, recv_json, send_msg,
-                     wait_until, ws_connect)
+from harness import (ProcessTestCase, RawWebSocket, arun, await_until, http_request, recv_json, scrape_metrics,
+                     send_msg, wait_until, ws_connect)
 
 
 def scrape(gw):
-    status, _, body = http_request(gw.port, "GET", "/metrics", timeout=5)
-    assert status == 200, status
-    values = {}
-    for line in body.decode().splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, value = line.rsplit(" ", 1)
-        values[name] = int(value)
-    return values
+    return scrape_metrics(gw.port)
 
 
 class Metrics(ProcessTestCase):
@@ -60,6 +50,17 @@ class Metrics(ProcessTestCase):
             # 2 × 101 + 6 chat frames + 1 error frame + 1 close, at least
             self.assertGreaterEqual(delta["switchboard_gateway_frames_out_total"], 10)
             self.assertGreater(delta["switchboard_gateway_bytes_in_total"], 0)
+            # Every frame left in some write; a pass's writes are timed.
+            writes = delta["switchboard_gateway_socket_writes_total"]
+            self.assertGreaterEqual(writes, 1)
+            self.assertLessEqual(writes, delta["switchboard_gateway_frames_out_total"])
+            flushes = delta["switchboard_gateway_flush_seconds_count"]
+            self.assertGreaterEqual(flushes, 1)
+            self.assertEqual(delta['switchboard_gateway_flush_seconds_bucket{le="+Inf"}'], flushes)
+            buckets = [v for k, v in after.items() if k.startswith("switchboard_gateway_flush_seconds_bucket")]
+            self.assertEqual(buckets, sorted(buckets), "histogram buckets are cumulative")
+            self.assertEqual(len(buckets), 10)
+            self.assertGreater(delta["switchboard_gateway_flush_seconds_sum"], 0)
             self.assertEqual(after["switchboard_gateway_layerd_links_up"], 1)
             await await_until(lambda: scrape(gw)["switchboard_gateway_connections"] == 1, 10, "1 connection left")
             await a.close()
@@ -90,10 +91,7 @@ class LayerdMetrics(ProcessTestCase):
         c = self.start_cluster(layerds=1, gateways=2, layerd_args=["--metrics-listen", f"127.0.0.1:{mport}"])
 
         def layerd_metrics():
-            status, headers, body = http_request(mport, "GET", "/metrics", timeout=5)
-            self.assertEqual(status, 200)
-            return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
-                    for l in body.decode().splitlines() if l and not l.startswith("#")}
+            return scrape_metrics(mport)
 
         async def body():
             before = layerd_metrics()

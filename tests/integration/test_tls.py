@@ -8,7 +8,6 @@
 # 400); broken and refused handshakes (counted, logged, nobody else hurt);
 # bad certificate options (clear exit codes); SIGHUP picking up a renewed
 # certificate while open sockets keep chatting; drain (1001) over TLS.
-import asyncio
 import json
 import shutil
 import signal
@@ -19,21 +18,14 @@ import unittest
 
 import websockets
 
-from harness import (GATEWAY_BIN, Gateway, ProcessTestCase, arun, client_tls_context, free_port, http_request,
-                     make_self_signed, recv_json, send_msg, wait_until, ws_connect)
+from harness import (GATEWAY_BIN, ProcessTestCase, arun, client_tls_context, free_port, http_request,
+                     make_self_signed, recv_json, scrape_metrics, send_msg, wait_until, ws_connect)
 
 HAVE_OPENSSL = shutil.which("openssl") is not None
 
 
 def scrape(gw):
-    status, _, body = http_request(gw.port, "GET", "/metrics", timeout=5, ssl_context=gw.ssl_context)
-    assert status == 200, status
-    values = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = int(value)
-    return values
+    return scrape_metrics(gw.port, gw.ssl_context)
 
 
 def peer_certificate(port: int) -> bytes:
