@@ -8,6 +8,7 @@
 
 #include "common/limits.hpp"
 #include "common/logging.hpp"
+#include "common/prometheus.hpp"
 #include "common/names.hpp"
 #include "gateway/hub.hpp"
 #include "gateway/layer_link.hpp"
@@ -126,22 +127,11 @@ std::string http_session::health_json(bool& ok) const {
 }
 
 std::string http_session::metrics_text() const {
-  // Prometheus text format, version 0.0.4.
-  std::string out;
-  auto metric = [&out](const char* name, std::uint64_t value, const char* labels = "") {
-    out.append(name).append(labels).append(" ").append(std::to_string(value)).append("\n");
+  common::prometheus_text p;
+  auto metric = [&p](const char* name, std::uint64_t value, const char* labels = "") {
+    p.sample(name, static_cast<double>(value), labels);
   };
-  auto head = [&out](const char* name, const char* type, const char* help) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
-  };
+  auto head = [&p](const char* name, const char* type, const char* help) { p.family(name, type, help); };
   const auto& st = ctx_.stats;
   const auto& link = ctx_.link.counters();
   auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
@@ -197,25 +187,19 @@ std::string http_session::metrics_text() const {
   metric("switchboard_gateway_layerd_links", ctx_.link.links());
   head("switchboard_gateway_draining", "gauge", "1 while the gateway drains after SIGTERM.");
   metric("switchboard_gateway_draining", ctx_.draining.load() ? 1 : 0);
-  head("switchboard_gateway_flush_seconds", "histogram",
-       "Time to write one event-loop pass's queued frames (every socket with frames, once).");
   {
     const auto h = ctx_.hub_ref.flush_times();
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < h.buckets.size(); ++i) {
-      cumulative += h.buckets[i];
-      std::string le = i < hub::flush_bounds_ms.size() ? std::to_string(hub::flush_bounds_ms[i] / 1000.0) : "+Inf";
-      if (i < hub::flush_bounds_ms.size()) le.erase(le.find_last_not_of('0') + 1);
-      metric("switchboard_gateway_flush_seconds_bucket", cumulative, ("{le=\"" + le + "\"}").c_str());
-    }
-    out.append("switchboard_gateway_flush_seconds_sum ").append(std::to_string(h.sum_ms / 1000.0)).append("\n");
-    metric("switchboard_gateway_flush_seconds_count", h.count);
+    std::array<double, hub::flush_bounds_ms.size()> bounds_s{};
+    for (std::size_t i = 0; i < bounds_s.size(); ++i) bounds_s[i] = hub::flush_bounds_ms[i] / 1000.0;
+    p.histogram("switchboard_gateway_flush_seconds",
+                "Time to write one event-loop pass's queued frames (every socket with frames, once).", bounds_s.data(),
+                h.buckets.data(), bounds_s.size(), h.sum_ms / 1000.0);
   }
   head("switchboard_gateway_uptime_seconds", "gauge", "Seconds since start.");
   metric("switchboard_gateway_uptime_seconds",
          static_cast<std::uint64_t>(
              std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx_.started).count()));
-  return out;
+  return p.take();
 }
 
 std::pair<std::string, std::string> http_session::client_of(const request& req) const {

@@ -21,6 +21,7 @@
 #include "common/limits.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
+#include "common/prometheus.hpp"
 #include "common/service_notify.hpp"
 #include "layerd/channels_wire.hpp"
 #include "layerd/pending.hpp"
@@ -887,14 +888,8 @@ void layer_server::api_members(const std::string& group, api_done done) {
 }
 
 void layer_server::api_metrics(api_done done) {
-  std::string out;
-  auto add = [&out](const char* name, const char* type, const char* help, double value) {
-    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", value);
-    out.append(name).append(" ").append(buf).append("\n");
-  };
+  common::prometheus_text p;
+  auto add = [&p](const char* name, const char* type, const char* help, double value) { p.single(name, type, help, value); };
   const auto rs = ring_.totals();
   add("switchboard_layerd_gateways", "gauge", "Gateways with a live link.", static_cast<double>(gateways_.size()));
   add("switchboard_layerd_clients", "gauge", "Publishing clients (switchboard-cli, backends) heard from recently; not gateways.", static_cast<double>(clients_.size()));
@@ -921,18 +916,14 @@ void layer_server::api_metrics(api_done done) {
   // Per host, labelled by its position in the list (the channels_redis
   // shard index) and its address (never the password).
   auto per_shard = [&](const char* name, const char* type, const char* help, auto value) {
-    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    p.family(name, type, help);
     for (std::size_t i = 0; i < ring_.size(); ++i) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(value(ring_.at(i))));
-      out.append(name).append("{shard=\"").append(std::to_string(i)).append("\",address=\"");
-      for (char c : common::describe(ring_.at(i).url)) {
-        if (c == '"' || c == '\\') out.push_back('\\');
-        if (c == '\n') c = ' ';
-        out.push_back(c);
-      }
-      out.append("\"} ").append(buf).append("\n");
+      p.sample(name, static_cast<double>(value(ring_.at(i))),
+               std::string("{shard=\"")
+                   .append(std::to_string(i))
+                   .append("\",address=\"")
+                   .append(common::prometheus_text::label_value(common::describe(ring_.at(i).url)))
+                   .append("\"}"));
     }
   };
   per_shard("switchboard_layerd_redis_shard_up", "gauge", "1 when the link to this Redis host is connected.",
@@ -944,25 +935,12 @@ void layer_server::api_metrics(api_done done) {
             [](const redis_ring::shard& s) { return s.commands.counters().commands; });
   per_shard("switchboard_layerd_redis_shard_connects_total", "counter", "Connections made to this Redis host.",
             [](const redis_ring::shard& s) { return s.commands.counters().reconnects; });
-  out.append("# HELP switchboard_layerd_group_send_seconds Time layerd spends on a group_send (receive to the last GROUP_DELIVER queued).\n");
-  out.append("# TYPE switchboard_layerd_group_send_seconds histogram\n");
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i <= stats::latency_bounds_us.size(); ++i) {
-    cumulative += stats_.latency_buckets[i];
-    char le[32];
-    if (i < stats::latency_bounds_us.size()) {
-      std::snprintf(le, sizeof le, "%g", stats::latency_bounds_us[i] / 1e6);
-    } else {
-      std::snprintf(le, sizeof le, "+Inf");
-    }
-    out.append("switchboard_layerd_group_send_seconds_bucket{le=\"").append(le).append("\"} ");
-    out.append(std::to_string(cumulative)).append("\n");
-  }
-  char sum[64];
-  std::snprintf(sum, sizeof sum, "%.9f", stats_.latency_sum_us / 1e6);
-  out.append("switchboard_layerd_group_send_seconds_sum ").append(sum).append("\n");
-  out.append("switchboard_layerd_group_send_seconds_count ").append(std::to_string(cumulative)).append("\n");
-  done({200, out});
+  std::array<double, stats::latency_bounds_us.size()> bounds_s{};
+  for (std::size_t i = 0; i < bounds_s.size(); ++i) bounds_s[i] = stats::latency_bounds_us[i] / 1e6;
+  p.histogram("switchboard_layerd_group_send_seconds",
+              "Time layerd spends on a group_send (receive to the last GROUP_DELIVER queued).", bounds_s.data(),
+              stats_.latency_buckets.data(), bounds_s.size(), stats_.latency_sum_us / 1e6);
+  done({200, p.take()});
 }
 
 }  // namespace sb::layerd
