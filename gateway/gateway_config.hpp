@@ -27,7 +27,7 @@ struct gateway_config {
   int join_timeout_ms = common::limits::default_join_timeout_ms;
   int ping_interval_ms = common::limits::default_ping_interval_ms;
   int ping_timeout_ms = common::limits::default_ping_timeout_ms;
-  int flush_delay_us = 0;                    // 0: write at the end of each reactor pass
+  int flush_interval_us = 0;                 // 0: write at the end of each reactor pass
   int drain_timeout_ms = 10000;              // SIGTERM: how long clients get to leave before the process exits
   std::vector<std::string> allowed_origins;  // empty: the request's own Host
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For/-Proto are believed

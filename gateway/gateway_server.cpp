@@ -20,7 +20,7 @@ std::string gateway_server::make_run_id(const std::string& id) {
   return out;
 }
 
-gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(cfg_.threads, std::chrono::microseconds(cfg_.flush_delay_us)) {
+gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(cfg_.threads, std::chrono::microseconds(cfg_.flush_interval_us)) {
   const std::string run_id = make_run_id(cfg_.id);
   link_ = std::make_unique<layer_link>(cfg_, run_id, hub_);
   ctx_ = std::make_unique<server_context>(cfg_, hub_, *link_, run_id);

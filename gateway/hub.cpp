@@ -10,7 +10,7 @@
 
 namespace sb::gateway {
 
-hub::hub(std::size_t threads, std::chrono::microseconds flush_delay) : flush_delay_(flush_delay) {
+hub::hub(std::size_t threads, std::chrono::microseconds flush_interval) : flush_interval_(flush_interval) {
   if (threads == 0 || threads > 64) threads = 1;
   for (std::size_t i = 0; i < threads; ++i) {
     auto s = std::make_unique<shard>();
@@ -40,7 +40,7 @@ std::size_t hub::next_thread() { return round_robin_.fetch_add(1, std::memory_or
 void hub::start() {
   for (auto& s : shards_) {
     s->sweep_timer = std::make_unique<boost::asio::steady_timer>(*s->ioc);
-    if (flush_delay_.count() > 0) s->flush_timer = std::make_unique<boost::asio::steady_timer>(*s->ioc);
+    if (flush_interval_.count() > 0) s->flush_timer = std::make_unique<boost::asio::steady_timer>(*s->ioc);
     shard* sp = s.get();
     boost::asio::post(*s->ioc, [this, sp] { arm_sweep(*sp); });
     boost::asio::io_context* ioc = s->ioc.get();
@@ -94,11 +94,14 @@ void hub::mark_dirty(std::size_t thread, std::shared_ptr<websocket_session> sess
   if (s.flush_posted) return;
   s.flush_posted = true;
   if (s.flush_timer) {
-    s.flush_timer->expires_after(flush_delay_);
-    s.flush_timer->async_wait([this, sp = &s](boost::system::error_code ec) {
-      if (!ec) flush(*sp);
-    });
-    return;
+    const auto due = s.last_flush + flush_interval_;
+    if (std::chrono::steady_clock::now() < due) {  // flushed recently: wait for the interval's end
+      s.flush_timer->expires_at(due);
+      s.flush_timer->async_wait([this, sp = &s](boost::system::error_code ec) {
+        if (!ec) flush(*sp);
+      });
+      return;
+    }
   }
   // Posted work runs after the handlers already queued in this pass, so
   // every frame delivered in the pass is in the queue when we flush.
@@ -111,7 +114,9 @@ void hub::flush(shard& s) {
   const auto t0 = std::chrono::steady_clock::now();
   for (auto& session : s.flushing) session->flush();
   s.flushing.clear();
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  const auto t1 = std::chrono::steady_clock::now();
+  s.last_flush = t1;  // the interval counts from the end of a pass's writes
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
   std::size_t b = 0;
   while (b < flush_bounds_ms.size() && static_cast<double>(ns) > flush_bounds_ms[b] * 1e6) ++b;
   flush_buckets_[b].fetch_add(1, std::memory_order_relaxed);

@@ -9,8 +9,9 @@
 //
 // Each thread also keeps the list of sessions with frames queued this
 // reactor pass and flushes them once (one gather write per socket per
-// pass, or with --flush-delay-us at most that long after the first frame
-// was queued, so at low message rates several messages share a write),
+// pass; with --flush-interval-us N at most one such pass every N µs per
+// thread, so under steady load several messages share a write while a
+// message after a quiet spell still goes at once),
 // and runs one sweep timer for every session's keepalive and
 // close deadlines instead of a timer per socket.
 //
@@ -38,10 +39,10 @@ class websocket_session;
 
 class hub {
  public:
-  // flush_delay 0: flush at the end of each reactor pass (lowest latency);
-  // otherwise flush dirty sessions when this much time has passed since the
-  // first of them was marked (fewer, larger writes at low rates).
-  explicit hub(std::size_t threads, std::chrono::microseconds flush_delay = std::chrono::microseconds(0));
+  // flush_interval 0: flush at the end of each reactor pass (lowest
+  // latency); otherwise also at most once per interval per thread: frames
+  // queued sooner after the last flush wait for the interval to end.
+  explicit hub(std::size_t threads, std::chrono::microseconds flush_interval = std::chrono::microseconds(0));
   ~hub();
   hub(const hub&) = delete;
   hub& operator=(const hub&) = delete;
@@ -106,14 +107,15 @@ class hub {
     std::vector<std::shared_ptr<websocket_session>> flushing;
     bool flush_posted = false;
     std::unique_ptr<boost::asio::steady_timer> sweep_timer;
-    std::unique_ptr<boost::asio::steady_timer> flush_timer;  // with a flush delay only
+    std::unique_ptr<boost::asio::steady_timer> flush_timer;  // with a flush interval only
+    std::chrono::steady_clock::time_point last_flush{};
     std::thread thread;
   };
   void flush(shard& s);
   void arm_sweep(shard& s);
 
   std::vector<std::unique_ptr<shard>> shards_;
-  std::chrono::microseconds flush_delay_;
+  std::chrono::microseconds flush_interval_;
   std::atomic<bool> stopped_{false};  // sessions dying at shutdown leave the maps alone
   std::atomic<std::size_t> round_robin_{0};
   std::atomic<std::size_t> connections_{0};

@@ -60,10 +60,10 @@ int main(int argc, char** argv) {
     ("trusted-proxy", po::value<std::vector<std::string>>()->composing(),
      "an IP address (e.g. nginx's) whose X-Forwarded-For and X-Forwarded-Proto are believed; repeat. "
      "From any other peer these headers are ignored")
-    ("flush-delay-us", po::value<int>()->default_value(0),
-     "0: queued frames are written at the end of each event-loop pass (lowest latency); N: at most N "
-     "microseconds after the first one was queued, so at low rates several messages share a write "
-     "(less CPU per delivery, up to N us more latency)")
+    ("flush-interval-us", po::value<int>()->default_value(0),
+     "0: queued frames are written at the end of each event-loop pass (lowest latency); N: also at most one "
+     "such write pass per N microseconds per thread, so under steady load several messages share a write "
+     "(less CPU per delivery, up to N us more latency; a message after a quiet spell still goes at once)")
     ("drain-timeout-ms", po::value<int>()->default_value(10000),
      "on SIGTERM: how long clients get to leave (after close 1001) before the process exits")
     ("tls-cert", po::value<std::string>()->default_value(""),
@@ -106,8 +106,8 @@ int main(int argc, char** argv) {
   cfg.ping_interval_ms = vm["ping-interval-ms"].as<int>();
   cfg.ping_timeout_ms = vm["ping-timeout-ms"].as<int>();
   cfg.drain_timeout_ms = vm["drain-timeout-ms"].as<int>();
-  cfg.flush_delay_us = vm["flush-delay-us"].as<int>();
-  if (cfg.flush_delay_us < 0 || cfg.flush_delay_us > 100000) usage_error("--flush-delay-us must be 0..100000");
+  cfg.flush_interval_us = vm["flush-interval-us"].as<int>();
+  if (cfg.flush_interval_us < 0 || cfg.flush_interval_us > 100000) usage_error("--flush-interval-us must be 0..100000");
   if (vm.count("allowed-origin")) cfg.allowed_origins = vm["allowed-origin"].as<std::vector<std::string>>();
   if (vm.count("trusted-proxy")) {
     for (const auto& ip : vm["trusted-proxy"].as<std::vector<std::string>>()) {

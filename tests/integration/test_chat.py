@@ -193,15 +193,15 @@ class ChatDeliveryOnFourIoThreads(ChatDelivery):
         self.gwa, self.gwb = self.c.gateways
 
 
-class ChatDeliveryWithAFlushDelay(ChatDelivery):
-    """The same delivery tests with --flush-delay-us: frames wait up to that
-    long to share a write; nothing may be lost or reordered."""
+class ChatDeliveryWithAFlushInterval(ChatDelivery):
+    """The same delivery tests with --flush-interval-us: frames wait up to
+    that long to share a write; nothing may be lost or reordered."""
 
     def setUp(self):
-        self.c = self.start_cluster(layerds=2, gateways=2, gateway_args=["--flush-delay-us", "20000"])
+        self.c = self.start_cluster(layerds=2, gateways=2, gateway_args=["--flush-interval-us", "20000"])
         self.gwa, self.gwb = self.c.gateways
 
-    def test_messages_sent_within_the_delay_share_writes(self):
+    def test_messages_sent_within_the_interval_share_writes(self):
         def writes_and_frames():
             v = scrape_metrics(self.gwa.port)
             return v["switchboard_gateway_socket_writes_total"], v["switchboard_gateway_frames_out_total"]

@@ -66,8 +66,8 @@ class CommandLine(unittest.TestCase):
             (GATEWAY_BIN, ["--threads", "many"]),
             (GATEWAY_BIN, ["--max-message-size", "-5x"]),
             (GATEWAY_BIN, ["--listen", "not-an-address"]),
-            (GATEWAY_BIN, ["--flush-delay-us", "-1"]),
-            (GATEWAY_BIN, ["--flush-delay-us", "200000"]),
+            (GATEWAY_BIN, ["--flush-interval-us", "-1"]),
+            (GATEWAY_BIN, ["--flush-interval-us", "200000"]),
         ]
         for path, args in cases:
             with self.subTest(binary=path.name, args=args):
