@@ -20,7 +20,9 @@ namespace {
 
 // One read buffer per I/O thread, shared by every socket on it.
 constexpr std::size_t read_chunk = 64 * 1024;
-constexpr std::size_t tls_read_chunk = 16 * 1024;  // one TLS record's plaintext
+// TLS reads stay posted while idle, so their buffer is the session's own:
+// kept small (the engine holds whatever does not fit until the next read).
+constexpr std::size_t tls_read_chunk = 4 * 1024;
 unsigned char* thread_read_buffer() {
   thread_local std::unique_ptr<unsigned char[]> buf(new unsigned char[read_chunk]);
   return buf.get();
