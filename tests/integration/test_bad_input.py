@@ -98,44 +98,31 @@ class BadClientInput(ProcessTestCase):
                 await self.assert_room_still_works(cl, room, by, "after binary")
         arun(body(), 30)
 
-    def test_a_message_over_the_default_limit_closes_with_1009(self):
-        self.start()
-
+    def check_size_limit(self, gw, room: str, under: int, over: int):
+        """A message of `under` bytes reaches the room; one of `over` closes
+        its sender with 1009 and the room goes on."""
         async def body():
             async with Clients() as cl:
-                room = "big"
                 by = await self.bystanders(cl, room)
-                # a message just under the limit goes through
-                fine = await cl.connect(self.gwa, room)
-                under = "u" * 60000
-                await send_msg(fine, under)
+                fine = await cl.connect(gw, room)
+                text = "u" * under
+                await send_msg(fine, text)
                 for ws in by + [fine]:
-                    self.assertEqual(await recv_json(ws, 5), {"message": under})
-                bad = await cl.connect(self.gwa, room)
-                await bad.send(json.dumps({"message": "x" * 70000}))
+                    self.assertEqual(await recv_json(ws, 5), {"message": text})
+                bad = await cl.connect(gw, room)
+                await bad.send(json.dumps({"message": "x" * over}))
                 code, _ = await expect_close(bad, 5)
                 self.assertEqual(code, 1009)
-                await self.assert_room_still_works(cl, room, by, "after big")
+                await self.assert_room_still_works(cl, room, by, f"after {over}")
         arun(body(), 30)
+
+    def test_a_message_over_the_default_limit_closes_with_1009(self):
+        self.start()
+        self.check_size_limit(self.gwa, "big", 60000, 70000)
 
     def test_a_message_over_a_configured_limit_closes_with_1009(self):
         self.start(gateway_args=["--max-message-size", "1024"])
-
-        async def body():
-            async with Clients() as cl:
-                room = "small"
-                by = await self.bystanders(cl, room)
-                fine = await cl.connect(self.gwb, room)
-                under = "u" * 900
-                await send_msg(fine, under)
-                for ws in by + [fine]:
-                    self.assertEqual(await recv_json(ws, 5), {"message": under})
-                bad = await cl.connect(self.gwb, room)
-                await bad.send(json.dumps({"message": "y" * 2000}))
-                code, _ = await expect_close(bad, 5)
-                self.assertEqual(code, 1009)
-                await self.assert_room_still_works(cl, room, by, "after 2000")
-        arun(body(), 30)
+        self.check_size_limit(self.gwb, "small", 900, 2000)
 
     def test_a_flood_faster_than_the_rate_limit_closes_with_1008(self):
         self.start(gateway_args=["--rate-limit", "5", "--rate-burst", "5"])
