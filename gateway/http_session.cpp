@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include <boost/beast/core/detect_ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/limits.hpp"
@@ -23,56 +22,96 @@ namespace http = beast::http;
 namespace sb::gateway {
 
 http_session::http_session(boost::asio::ip::tcp::socket socket, server_context& ctx, std::size_t thread)
-    : stream_(std::move(socket)), ctx_(ctx), thread_(thread) {}
+    : stream_(std::move(socket)), deadline_(stream_.get_executor()), ctx_(ctx), thread_(thread) {}
 
 void http_session::run() {
   tls_context_ = ctx_.tls.get();
   if (!tls_context_) return do_read();
-  // A TLS port: look at the first bytes before anything else, so a plain
+  // A TLS port: peek at the first byte before anything else, so a plain
   // request gets an answer it can read instead of a failed handshake.
-  stream_.expires_after(std::chrono::seconds(10));
-  beast::async_detect_ssl(stream_, buffer_, beast::bind_front_handler(&http_session::on_detect, shared_from_this()));
+  set_timeout(std::chrono::seconds(10));
+  stream_.socket().async_wait(boost::asio::ip::tcp::socket::wait_read,
+                              beast::bind_front_handler(&http_session::on_first_bytes, shared_from_this()));
 }
 
-void http_session::on_detect(beast::error_code ec, bool is_tls) {
+void http_session::set_timeout(std::chrono::steady_clock::duration d) {
+  if (!tls_context_) return stream_.expires_after(d);
+  deadline_.expires_after(d);
+  deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    if (ec) return;  // re-armed or cancelled
+    if (auto self = weak.lock()) self->end_connection();  // whatever waits on the socket ends
+  });
+}
+
+void http_session::clear_timeout() {
+  if (!tls_context_) return stream_.expires_never();
+  deadline_.cancel();
+}
+
+void http_session::on_first_bytes(beast::error_code ec) {
   if (ec) return end_connection();  // silent, gone or too slow
-  if (!is_tls) {
+  unsigned char first = 0;
+  beast::error_code rec;
+  const std::size_t n = stream_.socket().receive(boost::asio::buffer(&first, 1),
+                                                 boost::asio::socket_base::message_peek, rec);
+  if (rec || n == 0) return end_connection();
+  if (first != 0x16) {  // not a TLS handshake record
+    clear_timeout();
     ctx_.stats.tls_plain_http.fetch_add(1, std::memory_order_relaxed);
     common::log("http")->debug("plain HTTP on the TLS port client={}", client_of(request{}).first);
     tls_context_.reset();
+    stream_.expires_after(std::chrono::seconds(10));
     request dummy;
     dummy.version(11);
     auto res = make(http::status::bad_request, dummy, "this port serves TLS: use https:// or wss://\n");
     res.keep_alive(false);
     return write(std::move(res));
   }
-  tls_ = std::make_unique<tls_stream>(std::move(stream_), *tls_context_);
-  tls_->async_handshake(boost::asio::ssl::stream_base::server, buffer_.data(),
-                        beast::bind_front_handler(&http_session::on_handshake, shared_from_this()));
+  tls_ = std::make_unique<tls_socket>(stream_.release_socket(), tls_context_);
+  do_handshake();
 }
 
-void http_session::on_handshake(beast::error_code ec, std::size_t used) {
-  if (ec) {
-    ctx_.stats.tls_failures.fetch_add(1, std::memory_order_relaxed);
-    common::log("http")->info("TLS handshake failed client={} error=\"{}\"", client_of(request{}).first, ec.message());
-    return end_connection();
+void http_session::do_handshake() {
+  const auto r = tls_->handshake();
+  switch (r.st) {
+    case tls_socket::status::ok:
+      ctx_.stats.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+      return do_read();
+    case tls_socket::status::want_read:
+    case tls_socket::status::want_write:
+      tls_->socket().async_wait(
+          r.st == tls_socket::status::want_read ? boost::asio::ip::tcp::socket::wait_read
+                                                : boost::asio::ip::tcp::socket::wait_write,
+          [self = shared_from_this()](beast::error_code ec) {
+            if (ec) return self->handshake_failed(ec == boost::asio::error::operation_aborted ? "timeout" : ec.message());
+            self->do_handshake();
+          });
+      return;
+    case tls_socket::status::closed:
+      return handshake_failed("connection closed");
+    case tls_socket::status::failed:
+      return handshake_failed(tls_->error());
   }
-  ctx_.stats.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
-  buffer_.consume(used);
-  do_read();
+}
+
+void http_session::handshake_failed(const std::string& why) {
+  ctx_.stats.tls_failures.fetch_add(1, std::memory_order_relaxed);
+  common::log("http")->info("TLS handshake failed client={} error=\"{}\"", client_of(request{}).first, why);
+  clear_timeout();
+  end_connection();
 }
 
 void http_session::end_connection() {
   beast::error_code ignored;
-  tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-  tcp().close();
+  sock().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  sock().close(ignored);
 }
 
 void http_session::do_read() {
   parser_.emplace();
   parser_->header_limit(common::limits::max_http_header_bytes);
   parser_->body_limit(common::limits::max_http_body_bytes);
-  tcp().expires_after(std::chrono::seconds(30));
+  set_timeout(std::chrono::seconds(30));
   with_stream([this](auto& s) {
     http::async_read(s, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   });
@@ -82,7 +121,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == boost::asio::error::eof ||
       ec == boost::asio::error::connection_reset || ec == boost::asio::ssl::error::stream_truncated) {
     beast::error_code ignored;
-    tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    sock().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     return;
   }
   if (ec) {
@@ -204,7 +243,7 @@ std::string http_session::metrics_text() const {
 
 std::pair<std::string, std::string> http_session::client_of(const request& req) const {
   boost::system::error_code ec;
-  const auto peer = tcp().socket().remote_endpoint(ec);
+  const auto peer = sock().remote_endpoint(ec);
   std::string addr = ec ? std::string("?") : peer.address().to_string();
   std::string scheme = tls_ ? "https" : "http";
   const auto& trusted = ctx_.cfg.trusted_proxies;
@@ -262,14 +301,14 @@ void http_session::handle(request&& req) {
         res.keep_alive(false);
         return write(std::move(res));
       }
-      tcp().expires_never();
+      clear_timeout();
       const bool chat = r.what == route::kind::ws_chat;
       auto group = chat ? common::group_for("chat", r.room) : common::group_for("notification", r.room);
       const auto kind = chat ? consumer_kind::chat : consumer_kind::notification;
       std::shared_ptr<websocket_session> s;
       if (tls_) {
-        s = std::make_shared<websocket_session>(std::move(tls_), std::move(tls_context_), std::move(check.accept),
-                                                std::move(group), kind, ctx_, thread_);
+        s = std::make_shared<websocket_session>(std::move(tls_), std::move(check.accept), std::move(group), kind, ctx_,
+                                                thread_);
       } else {
         s = std::make_shared<websocket_session>(stream_.release_socket(), std::move(check.accept), std::move(group),
                                                 kind, ctx_, thread_);
@@ -345,13 +384,12 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) 
   pending_.reset();
   if (ec) return;
   if (!keep_alive) {
-    if (tls_) {  // close_notify first, bounded by the stream's timeout
-      tcp().expires_after(std::chrono::seconds(5));
-      tls_->async_shutdown([self = shared_from_this()](beast::error_code) { self->end_connection(); });
-      return;
+    if (tls_) {
+      clear_timeout();
+      tls_->notify_close();
     }
     beast::error_code ignored;
-    tcp().socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    sock().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     return;
   }
   do_read();

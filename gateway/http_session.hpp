@@ -15,9 +15,10 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "gateway/server_context.hpp"
+#include "gateway/tls_socket.hpp"
 
 namespace sb::gateway {
 
@@ -30,10 +31,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
   using request = boost::beast::http::request<boost::beast::http::string_body>;
   using response = boost::beast::http::response<boost::beast::http::string_body>;
 
-  using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
-
-  void on_detect(boost::beast::error_code ec, bool is_tls);
-  void on_handshake(boost::beast::error_code ec, std::size_t used);
+  void on_first_bytes(boost::beast::error_code ec);
+  void do_handshake();
+  void handshake_failed(const std::string& why);
+  // Request timeouts: the tcp_stream's own when plain, a timer with TLS.
+  void set_timeout(std::chrono::steady_clock::duration d);
+  void clear_timeout();
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle(request&& req);
@@ -56,13 +59,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
       f(stream_);
     }
   }
-  boost::beast::tcp_stream& tcp() { return tls_ ? boost::beast::get_lowest_layer(*tls_) : stream_; }
-  const boost::beast::tcp_stream& tcp() const { return tls_ ? boost::beast::get_lowest_layer(*tls_) : stream_; }
+  boost::asio::ip::tcp::socket& sock() { return tls_ ? tls_->socket() : stream_.socket(); }
+  const boost::asio::ip::tcp::socket& sock() const { return tls_ ? tls_->socket() : stream_.socket(); }
   void end_connection();
 
-  boost::beast::tcp_stream stream_;  // moved into tls_ when TLS is on
+  boost::beast::tcp_stream stream_;  // its socket moves into tls_ when TLS is on
   std::shared_ptr<boost::asio::ssl::context> tls_context_;
-  std::unique_ptr<tls_stream> tls_;
+  std::unique_ptr<tls_socket> tls_;
+  boost::asio::steady_timer deadline_;  // TLS only
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<response> pending_;

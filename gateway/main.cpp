@@ -2,6 +2,7 @@
 //
 // Kept thin so tests link the real code (sb_gateway_lib). Start-up errors
 // end the process with one clear line; an unreachable layerd is not fatal.
+#include <csignal>
 #include <iostream>
 
 #include <boost/asio/ip/address.hpp>
@@ -24,6 +25,9 @@ namespace {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenSSL writes TLS sockets itself (tls_socket.hpp) without
+  // MSG_NOSIGNAL: a peer that vanished must be an error code, not SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   namespace lim = sb::common::limits;
   po::options_description desc("Options");
   desc.add_options()

@@ -64,6 +64,9 @@ tls_load_result load_tls_context(const std::string& cert_path, const std::string
   SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);
   // An idle connection gives OpenSSL's record buffers back (about 33 KiB).
   SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  // A client that just closes TCP (no close_notify) has simply gone: the
+  // WebSocket close handshake, not TLS, says whether data was lost.
+  SSL_CTX_set_options(ctx->native_handle(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   return {std::move(ctx), {}};
 }
 

@@ -20,9 +20,6 @@ namespace {
 
 // One read buffer per I/O thread, shared by every socket on it.
 constexpr std::size_t read_chunk = 64 * 1024;
-// TLS reads stay posted while idle, so their buffer is the session's own:
-// kept small (the engine holds whatever does not fit until the next read).
-constexpr std::size_t tls_read_chunk = 4 * 1024;
 unsigned char* thread_read_buffer() {
   thread_local std::unique_ptr<unsigned char[]> buf(new unsigned char[read_chunk]);
   return buf.get();
@@ -45,13 +42,11 @@ websocket_session::websocket_session(asio::ip::tcp::socket socket, std::string a
       thread_(static_cast<std::uint8_t>(thread)),
       kind_(kind) {}
 
-websocket_session::websocket_session(std::unique_ptr<tls_stream> tls, std::shared_ptr<asio::ssl::context> context,
-                                     std::string accept, std::string group, consumer_kind kind, server_context& ctx,
-                                     std::size_t thread)
+websocket_session::websocket_session(std::unique_ptr<tls_socket> tls, std::string accept, std::string group,
+                                     consumer_kind kind, server_context& ctx, std::size_t thread)
     : websocket_session(asio::ip::tcp::socket(tls->get_executor()), std::move(accept), std::move(group), kind, ctx,
                         thread) {
   tls_ = std::move(tls);
-  tls_context_ = std::move(context);
 }
 
 websocket_session::~websocket_session() {
@@ -118,15 +113,11 @@ void websocket_session::refuse(unsigned status, const std::string& body) {
 }
 
 void websocket_session::do_wait_read() {
-  if (tls_) {
-    if (!tls_read_) tls_read_.reset(new unsigned char[tls_read_chunk]);
-    tls_->async_read_some(asio::buffer(tls_read_.get(), tls_read_chunk),
-                          [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-                            self->on_tls_read(ec, n);
-                          });
+  if (tls_ && tls_->has_pending()) {  // decrypted already: the socket will not say so
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable({}); });
     return;
   }
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+  lowest_socket().async_wait(asio::ip::tcp::socket::wait_read,
                      [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
 }
 
@@ -134,31 +125,44 @@ void websocket_session::on_readable(boost::system::error_code ec) {
   if (ec || state_ == state::closed) return;
   unsigned char* buf = thread_read_buffer();
   for (int round = 0; round < 4; ++round) {
-    boost::system::error_code rec;
-    const std::size_t n = socket_.read_some(asio::buffer(buf, read_chunk), rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
-    if (rec) {  // EOF or reset: the peer is gone
-      return hard_close();
+    std::size_t n = 0;
+    if (tls_) {
+      const auto r = tls_->read(buf, read_chunk);
+      if (r.st == tls_socket::status::want_read) break;
+      if (r.st == tls_socket::status::want_write) return wait_then(r.st, &websocket_session::resume_read);
+      if (r.st != tls_socket::status::ok) return hard_close();  // closed, or a TLS alert
+      n = r.n;
+    } else {
+      boost::system::error_code rec;
+      n = socket_.read_some(asio::buffer(buf, read_chunk), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+      if (rec) {  // EOF or reset: the peer is gone
+        return hard_close();
+      }
     }
     last_heard_ = clock::now();
     ping_outstanding_ = false;
     ctx_.stats.bytes_in.fetch_add(n, std::memory_order_relaxed);
     if (state_ == state::open) process(buf, n);
     if (state_ == state::closed) return;
-    if (n < read_chunk) break;
+    if (!tls_ && n < read_chunk) break;  // drained (a TLS read returns one record at most)
   }
   do_wait_read();
 }
 
-void websocket_session::on_tls_read(boost::system::error_code ec, std::size_t n) {
-  if (state_ == state::closed) return;
-  if (ec) return hard_close();  // EOF, reset, truncation or a TLS alert: the peer is gone
-  last_heard_ = clock::now();
-  ping_outstanding_ = false;
-  ctx_.stats.bytes_in.fetch_add(n, std::memory_order_relaxed);
-  if (state_ == state::open) process(tls_read_.get(), n);
-  if (state_ == state::closed) return;
-  do_wait_read();
+// TLS only: OpenSSL needs the socket readable or writable before `next`
+// can make progress.
+void websocket_session::wait_then(tls_socket::status want, void (websocket_session::*next)()) {
+  const bool write = next == &websocket_session::write_tls;
+  if (write) writing_ = true;
+  lowest_socket().async_wait(
+      want == tls_socket::status::want_read ? asio::ip::tcp::socket::wait_read : asio::ip::tcp::socket::wait_write,
+      [self = shared_from_this(), next, write](boost::system::error_code ec) {
+        if (write) self->writing_ = false;
+        if (self->state_ == state::closed) return;
+        if (ec) return self->hard_close();
+        ((*self).*next)();
+      });
 }
 
 void websocket_session::process(unsigned char* data, std::size_t n) {
@@ -341,29 +345,38 @@ void websocket_session::write_now() {
   after_flush();
 }
 
-// TLS: the queued frames are copied into one buffer and written as TLS
-// records by one asynchronous write; frames queued meanwhile go next.
+// TLS: the queued frames are copied into one buffer that OpenSSL writes
+// as TLS records straight from the flush; when the socket is full the rest
+// waits for writability (OpenSSL accepts the retry from a moved buffer).
 void websocket_session::write_tls() {
   if (writing_) return;
-  if (out_.empty()) return after_flush();
-  inflight_.swap(out_);
-  inflight_bytes_ = out_bytes_;
-  out_bytes_ = 0;
+  while (true) {
+    if (tls_written_ == tls_write_.size()) {
+      if (!inflight_.empty()) {
+        ctx_.stats.frames_out.fetch_add(inflight_.size(), std::memory_order_relaxed);
+        inflight_.clear();
+        inflight_bytes_ = 0;
+      }
+      if (out_.empty()) break;
+      inflight_.swap(out_);
+      inflight_bytes_ = out_bytes_;
+      out_bytes_ = 0;
+      tls_write_.clear();
+      tls_written_ = 0;
+      for (const auto& f : inflight_) tls_write_.append(*f);
+    }
+    const auto r = tls_->write(tls_write_.data() + tls_written_, tls_write_.size() - tls_written_);
+    if (r.st == tls_socket::status::want_read || r.st == tls_socket::status::want_write) {
+      return wait_then(r.st, &websocket_session::write_tls);
+    }
+    if (r.st != tls_socket::status::ok) return hard_close();
+    tls_written_ += r.n;
+    ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
+    ctx_.stats.bytes_out.fetch_add(r.n, std::memory_order_relaxed);
+  }
   tls_write_.clear();
-  tls_write_.reserve(inflight_bytes_);
-  for (const auto& f : inflight_) tls_write_.append(*f);
-  writing_ = true;
-  asio::async_write(*tls_, asio::buffer(tls_write_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-    self->writing_ = false;
-    if (ec) return self->hard_close();
-    if (self->state_ == state::closed) return;
-    self->ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
-    self->ctx_.stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
-    self->ctx_.stats.frames_out.fetch_add(self->inflight_.size(), std::memory_order_relaxed);
-    self->inflight_.clear();
-    self->inflight_bytes_ = 0;
-    self->write_tls();
-  });
+  tls_written_ = 0;
+  after_flush();
 }
 
 // Everything queued is written.
@@ -375,6 +388,7 @@ void websocket_session::after_flush() {
   if (shutdown_after_flush_) {
     // Our close frame is out: stop sending, and wait (bounded by the sweep)
     // for the peer to finish its side.
+    if (tls_) tls_->notify_close();
     boost::system::error_code ignored;
     lowest_socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   }

@@ -17,11 +17,11 @@
 //  - no timer per socket: the hub's per-thread sweep sends pings, closes
 //    silent peers and ends close handshakes that stall.
 //
-// Over TLS (--tls-cert) the same session runs on an OpenSSL stream instead:
-// reads go through the stream into a buffer of the session's own (the
-// engine holds undecrypted bytes anyway), and each pass's queued frames are
-// copied into one buffer and leave as TLS records in one write. The frames
-// are still built once and shared; only the encryption is per socket.
+// Over TLS (--tls-cert) the session keeps this shape on a tls_socket
+// (OpenSSL straight on the non-blocking socket): it waits for readability,
+// decrypts into the thread's buffer, and copies each pass's frames into one
+// buffer that leaves as TLS records from the flush. The frames are still
+// built once and shared; only the encryption is per socket.
 //
 // Threading: every member is touched only on the session's own io_context
 // thread (the hub delivers by posting there). Handlers hold shared_from_this().
@@ -35,12 +35,10 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "gateway/close_reason.hpp"
 #include "gateway/server_context.hpp"
+#include "gateway/tls_socket.hpp"
 #include "gateway/ws_frame.hpp"
 
 namespace sb::gateway {
@@ -54,13 +52,12 @@ enum class consumer_kind : std::uint8_t { chat, notification };
 class websocket_session : public std::enable_shared_from_this<websocket_session> {
  public:
   using clock = std::chrono::steady_clock;
-  using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
   websocket_session(boost::asio::ip::tcp::socket socket, std::string accept, std::string group, consumer_kind kind,
                     server_context& ctx, std::size_t thread);
-  // Over TLS; `context` is kept alive as long as the stream.
-  websocket_session(std::unique_ptr<tls_stream> tls, std::shared_ptr<boost::asio::ssl::context> context,
-                    std::string accept, std::string group, consumer_kind kind, server_context& ctx, std::size_t thread);
+  // Over TLS (handshake done).
+  websocket_session(std::unique_ptr<tls_socket> tls, std::string accept, std::string group, consumer_kind kind,
+                    server_context& ctx, std::size_t thread);
   ~websocket_session();
 
   // Joins the group; the 101 follows the acknowledgement.
@@ -96,20 +93,18 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void do_write();
   void write_now();
   void write_tls();
-  void on_tls_read(boost::system::error_code ec, std::size_t n);
   void after_flush();
-  boost::asio::ip::tcp::socket& lowest_socket() {
-    return tls_ ? boost::beast::get_lowest_layer(*tls_).socket() : socket_;
-  }
+  void wait_then(tls_socket::status want, void (websocket_session::*next)());
+  void resume_read() { on_readable({}); }
+  boost::asio::ip::tcp::socket& lowest_socket() { return tls_ ? tls_->socket() : socket_; }
   void hard_close();
   void leave_group();
   bool take_token();
 
   boost::asio::ip::tcp::socket socket_;  // plain; unopened when tls_ is set
-  std::unique_ptr<tls_stream> tls_;
-  std::shared_ptr<boost::asio::ssl::context> tls_context_;
-  std::unique_ptr<unsigned char[]> tls_read_;  // TLS only
-  std::string tls_write_;                      // TLS only: one pass's frames, while being written
+  std::unique_ptr<tls_socket> tls_;
+  std::string tls_write_;        // TLS only: one pass's frames, while being written
+  std::size_t tls_written_ = 0;  // bytes of tls_write_ already taken by OpenSSL
   std::string accept_;  // Sec-WebSocket-Accept, until the 101 is queued
   std::string group_;
   server_context& ctx_;

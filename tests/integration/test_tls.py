@@ -18,7 +18,7 @@ import unittest
 
 import websockets
 
-from harness import (GATEWAY_BIN, ProcessTestCase, arun, client_tls_context, free_port, http_request,
+from harness import (GATEWAY_BIN, ProcessTestCase, RawWebSocket, arun, client_tls_context, free_port, http_request,
                      make_self_signed, recv_json, scrape_metrics, send_msg, wait_until, ws_connect)
 
 HAVE_OPENSSL = shutil.which("openssl") is not None
@@ -47,11 +47,11 @@ class Tls(ProcessTestCase):
     def setUp(self):
         self.cert, self.key = make_self_signed(self.workdir, "gw")
 
-    def start_pair(self):
+    def start_pair(self, tls_args=()):
         """One layerd, a TLS gateway and a plain one."""
         redis = self.start_redis()
         layerd = self.start_layerd(redis.url)
-        tls_gw = self.start_gateway([layerd.endpoint], id="gwtls", tls=(self.cert, self.key))
+        tls_gw = self.start_gateway([layerd.endpoint], id="gwtls", tls=(self.cert, self.key), extra_args=tls_args)
         plain_gw = self.start_gateway([layerd.endpoint], id="gwplain")
         return tls_gw, plain_gw
 
@@ -91,6 +91,36 @@ class Tls(ProcessTestCase):
         m = scrape(tls_gw)
         self.assertGreaterEqual(m["switchboard_gateway_tls_handshakes_total"], 3)
         self.assertEqual(m['switchboard_gateway_tls_failures_total{reason="handshake"}'], 0)
+
+    def test_a_reader_that_falls_behind_gets_everything_in_order(self):
+        # A tiny receive window and no reading: the gateway's TLS writes
+        # must wait for the socket and go on where they stopped.
+        # 6 MB is more than the kernel will buffer (tcp_wmem's 4 MB at most).
+        tls_gw, _ = self.start_pair(["--send-queue-bytes", str(16 << 20)])
+        slow = RawWebSocket(tls_gw.port, "/ws/chat/slow/", rcvbuf=4096, ssl_context=tls_gw.ssl_context, timeout=30)
+        self.addCleanup(slow.close)
+        self.assertEqual(slow.status, 101)
+        msgs = [f"{i}:" + "z" * 60000 for i in range(100)]
+
+        async def body():
+            sender = await ws_connect(tls_gw, "slow")
+            for m in msgs:
+                await send_msg(sender, m)
+            for m in msgs:
+                self.assertEqual((await recv_json(sender, 10))["message"], m)
+            await sender.close()
+        arun(body(), 60)
+        got = []
+        for _ in msgs:
+            head = slow._read_exact(2)
+            n = head[1] & 0x7F
+            if n == 126:
+                n = int.from_bytes(slow._read_exact(2), "big")
+            elif n == 127:
+                n = int.from_bytes(slow._read_exact(8), "big")
+            self.assertEqual(head[0] & 0x0F, 1)
+            got.append(json.loads(slow._read_exact(n))["message"])
+        self.assertEqual(got, msgs)
 
     def test_plain_http_on_the_tls_port_gets_a_readable_400(self):
         tls_gw, _ = self.start_pair()
