@@ -119,7 +119,8 @@ void http_session::do_read() {
 
 void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == boost::asio::error::eof ||
-      ec == boost::asio::error::connection_reset || ec == boost::asio::ssl::error::stream_truncated) {
+      ec == boost::asio::error::connection_reset || ec == boost::asio::ssl::error::stream_truncated ||
+      ec == boost::asio::error::operation_aborted) {  // the last: the TLS request timeout closed the socket
     beast::error_code ignored;
     sock().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     return;

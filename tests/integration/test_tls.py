@@ -163,6 +163,17 @@ class Tls(ProcessTestCase):
                    "two failed TLS handshakes counted")
         self.assertIn("TLS handshake failed", tls_gw.log_text())
 
+    def test_a_connection_that_never_speaks_is_dropped(self):
+        # Before any byte the gateway cannot tell TLS from plain HTTP; it
+        # waits 10 s for the first one, then lets the socket go.
+        tls_gw, _ = self.start_pair()
+        with socket.create_connection(("127.0.0.1", tls_gw.port), timeout=20) as s:
+            try:
+                self.assertEqual(s.recv(1), b"")  # EOF from the gateway, well before our 20 s
+            except ConnectionResetError:
+                pass
+        self.assertTrue(tls_gw.alive())
+
     def run_gateway_expecting_exit(self, args, code: int):
         port = free_port()
         r = subprocess.run([GATEWAY_BIN, "--listen", f"127.0.0.1:{port}", "--layerd",
