@@ -73,6 +73,20 @@ tls_socket::result tls_socket::write(const void* data, std::size_t size) {
   return outcome(SSL_write(ssl_, data, static_cast<int>(size > INT_MAX ? INT_MAX : size)), "write");
 }
 
+tls_socket::result tls_socket::write_staged() {
+  std::size_t total = 0;
+  while (staged_done_ < staged_.size()) {
+    const auto r = write(staged_.data() + staged_done_, staged_.size() - staged_done_);
+    if (r.st != status::ok) return {total, r.st};
+    staged_done_ += r.n;
+    total += r.n;
+  }
+  staged_.clear();
+  staged_done_ = 0;
+  if (staged_.capacity() > 16 * 1024) std::string().swap(staged_);  // idle: give a big pass's buffer back
+  return {total, status::ok};
+}
+
 bool tls_socket::has_pending() const { return ssl_ && SSL_pending(ssl_) > 0; }
 
 void tls_socket::notify_close() {

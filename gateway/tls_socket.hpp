@@ -59,6 +59,14 @@ class tls_socket {
   bool has_pending() const;
   // Sends close_notify once, without waiting for the peer's.
   void notify_close();
+  // Plaintext staged for writing (a pass's frames, copied into one buffer
+  // because TLS records are cut from contiguous bytes): stage(), then
+  // write_staged() until it says ok; a retry after want_* may come from a
+  // moved buffer, which OpenSSL is told to accept.
+  bool staged_empty() const { return staged_done_ == staged_.size(); }
+  void stage(const std::string& bytes) { staged_.append(bytes); }
+  result write_staged();
+
   // OpenSSL's reason for the last `failed`.
   const std::string& error() const { return error_; }
 
@@ -117,6 +125,8 @@ class tls_socket {
   std::shared_ptr<boost::asio::ssl::context> context_;
   SSL* ssl_ = nullptr;
   std::string error_;
+  std::string staged_;
+  std::size_t staged_done_ = 0;  // bytes of staged_ OpenSSL has taken
 };
 
 }  // namespace sb::gateway

@@ -345,13 +345,13 @@ void websocket_session::write_now() {
   after_flush();
 }
 
-// TLS: the queued frames are copied into one buffer that OpenSSL writes
-// as TLS records straight from the flush; when the socket is full the rest
-// waits for writability (OpenSSL accepts the retry from a moved buffer).
+// TLS: the queued frames are staged in one buffer that OpenSSL writes as
+// TLS records straight from the flush; when the socket is full the rest
+// waits for writability.
 void websocket_session::write_tls() {
   if (writing_) return;
   while (true) {
-    if (tls_written_ == tls_write_.size()) {
+    if (tls_->staged_empty()) {
       if (!inflight_.empty()) {
         ctx_.stats.frames_out.fetch_add(inflight_.size(), std::memory_order_relaxed);
         inflight_.clear();
@@ -361,21 +361,16 @@ void websocket_session::write_tls() {
       inflight_.swap(out_);
       inflight_bytes_ = out_bytes_;
       out_bytes_ = 0;
-      tls_write_.clear();
-      tls_written_ = 0;
-      for (const auto& f : inflight_) tls_write_.append(*f);
+      for (const auto& f : inflight_) tls_->stage(*f);
     }
-    const auto r = tls_->write(tls_write_.data() + tls_written_, tls_write_.size() - tls_written_);
+    const auto r = tls_->write_staged();
+    ctx_.stats.bytes_out.fetch_add(r.n, std::memory_order_relaxed);
+    if (r.n > 0) ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
     if (r.st == tls_socket::status::want_read || r.st == tls_socket::status::want_write) {
       return wait_then(r.st, &websocket_session::write_tls);
     }
     if (r.st != tls_socket::status::ok) return hard_close();
-    tls_written_ += r.n;
-    ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
-    ctx_.stats.bytes_out.fetch_add(r.n, std::memory_order_relaxed);
   }
-  tls_write_.clear();
-  tls_written_ = 0;
   after_flush();
 }
 
@@ -384,7 +379,6 @@ void websocket_session::after_flush() {
   // Idle: hand back the queues' memory.
   if (inflight_.capacity() > 16) std::vector<std::shared_ptr<const std::string>>().swap(inflight_);
   if (out_.capacity() > 16) std::vector<std::shared_ptr<const std::string>>().swap(out_);
-  if (tls_write_.capacity() > 16 * 1024) std::string().swap(tls_write_);
   if (shutdown_after_flush_) {
     // Our close frame is out: stop sending, and wait (bounded by the sweep)
     // for the peer to finish its side.

@@ -103,8 +103,6 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
 
   boost::asio::ip::tcp::socket socket_;  // plain; unopened when tls_ is set
   std::unique_ptr<tls_socket> tls_;
-  std::string tls_write_;        // TLS only: one pass's frames, while being written
-  std::size_t tls_written_ = 0;  // bytes of tls_write_ already taken by OpenSSL
   std::string accept_;  // Sec-WebSocket-Accept, until the 101 is queued
   std::string group_;
   server_context& ctx_;
