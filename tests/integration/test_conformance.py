@@ -811,6 +811,8 @@ class OverTls:
     test); the raw peer speaks the same hand-built frames inside TLS."""
 
     def live(self, args=()):
+        if not shutil.which("openssl"):
+            self.skipTest("needs the openssl command")
         cert, key = make_self_signed(self.workdir, "conformance")
         redis = self.start_redis()
         layerd = self.start_layerd(redis.url)
@@ -819,27 +821,22 @@ class OverTls:
         return gw
 
 
-@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
 class FrameViolationsOverTls(OverTls, FrameViolations):
     pass
 
 
-@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
 class Utf8OverTls(OverTls, Utf8):
     pass
 
 
-@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
 class CloseHandshakeOverTls(OverTls, CloseHandshake):
     pass
 
 
-@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
 class MessageSizeOverTls(OverTls, MessageSize):
     pass
 
 
-@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
 class ValidTrafficOverTls(OverTls, ValidTraffic):
     pass
 
