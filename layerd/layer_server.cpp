@@ -576,27 +576,28 @@ void layer_server::check_group(const std::string& group, foreign_group& f) {
   f.checking = true;
   const bool sent = link_for(group).command(
       {"ZCARD", group_key(group)}, [this, group, covers](const ::redisReply* r) { on_group_size(group, covers, r); });
-  if (!sent) {  // Redis went away: what waits for it is lost, as for any Redis write
-    f.checking = false;
-    f.pending.clear();
+  if (!sent) finish_check(group, f, covers, false);  // Redis went away: what waits for it is lost, as for any write
+}
+
+// A check (and the member read it may need) has answered for the sends up
+// to `covers`: write them to the Django members, or drop them when Redis
+// failed; then check again for the sends that came meanwhile.
+void layer_server::finish_check(const std::string& group, foreign_group& f, std::uint64_t covers, bool answered) {
+  f.checking = false;
+  if (answered) {
+    flush_foreign(group, covers);
+  } else {
+    while (!f.pending.empty() && f.pending.front().first <= covers) f.pending.pop_front();
   }
+  if (!f.pending.empty()) check_group(group, f);
 }
 
 void layer_server::on_group_size(const std::string& group, std::uint64_t covers, const ::redisReply* reply) {
   auto it = foreign_.find(group);
   if (it == foreign_.end()) return;
   auto& f = it->second;
-  if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-    f.checking = false;
-    while (!f.pending.empty() && f.pending.front().first <= covers) f.pending.pop_front();  // Redis went away
-    return;
-  }
-  if (reply->integer == f.known_total) {
-    f.checking = false;
-    flush_foreign(group, covers);
-    if (!f.pending.empty()) check_group(group, f);
-    return;
-  }
+  if (!reply || reply->type != REDIS_REPLY_INTEGER) return finish_check(group, f, covers, false);
+  if (reply->integer == f.known_total) return finish_check(group, f, covers, true);
   // The membership changed: read it (still "checking"); the list covers
   // every send that had arrived when it was asked for.
   const std::uint64_t now_covers = f.next_seq - 1;
@@ -604,22 +605,17 @@ void layer_server::on_group_size(const std::string& group, std::uint64_t covers,
                                             [this, group, now_covers](const ::redisReply* r) {
                                               on_group_members(group, now_covers, r);
                                             });
-  if (!sent) {
-    f.checking = false;
-    f.pending.clear();
-  }
+  if (!sent) finish_check(group, f, now_covers, false);
 }
 
 void layer_server::on_group_members(const std::string& group, std::uint64_t covers, const ::redisReply* reply) {
   auto it = foreign_.find(group);
   if (it == foreign_.end()) return;
   auto& f = it->second;
-  f.checking = false;
   f.members.clear();
   if (!reply || reply->type != REDIS_REPLY_ARRAY) {
     f.known_total = -1;
-    while (!f.pending.empty() && f.pending.front().first <= covers) f.pending.pop_front();
-    return;
+    return finish_check(group, f, covers, false);
   }
   f.known_total = static_cast<long long>(reply->elements);
   for (std::size_t i = 0; i < reply->elements; ++i) {
@@ -628,8 +624,7 @@ void layer_server::on_group_members(const std::string& group, std::uint64_t cove
     std::string_view channel(e->str, e->len);
     if (!is_ours(channel)) f.members.emplace_back(channel);
   }
-  flush_foreign(group, covers);
-  if (!f.pending.empty()) check_group(group, f);  // sends that arrived after the list was asked for
+  finish_check(group, f, covers, true);
 }
 
 void layer_server::flush_foreign(const std::string& group, std::uint64_t up_to) {

@@ -195,6 +195,7 @@ class layer_server {
   };
   std::unordered_map<std::string, foreign_group> foreign_;
   void check_group(const std::string& group, foreign_group& f);
+  void finish_check(const std::string& group, foreign_group& f, std::uint64_t covers, bool answered);
   clock::time_point next_foreign_sweep_{};
   std::mt19937_64 rng_{std::random_device{}()};
   group_store store_;
