@@ -12,6 +12,7 @@
 
 #include "bench/chat_payload.hpp"
 #include "bench/histogram.hpp"
+#include "bench/server_probe.hpp"
 #include "bench/ws_codec.hpp"
 
 namespace sb::bench {
@@ -169,3 +170,46 @@ TEST(Histogram, BucketEdgesCoverEveryValue) {
 
 }  // namespace
 }  // namespace sb::bench
+
+TEST(MachineCpu, IdleTimeAndCpuCountComeFromProcStat) {
+  // user nice system idle iowait irq softirq steal guest guest_nice, in USER_HZ ticks.
+  const std::string text =
+      "cpu  700 10 300 5000 20 0 40 5 0 0\n"
+      "cpu0 350 5 150 2500 10 0 20 2 0 0\n"
+      "cpu1 350 5 150 2500 10 0 20 3 0 0\n"
+      "intr 12345 1 2 3\n"
+      "ctxt 999\n";
+  sb::bench::machine_sample m;
+  ASSERT_TRUE(sb::bench::parse_proc_stat(text, 100, m));
+  EXPECT_TRUE(m.ok);
+  EXPECT_EQ(m.cpus, 2u);
+  EXPECT_EQ(m.idle_us, (5000u + 20) * 10'000u);
+}
+
+TEST(MachineCpu, TextWithoutTheTotalLineIsRefused) {
+  sb::bench::machine_sample m;
+  EXPECT_FALSE(sb::bench::parse_proc_stat("cpu0 1 2 3 4 5 6 7 8\n", 100, m));
+  EXPECT_FALSE(sb::bench::parse_proc_stat("cpu  1 2 3\ncpu0 1 2 3 4 5\n", 100, m));
+  EXPECT_FALSE(sb::bench::parse_proc_stat("", 100, m));
+  EXPECT_FALSE(m.ok);
+}
+
+TEST(MachineCpu, BusyIsWallTimesCpusLessIdle) {
+  sb::bench::machine_sample a, b;
+  a.ok = b.ok = true;
+  a.cpus = b.cpus = 2;
+  a.at_ns = 1'000'000'000;
+  b.at_ns = 3'000'000'000;  // 2 s later: 4 CPU-seconds in all
+  a.idle_us = 10'000'000;
+  b.idle_us = 11'500'000;   // 1.5 s of it idle
+  EXPECT_DOUBLE_EQ(sb::bench::machine_busy_s(a, b), 2.5);
+  b.cpus = 4;  // a CPU came online: not comparable
+  EXPECT_EQ(sb::bench::machine_busy_s(a, b), 0.0);
+}
+
+TEST(MachineCpu, ThisMachineIsReadable) {
+  const auto a = sb::bench::sample_machine();
+  ASSERT_TRUE(a.ok);
+  EXPECT_GE(a.cpus, 1u);
+  EXPECT_GT(a.at_ns, 0u);
+}

@@ -61,6 +61,17 @@ void sleep_until_ns(std::uint64_t t) {
   if (t > now) std::this_thread::sleep_for(std::chrono::nanoseconds(t - now));
 }
 
+// The whole machine's CPU over a step, the generator included: on a shared
+// machine this is what a delivery really costs (see server_probe.hpp).
+void add_machine_cpu(nlohmann::ordered_json& m, const machine_sample& a, const machine_sample& b, double wall,
+                     std::uint64_t units, const char* per_unit_key) {
+  if (!a.ok || !b.ok || wall <= 0) return;
+  const double busy_us = machine_busy_s(a, b) * 1e6;
+  m["machine_cpus"] = a.cpus;
+  m["machine_busy_cores"] = round_to(busy_us / 1e6 / wall, 3);
+  m[per_unit_key] = units ? round_to(busy_us / static_cast<double>(units), 4) : 0.0;
+}
+
 std::uint64_t ephemeral_ports() {
   std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
   std::uint64_t lo = 32768, hi = 60999;
@@ -311,10 +322,15 @@ coordinator::step_outcome coordinator::load_step(std::uint32_t step, double rate
   if (!broadcast(msg_type::cmd_load, encode_pod(cmd))) return o;
   sleep_until_ns(cmd.start_ns);
   const server_sample s0 = sample_servers(opt_.server_pids);
+  const machine_sample mc0 = sample_machine();
+  // The workers report after the drain; read the machine once more as the load ends.
+  sleep_until_ns(cmd.end_ns);
+  const machine_sample mc_end = sample_machine();
   std::vector<std::string> bodies;
   if (!gather(msg_type::rep_load, bodies)) return o;
   const std::uint64_t t1 = monotonic_ns();
   const server_sample s1 = sample_servers(opt_.server_pids);
+  const machine_sample mc1 = sample_machine();
 
   load_counters c;
   histogram lat;
@@ -389,6 +405,10 @@ coordinator::step_outcome coordinator::load_step(std::uint32_t step, double rate
   }
   m["bench_cpu_cores"] = round_to(static_cast<double>(cpu_now - worker_cpu_us_) / 1e6 / wall, 3);
   worker_cpu_us_ = cpu_now;
+  add_machine_cpu(m, mc0, mc1, wall, c.received, "machine_cpu_us_per_delivery");
+  if (mc_end.ok && mc0.ok && mc_end.at_ns > mc0.at_ns)
+    m["machine_busy_cores_under_load"] =
+        round_to(machine_busy_s(mc0, mc_end) / (static_cast<double>(mc_end.at_ns - mc0.at_ns) / 1e9), 3);
 
   o.ok = true;
   o.deliveries_per_s = static_cast<double>(c.received) / duration;
@@ -594,12 +614,14 @@ int coordinator::run_churn() {
   if (!broadcast(msg_type::cmd_churn, encode_pod(cmd))) return 1;
   sleep_until_ns(cmd.start_ns);
   const server_sample s0 = sample_servers(opt_.server_pids);
+  const machine_sample mc0 = sample_machine();
   std::vector<std::string> bodies;
   if (!gather(msg_type::rep_churn, bodies)) {
     abort_line("churn phase failed");
     return 1;
   }
   const server_sample s1 = sample_servers(opt_.server_pids);
+  const machine_sample mc1 = sample_machine();
   churn_counters c;
   histogram cycle, join;
   std::uint64_t cpu = 0;
@@ -644,6 +666,7 @@ int coordinator::run_churn() {
     m["server_rss_kb"] = s1.rss_kb;
   }
   m["bench_cpu_cores"] = round_to(static_cast<double>(cpu) / 1e6 / wall, 3);
+  add_machine_cpu(m, mc0, mc1, wall, c.completed, "machine_cpu_us_per_cycle");
   auto p = base_params();
   p["target_rate"] = opt_.churn_rate;
   p["duration_s"] = duration;

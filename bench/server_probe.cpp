@@ -1,6 +1,7 @@
 // server_probe.cpp — see server_probe.hpp.
 #include "bench/server_probe.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -58,6 +59,55 @@ server_sample sample_servers(const std::vector<int>& pids) {
     s.cpu_us += us;
   }
   return s;
+}
+
+bool parse_proc_stat(const std::string& text, long ticks, machine_sample& out) {
+  std::istringstream lines(text);
+  std::string line;
+  bool total = false;
+  unsigned cpus = 0;
+  std::uint64_t idle_ticks = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("cpu", 0) != 0) continue;
+    std::istringstream is(line);
+    std::string name;
+    is >> name;
+    if (name != "cpu") {
+      ++cpus;  // cpu0, cpu1, ...
+      continue;
+    }
+    // user nice system idle iowait ...
+    std::uint64_t v[5] = {};
+    for (auto& x : v)
+      if (!(is >> x)) return false;
+    idle_ticks = v[3] + v[4];
+    total = true;
+  }
+  if (!total || cpus == 0) return false;
+  const std::uint64_t hz = static_cast<std::uint64_t>(ticks > 0 ? ticks : 100);
+  out.cpus = cpus;
+  out.idle_us = idle_ticks * 1'000'000ull / hz;
+  out.ok = true;
+  return true;
+}
+
+machine_sample sample_machine() {
+  machine_sample m;
+  std::ifstream f("/proc/stat");
+  std::ostringstream text;
+  text << f.rdbuf();
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  if (parse_proc_stat(text.str(), sysconf(_SC_CLK_TCK), m))
+    m.at_ns = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+  return m;
+}
+
+double machine_busy_s(const machine_sample& a, const machine_sample& b) {
+  if (!a.ok || !b.ok || b.at_ns <= a.at_ns || a.cpus != b.cpus) return 0.0;
+  const double all = static_cast<double>(b.at_ns - a.at_ns) / 1e9 * a.cpus;
+  const double idle = static_cast<double>(b.idle_us - a.idle_us) / 1e6;
+  return all > idle ? all - idle : 0.0;
 }
 
 }  // namespace sb::bench

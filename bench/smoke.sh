@@ -111,11 +111,14 @@ steps = [o for o in fan if o["phase"] == "step"]
 assert steps, "fanout: no step"
 assert all(s["metrics"]["delivery_ratio"] > 0 for s in steps), steps
 assert any(o["phase"] == "summary" for o in fan), "fanout: no summary"
+# the whole machine did some work for the deliveries (generator included)
+assert all(s["metrics"]["machine_cpu_us_per_delivery"] > 0 and s["metrics"]["machine_cpus"] >= 1 for s in steps), steps
 big = [o for o in lines_as("big", "fanout") if o["phase"] == "step"]
 assert big and big[0]["metrics"]["delivery_ratio"] > 0 and big[0]["metrics"]["protocol_errors"] == 0, big
 rooms = lines("rooms")
 assert rooms[-1]["metrics"]["delivery_ratio"] > 0, rooms[-1]
 churn = lines("churn")
 assert churn[-1]["metrics"]["attempted"] > 0, churn[-1]
+assert churn[-1]["metrics"]["machine_cpu_us_per_cycle"] > 0, churn[-1]
 print("smoke: ok", file=sys.stderr)
 PY
