@@ -129,6 +129,7 @@ bench_options parse_options(int argc, char** argv) {
     ("max-sender-rate", po::value<double>()->default_value(40), "fanout: msg/s one connection may send (gateway --rate-limit is 50)")
     ("max-p99-ms", po::value<double>()->default_value(1000), "fanout: a step with a higher p99 is not sustainable")
     ("min-delivery", po::value<double>()->default_value(0.99), "fanout: a step with a lower delivery ratio is not sustainable")
+    ("half-max", "fanout: after the steps, run one more at half the highest sustainable rate unless a step already ran there (the summary reports that step's latency)")
     ("rate-per-client", po::value<double>()->default_value(1), "rooms: msg/s each client sends")
     ("rate", po::value<double>()->default_value(100), "churn: target cycles per second")
     ("rooms", po::value<std::uint32_t>()->default_value(100), "churn: rooms the cycles join")
@@ -194,6 +195,7 @@ bench_options parse_options(int argc, char** argv) {
   o.max_sender_rate = vm["max-sender-rate"].as<double>();
   o.max_p99_ms = vm["max-p99-ms"].as<double>();
   o.min_delivery = vm["min-delivery"].as<double>();
+  o.half_max_step = vm.count("half-max") != 0;
   o.rate_per_client = vm["rate-per-client"].as<double>();
   o.churn_rate = vm["rate"].as<double>();
   o.churn_rooms = vm["rooms"].as<std::uint32_t>();

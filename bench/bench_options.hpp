@@ -54,6 +54,7 @@ struct bench_options {
   double max_sender_rate = 40;  // stays under the gateway's default --rate-limit 50
   double max_p99_ms = 1000;
   double min_delivery = 0.99;
+  bool half_max_step = false;  // --half-max
   // rooms
   double rate_per_client = 1;
   // churn

@@ -513,11 +513,11 @@ int coordinator::run_fanout() {
     for (double r = opt_.rate_start; r <= opt_.rate_max * 1.000001 && rates.size() < 64; r *= 2) rates.push_back(r);
 
   std::vector<nlohmann::ordered_json> steps;
+  std::vector<double> step_rates;  // the rate of steps[k]
   double best = 0, best_rate = 0;
   std::string stop = "rates_exhausted";
   bool broken = false;
-  for (std::size_t i = 0; i < rates.size(); ++i) {
-    const double rate = rates[i];
+  auto run_step = [&](std::uint32_t number, double rate) {
     auto senders = static_cast<std::uint32_t>(std::max<double>(opt_.senders, std::ceil(rate / opt_.max_sender_rate)));
     senders = std::min(senders, m);
     const double per_sender = rate / senders;
@@ -527,9 +527,14 @@ int coordinator::run_fanout() {
     sp["rate_per_sender"] = round_to(per_sender, 3);
     sp["duration_s"] = opt_.duration_s;
     sp["drain_s"] = opt_.drain_s;
-    out_.progress("fanout step " + std::to_string(i + 1) + ": " + num(rate) + " msg/s from " +
+    out_.progress("fanout step " + std::to_string(number) + ": " + num(rate) + " msg/s from " +
                   std::to_string(senders) + " senders to " + std::to_string(m) + " members");
-    auto o = load_step(static_cast<std::uint32_t>(i + 1), per_sender, senders, m, sp);
+    return std::pair{load_step(number, per_sender, senders, m, sp), std::pair{per_sender, senders}};
+  };
+  for (std::size_t i = 0; i < rates.size(); ++i) {
+    const double rate = rates[i];
+    auto [o, plan] = run_step(static_cast<std::uint32_t>(i + 1), rate);
+    const auto [per_sender, senders] = plan;
     if (!o.ok) {
       stop = o.why_not.empty() ? "worker_lost" : o.why_not;
       broken = o.why_not.empty();
@@ -537,6 +542,7 @@ int coordinator::run_fanout() {
     }
     out_.emit(o.line);
     steps.push_back(o.line);
+    step_rates.push_back(rate);
     if (!o.sustainable) {
       stop = o.why_not;
       break;
@@ -550,12 +556,41 @@ int coordinator::run_fanout() {
       break;
     }
   }
+  // Latency at half the highest sustainable rate: from a step that already
+  // ran there, or (--half-max) from one more step.
+  const double half = best_rate / 2;
+  std::size_t half_at = steps.size();
+  for (std::size_t k = 0; k < steps.size() && best_rate > 0; ++k)
+    if (std::fabs(step_rates[k] - half) <= half * 1e-6) half_at = k;
+  if (half_at == steps.size() && opt_.half_max_step && best_rate > 0 && !broken && stop != "deadline") {
+    auto [o, plan] = run_step(static_cast<std::uint32_t>(steps.size() + 1), half);
+    if (o.ok) {
+      out_.emit(o.line);
+      steps.push_back(o.line);
+      step_rates.push_back(half);
+      half_at = steps.size() - 1;
+    } else if (o.why_not.empty()) {
+      broken = true;
+      stop = "worker_lost";
+    }
+  }
   out_.step_table(steps);
   nlohmann::ordered_json sm;
   sm["max_sustainable_deliveries_per_s"] = round_to(best, 1);
   sm["at_rate"] = best_rate;
+  // The highest step passed, but no step failed: the real maximum may be higher.
+  sm["max_is_lower_bound"] = stop == "rates_exhausted" || stop == "sender_rate_limit";
   sm["steps"] = steps.size();
   sm["stopped_because"] = stop;
+  if (half_at < steps.size()) {
+    const auto& hm = steps[half_at]["metrics"];
+    sm["half_max"] = {{"rate", step_rates[half_at]},
+                      {"step", half_at + 1},
+                      {"members_open", hm["members_open"]},
+                      {"delivery_ratio", hm["delivery_ratio"]},
+                      {"latency_p50_ms", hm["latency_p50_ms"]},
+                      {"latency_p99_ms", hm["latency_p99_ms"]}};
+  }
   sm["criteria"] = {{"min_delivery", opt_.min_delivery}, {"max_p99_ms", opt_.max_p99_ms}};
   out_.emit(result("summary", p, sm));
   if (!broken) close_workers();

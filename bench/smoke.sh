@@ -84,7 +84,8 @@ run() {  # run NAME ARGS... : runs the bench, keeps its JSON lines in $work/NAME
 run idle idle --clients 200 --room-size 50 --settle 0.5 --duration 1
 run fanout fanout --members 50 --senders 5 --rates 100,200 --duration 2 --drain 1
 # 70,000-byte payloads: 64-bit frame lengths both ways (hence the gateway's larger --max-message-size).
-run big fanout --members 5 --senders 2 --rates 4 --payload-bytes 70000 --duration 1 --drain 1
+# --half-max: one more step at 2 msg/s, half of the highest rate that held.
+run big fanout --members 5 --senders 2 --rates 4 --payload-bytes 70000 --duration 1 --drain 1 --half-max
 run rooms rooms --clients 200 --room-size 10 --rate-per-client 1 --duration 2 --drain 1 --busy-poll-us 200
 run churn churn --rate 50 --rooms 10 --duration 2 --drain 1 --connect-concurrency 50
 
@@ -113,8 +114,18 @@ assert all(s["metrics"]["delivery_ratio"] > 0 for s in steps), steps
 assert any(o["phase"] == "summary" for o in fan), "fanout: no summary"
 # the whole machine did some work for the deliveries (generator included)
 assert all(s["metrics"]["machine_cpu_us_per_delivery"] > 0 and s["metrics"]["machine_cpus"] >= 1 for s in steps), steps
-big = [o for o in lines_as("big", "fanout") if o["phase"] == "step"]
+# The summary's half_max is the step at half the highest sustainable rate.
+summary = [o for o in fan if o["phase"] == "summary"][0]["metrics"]
+if summary["at_rate"] == 200:
+    assert summary["half_max"]["rate"] == 100 and summary["half_max"]["step"] == 1, summary
+    assert summary["max_is_lower_bound"] is True, summary
+big_all = lines_as("big", "fanout")
+big = [o for o in big_all if o["phase"] == "step"]
 assert big and big[0]["metrics"]["delivery_ratio"] > 0 and big[0]["metrics"]["protocol_errors"] == 0, big
+big_summary = [o for o in big_all if o["phase"] == "summary"][0]["metrics"]
+if big_summary["at_rate"] == 4:  # the 4 msg/s step held: --half-max ran a step at 2
+    assert len(big) == 2 and big[1]["params"]["rate"] == 2, big
+    assert big_summary["half_max"]["rate"] == 2 and big_summary["half_max"]["step"] == 2, big_summary
 rooms = lines("rooms")
 assert rooms[-1]["metrics"]["delivery_ratio"] > 0, rooms[-1]
 churn = lines("churn")
