@@ -49,9 +49,9 @@ void gateway_server::reload_tls() {
 
 gateway_server::~gateway_server() {
   hub_.stop();
+  link_->stop();  // before its watchers' io_context goes; a no-op after run()
   listener_.reset();
-  hub_.destroy_handlers();  // sessions die while the link and context still exist
-  link_->stop();
+  hub_.destroy_handlers();  // sessions die while the link (stopped) and context still exist
 }
 
 void gateway_server::run() {

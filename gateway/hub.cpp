@@ -38,6 +38,7 @@ void hub::destroy_handlers() {
 std::size_t hub::next_thread() { return round_robin_.fetch_add(1, std::memory_order_relaxed) % shards_.size(); }
 
 void hub::start() {
+  running_.store(true, std::memory_order_release);
   for (auto& s : shards_) {
     s->sweep_timer = std::make_unique<boost::asio::steady_timer>(*s->ioc);
     if (flush_interval_.count() > 0) s->flush_timer = std::make_unique<boost::asio::steady_timer>(*s->ioc);
@@ -66,6 +67,7 @@ void hub::stop() {
   for (auto& s : shards_) {
     if (s->thread.joinable()) s->thread.join();
   }
+  running_.store(false, std::memory_order_release);
   for (auto& s : shards_) {
     s->dirty.clear();
     s->flushing.clear();

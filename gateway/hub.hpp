@@ -53,6 +53,8 @@ class hub {
   std::size_t next_thread();
 
   void start();  // runs every io_context on its own thread
+  // Between start() and the end of stop(): the threads may be running handlers.
+  bool running() const { return running_.load(std::memory_order_acquire); }
   void stop();   // stops and joins
   // After stop(): destroys pending handlers (and so the sessions they hold)
   // while the rest of the gateway is still alive.
@@ -117,6 +119,7 @@ class hub {
   std::vector<std::unique_ptr<shard>> shards_;
   std::chrono::microseconds flush_interval_;
   std::atomic<bool> stopped_{false};  // sessions dying at shutdown leave the maps alone
+  std::atomic<bool> running_{false};
   std::atomic<std::size_t> round_robin_{0};
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> unknown_targets_{0};

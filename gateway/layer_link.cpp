@@ -1,10 +1,10 @@
 // layer_link.cpp — see layer_link.hpp.
 #include "gateway/layer_link.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
+#include <future>
 #include <memory>
+
+#include <boost/asio/post.hpp>
 
 #include "common/event.hpp"
 #include "common/limits.hpp"
@@ -15,10 +15,15 @@
 
 namespace sb::gateway {
 
+namespace asio = boost::asio;
+
+namespace {
+constexpr auto tick_every = std::chrono::milliseconds(50);
+constexpr int max_reads_per_handler = 4096;  // then let the thread's sockets have a turn
+}  // namespace
+
 layer_link::layer_link(const gateway_config& cfg, std::string gateway_id, hub& h)
-    : cfg_(cfg), gateway_id_(std::move(gateway_id)), hub_(h), ring_(cfg.layerds) {
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
+    : cfg_(cfg), gateway_id_(std::move(gateway_id)), hub_(h), ioc_(h.context(0)), ring_(cfg.layerds) {
   for (const auto& ep : cfg_.layerds) {
     peer p;
     p.endpoint = ep;
@@ -42,40 +47,150 @@ layer_link::layer_link(const gateway_config& cfg, std::string gateway_id, hub& h
   for (auto& p : peers_) p.down_since = clock::now();
 }
 
-layer_link::~layer_link() {
-  stop();
-  if (wake_fd_ >= 0) ::close(wake_fd_);
+layer_link::~layer_link() { stop(); }
+
+template <class F>
+void layer_link::on_link_thread(F&& f) {
+  if (stopped_.load(std::memory_order_acquire)) return;
+  if (ioc_.get_executor().running_in_this_thread()) {
+    f();
+  } else {
+    asio::post(ioc_, [this, f = std::forward<F>(f)]() mutable {
+      if (!stopped_.load(std::memory_order_relaxed)) f();
+    });
+  }
 }
 
 void layer_link::start() {
-  thread_ = std::thread([this] { loop(); });
+  asio::post(ioc_, [this] { begin(); });
+}
+
+void layer_link::begin() {
+  if (started_ || stopped_.load()) return;
+  started_ = true;
+  common::log("link")->info("layer link started gateway={} layerds={}", gateway_id_, peers_.size());
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    const int fd = peers_[i].sock->get(zmq::sockopt::fd);
+    peers_[i].watch = std::make_unique<asio::posix::stream_descriptor>(ioc_, fd);
+    arm_watch(i);
+  }
+  tick_timer_ = std::make_unique<asio::steady_timer>(ioc_);
+  tick(clock::now());  // the first HELLOs go now
+  arm_tick();
+  for (std::size_t i = 0; i < peers_.size(); ++i) read_peer(i);  // anything already waiting
 }
 
 void layer_link::stop() {
-  if (!thread_.joinable()) return;
-  stop_.store(true);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
-  thread_.join();
+  if (stopped_.load(std::memory_order_acquire)) return;
+  if (hub_.running()) {
+    std::promise<void> done;
+    asio::post(ioc_, [this, &done] {
+      shutdown();
+      done.set_value();
+    });
+    done.get_future().wait();
+  } else {
+    shutdown();  // no I/O thread runs: this thread is the only one here
+  }
 }
 
-void layer_link::push(command c) {
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(c));
+void layer_link::shutdown() {
+  if (stopped_.load()) return;
+  stopped_.store(true, std::memory_order_release);
+  // Leaving: an empty SYNC removes all our members at once, instead of
+  // layerd waiting for our heartbeats to time out.
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    if (peers_[i].up) send_to(i, proto::sync{});
   }
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  fail_pending(peers_.size(), "gateway stopping");
+  if (tick_timer_) tick_timer_->cancel();
+  tick_timer_.reset();
+  for (auto& p : peers_) {
+    if (!p.watch) continue;
+    p.watch->cancel();
+    p.watch->release();  // the fd is ZeroMQ's
+    p.watch.reset();
+  }
+  common::log("link")->info("layer link stopped gateway={}", gateway_id_);
+}
+
+void layer_link::arm_watch(std::size_t p) {
+  peers_[p].watch->async_wait(asio::posix::stream_descriptor::wait_read, [this, p](boost::system::error_code ec) {
+    if (ec || stopped_.load(std::memory_order_relaxed)) return;
+    read_peer(p);
+    arm_watch(p);
+  });
+}
+
+void layer_link::arm_tick() {
+  tick_timer_->expires_after(tick_every);
+  tick_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped_.load(std::memory_order_relaxed)) return;
+    tick(clock::now());
+    arm_tick();
+  });
+}
+
+void layer_link::recheck_after_send() {
+  // A send may have taken the socket's pending signal: look again once this
+  // handler is done (one check for a whole burst of sends).
+  if (recheck_posted_) return;
+  recheck_posted_ = true;
+  asio::post(ioc_, [this] {
+    recheck_posted_ = false;
+    if (stopped_.load(std::memory_order_relaxed)) return;
+    for (std::size_t i = 0; i < peers_.size(); ++i) read_peer(i);
+  });
+}
+
+void layer_link::read_peer(std::size_t p) {
+  auto log = common::log("link");
+  auto& sock = *peers_[p].sock;
+  for (int n = 0; n < max_reads_per_handler; ++n) {
+    int events = 0;
+    try {
+      events = sock.get(zmq::sockopt::events);
+    } catch (const zmq::error_t& e) {
+      log->error("reading socket state failed layerd={} error=\"{}\"", peers_[p].endpoint, e.what());
+      return;
+    }
+    if (!(events & ZMQ_POLLIN)) return;
+    std::vector<zmq::message_t> parts;
+    while (true) {
+      zmq::message_t part;
+      if (!sock.recv(part, zmq::recv_flags::dontwait)) break;
+      const bool more = part.more();
+      if (parts.size() < 4) parts.push_back(std::move(part));
+      if (!more) break;
+    }
+    if (parts.empty()) return;
+    if (parts.size() != 2 || parts[0].size() != 1) {
+      stats_.malformed_in.fetch_add(1);
+      log->warn("malformed message layerd={} frames={}", peers_[p].endpoint, parts.size());
+      continue;
+    }
+    on_message(p, *static_cast<const std::uint8_t*>(parts[0].data()),
+               std::string_view(static_cast<const char*>(parts[1].data()), parts[1].size()));
+    if (stopped_.load(std::memory_order_relaxed)) return;
+  }
+  // More is waiting: come back after the thread's other work.
+  asio::post(ioc_, [this, p] {
+    if (!stopped_.load(std::memory_order_relaxed)) read_peer(p);
+  });
 }
 
 void layer_link::group_add(std::string group, std::string channel, join_callback cb) {
-  push(add_cmd{std::move(group), std::move(channel), std::move(cb)});
+  on_link_thread([this, group = std::move(group), channel = std::move(channel), cb = std::move(cb)]() mutable {
+    do_add(std::move(group), std::move(channel), std::move(cb));
+  });
 }
 void layer_link::group_discard(std::string group, std::string channel) {
-  push(discard_cmd{std::move(group), std::move(channel)});
+  on_link_thread([this, group = std::move(group), channel = std::move(channel)] { do_discard(group, channel); });
 }
 void layer_link::group_send(std::string group, std::string event) {
-  push(send_cmd{std::move(group), std::move(event)});
+  on_link_thread([this, group = std::move(group), event = std::move(event)]() mutable {
+    do_send(group, std::move(event));
+  });
 }
 
 std::optional<std::size_t> layer_link::owner(const std::string& group) const { return ring_.owner(group, alive_); }
@@ -83,6 +198,7 @@ std::optional<std::size_t> layer_link::owner(const std::string& group) const { r
 bool layer_link::send_to(std::size_t p, const proto::message& m) {
   const auto k = static_cast<std::uint8_t>(proto::kind_of(m));
   const std::string body = proto::encode(m);
+  if (!stopped_.load(std::memory_order_relaxed)) recheck_after_send();
   try {
     if (!peers_[p].sock->send(zmq::const_buffer(&k, 1), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       return false;
@@ -96,99 +212,39 @@ bool layer_link::send_to(std::size_t p, const proto::message& m) {
   }
 }
 
-void layer_link::loop() {
-  auto log = common::log("link");
-  log->info("layer link started gateway={} layerds={}", gateway_id_, peers_.size());
-  std::vector<zmq::pollitem_t> items(peers_.size() + 1);
-  while (true) {
-    const auto now = clock::now();
-    tick(now);
-    run_commands();
-    if (stop_.load()) break;
-    for (std::size_t i = 0; i < peers_.size(); ++i) items[i] = {peers_[i].sock->handle(), 0, ZMQ_POLLIN, 0};
-    items.back() = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
-    try {
-      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(50));
-    } catch (const zmq::error_t& e) {
-      if (e.num() == EINTR) continue;
-      log->error("poll failed error=\"{}\"", e.what());
-      continue;
-    }
-    if (items.back().revents & ZMQ_POLLIN) {
-      std::uint64_t v;
-      [[maybe_unused]] auto n = ::read(wake_fd_, &v, sizeof v);
-    }
-    for (std::size_t i = 0; i < peers_.size(); ++i) {
-      if (!(items[i].revents & ZMQ_POLLIN)) continue;
-      for (int batch = 0; batch < 4096; ++batch) {
-        std::vector<zmq::message_t> parts;
-        while (true) {
-          zmq::message_t part;
-          if (!peers_[i].sock->recv(part, zmq::recv_flags::dontwait)) break;
-          const bool more = part.more();
-          if (parts.size() < 4) parts.push_back(std::move(part));
-          if (!more) break;
-        }
-        if (parts.empty()) break;
-        if (parts.size() != 2 || parts[0].size() != 1) {
-          stats_.malformed_in.fetch_add(1);
-          log->warn("malformed message layerd={} frames={}", peers_[i].endpoint, parts.size());
-          continue;
-        }
-        on_message(i, *static_cast<const std::uint8_t*>(parts[0].data()),
-                   std::string_view(static_cast<const char*>(parts[1].data()), parts[1].size()));
-      }
-    }
+void layer_link::do_add(std::string group, std::string channel, join_callback cb) {
+  members_[group].insert(channel);
+  auto p = owner(group);
+  if (!p) {
+    cb(false, "no layerd available");
+    return;
   }
-  // Leaving: an empty SYNC removes all our members at once, instead of
-  // layerd waiting for our heartbeats to time out.
-  for (std::size_t i = 0; i < peers_.size(); ++i) {
-    if (peers_[i].up) send_to(i, proto::sync{});
+  const std::uint64_t req = next_request_++;
+  if (!send_to(*p, proto::group_add{req, group, channel})) {
+    cb(false, "layerd queue full");
+    return;
   }
-  fail_pending(peers_.size(), "gateway stopping");
-  log->info("layer link stopped gateway={}", gateway_id_);
+  pending_.emplace(req, pending_join{std::move(cb), clock::now() + std::chrono::milliseconds(cfg_.join_timeout_ms), *p});
 }
 
-void layer_link::run_commands() {
-  std::vector<command> batch;
-  {
-    std::lock_guard lock(mutex_);
-    batch.swap(queue_);
+void layer_link::do_discard(const std::string& group, const std::string& channel) {
+  if (auto it = members_.find(group); it != members_.end()) {
+    it->second.erase(channel);
+    if (it->second.empty()) members_.erase(it);
   }
-  auto log = common::log("link");
-  for (auto& c : batch) {
-    if (auto* a = std::get_if<add_cmd>(&c)) {
-      members_[a->group].insert(a->channel);
-      auto p = owner(a->group);
-      if (!p) {
-        a->cb(false, "no layerd available");
-        continue;
-      }
-      const std::uint64_t req = next_request_++;
-      if (!send_to(*p, proto::group_add{req, a->group, a->channel})) {
-        a->cb(false, "layerd queue full");
-        continue;
-      }
-      pending_.emplace(req, pending_join{std::move(a->cb),
-                                         clock::now() + std::chrono::milliseconds(cfg_.join_timeout_ms), *p});
-    } else if (auto* d = std::get_if<discard_cmd>(&c)) {
-      if (auto it = members_.find(d->group); it != members_.end()) {
-        it->second.erase(d->channel);
-        if (it->second.empty()) members_.erase(it);
-      }
-      if (auto p = owner(d->group)) send_to(*p, proto::group_discard{d->group, d->channel});
-    } else if (auto* s = std::get_if<send_cmd>(&c)) {
-      auto p = owner(s->group);
-      if (!p || !send_to(*p, proto::group_send{s->group, std::move(s->event)})) {
-        if (stats_.dropped_no_layerd.fetch_add(1) % 1000 == 0) {
-          log->warn("group_send dropped group={} reason=\"no layerd available\" dropped_total={}", s->group,
-                    stats_.dropped_no_layerd.load());
-        }
-        continue;
-      }
-      stats_.group_sends.fetch_add(1, std::memory_order_relaxed);
+  if (auto p = owner(group)) send_to(*p, proto::group_discard{group, channel});
+}
+
+void layer_link::do_send(const std::string& group, std::string event) {
+  auto p = owner(group);
+  if (!p || !send_to(*p, proto::group_send{group, std::move(event)})) {
+    if (stats_.dropped_no_layerd.fetch_add(1) % 1000 == 0) {
+      common::log("link")->warn("group_send dropped group={} reason=\"no layerd available\" dropped_total={}", group,
+                                stats_.dropped_no_layerd.load());
     }
+    return;
   }
+  stats_.group_sends.fetch_add(1, std::memory_order_relaxed);
 }
 
 void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view body) {

@@ -1,10 +1,18 @@
 // layer_link.hpp — the gateway's ZeroMQ link to every layerd.
 //
-// One thread owns a DEALER per layerd (ZeroMQ sockets are single-thread
-// objects); I/O threads hand it commands through a mutex-guarded queue and
-// an eventfd, and it hands DELIVERs back to the hub. Each group is routed
-// to one layerd by a consistent hash (common/hash_ring.hpp) over the links
-// that are up, so every member sees a group's messages in one order.
+// The link lives on the first I/O thread (hub thread 0): it owns a DEALER
+// per layerd (ZeroMQ sockets are single-thread objects), watches each
+// socket's ZMQ_FD in that thread's io_context, and keeps a 50 ms tick for
+// heartbeats and timeouts. A group_send made on thread 0 goes straight to
+// ZeroMQ, and a DELIVER is read and handed to the hub on the same thread,
+// with no hop through a thread of its own. Other I/O threads post to
+// thread 0. Each group is routed to one layerd by a consistent hash
+// (common/hash_ring.hpp) over the links that are up, so every member sees a
+// group's messages in one order.
+//
+// ZMQ_FD only signals changes: after it fires the socket is read until
+// ZMQ_EVENTS shows no more input, and after a send (which may consume a
+// signal) ZMQ_EVENTS is checked again, once per handler.
 //
 // Liveness: HELLO/WELCOME to come up, HEARTBEAT both ways; a layerd silent
 // for --layerd-timeout-ms is down and its groups move to the next one on
@@ -12,24 +20,24 @@
 // SYNC with all of this gateway's members in the groups it now owns, so a
 // restarted or newly responsible layerd knows everything at once.
 //
-// Threading: public methods from any thread; callbacks run on the link
-// thread and must only post elsewhere.
+// Threading: public methods from any thread; callbacks run on hub thread 0
+// and must only post elsewhere.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
-#include <variant>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
 #include "common/hash_ring.hpp"
@@ -58,8 +66,11 @@ class layer_link {
   layer_link(const layer_link&) = delete;
   layer_link& operator=(const layer_link&) = delete;
 
+  // Starts on hub thread 0 (call after or before hub::start()).
   void start();
-  // Tells every live layerd this gateway has no members any more, then stops.
+  // Tells every live layerd this gateway has no members any more, then
+  // stops. Waits for thread 0 while the hub runs, else runs here. Later
+  // calls to the methods below are ignored.
   void stop();
 
   void group_add(std::string group, std::string channel, join_callback cb);
@@ -71,21 +82,11 @@ class layer_link {
   const stats& counters() const { return stats_; }
 
  private:
-  struct add_cmd {
-    std::string group, channel;
-    join_callback cb;
-  };
-  struct discard_cmd {
-    std::string group, channel;
-  };
-  struct send_cmd {
-    std::string group, event;
-  };
-  using command = std::variant<add_cmd, discard_cmd, send_cmd>;
-
   struct peer {
     std::string endpoint;
     std::unique_ptr<zmq::socket_t> sock;
+    // Watches the socket's ZMQ_FD; released (never closed) on stop.
+    std::unique_ptr<boost::asio::posix::stream_descriptor> watch;
     bool up = false;
     clock::time_point last_heard{};
     clock::time_point next_hello{};
@@ -100,9 +101,18 @@ class layer_link {
     std::size_t peer;
   };
 
-  void push(command c);
-  void loop();
-  void run_commands();
+  // Runs `f` on thread 0: at once when called there, else posted.
+  template <class F>
+  void on_link_thread(F&& f);
+  void begin();
+  void shutdown();
+  void arm_watch(std::size_t p);
+  void arm_tick();
+  void read_peer(std::size_t p);
+  void recheck_after_send();
+  void do_add(std::string group, std::string channel, join_callback cb);
+  void do_discard(const std::string& group, const std::string& channel);
+  void do_send(const std::string& group, std::string event);
   void on_message(std::size_t p, std::uint8_t kind, std::string_view body);
   void tick(clock::time_point now);
   void set_up(std::size_t p, bool up, const char* why);
@@ -114,24 +124,23 @@ class layer_link {
   gateway_config cfg_;
   std::string gateway_id_;
   hub& hub_;
+  boost::asio::io_context& ioc_;  // hub thread 0's
   zmq::context_t ctx_{1};
   std::vector<peer> peers_;
   std::vector<bool> alive_;
   common::hash_ring ring_;
-  int wake_fd_ = -1;
 
-  std::mutex mutex_;
-  std::vector<command> queue_;  // guarded by mutex_
-
-  // link thread only:
+  // thread 0 only:
   std::unordered_map<std::string, std::unordered_set<std::string>> members_;  // group → channels
   std::unordered_map<std::uint64_t, pending_join> pending_;
   std::uint64_t next_request_ = 1;
   clock::time_point next_heartbeat_{};
+  std::unique_ptr<boost::asio::steady_timer> tick_timer_;
+  bool recheck_posted_ = false;
+  bool started_ = false;
 
-  std::atomic<bool> stop_{false};
+  std::atomic<bool> stopped_{false};
   std::atomic<std::size_t> links_up_{0};
-  std::thread thread_;
   stats stats_;
 };
 

@@ -435,6 +435,28 @@ class Outages(ProcessTestCase):
                 self.assertTrue(c.layerds[1].alive())
         arun(body(), 120)
 
+    def test_a_restarted_layerd_gets_every_member_back_from_the_gateways(self):
+        # The gateways' link notices the new layerd (it does not know them),
+        # says HELLO again and SYNCs its members; Redis' copy is wiped first,
+        # so only that SYNC can bring the group back.
+        c = self.start_cluster(layerds=1, gateways=2)
+        gwa, gwb = c.gateways
+        room = "comeback"
+
+        async def body():
+            async with Clients() as cl:
+                a = await cl.connect(gwa, room)
+                b = await cl.connect(gwb, room)
+                await chat_works(a, [a, b], "before", 5)
+                c.layerds[0].kill(signal.SIGKILL)
+                c.redis.cmd("DEL", group_key(room))
+                c.layerds[0].start()
+                await chat_eventually_works(a, [a, b], "a after restart", 15)
+                await chat_works(b, [a, b], "b after restart", 5)
+                await await_until(lambda: len(c.members(room)) == 2, 10, "both members in Redis again",
+                                  interval=0.25)
+        arun(body(), 60)
+
 
 if __name__ == "__main__":
     unittest.main()
