@@ -12,6 +12,7 @@
 #include "gateway/hub.hpp"
 #include "gateway/ws_frame.hpp"
 #include "proto/codec.hpp"
+#include "proto/zmq_frames.hpp"
 
 namespace sb::gateway {
 
@@ -155,14 +156,7 @@ void layer_link::read_peer(std::size_t p) {
       return;
     }
     if (!(events & ZMQ_POLLIN)) return;
-    std::vector<zmq::message_t> parts;
-    while (true) {
-      zmq::message_t part;
-      if (!sock.recv(part, zmq::recv_flags::dontwait)) break;
-      const bool more = part.more();
-      if (parts.size() < 4) parts.push_back(std::move(part));
-      if (!more) break;
-    }
+    auto parts = proto::recv_frames(sock, 4);
     if (parts.empty()) return;
     if (parts.size() != 2 || parts[0].size() != 1) {
       stats_.malformed_in.fetch_add(1);

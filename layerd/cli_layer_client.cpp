@@ -8,6 +8,7 @@
 
 #include "common/limits.hpp"
 #include "proto/codec.hpp"
+#include "proto/zmq_frames.hpp"
 
 namespace sb::layerd {
 namespace {
@@ -122,14 +123,7 @@ std::optional<proto::message> cli_layer_client::recv_until(clock::time_point dea
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
     // Read every frame of the message (keeping at most a few), so a
     // malformed one cannot leave frames behind for the next read.
-    std::vector<zmq::message_t> parts;
-    while (true) {
-      zmq::message_t part;
-      if (!sock_.recv(part, zmq::recv_flags::dontwait)) break;
-      const bool more = part.more();
-      if (parts.size() < 3) parts.push_back(std::move(part));
-      if (!more) break;
-    }
+    auto parts = proto::recv_frames(sock_, 3);
     if (parts.size() != 2 || parts[0].size() != 1) continue;  // not [kind, body]: not for us
     const auto k = *static_cast<const std::uint8_t*>(parts[0].data());
     auto decoded = proto::decode(k, std::string_view(static_cast<const char*>(parts[1].data()), parts[1].size()));

@@ -26,6 +26,7 @@
 #include "layerd/channels_wire.hpp"
 #include "layerd/pending.hpp"
 #include "proto/codec.hpp"
+#include "proto/zmq_frames.hpp"
 
 namespace sb::layerd {
 namespace {
@@ -137,15 +138,7 @@ void layer_server::on_router_readable() {
   auto log = common::log("layerd");
   // Drain a bounded batch so Redis and timers get their turn.
   for (int i = 0; i < 4096; ++i) {
-    std::vector<zmq::message_t> parts;
-    while (true) {
-      zmq::message_t part;
-      auto got = router_.recv(part, zmq::recv_flags::dontwait);
-      if (!got) break;
-      const bool more = part.more();
-      if (parts.size() < 8) parts.push_back(std::move(part));
-      if (!more) break;
-    }
+    auto parts = proto::recv_frames(router_, 8);
     if (parts.empty()) return;
     ++stats_.messages_in;
     std::string peer = parts[0].to_string();
