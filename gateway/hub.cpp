@@ -3,6 +3,7 @@
 
 #include <charconv>
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
 #include "common/logging.hpp"
@@ -194,7 +195,9 @@ void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const s
   if (stopped_.load(std::memory_order_relaxed)) return;
   for (auto& sp : shards_) {
     shard* s = sp.get();
-    boost::asio::post(*s->ioc, [s, frame, group] {
+    // On the shard's own thread (the layerd link's, thread 0) it runs at
+    // once, so the frames are queued before the flush that pass posts.
+    boost::asio::dispatch(*s->ioc, [s, frame, group] {
       auto it = s->groups.find(group);
       if (it == s->groups.end()) return;
       auto& members = it->second;
@@ -228,7 +231,7 @@ void hub::deliver(const std::shared_ptr<const std::string>& frame, const std::ve
   for (std::size_t t = 0; t < shards_.size(); ++t) {
     if (per_thread[t].empty()) continue;
     shard* s = shards_[t].get();
-    boost::asio::post(*s->ioc, [this, s, frame, conns = std::move(per_thread[t])] {
+    boost::asio::dispatch(*s->ioc, [this, s, frame, conns = std::move(per_thread[t])] {
       for (auto conn : conns) {
         auto it = s->sessions.find(conn);
         if (it == s->sessions.end()) {

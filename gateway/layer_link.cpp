@@ -20,7 +20,7 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr auto tick_every = std::chrono::milliseconds(50);
-constexpr int max_reads_per_handler = 4096;  // then let the thread's sockets have a turn
+constexpr int max_reads_per_handler = 256;  // then the pass's flush and the thread's sockets have a turn
 }  // namespace
 
 layer_link::layer_link(const gateway_config& cfg, std::string gateway_id, hub& h)
