@@ -83,7 +83,7 @@ void layer_link::begin() {
 
 void layer_link::stop() {
   if (stopped_.load(std::memory_order_acquire)) return;
-  if (hub_.running()) {
+  if (hub_.running() && !ioc_.get_executor().running_in_this_thread()) {
     std::promise<void> done;
     asio::post(ioc_, [this, &done] {
       shutdown();
@@ -91,7 +91,7 @@ void layer_link::stop() {
     });
     done.get_future().wait();
   } else {
-    shutdown();  // no I/O thread runs: this thread is the only one here
+    shutdown();  // on thread 0, or no I/O thread runs: nobody else is here
   }
 }
 
