@@ -2,6 +2,8 @@
 #include "common/logging.hpp"
 
 #include <array>
+#include <atomic>
+#include <cstring>
 
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -34,7 +36,9 @@ bool setup_logging(const std::string& level) {
   return true;
 }
 
-std::shared_ptr<spdlog::logger> log(const char* area) {
+namespace {
+
+std::shared_ptr<spdlog::logger> find_or_make(const char* area) {
   auto logger = spdlog::get(area);
   if (!logger) {
     setup_logging("info");
@@ -45,6 +49,20 @@ std::shared_ptr<spdlog::logger> log(const char* area) {
     }
   }
   return logger;
+}
+
+}  // namespace
+
+spdlog::logger* log(const char* area) {
+  static std::array<std::atomic<spdlog::logger*>, areas.size()> known{};
+  for (std::size_t i = 0; i < areas.size(); ++i) {
+    if (area != areas[i] && std::strcmp(area, areas[i]) != 0) continue;
+    if (auto* found = known[i].load(std::memory_order_acquire)) return found;
+    auto* made = find_or_make(areas[i]).get();  // the registry keeps it alive
+    known[i].store(made, std::memory_order_release);
+    return made;
+  }
+  return find_or_make(area).get();
 }
 
 }  // namespace sb::common

@@ -16,7 +16,10 @@ namespace sb::common {
 // leaves nothing half set up if the level name is unknown.
 bool setup_logging(const std::string& level);
 
-// The logger for an area, created on first use if setup_logging was not called.
-std::shared_ptr<spdlog::logger> log(const char* area);
+// The logger for an area, created on first use if setup_logging was not
+// called. Loggers are never dropped, so the pointer stays valid. The seven
+// areas are found without a lock (spdlog's registry takes one per lookup,
+// and the I/O threads log from their hot paths).
+spdlog::logger* log(const char* area);
 
 }  // namespace sb::common

@@ -55,7 +55,6 @@ std::chrono::milliseconds redis_link::tick(clock::time_point now) {
 }
 
 void redis_link::connect() {
-  auto log = common::log("redis");
   redisAsyncContext* c = redisAsyncConnect(url_.host.c_str(), url_.port);
   if (!c || c->err) {
     lost(c ? c->errstr : "out of memory");
