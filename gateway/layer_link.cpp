@@ -197,7 +197,9 @@ bool layer_link::send_to(std::size_t p, const proto::message& m) {
     if (!peers_[p].sock->send(zmq::const_buffer(&k, 1), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       return false;
     }
-    peers_[p].sock->send(zmq::buffer(body), zmq::send_flags::none);
+    // ZeroMQ takes a multipart message whole once its first frame is in,
+    // so this never waits either.
+    peers_[p].sock->send(zmq::buffer(body), zmq::send_flags::dontwait);
     return true;
   } catch (const zmq::error_t& e) {
     common::log("link")->warn("send failed layerd={} kind={} error=\"{}\"", peers_[p].endpoint,

@@ -12,7 +12,10 @@
 //
 // ZMQ_FD only signals changes: after it fires the socket is read until
 // ZMQ_EVENTS shows no more input, and after a send (which may consume a
-// signal) ZMQ_EVENTS is checked again, once per handler.
+// signal) ZMQ_EVENTS is checked again, once per handler. Every ZeroMQ call
+// made here is non-blocking (ZMQ_DONTWAIT sends and receives, ZMQ_EVENTS),
+// so the I/O thread never waits on ZeroMQ; a full send queue (sndhwm) is a
+// dropped send, counted and logged as before.
 //
 // Liveness: HELLO/WELCOME to come up, HEARTBEAT both ways; a layerd silent
 // for --layerd-timeout-ms is down and its groups move to the next one on

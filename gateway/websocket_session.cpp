@@ -63,7 +63,7 @@ void websocket_session::run() {
   auto self = shared_from_this();
   auto ex = socket_.get_executor();
   ctx_.link.group_add(group_, channel(), [self, ex](bool ok, const std::string& why) {
-    // Runs on the link thread: hop back to the session's own thread.
+    // Runs on the link's thread (I/O thread 0): hop back to the session's own thread.
     asio::post(ex, [self, ok, why] { self->on_joined(ok, why); });
   });
 }
