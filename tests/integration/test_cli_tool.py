@@ -188,7 +188,10 @@ class ClientsAreNotGateways(ProcessTestCase):
 
     def test_a_cli_run_leaves_no_gateway_in_layerds_log_or_metrics(self):
         mport = free_port()
-        c = self.start_cluster(layerds=1, gateways=1,
+        # A short timeout so the CLI's clients are forgotten within the test;
+        # the gateway beats well inside it (its default beat is 1000 ms, which
+        # would sit right at the limit).
+        c = self.start_cluster(layerds=1, gateways=1, gateway_args=["--heartbeat-ms", "200"],
                                layerd_args=["--metrics-listen", f"127.0.0.1:{mport}", "--gateway-timeout-ms", "1000"])
         ld = c.layerds[0]
 
