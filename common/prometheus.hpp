@@ -13,6 +13,14 @@
 
 namespace sb::common {
 
+// The bucket a value falls in for histogram(): the first i with
+// value <= bounds[i], or n (the +Inf bucket) above the last bound.
+inline std::size_t histogram_bucket(const double* bounds, std::size_t n, double value) {
+  std::size_t b = 0;
+  while (b < n && value > bounds[b]) ++b;
+  return b;
+}
+
 class prometheus_text {
  public:
   void family(std::string_view name, std::string_view type, std::string_view help);

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/logging.hpp"
+#include "common/prometheus.hpp"
 #include "gateway/websocket_session.hpp"
 
 namespace sb::gateway {
@@ -120,8 +121,7 @@ void hub::flush(shard& s) {
   const auto t1 = std::chrono::steady_clock::now();
   s.last_flush = t1;  // the interval counts from the end of a pass's writes
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
-  std::size_t b = 0;
-  while (b < flush_bounds_ms.size() && static_cast<double>(ns) > flush_bounds_ms[b] * 1e6) ++b;
+  const auto b = common::histogram_bucket(flush_bounds_ms.data(), flush_bounds_ms.size(), static_cast<double>(ns) / 1e6);
   flush_buckets_[b].fetch_add(1, std::memory_order_relaxed);
   flush_sum_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
 }

@@ -302,9 +302,7 @@ void layer_server::group_send(const std::string& group, const std::string& event
     store_pending(group, score(now), now, pending::random_tag(rng_) + event, 0);
   }
   const double us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
-  std::size_t b = 0;
-  while (b < stats::latency_bounds_us.size() && us > stats::latency_bounds_us[b]) ++b;
-  ++stats_.latency_buckets[b];
+  ++stats_.latency_buckets[common::histogram_bucket(stats::latency_bounds_us.data(), stats::latency_bounds_us.size(), us)];
   stats_.latency_sum_us += us;
 }
 

@@ -29,6 +29,15 @@ TEST(PrometheusText, HistogramBucketsAreCumulativeWithSumAndCount) {
             "sb_t_seconds_bucket{le=\"+Inf\"} 7\nsb_t_seconds_sum 1.5\nsb_t_seconds_count 7\n");
 }
 
+TEST(PrometheusText, AValueGoesToTheFirstBucketWhoseBoundHoldsIt) {
+  const double bounds[] = {1, 2.5, 10};
+  EXPECT_EQ(sb::common::histogram_bucket(bounds, 3, 0.2), 0u);
+  EXPECT_EQ(sb::common::histogram_bucket(bounds, 3, 1), 0u);  // bounds are inclusive ("le")
+  EXPECT_EQ(sb::common::histogram_bucket(bounds, 3, 1.01), 1u);
+  EXPECT_EQ(sb::common::histogram_bucket(bounds, 3, 10), 2u);
+  EXPECT_EQ(sb::common::histogram_bucket(bounds, 3, 11), 3u);  // +Inf
+}
+
 TEST(PrometheusText, LabelValuesAreEscaped) {
   EXPECT_EQ(prometheus_text::label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
   EXPECT_EQ(prometheus_text::label_value("redis://h:6379/0"), "redis://h:6379/0");
