@@ -1,5 +1,5 @@
-// cli_layer_client.cpp — see cli_layer_client.hpp.
-#include "layerd/cli_layer_client.hpp"
+// layer_client.cpp — see layer_client.hpp.
+#include "cli/layer_client.hpp"
 
 #include <array>
 #include <cstdint>
@@ -10,7 +10,7 @@
 #include "proto/codec.hpp"
 #include "proto/zmq_frames.hpp"
 
-namespace sb::layerd {
+namespace sb::cli {
 namespace {
 
 // `cli.` + 16 hex digits: a valid channel-name prefix (layerd checks
@@ -28,7 +28,7 @@ std::string random_cli_id() {
 
 std::string describe(const proto::error& e) { return e.code + ": " + e.text; }
 
-cli_layer_client::cli_layer_client(std::string endpoint, std::chrono::milliseconds timeout)
+layer_client::layer_client(std::string endpoint, std::chrono::milliseconds timeout)
     : endpoint_(std::move(endpoint)), timeout_(timeout), id_(random_cli_id()), sock_(ctx_, zmq::socket_type::dealer) {
   sock_.set(zmq::sockopt::routing_id, id_);
   // Until close, queue rather than drop; at close, give the queue at most
@@ -38,13 +38,13 @@ cli_layer_client::cli_layer_client(std::string endpoint, std::chrono::millisecon
   sock_.set(zmq::sockopt::sndtimeo, static_cast<int>(timeout_.count()));
 }
 
-cli_layer_client::~cli_layer_client() {
+layer_client::~layer_client() {
   // Nothing queued is worth waiting for when layerd never answered.
   if (!welcomed_) sock_.set(zmq::sockopt::linger, 0);
   sock_.close();  // ctx_'s destructor then waits up to the linger for queued frames
 }
 
-common::result<proto::welcome> cli_layer_client::run() {
+common::result<proto::welcome> layer_client::run() {
   try {
     sock_.connect(endpoint_);
   } catch (const zmq::error_t& e) {
@@ -75,7 +75,7 @@ common::result<proto::welcome> cli_layer_client::run() {
                        " ms (is switchboard-layerd running there?)"};
 }
 
-common::result<std::optional<proto::error>> cli_layer_client::send_checked(const proto::message& m) {
+common::result<std::optional<proto::error>> layer_client::send_checked(const proto::message& m) {
   const auto deadline = clock::now() + timeout_;
   try {
     do_send(m);
@@ -98,7 +98,7 @@ common::result<std::optional<proto::error>> cli_layer_client::send_checked(const
                        " ms; the message may or may not have been delivered"};
 }
 
-void cli_layer_client::do_send(const proto::message& m) {
+void layer_client::do_send(const proto::message& m) {
   const auto k = static_cast<std::uint8_t>(proto::kind_of(m));
   const std::string body = proto::encode(m);
   // Blocking sends, bounded by ZMQ_SNDTIMEO; an unconnected DEALER queues.
@@ -108,7 +108,7 @@ void cli_layer_client::do_send(const proto::message& m) {
   }
 }
 
-std::optional<proto::message> cli_layer_client::recv_until(clock::time_point deadline) {
+std::optional<proto::message> layer_client::recv_until(clock::time_point deadline) {
   for (int round = 0; round < 100000; ++round) {
     const auto now = clock::now();
     if (now >= deadline) return std::nullopt;
@@ -133,4 +133,4 @@ std::optional<proto::message> cli_layer_client::recv_until(clock::time_point dea
   return std::nullopt;
 }
 
-}  // namespace sb::layerd
+}  // namespace sb::cli

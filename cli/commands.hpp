@@ -1,4 +1,4 @@
-// cli_commands.hpp — what each switchboard-cli command does.
+// commands.hpp — what each switchboard-cli command does.
 //
 // Each command validates all of its input before it touches the network
 // (so a typo never half-happens), then talks to layerd (group-send, send)
@@ -12,17 +12,17 @@
 
 #include <iosfwd>
 
-#include "layerd/cli_options.hpp"
+#include "cli/options.hpp"
 
-namespace sb::layerd {
+namespace sb::cli {
 
-namespace cli_exit {
+namespace exit_code {
 inline constexpr int ok = 0;
 inline constexpr int failed = 1;  // unreachable, refused, no such group
 inline constexpr int usage = 2;   // bad usage, bad name, bad JSON, event too large
-}  // namespace cli_exit
+}  // namespace exit_code
 
 // Runs opts.command; an unknown command prints the usage to err and returns 2.
-int run_cli_command(const cli_options& opts, std::istream& in, std::ostream& out, std::ostream& err);
+int run_command(const options& opts, std::istream& in, std::ostream& out, std::ostream& err);
 
-}  // namespace sb::layerd
+}  // namespace sb::cli

@@ -1,18 +1,18 @@
-// cli_commands.cpp — see cli_commands.hpp.
+// commands.cpp — see commands.hpp.
 //
-// Redis commands mirror channels_redis (group_add: ZADD <prefix>:group:<g>
-// <now> <channel> then EXPIRE <group expiry>; group_discard: ZREM), so what
-// the CLI writes is what a Django process would have written. Publishing
+// Redis keys and commands come from common/channels_keys.hpp, the module
+// layerd uses too (group_add: ZADD <prefix>:group:<g> <now> <channel> then
+// EXPIRE <group expiry>; group_discard: ZREM), so what the CLI writes is
+// what a Django process would have written. Publishing
 // goes through layerd, never straight to Redis, because only layerd knows
 // which gateway holds which Switchboard socket. With several Redis hosts
 // each group's key is read and written on the host channels_redis would
 // use (common/redis_shard.hpp); `groups` lists every host.
-#include "layerd/cli_commands.hpp"
+#include "cli/commands.hpp"
 
 #include <hiredis/hiredis.h>
 
 #include <chrono>
-#include <cstdio>
 #include <istream>
 #include <map>
 #include <ostream>
@@ -20,14 +20,15 @@
 #include <string>
 #include <string_view>
 
+#include "common/channels_keys.hpp"
 #include "common/event.hpp"
 #include "common/limits.hpp"
 #include "common/names.hpp"
 #include "common/redis_shard.hpp"
-#include "layerd/cli_layer_client.hpp"
-#include "layerd/cli_redis_client.hpp"
+#include "cli/layer_client.hpp"
+#include "cli/redis_client.hpp"
 
-namespace sb::layerd {
+namespace sb::cli {
 namespace {
 
 namespace lim = common::limits;
@@ -41,7 +42,8 @@ constexpr int max_json_depth = 32;
 constexpr int max_scan_rounds = 1'000'000;
 
 struct ctx {
-  const cli_options& opts;
+  const options& opts;
+  common::channels_keys keys;
   std::istream& in;
   std::ostream& out;
   std::ostream& err;
@@ -51,11 +53,10 @@ struct ctx {
     return code;
   }
   std::chrono::milliseconds timeout() const { return std::chrono::milliseconds(opts.timeout_ms); }
-  std::string group_key(const std::string& group) const { return opts.prefix + ":group:" + group; }
 };
 
 int wrong_args(const ctx& c, const char* synopsis) {
-  return c.fail(cli_exit::usage, std::string("usage: switchboard-cli ") + synopsis + " (see --help)");
+  return c.fail(exit_code::usage, std::string("usage: switchboard-cli ") + synopsis + " (see --help)");
 }
 
 std::string check_group(const std::string& g) {
@@ -117,60 +118,52 @@ common::result<std::string> read_event(const ctx& c, const std::string& arg) {
   return event;
 }
 
-std::string now_score() {
-  using namespace std::chrono;
-  char buf[32];
-  const double now = duration_cast<duration<double>>(system_clock::now().time_since_epoch()).count();
-  std::snprintf(buf, sizeof buf, "%.6f", now);
-  return buf;
-}
-
-// Escapes Redis glob characters so a prefix is matched literally by SCAN.
-std::string glob_escape(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') out.push_back('\\');
-    out.push_back(ch);
-  }
-  return out;
-}
-
 // ---- through layerd ----
 
 // Sends m through layerd; `what` names the operation in messages.
 int publish(const ctx& c, const proto::message& m, const std::string& what) {
-  cli_layer_client link(c.opts.layerd, c.timeout());
-  if (auto w = link.run(); !w) return c.fail(cli_exit::failed, w.error_text());
+  layer_client link(c.opts.layerd, c.timeout());
+  if (auto w = link.run(); !w) return c.fail(exit_code::failed, w.error_text());
   auto r = link.send_checked(m);
-  if (!r) return c.fail(cli_exit::failed, r.error_text());
-  if (r.value()) return c.fail(cli_exit::failed, "layerd refused " + what + ": " + describe(*r.value()));
-  return cli_exit::ok;
+  if (!r) return c.fail(exit_code::failed, r.error_text());
+  if (r.value()) return c.fail(exit_code::failed, "layerd refused " + what + ": " + describe(*r.value()));
+  return exit_code::ok;
+}
+
+// group-send and send: NAME JSON. The name is checked by `check` and the
+// event read and checked before anything is sent; `make` builds the
+// message from both, and `what` + NAME names it in messages.
+template <class Make>
+int publish_event(const ctx& c, const char* synopsis, std::string (*check)(const std::string&), Make make,
+                  const std::string& what) {
+  if (c.opts.args.size() != 2) return wrong_args(c, synopsis);
+  const auto& name = c.opts.args[0];
+  if (auto e = check(name); !e.empty()) return c.fail(exit_code::usage, e);
+  auto event = read_event(c, c.opts.args[1]);
+  if (!event) return c.fail(exit_code::usage, event.error_text());
+  return publish(c, make(name, std::move(event.value())), what + name);
 }
 
 int cmd_group_send(const ctx& c) {
-  if (c.opts.args.size() != 2) return wrong_args(c, "group-send GROUP JSON");
-  const auto& group = c.opts.args[0];
-  if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
-  auto event = read_event(c, c.opts.args[1]);
-  if (!event) return c.fail(cli_exit::usage, event.error_text());
-  return publish(c, proto::group_send{group, std::move(event.value())}, "group-send to " + group);
+  return publish_event(
+      c, "group-send GROUP JSON", check_group,
+      [](const std::string& group, std::string event) { return proto::group_send{group, std::move(event)}; },
+      "group-send to ");
 }
 
 int cmd_send(const ctx& c) {
-  if (c.opts.args.size() != 2) return wrong_args(c, "send CHANNEL JSON");
-  const auto& channel = c.opts.args[0];
-  if (auto e = check_channel(channel); !e.empty()) return c.fail(cli_exit::usage, e);
-  auto event = read_event(c, c.opts.args[1]);
-  if (!event) return c.fail(cli_exit::usage, event.error_text());
-  return publish(c, proto::send{channel, std::move(event.value())}, "send to " + channel);
+  return publish_event(
+      c, "send CHANNEL JSON", check_channel,
+      [](const std::string& channel, std::string event) { return proto::send{channel, std::move(event)}; },
+      "send to ");
 }
 
 // ---- straight to Redis ----
 
 // Runs body on a connection to Redis host number `shard`.
 int with_redis(const ctx& c, std::size_t shard, auto&& body) {
-  auto redis = cli_redis_client::open(c.opts.redis.at(shard), c.timeout());
-  if (!redis) return c.fail(cli_exit::failed, redis.error_text());
+  auto redis = redis_client::open(c.opts.redis.at(shard), c.timeout());
+  if (!redis) return c.fail(exit_code::failed, redis.error_text());
   return body(*redis.value());
 }
 
@@ -179,39 +172,43 @@ int with_group_redis(const ctx& c, const std::string& group, auto&& body) {
   return with_redis(c, common::redis_shard(group, c.opts.redis.size()), body);
 }
 
+// group-add and group-discard: GROUP CHANNEL, both names checked.
+int check_group_and_channel(const ctx& c, const char* synopsis) {
+  if (c.opts.args.size() != 2) return wrong_args(c, synopsis);
+  if (auto e = check_group(c.opts.args[0]); !e.empty()) return c.fail(exit_code::usage, e);
+  if (auto e = check_channel(c.opts.args[1]); !e.empty()) return c.fail(exit_code::usage, e);
+  return exit_code::ok;
+}
+
 int cmd_group_add(const ctx& c) {
-  if (c.opts.args.size() != 2) return wrong_args(c, "group-add GROUP CHANNEL");
+  if (int rc = check_group_and_channel(c, "group-add GROUP CHANNEL"); rc != exit_code::ok) return rc;
   const auto& group = c.opts.args[0];
   const auto& channel = c.opts.args[1];
-  if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
-  if (auto e = check_channel(channel); !e.empty()) return c.fail(cli_exit::usage, e);
-  return with_group_redis(c, group, [&](cli_redis_client& redis) {
-    const std::string key = c.group_key(group);
+  return with_group_redis(c, group, [&](redis_client& redis) {
+    const std::string key = c.keys.group(group);
     // MULTI so the member never exists without its key's TTL.
-    for (const std::vector<std::string>& argv :
-         {std::vector<std::string>{"MULTI"}, {"ZADD", key, now_score(), channel},
-          {"EXPIRE", key, std::to_string(lim::default_group_expiry_s)}}) {
-      if (auto r = redis.command(argv); !r) return c.fail(cli_exit::failed, r.error_text());
+    for (const common::redis_argv& argv :
+         {common::redis_argv{"MULTI"}, common::zadd_member(key, common::score_text(common::unix_now()), channel),
+          common::expire(key, lim::default_group_expiry_s)}) {
+      if (auto r = redis.command(argv); !r) return c.fail(exit_code::failed, r.error_text());
     }
     auto r = redis.command({"EXEC"});
-    if (!r) return c.fail(cli_exit::failed, r.error_text());
+    if (!r) return c.fail(exit_code::failed, r.error_text());
     if (r.value()->type != REDIS_REPLY_ARRAY) {
-      return c.fail(cli_exit::failed, "Redis did not run the group-add transaction");
+      return c.fail(exit_code::failed, "Redis did not run the group-add transaction");
     }
-    return cli_exit::ok;
+    return exit_code::ok;
   });
 }
 
 int cmd_group_discard(const ctx& c) {
-  if (c.opts.args.size() != 2) return wrong_args(c, "group-discard GROUP CHANNEL");
+  if (int rc = check_group_and_channel(c, "group-discard GROUP CHANNEL"); rc != exit_code::ok) return rc;
   const auto& group = c.opts.args[0];
   const auto& channel = c.opts.args[1];
-  if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
-  if (auto e = check_channel(channel); !e.empty()) return c.fail(cli_exit::usage, e);
-  return with_group_redis(c, group, [&](cli_redis_client& redis) {
-    auto r = redis.command({"ZREM", c.group_key(group), channel});
-    if (!r) return c.fail(cli_exit::failed, r.error_text());
-    return cli_exit::ok;  // like channels_redis, discarding a non-member is not an error
+  return with_group_redis(c, group, [&](redis_client& redis) {
+    auto r = redis.command(common::zrem_member(c.keys.group(group), channel));
+    if (!r) return c.fail(exit_code::failed, r.error_text());
+    return exit_code::ok;  // like channels_redis, discarding a non-member is not an error
   });
 }
 
@@ -224,29 +221,30 @@ struct group_listing {
 
 // SCANs host `shard` for group keys and counts their members.
 int list_groups_on(const ctx& c, std::size_t shard, group_listing& found) {
-  return with_redis(c, shard, [&](cli_redis_client& redis) {
-    const std::string key_prefix = c.group_key("");
-    const std::string pattern = glob_escape(key_prefix) + "*";
-    std::set<std::string> keys;  // SCAN may return a key twice
+  return with_redis(c, shard, [&](redis_client& redis) {
+    const std::string pattern = c.keys.group_scan_pattern();
+    std::set<std::string> seen;  // SCAN may return a key twice
     std::string cursor = "0";
     for (int round = 0;; ++round) {
-      if (round >= max_scan_rounds) return c.fail(cli_exit::failed, "SCAN did not finish; too many keys in Redis");
-      auto r = redis.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-      if (!r) return c.fail(cli_exit::failed, r.error_text());
+      if (round >= max_scan_rounds) return c.fail(exit_code::failed, "SCAN did not finish; too many keys in Redis");
+      auto r = redis.command(common::scan_groups(cursor, pattern));
+      if (!r) return c.fail(exit_code::failed, r.error_text());
       const redisReply* rep = r.value().get();
       if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
           rep->element[1]->type != REDIS_REPLY_ARRAY) {
-        return c.fail(cli_exit::failed, "unexpected SCAN reply from Redis");
+        return c.fail(exit_code::failed, "unexpected SCAN reply from Redis");
       }
       cursor.assign(rep->element[0]->str, rep->element[0]->len);
       const redisReply* batch = rep->element[1];
       for (std::size_t i = 0; i < batch->elements; ++i) {
-        if (batch->element[i]->type == REDIS_REPLY_STRING) keys.emplace(batch->element[i]->str, batch->element[i]->len);
+        if (batch->element[i]->type == REDIS_REPLY_STRING) seen.emplace(batch->element[i]->str, batch->element[i]->len);
       }
       if (cursor == "0") break;
     }
-    for (const auto& key : keys) {
-      std::string name = key.substr(key_prefix.size());
+    for (const auto& key : seen) {
+      // SCAN's pattern returns group keys only; `<prefix>:group:` itself
+      // lists as the empty name, as it always has.
+      std::string name(c.keys.group_of(key).value_or(std::string_view{}));
       if (common::redis_shard(name, c.opts.redis.size()) != shard) {
         ++found.misplaced;
         continue;
@@ -261,7 +259,7 @@ int list_groups_on(const ctx& c, std::size_t shard, group_listing& found) {
         found.counts[std::move(name)] = r.value()->integer;
       }
     }
-    return cli_exit::ok;
+    return exit_code::ok;
   });
 }
 
@@ -269,11 +267,11 @@ int cmd_groups(const ctx& c) {
   if (!c.opts.args.empty()) return wrong_args(c, "groups");
   group_listing found;
   for (std::size_t shard = 0; shard < c.opts.redis.size(); ++shard) {
-    if (int rc = list_groups_on(c, shard, found); rc != cli_exit::ok) return rc;
+    if (int rc = list_groups_on(c, shard, found); rc != exit_code::ok) return rc;
   }
   for (const auto& [name, n] : found.counts) c.out << name << " " << n << "\n";
   if (found.not_groups) {
-    c.err << "switchboard-cli: note: skipped " << found.not_groups << " key(s) under " << c.group_key("")
+    c.err << "switchboard-cli: note: skipped " << found.not_groups << " key(s) under " << c.keys.group("")
           << " that are not sorted sets\n";
   }
   if (found.misplaced) {
@@ -281,36 +279,36 @@ int cmd_groups(const ctx& c) {
           << " group key(s) on a Redis host that channels_redis' hash does not pick for them"
              " (written with another --redis list?)\n";
   }
-  return cli_exit::ok;
+  return exit_code::ok;
 }
 
 int cmd_members(const ctx& c) {
   if (c.opts.args.size() != 1) return wrong_args(c, "members GROUP");
   const auto& group = c.opts.args[0];
-  if (auto e = check_group(group); !e.empty()) return c.fail(cli_exit::usage, e);
-  return with_group_redis(c, group, [&](cli_redis_client& redis) {
-    const std::string key = c.group_key(group);
+  if (auto e = check_group(group); !e.empty()) return c.fail(exit_code::usage, e);
+  return with_group_redis(c, group, [&](redis_client& redis) {
+    const std::string key = c.keys.group(group);
     auto r = redis.command({"ZRANGE", key, "0", "-1"});
-    if (!r) return c.fail(cli_exit::failed, r.error_text());
+    if (!r) return c.fail(exit_code::failed, r.error_text());
     const redisReply* rep = r.value().get();
-    if (rep->type != REDIS_REPLY_ARRAY) return c.fail(cli_exit::failed, "unexpected ZRANGE reply from Redis");
+    if (rep->type != REDIS_REPLY_ARRAY) return c.fail(exit_code::failed, "unexpected ZRANGE reply from Redis");
     // Redis deletes an empty sorted set, so no members means no group.
     if (rep->elements == 0) {
-      return c.fail(cli_exit::failed, "no such group: " + group + " (no key " + key + " in Redis)");
+      return c.fail(exit_code::failed, "no such group: " + group + " (no key " + key + " in Redis)");
     }
     for (std::size_t i = 0; i < rep->elements; ++i) {
       if (rep->element[i]->type == REDIS_REPLY_STRING) {
         c.out << std::string_view(rep->element[i]->str, rep->element[i]->len) << "\n";
       }
     }
-    return cli_exit::ok;
+    return exit_code::ok;
   });
 }
 
 }  // namespace
 
-int run_cli_command(const cli_options& opts, std::istream& in, std::ostream& out, std::ostream& err) {
-  const ctx c{opts, in, out, err};
+int run_command(const options& opts, std::istream& in, std::ostream& out, std::ostream& err) {
+  const ctx c{opts, common::channels_keys(opts.prefix), in, out, err};
   const std::string& cmd = opts.command;
   if (cmd == "group-send") return cmd_group_send(c);
   if (cmd == "send") return cmd_send(c);
@@ -318,8 +316,8 @@ int run_cli_command(const cli_options& opts, std::istream& in, std::ostream& out
   if (cmd == "group-discard") return cmd_group_discard(c);
   if (cmd == "groups") return cmd_groups(c);
   if (cmd == "members") return cmd_members(c);
-  err << "switchboard-cli: unknown command \"" << cmd << "\"\n\n" << cli_usage();
-  return cli_exit::usage;
+  err << "switchboard-cli: unknown command \"" << cmd << "\"\n\n" << usage();
+  return exit_code::usage;
 }
 
-}  // namespace sb::layerd
+}  // namespace sb::cli

@@ -1,4 +1,4 @@
-// cli_layer_client.hpp — switchboard-cli's short-lived link to one layerd.
+// layer_client.hpp — switchboard-cli's short-lived link to one layerd.
 //
 // The CLI publishes the way a gateway does, so layerd needs no second
 // protocol: a DEALER whose routing id is `cli.<16 random hex>` says HELLO
@@ -22,14 +22,14 @@
 #include "common/result.hpp"
 #include "proto/messages.hpp"
 
-namespace sb::layerd {
+namespace sb::cli {
 
-class cli_layer_client {
+class layer_client {
  public:
-  cli_layer_client(std::string endpoint, std::chrono::milliseconds timeout);
-  ~cli_layer_client();
-  cli_layer_client(const cli_layer_client&) = delete;
-  cli_layer_client& operator=(const cli_layer_client&) = delete;
+  layer_client(std::string endpoint, std::chrono::milliseconds timeout);
+  ~layer_client();
+  layer_client(const layer_client&) = delete;
+  layer_client& operator=(const layer_client&) = delete;
 
   // Connects, says HELLO and waits for WELCOME. The error says why not
   // (no answer within the timeout, or layerd's ERROR).
@@ -61,4 +61,4 @@ class cli_layer_client {
 // "code: text" of a layerd ERROR, for one line on stderr.
 std::string describe(const proto::error& e);
 
-}  // namespace sb::layerd
+}  // namespace sb::cli

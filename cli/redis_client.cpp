@@ -1,10 +1,10 @@
-// cli_redis_client.cpp — see cli_redis_client.hpp.
-#include "layerd/cli_redis_client.hpp"
+// redis_client.cpp — see redis_client.hpp.
+#include "cli/redis_client.hpp"
 
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
-namespace sb::layerd {
+namespace sb::cli {
 namespace {
 
 timeval to_timeval(std::chrono::milliseconds ms) {
@@ -16,9 +16,9 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 
 }  // namespace
 
-void cli_redis_client::reply_deleter::operator()(redisReply* r) const { freeReplyObject(r); }
+void redis_client::reply_deleter::operator()(redisReply* r) const { freeReplyObject(r); }
 
-common::result<std::unique_ptr<cli_redis_client>> cli_redis_client::open(const common::redis_url& url,
+common::result<std::unique_ptr<redis_client>> redis_client::open(const common::redis_url& url,
                                                                           std::chrono::milliseconds timeout) {
   const std::string where = url.host + ":" + std::to_string(url.port);
   redisContext* c = redisConnectWithTimeout(url.host.c_str(), url.port, to_timeval(timeout));
@@ -32,7 +32,7 @@ common::result<std::unique_ptr<cli_redis_client>> cli_redis_client::open(const c
     redisFree(c);
     return common::error{"cannot set a timeout on the Redis connection to " + where};
   }
-  std::unique_ptr<cli_redis_client> client(new cli_redis_client(c, where));
+  std::unique_ptr<redis_client> client(new redis_client(c, where));
   if (!url.password.empty()) {
     if (auto r = client->command({"AUTH", url.password}); !r) return common::error{r.error_text()};
   }
@@ -42,9 +42,9 @@ common::result<std::unique_ptr<cli_redis_client>> cli_redis_client::open(const c
   return client;
 }
 
-cli_redis_client::~cli_redis_client() { redisFree(ctx_); }
+redis_client::~redis_client() { redisFree(ctx_); }
 
-common::result<cli_redis_client::reply_ptr> cli_redis_client::command(const std::vector<std::string>& argv) {
+common::result<redis_client::reply_ptr> redis_client::command(const std::vector<std::string>& argv) {
   std::vector<const char*> args;
   std::vector<std::size_t> lens;
   args.reserve(argv.size());
@@ -65,4 +65,4 @@ common::result<cli_redis_client::reply_ptr> cli_redis_client::command(const std:
   return r;
 }
 
-}  // namespace sb::layerd
+}  // namespace sb::cli

@@ -1,4 +1,4 @@
-// cli_redis_client.hpp — switchboard-cli's synchronous Redis connection.
+// redis_client.hpp — switchboard-cli's synchronous Redis connection.
 //
 // layerd never blocks on Redis (it uses hiredis' async API in its poll
 // loop); a one-shot command-line tool has no loop to protect, so plain
@@ -20,9 +20,9 @@
 struct redisContext;
 struct redisReply;
 
-namespace sb::layerd {
+namespace sb::cli {
 
-class cli_redis_client {
+class redis_client {
  public:
   struct reply_deleter {
     void operator()(redisReply* r) const;
@@ -31,19 +31,19 @@ class cli_redis_client {
 
   // Connects (AUTH and SELECT as the URL says), bounded by timeout for the
   // connect and for every later command.
-  static common::result<std::unique_ptr<cli_redis_client>> open(const common::redis_url& url,
+  static common::result<std::unique_ptr<redis_client>> open(const common::redis_url& url,
                                                                 std::chrono::milliseconds timeout);
-  ~cli_redis_client();
-  cli_redis_client(const cli_redis_client&) = delete;
-  cli_redis_client& operator=(const cli_redis_client&) = delete;
+  ~redis_client();
+  redis_client(const redis_client&) = delete;
+  redis_client& operator=(const redis_client&) = delete;
 
   // Runs one command; a Redis error reply is an error too.
   common::result<reply_ptr> command(const std::vector<std::string>& argv);
 
  private:
-  explicit cli_redis_client(redisContext* c, std::string where) : ctx_(c), where_(std::move(where)) {}
+  explicit redis_client(redisContext* c, std::string where) : ctx_(c), where_(std::move(where)) {}
   redisContext* ctx_;
   std::string where_;  // host:port, for messages
 };
 
-}  // namespace sb::layerd
+}  // namespace sb::cli

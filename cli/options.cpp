@@ -1,15 +1,15 @@
-// cli_options.cpp — see cli_options.hpp.
+// options.cpp — see options.hpp.
 //
 // Options may come before or after the command (`switchboard-cli --prefix x
 // groups` and `switchboard-cli groups --prefix x` mean the same); `--`
 // ends the options so a name that starts with '-' can still be passed; a
 // lone `-` is an argument (the JSON commands read it as "stdin").
-#include "layerd/cli_options.hpp"
+#include "cli/options.hpp"
 
 #include <charconv>
 #include <string_view>
 
-namespace sb::layerd {
+namespace sb::cli {
 namespace {
 
 // The largest --timeout-ms accepted: every wait of the CLI is bounded by it.
@@ -25,7 +25,7 @@ bool parse_timeout(std::string_view s, int& out) {
 
 }  // namespace
 
-std::string cli_usage() {
+std::string usage() {
   return "Usage: switchboard-cli [options] COMMAND [ARG...]\n"
          "Publish to Switchboard groups and channels, and inspect or edit group membership in Redis\n"
          "(channels_redis layout), from scripts and cron jobs, without Django.\n"
@@ -54,10 +54,10 @@ std::string cli_usage() {
          "            2 bad usage, bad name, bad JSON or an event over 1 MiB.\n";
 }
 
-cli_parse parse_cli(int argc, const char* const* argv) {
-  cli_parse out;
+parsed parse(int argc, const char* const* argv) {
+  parsed out;
   auto fail = [&out](std::string text) {
-    out.what = cli_parse::outcome::usage_error;
+    out.what = parsed::outcome::usage_error;
     out.error = std::move(text);
     return out;
   };
@@ -109,11 +109,11 @@ cli_parse parse_cli(int argc, const char* const* argv) {
     }
   }
   if (help) {
-    out.what = cli_parse::outcome::help;
+    out.what = parsed::outcome::help;
     return out;
   }
   if (version) {
-    out.what = cli_parse::outcome::version;
+    out.what = parsed::outcome::version;
     return out;
   }
   if (out.options.redis_texts.empty()) out.options.redis_texts.emplace_back("redis://127.0.0.1:6379/0");
@@ -123,8 +123,8 @@ cli_parse parse_cli(int argc, const char* const* argv) {
   if (positional.empty()) return fail("no command given");
   out.options.command = positional.front();
   out.options.args.assign(positional.begin() + 1, positional.end());
-  out.what = cli_parse::outcome::run;
+  out.what = parsed::outcome::run;
   return out;
 }
 
-}  // namespace sb::layerd
+}  // namespace sb::cli

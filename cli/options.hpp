@@ -1,4 +1,4 @@
-// cli_options.hpp — switchboard-cli's command line: global options, a
+// options.hpp — switchboard-cli's command line: global options, a
 // command and its arguments.
 //
 // Why a parser of its own rather than common/cli.hpp: the daemons take
@@ -14,9 +14,9 @@
 
 #include "common/redis_url.hpp"
 
-namespace sb::layerd {
+namespace sb::cli {
 
-struct cli_options {
+struct options {
   std::string layerd = "tcp://127.0.0.1:7100";
   // --redis, repeatable: the Redis hosts in channels_redis' order.
   std::vector<std::string> redis_texts;  // as given; empty means the default
@@ -27,16 +27,16 @@ struct cli_options {
   std::vector<std::string> args;  // the command's positional arguments
 };
 
-struct cli_parse {
+struct parsed {
   enum class outcome { run, help, version, usage_error };
   outcome what = outcome::usage_error;
-  cli_options options;
+  cli::options options;
   std::string error;  // one line, when usage_error
 };
 
-cli_parse parse_cli(int argc, const char* const* argv);
+parsed parse(int argc, const char* const* argv);
 
 // The --help text (commands, options with their defaults, exit codes).
-std::string cli_usage();
+std::string usage();
 
-}  // namespace sb::layerd
+}  // namespace sb::cli
