@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "common/sha1.hpp"
+#include "common/digest.hpp"
 
 namespace sb::common {
 namespace {

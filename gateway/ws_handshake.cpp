@@ -4,7 +4,7 @@
 #include <cctype>
 
 #include "common/base64.hpp"
-#include "common/sha1.hpp"
+#include "common/digest.hpp"
 
 namespace http = boost::beast::http;
 
@@ -42,7 +42,7 @@ bool base64_decode(std::string_view in, std::string& out) { return common::base6
 std::string accept_key(std::string_view client_key) {
   std::string input(client_key);
   input += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  const auto digest = common::sha1(input);
+  const auto digest = common::sha1_digest(input);
   return base64_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 

@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "common/sha1.hpp"
+#include "common/digest.hpp"
 #include "layerd/channels_wire.hpp"
 
 namespace sb::layerd::pending {
@@ -39,8 +39,8 @@ std::string exact(double v) {
 }  // namespace
 
 std::string django_tag(std::string_view score, std::string_view event, std::string_view inbox_key) {
-  const auto send_id = common::sha1(std::string(score).append(1, '\0').append(event));
-  const auto inbox_id = common::sha1(inbox_key);
+  const auto send_id = common::sha1_digest(std::string(score).append(1, '\0').append(event));
+  const auto inbox_id = common::sha1_digest(inbox_key);
   std::string tag(reinterpret_cast<const char*>(send_id.data()), 6);
   tag.append(reinterpret_cast<const char*>(inbox_id.data()), 6);
   return tag;

@@ -1,0 +1,26 @@
+// digest.hpp — SHA-1 through OpenSSL, for the places Switchboard must
+// reproduce a SHA-1 that someone else computes.
+//
+// Three callers need the same hash: group names (Django Channels'
+// hashlib.sha1(room.encode()).hexdigest()[:32], common/names.cpp), the
+// WebSocket handshake's Sec-WebSocket-Accept (gateway/ws_handshake.cpp)
+// and pending-notification tags (layerd/pending.cpp). None of them is a
+// security use; OpenSSL is here because both daemons already link it, so
+// a hand-written SHA-1 would only be more code to trust.
+//
+// Pure functions with no shared state: safe to call from any thread.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace sb::common {
+
+// The 20-byte SHA-1 digest of `data`.
+std::array<unsigned char, 20> sha1_digest(std::string_view data);
+
+// The same digest as 40 lowercase hex digits (Python's hexdigest()).
+std::string sha1_hex(std::string_view data);
+
+}  // namespace sb::common
