@@ -1,6 +1,8 @@
 // channels_wire.cpp — see channels_wire.hpp.
 #include "layerd/channels_wire.hpp"
 
+#include <fnmatch.h>
+
 #include <msgpack.hpp>
 
 #include "common/limits.hpp"
@@ -36,64 +38,10 @@ common::result<inbound> decode_member(std::string_view member) {
   return decode_body(member.substr(prefix_bytes));
 }
 
-bool glob_match(std::string_view p, std::string_view s) {
-  std::size_t pi = 0, si = 0, star_p = std::string_view::npos, star_s = 0;
-  auto class_match = [&](std::size_t& i, char c) -> int {  // -1: malformed, 0/1: no/yes; i moves past ']'
-    std::size_t j = i + 1;
-    const bool negate = j < p.size() && p[j] == '!';
-    if (negate) ++j;
-    bool found = false;
-    const std::size_t start = j;
-    while (j < p.size() && (p[j] != ']' || j == start)) {
-      if (j + 2 < p.size() && p[j + 1] == '-' && p[j + 2] != ']') {
-        if (p[j] <= c && c <= p[j + 2]) found = true;
-        j += 3;
-      } else {
-        if (p[j] == c) found = true;
-        ++j;
-      }
-    }
-    if (j >= p.size()) return -1;
-    i = j + 1;
-    return found != negate ? 1 : 0;
-  };
-  while (si < s.size()) {
-    if (pi < p.size() && p[pi] == '*') {
-      star_p = pi++;
-      star_s = si;
-      continue;
-    }
-    if (pi < p.size()) {
-      if (p[pi] == '?') {
-        ++pi;
-        ++si;
-        continue;
-      }
-      if (p[pi] == '[') {
-        std::size_t next = pi;
-        const int m = class_match(next, s[si]);
-        if (m == 1) {
-          pi = next;
-          ++si;
-          continue;
-        }
-        if (m == -1 && p[pi] == s[si]) {  // an unclosed '[' is a literal, as in fnmatch
-          ++pi;
-          ++si;
-          continue;
-        }
-      } else if (p[pi] == s[si]) {
-        ++pi;
-        ++si;
-        continue;
-      }
-    }
-    if (star_p == std::string_view::npos) return false;
-    pi = star_p + 1;
-    si = ++star_s;
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
+bool glob_match(std::string_view pattern, std::string_view name) {
+  // fnmatch needs NUL-terminated strings; names and patterns are short.
+  // FNM_NOESCAPE: Python's fnmatch has no escape character, a backslash is literal.
+  return ::fnmatch(std::string(pattern).c_str(), std::string(name).c_str(), FNM_NOESCAPE) == 0;
 }
 
 common::result<inbound> decode_body(std::string_view body) {

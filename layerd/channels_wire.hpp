@@ -35,8 +35,13 @@ common::result<inbound> decode_member(std::string_view member);
 // decrypted first when the Django side encrypts).
 common::result<inbound> decode_body(std::string_view body);
 
-// channels_redis' channel_capacity: glob patterns (fnmatch: *, ?, [...],
-// [!...]) matched against the whole channel name; the first match wins.
+// channels_redis' channel_capacity: glob patterns matched against the
+// whole channel name with Python's fnmatch.fnmatchcase; the first match
+// wins. POSIX fnmatch(3) with FNM_NOESCAPE agrees on *, ?, [...], [!...]
+// and ranges ('/' and a leading '.' are ordinary, a backslash is literal, an
+// unclosed '[' is literal). It differs only on patterns channels_redis
+// users have no reason to write: `[^...]` negates here but is a literal
+// '^' in Python, and `[[:alpha:]]`-style classes work here only.
 bool glob_match(std::string_view pattern, std::string_view name);
 
 // The msgpack body for an inbox: the event map plus "__asgi_channel__"

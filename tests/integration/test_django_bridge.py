@@ -153,5 +153,39 @@ class DjangoBridge(ProcessTestCase):
         arun(body(), 60)
 
 
+
+class ChannelCapacity(ProcessTestCase):
+    """layerd's --channel-capacity GLOB=N caps a Django inbox the way
+    channels_redis' channel_capacity does: the first glob (fnmatch) that
+    matches the inbox's first channel wins, else --capacity applies."""
+
+    def test_each_django_inbox_is_capped_by_the_first_glob_its_channel_matches(self):
+        c = self.start_cluster(layerds=1, gateways=1, layerd_args=[
+            "--channel-capacity", "specific.*=2",          # a Django process' own channels
+            "--channel-capacity", "work?r.[abc]*=3",       # ? and [...]
+            "--channel-capacity", "work?r.[!abc]x=4",      # [!...]; the whole name must match
+            "--capacity", "100"])
+        sends = 6
+
+        async def body():
+            layer = RedisChannelLayer(hosts=[("127.0.0.1", c.redis.port)])
+            process_channel = await layer.new_channel()
+            for channel in (process_channel, "worker.batch", "worker.ox", "worker.other"):
+                await layer.group_add("chat_lobby", channel)
+            a = await ws_connect(c.gateways[0], "lobby")
+            await await_until(lambda: len(c.members("lobby")) == 5, 10, "5 members of chat_lobby")
+            for i in range(sends):
+                await send_msg(a, f"m{i}")
+                self.assertEqual(await recv_json(a, 10), {"message": f"m{i}"})
+            # layerd writes every inbox of a send in one script, so once the
+            # uncapped inbox holds all the sends every write has happened.
+            await await_until(lambda: c.redis.cmd("ZCARD", "asgiworker.other") == sends, 10, "every send written")
+            inboxes = {"asgi" + process_channel[: process_channel.index("!") + 1]: 2,
+                       "asgiworker.batch": 3, "asgiworker.ox": 4, "asgiworker.other": sends}
+            self.assertEqual({k: c.redis.cmd("ZCARD", k) for k in inboxes}, inboxes)
+            await a.close()
+        arun(body(), 60)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -3,6 +3,8 @@
 // shared/channels_redis_wire.md).
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+
 #include "common/event.hpp"
 #include "layerd/channels_wire.hpp"
 
@@ -90,6 +92,67 @@ TEST(ChannelsWire, RandomPrefixesDiffer) {
   auto a = random_prefix(rng), b = random_prefix(rng);
   EXPECT_EQ(a.size(), 12u);
   EXPECT_NE(a, b);
+}
+
+// ---- channel_capacity globs ----
+// Every expectation was checked against Python's
+// fnmatch.fnmatchcase(name, pattern), which channels_redis uses.
+
+struct glob_case {
+  const char* pattern;
+  const char* name;
+  bool matches;
+};
+
+void expect_globs(std::initializer_list<glob_case> cases) {
+  for (const auto& c : cases) {
+    EXPECT_EQ(glob_match(c.pattern, c.name), c.matches) << "pattern \"" << c.pattern << "\" name \"" << c.name << "\"";
+  }
+}
+
+TEST(GlobMatch, StarMatchesAnyRunIncludingSlashDotAndNothing) {
+  expect_globs({{"asgi.*", "asgi.send", true},
+                {"specific.*", "specific.abc!123", true},
+                {"*", "", true},
+                {"*", ".hidden", true},
+                {"a*b", "a/x/b", true},
+                {"*!*", "specific.x!y", true},
+                {"specific.*", "other.abc", false}});
+}
+
+TEST(GlobMatch, QuestionMarkMatchesExactlyOneCharacter) {
+  expect_globs({{"ch?t", "chat", true}, {"?", "/", true}, {"?", "ab", false}, {"?", "", false}});
+}
+
+TEST(GlobMatch, BracketSetsAndTheirNegation) {
+  expect_globs({{"[abc]x", "bx", true},
+                {"[abc]x", "dx", false},
+                {"[!abc]x", "dx", true},
+                {"[!abc]x", "ax", false},
+                {"[]a]", "]", true},  // ']' first is a member
+                {"[!]a]", "b", true}});
+}
+
+TEST(GlobMatch, Ranges) {
+  expect_globs({{"[a-c]1", "b1", true},
+                {"[a-c]1", "d1", false},
+                {"[0-9][0-9]", "42", true},
+                {"[z-a]", "m", false}});  // a reversed range matches nothing
+}
+
+TEST(GlobMatch, BackslashIsLiteralAsInPython) {
+  expect_globs({{"a\\b", "a\\b", true},
+                {"a\\*", "a\\xyz", true},
+                {"a\\*", "a*", false},  // not an escaped '*'
+                {"[\\]", "\\", true}});
+}
+
+TEST(GlobMatch, UnclosedBracketIsLiteral) {
+  expect_globs({{"[abc", "[abc", true}, {"[abc", "a", false}, {"x[", "x[", true}});
+}
+
+TEST(GlobMatch, MatchesTheWholeNameOnly) {
+  expect_globs({{"chat", "chat.room", false}, {"room", "chat.room", false}, {"", "x", false}, {"", "", true}});
 }
 
 }  // namespace
