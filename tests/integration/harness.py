@@ -314,6 +314,15 @@ class RedisServer(Process):
     def cmd(self, *args):
         return redis_cmd(self.port, *args)
 
+    def calls(self, command: str) -> int:
+        """How many times this Redis has run `command` (INFO commandstats):
+        a positive sign that a command another process sends asynchronously,
+        e.g. layerd's EVAL of a script, has run."""
+        info = self.cmd("INFO", "commandstats")
+        info = info.decode() if isinstance(info, bytes) else info
+        m = re.search(rf"^cmdstat_{command.lower()}:calls=(\d+)", info, re.M)
+        return int(m.group(1)) if m else 0
+
     def stop(self):
         super().stop()
         self.proc = None
@@ -616,6 +625,19 @@ async def recv_json(ws, timeout: float = 5.0):
     if not isinstance(raw, str):
         raise AssertionError(f"expected a text frame, got {type(raw).__name__}")
     return json.loads(raw)
+
+
+async def first_message(sockets, timeout: float = 10.0):
+    """The first JSON message any of sockets receives within timeout, or
+    None; the other reads are cancelled (websockets allows cancelling recv,
+    nothing is lost)."""
+    tasks = [asyncio.ensure_future(recv_json(ws, timeout)) for ws in sockets]
+    done, pending = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    results = [t.result() for t in done if not t.exception()]
+    return results[0] if results else None
 
 
 async def recv_n(ws, n: int, timeout: float = 10.0):

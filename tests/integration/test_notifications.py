@@ -19,7 +19,7 @@ import websockets
 import zmq
 from channels_redis.core import RedisChannelLayer
 
-from harness import ProcessTestCase, arun, await_until, recv_json
+from harness import ProcessTestCase, arun, await_until, first_message, recv_json
 
 HELLO, WELCOME, GROUP_SEND = 1, 2, 5
 
@@ -60,6 +60,12 @@ class Notifications(ProcessTestCase):
         self.pub = Publisher(self.c.layerds[0].endpoint)
         self.addCleanup(self.pub.close)
 
+    def kept(self, center):
+        """The data of the notifications Redis keeps for center, oldest
+        first (a member is a 12-byte tag, then the event's msgpack)."""
+        members = self.c.redis.cmd("ZRANGE", f"asgi:pending:notification_{center}", 0, -1)
+        return [msgpack.unpackb(m[12:])["data"] for m in members]
+
     def test_a_notify_event_reaches_every_connected_client(self):
         self.cluster()
 
@@ -82,7 +88,9 @@ class Notifications(ProcessTestCase):
         async def body():
             for n in range(5):
                 self.pub.notify("desk", {"n": n})
-            await asyncio.sleep(0.5)  # let layerd store them (no client is connected to tell us)
+            # No client is connected to tell us; Redis shows what layerd kept.
+            await await_until(lambda: sorted(d["n"] for d in self.kept("desk")) == [2, 3, 4], 10,
+                              "the newest 3 of 5 notifications kept")
             ws = await websockets.connect(note_url(self.c.gateways[0], "desk"))
             got = [await recv_json(ws, 10) for _ in range(3)]
             self.assertEqual([g["data"]["n"] for g in got], [2, 3, 4])
@@ -99,7 +107,7 @@ class Notifications(ProcessTestCase):
 
         async def body():
             self.pub.notify("ops", {"alert": "disk full"})
-            await asyncio.sleep(0.5)
+            await await_until(lambda: self.kept("ops") == [{"alert": "disk full"}], 10, "the notification kept")
             self.pub.close()
             for gw in self.c.gateways:
                 gw.stop()
@@ -120,37 +128,45 @@ class Notifications(ProcessTestCase):
             with self.assertRaises(asyncio.TimeoutError):
                 await recv_json(ws, seconds)
 
-        async def settled(n):
-            """Both gateway inboxes drained and n notifications kept."""
-            members = [m.decode() for m in r.cmd("ZRANGE", "asgi:group:notification_dj", 0, -1)]
-            inboxes = {"asgi" + m[: m.index("!") + 1] for m in members}
-            self.assertEqual(len(inboxes), 2, "the two sockets are on two gateways")
-            await await_until(lambda: all(r.cmd("ZCARD", k) == 0 for k in inboxes), 10, "inboxes drained")
-            await await_until(lambda: r.cmd("ZCARD", "asgi:pending:notification_dj") >= n, 10, f"{n} kept")
-            await asyncio.sleep(0.5)  # a second store of a copy would show up by now
+        async def group_send(note):
+            """Django's group_send; returns how many EVALs Redis will have run
+            once layerd has tried to keep both copies: channels_redis' own
+            group_send script, then layerd's store script once per copy
+            (gateway inbox), whichever layerd pops it."""
+            evals = r.calls("EVAL")
+            await layer.group_send("notification_dj", note)
+            return evals + 1 + 2
+
+        async def settled(n, evals):
+            """Every copy's store has run, and n notifications are kept."""
+            await await_until(lambda: r.calls("EVAL") >= evals, 10, "layerd's store of every copy")
             self.assertEqual(r.cmd("ZCARD", "asgi:pending:notification_dj"), n)
 
         async def body():
             a = await websockets.connect(note_url(self.c.gateways[0], "dj"))
             b = await websockets.connect(note_url(self.c.gateways[1], "dj"))
             await await_until(lambda: r.cmd("ZCARD", "asgi:group:notification_dj") == 2, 10, "2 members")
+            members = [m.decode() for m in r.cmd("ZRANGE", "asgi:group:notification_dj", 0, -1)]
+            self.assertEqual(len({m[: m.index("!")] for m in members}), 2, "the two sockets are on two gateways")
             note = {"type": "notify", "data": {"from": "django"}}
-            await layer.group_send("notification_dj", note)
+            evals = await group_send(note)
             for ws in (a, b):
                 self.assertEqual(await recv_json(ws, 10), note)
-            await settled(1)
+            await settled(1, evals)
             later = await websockets.connect(note_url(self.c.gateways[0], "dj"))
             self.assertEqual(await recv_json(later, 10), note)
             await silent(later)
             # the same notification sent again is a new one, kept too
-            await layer.group_send("notification_dj", note)
+            evals = await group_send(note)
             for ws in (a, b, later):
                 self.assertEqual(await recv_json(ws, 10), note)
-            await settled(2)
+            await settled(2, evals)
             # a direct send() to one socket is not a group notification: not kept
-            await layer.send([m.decode() for m in r.cmd("ZRANGE", "asgi:group:notification_dj", 0, -1)][0],
-                             {"type": "notify", "data": {"only": "you"}})
-            await asyncio.sleep(1)
+            only = {"type": "notify", "data": {"only": "you"}}
+            await layer.send([m.decode() for m in r.cmd("ZRANGE", "asgi:group:notification_dj", 0, -1)][0], only)
+            # layerd decides whether to keep a popped message before it
+            # delivers it, so once it arrives the decision has been made.
+            self.assertEqual(await first_message((a, b, later), 10), only)
             self.assertEqual(r.cmd("ZCARD", "asgi:pending:notification_dj"), 2)
             last = await websockets.connect(note_url(self.c.gateways[1], "dj"))
             self.assertEqual([await recv_json(last, 10) for _ in range(2)], [note, note])
