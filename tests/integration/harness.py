@@ -106,7 +106,7 @@ def arun(coro, timeout: float):
 
 
 def group_name(room: str) -> str:
-    """The contract's room -> group rule."""
+    """The room -> group rule of docs/protocol.md (Rooms, groups and channel names)."""
     g = "chat_" + room
     if g.isascii() and len(g) < 100:
         return g

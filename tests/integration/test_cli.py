@@ -145,7 +145,7 @@ class StartUp(ProcessTestCase):
         wait_until(lambda: not proc.alive(), 10, f"{proc.name} to exit")
         log = proc.log_text()
         self.assertNotEqual(proc.returncode(), 0, log)
-        self.assertEqual(proc.returncode(), 1, "contract: an address that cannot be bound exits 1")
+        self.assertEqual(proc.returncode(), 1, "docs/operations.md: an address that cannot be bound exits 1")
         crit = [l for l in log.splitlines() if "critical" in l.lower()]
         self.assertEqual(len(crit), 1, log)
         self.assertTrue(str(port) in crit[0] or "in use" in crit[0].lower(),
