@@ -36,7 +36,9 @@ BIN_DIR = Path(os.environ.get("SB_BIN_DIR", str(REPO / "build" / "bin")))
 GATEWAY_BIN = BIN_DIR / "switchboard-gateway"
 LAYERD_BIN = BIN_DIR / "switchboard-layerd"
 REDIS_BIN = Path(os.environ.get("SB_REDIS_SERVER", "/usr/bin/redis-server"))
-CONTRACT = REPO / "docs" / "contract.md"
+# The option tables (one per binary) that test_cli.py holds against --help.
+OPERATIONS_DOC = REPO / "docs" / "operations.md"
+CLI_BIN = BIN_DIR / "switchboard-cli"
 # The seed's pages (the Django tutorial templates), which the gateway must serve unchanged.
 SEED_DIR = Path(os.environ.get("SB_SEED_DIR", str(REPO / "gateway" / "pages")))
 
@@ -104,7 +106,7 @@ def arun(coro, timeout: float):
 
 
 def group_name(room: str) -> str:
-    """The contract's room -> group rule."""
+    """The room -> group rule of docs/protocol.md (Rooms, groups and channel names)."""
     g = "chat_" + room
     if g.isascii() and len(g) < 100:
         return g

@@ -1,5 +1,5 @@
 # Bad input and failures, against real processes: every bad input listed in
-# docs/contract.md (bad JSON, bad message, binary frame, oversized message,
+# docs/protocol.md, "The chat socket" (bad JSON, bad message, binary frame, oversized message,
 # flood, slow consumer) gets its defined answer (error frame or close code)
 # and OTHER connections in the same room keep receiving normally afterwards;
 # garbage on layerd's ZeroMQ socket, and a peer that speaks the protocol and
@@ -174,7 +174,7 @@ class BadClientInput(ProcessTestCase):
                 await await_until(lambda: len(self.c.members(room)) == 3, 5,
                                   "the slow consumer's member removed")
                 await self.assert_room_still_works(cl, room, by, "after slow consumer")
-                # contract: "send queue over its bounds -> close 1008 (reason "slow consumer")"
+                # docs/protocol.md: past the send-queue bounds -> close 1008 "slow consumer"
                 self.assertTrue(closed, f"connection dropped without a close frame after "
                                         f"{len(texts)} messages")
                 payload = frames[-1][1]

@@ -1,7 +1,7 @@
 # Chat behaviour end to end, against real processes: 1 redis-server, 2 layerds
 # and 2 gateways (every gateway lists both layerds in the same order) unless a
-# test says otherwise. Covers what docs/contract.md promises to browsers and to
-# Django (the channels_redis group layout in Redis): cross-gateway delivery,
+# test says otherwise. Covers what docs/protocol.md promises to browsers and
+# docs/django.md to Django (the channels_redis group layout in Redis): cross-gateway delivery,
 # one order per group, per-sender FIFO, room isolation, membership in Redis,
 # non-ASCII rooms, the seed's room.html protocol and the HTTP answers.
 import asyncio

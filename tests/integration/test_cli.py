@@ -1,29 +1,70 @@
-# Command line and start-up behaviour of both binaries, as promised by
-# docs/contract.md: --help lists every documented option (read from the
-# contract itself, so the doc and the binaries cannot drift apart), a bad
-# option or value exits 2 with one line, an address in use exits non-zero with
-# a clear message, and an unreachable layerd or Redis is not fatal.
+# Command line and start-up behaviour of the three binaries, as documented in
+# docs/operations.md: each binary's option table there and its --help list
+# the same options, both ways, with the same defaults (so the doc and the
+# binaries cannot drift apart); a bad option or value exits 2 with one line,
+# an address in use exits non-zero with a clear message, and an unreachable
+# layerd or Redis is not fatal.
 import re
 import socket
 import subprocess
 import unittest
 
-from harness import (CONTRACT, GATEWAY_BIN, LAYERD_BIN, Clients, Gateway, Layerd,
+from harness import (CLI_BIN, GATEWAY_BIN, LAYERD_BIN, OPERATIONS_DOC, Clients, Gateway, Layerd,
                      ProcessTestCase, RedisServer, arun, chat_eventually_works, free_port,
                      handshake_status, tcp_accepts, wait_until, ws_connect, await_until)
 
+NO_DEFAULT = None  # the table says none/empty, or --help shows no default
 
-def contract_options(binary: str):
-    """Options in the '### <binary> options' table of the contract."""
-    text = CONTRACT.read_text()
-    m = re.search(r"^### " + re.escape(binary) + r" options.*?$(.*?)(?=^#)", text, re.S | re.M)
-    assert m, f"no options table for {binary} in {CONTRACT}"
-    opts = []
+
+def documented_options(binary: str):
+    """{option: default} from the '### <binary> options' table of
+    docs/operations.md. The default is the backticked value of the second
+    cell, NO_DEFAULT when that cell has none ("none", "empty", ...), and
+    absent (not checked) when the cell is blank (--help, --version)."""
+    text = OPERATIONS_DOC.read_text()
+    m = re.search(r"^### " + re.escape(binary) + r" options\s*$(.*?)(?=^#)", text, re.S | re.M)
+    assert m, f"no '### {binary} options' table in {OPERATIONS_DOC}"
+    opts = {}
     for line in m.group(1).splitlines():
-        if line.startswith("|"):
-            first_cell = line.split("|")[1]
-            opts += re.findall(r"`(--[a-z0-9][a-z0-9-]*)`", first_cell)
+        if not line.startswith("|"):
+            continue
+        cells = line.split("|")
+        names = re.findall(r"`(--[a-z0-9][a-z0-9-]*)`", cells[1])
+        if not names:
+            continue
+        default_cell = cells[2].strip()
+        value = re.match(r"`([^`]*)`", default_cell)
+        for name in names:
+            assert name not in opts, f"{name} is listed twice in the {binary} table"
+            if value:
+                opts[name] = value.group(1)
+            elif default_cell:
+                opts[name] = NO_DEFAULT
+            else:
+                opts[name] = "<not checked>"
     assert len(opts) >= 5, opts
+    return opts
+
+
+def help_options(binary: str, text: str):
+    """{option: default or NO_DEFAULT} from a binary's --help text.
+
+    The daemons print Boost's layout (`  --name arg (=default)`,
+    `  -h [ --help ]`); switchboard-cli prints `  --name VALUE  ... (default X)`
+    and `  -h, --help`."""
+    opts = {}
+    if binary == "switchboard-cli":
+        lines = text.split("Options", 1)[1].split("Exit codes", 1)[0].splitlines()
+        for line in lines:
+            m = re.match(r"\s+(?:-[a-z], )?(--[a-z0-9][a-z0-9-]*)\b(.*)$", line)
+            if m:
+                d = re.search(r"\(default ([^)]+)\)", m.group(2))
+                opts[m.group(1)] = d.group(1) if d else NO_DEFAULT
+        return opts
+    for line in text.splitlines():
+        m = re.match(r"\s+(?:-[a-z] \[ )?(--[a-z0-9][a-z0-9-]*)(?: \])?(?: arg)?(?: \(=([^)]*)\))?(?:\s|$)", line)
+        if m:
+            opts[m.group(1)] = m.group(2) if m.group(2) else NO_DEFAULT
     return opts
 
 
@@ -40,15 +81,29 @@ def nonempty_lines(s: str):
 
 class CommandLine(unittest.TestCase):
 
-    def test_help_mentions_every_documented_option(self):
-        for binary, path in (("switchboard-layerd", LAYERD_BIN), ("switchboard-gateway", GATEWAY_BIN)):
-            r = run_bin(path, "--help")
+    BINARIES = (("switchboard-gateway", GATEWAY_BIN), ("switchboard-layerd", LAYERD_BIN),
+                ("switchboard-cli", CLI_BIN))
+
+    def test_help_and_the_option_tables_list_the_same_options_and_defaults(self):
+        for binary, path in self.BINARIES:
             with self.subTest(binary=binary):
+                r = run_bin(path, "--help")
                 self.assertEqual(r.returncode, 0, r.stderr)
-                out = r.stdout + r.stderr
-                for opt in contract_options(binary):
-                    self.assertRegex(out, re.escape(opt) + r"(?![a-z0-9-])",
-                                     f"{binary} --help does not mention {opt}")
+                in_help = help_options(binary, r.stdout + r.stderr)
+                in_doc = documented_options(binary)
+                self.assertGreaterEqual(len(in_help), 5, r.stdout)
+                missing_from_doc = sorted(set(in_help) - set(in_doc))
+                missing_from_help = sorted(set(in_doc) - set(in_help))
+                self.assertEqual(missing_from_doc, [],
+                                 f"{binary}: in --help but not in the table of {OPERATIONS_DOC.name}")
+                self.assertEqual(missing_from_help, [],
+                                 f"{binary}: in the table of {OPERATIONS_DOC.name} but not in --help")
+                for opt, documented in in_doc.items():
+                    if documented == "<not checked>":
+                        continue
+                    self.assertEqual(in_help[opt], documented,
+                                     f"{binary} {opt}: --help default {in_help[opt]!r}, "
+                                     f"{OPERATIONS_DOC.name} says {documented!r}")
 
     def test_version_exits_zero_and_prints_something(self):
         for path in (LAYERD_BIN, GATEWAY_BIN):
@@ -90,7 +145,7 @@ class StartUp(ProcessTestCase):
         wait_until(lambda: not proc.alive(), 10, f"{proc.name} to exit")
         log = proc.log_text()
         self.assertNotEqual(proc.returncode(), 0, log)
-        self.assertEqual(proc.returncode(), 1, "contract: an address that cannot be bound exits 1")
+        self.assertEqual(proc.returncode(), 1, "docs/operations.md: an address that cannot be bound exits 1")
         crit = [l for l in log.splitlines() if "critical" in l.lower()]
         self.assertEqual(len(crit), 1, log)
         self.assertTrue(str(port) in crit[0] or "in use" in crit[0].lower(),

@@ -1,4 +1,5 @@
-# Config files and environment overrides of both binaries (README, Options):
+# Config files and environment overrides of both binaries (docs/operations.md,
+# "Config file and environment"):
 # `--config PATH` reads an INI file of `key = value` lines named after the
 # long options (a repeatable option repeats its key); precedence is command
 # line > SWITCHBOARD_<OPTION> environment > file > defaults, and a higher

@@ -138,6 +138,8 @@ class TemplateTest(unittest.TestCase):
                        "proxy_set_header Host $http_host;",
                        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"):
             self.assertIn(needle, d)
+        # /metrics is never published: the gateways serve it without auth.
+        self.assertRegex(d, r"location = /metrics \{\s*deny all;\s*\}")
         m = re.search(r"proxy_read_timeout (\d+)s;", d)
         self.assertIsNotNone(m)
         self.assertGreater(int(m.group(1)), 25)  # the gateway's default ping interval
@@ -198,6 +200,15 @@ class NginxTest(ProcessTestCase):
         # A plain GET of the socket path is not upgraded by nginx either.
         status, _, _ = self._get(f"/ws/chat/{self.ROOM}/")
         self.assertEqual(status, 426)
+
+    def test_metrics_are_refused_through_nginx_and_served_by_each_gateway(self):
+        status, _, body = self._get("/metrics")
+        self.assertEqual(status, 403, body[:500])
+        self.assertNotIn(b"switchboard_gateway_", body)
+        for gw in self.gws:
+            status, _, body = http_request(gw.port, "GET", "/metrics", timeout=5)
+            self.assertEqual(status, 200)
+            self.assertIn(b"switchboard_gateway_connections", body)
 
     # ---------------------------------------------------------------- chat
 

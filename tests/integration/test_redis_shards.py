@@ -3,8 +3,8 @@
 #
 # A Django project that lists two hosts in CHANNEL_LAYERS puts each group
 # key on H(group) and each inbox on H(non-local name), and its send() to a
-# process-specific channel on H(full name) (channels_redis_wire.md §5,
-# §11.1). These tests run real redis-servers, layerd with both URLs, real
+# process-specific channel on H(full name) (docs/django.md, "Several Redis
+# hosts"). These tests run real redis-servers, layerd with both URLs, real
 # gateways and Debian's real channels_redis with the same two hosts, and
 # check every direction: Django group_send and send() reach Switchboard
 # sockets (whichever shard the message lands on), Switchboard reaches a

@@ -1,5 +1,5 @@
-# consumers.py — the tutorial's async ChatConsumer, unchanged from the seed
-# (/work/shared/seed/consumers.py): join group chat_<room>, group_send every
+# consumers.py — the Django Channels tutorial's async ChatConsumer, unchanged:
+# join group chat_<room>, group_send every
 # {"message": m} received as a chat_message event, send {"message": m} back.
 import json
 

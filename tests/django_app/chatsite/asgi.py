@@ -1,5 +1,5 @@
-# asgi.py — the tutorial's ASGI application, wrapped as the seed deployed it
-# (/work/shared/seed/deployment.md): "http" to Django, "websocket" through
+# asgi.py — the Django Channels tutorial's ASGI application, wrapped as the
+# tutorial deploys it: "http" to Django, "websocket" through
 # AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))).
 # Permissive here: ALLOWED_HOSTS = ["*"], and with no session cookie the
 # user is AnonymousUser without touching a database. The same app is the
