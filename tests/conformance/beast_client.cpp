@@ -39,7 +39,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// The messages every client in the suite sends (test_conformance.py builds
+// The messages every client in the suite sends (tests/integration/conformance_peer.py builds
 // the same list to check what a bystander in the room receives).
 std::vector<std::string> test_messages() {
   std::vector<std::string> m;

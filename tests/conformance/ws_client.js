@@ -40,7 +40,7 @@ setTimeout(() => {
   process.exit(3);
 }, 15000).unref();
 
-// The same list as beast_client.cpp and test_conformance.py.
+// The same list as beast_client.cpp and tests/integration/conformance_peer.py.
 const MESSAGES = [
   'unicode: héllo wörld, 你好, 로비, 🎉𝄞, שלום, "quoted" back\\slash tab\t.',
   'a'.repeat(70000),

@@ -1,0 +1,236 @@
+# harness_clients.py — WebSocket clients for the integration tests: the
+# websockets library for ordinary traffic (every socket closed on exit) and a
+# raw client for frames a library refuses to send.
+import asyncio
+import base64
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+from pathlib import Path
+
+import websockets
+import websockets.exceptions
+
+REPO = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("SB_BIN_DIR", str(REPO / "build" / "bin")))
+GATEWAY_BIN = BIN_DIR / "switchboard-gateway"
+LAYERD_BIN = BIN_DIR / "switchboard-layerd"
+REDIS_BIN = Path(os.environ.get("SB_REDIS_SERVER", "/usr/bin/redis-server"))
+# The option tables (one per binary) that test_cli.py holds against --help.
+OPERATIONS_DOC = REPO / "docs" / "operations.md"
+CLI_BIN = BIN_DIR / "switchboard-cli"
+# The seed's pages (the Django tutorial templates), which the gateway must serve unchanged.
+SEED_DIR = Path(os.environ.get("SB_SEED_DIR", str(REPO / "gateway" / "pages")))
+
+START_TIMEOUT = 10.0  # seconds a process gets to become ready
+POLL_INTERVAL = 0.05
+
+
+from harness_base import *  # noqa: F401,F403
+from harness_processes import Gateway  # noqa: F401
+
+# --------------------------------------------------------------------------
+# WebSocket clients
+
+async def ws_connect(gw: Gateway, room: str, open_timeout: float = 10.0, **kw):
+    kw.setdefault("ping_interval", None)
+    kw.setdefault("max_size", 1 << 22)
+    kw.setdefault("close_timeout", 2)
+    if gw.ssl_context is not None:
+        kw.setdefault("ssl", gw.ssl_context)
+    return await websockets.connect(gw.ws_url(room), open_timeout=open_timeout, **kw)
+
+
+async def handshake_status(url: str, timeout: float = 10.0) -> int:
+    """HTTP status a WebSocket handshake to url gets (101 when it upgrades)."""
+    try:
+        ws = await websockets.connect(url, open_timeout=timeout, ping_interval=None,
+                                      close_timeout=1)
+    except websockets.exceptions.InvalidStatusCode as e:
+        return e.status_code
+    await ws.close()
+    return 101
+
+
+class Clients:
+    """Async context manager that closes every WebSocket it opened."""
+
+    def __init__(self):
+        self.sockets = []
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close_all()
+
+    async def connect(self, gw: Gateway, room: str, **kw):
+        ws = await ws_connect(gw, room, **kw)
+        self.sockets.append(ws)
+        return ws
+
+    async def close_all(self):
+        socks, self.sockets = self.sockets, []
+        if socks:
+            await asyncio.wait_for(
+                asyncio.gather(*(s.close() for s in socks), return_exceptions=True), 10)
+
+
+async def recv_json(ws, timeout: float = 5.0):
+    raw = await asyncio.wait_for(ws.recv(), timeout)
+    if not isinstance(raw, str):
+        raise AssertionError(f"expected a text frame, got {type(raw).__name__}")
+    return json.loads(raw)
+
+
+async def first_message(sockets, timeout: float = 10.0):
+    """The first JSON message any of sockets receives within timeout, or
+    None; the other reads are cancelled (websockets allows cancelling recv,
+    nothing is lost)."""
+    tasks = [asyncio.ensure_future(recv_json(ws, timeout)) for ws in sockets]
+    done, pending = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    results = [t.result() for t in done if not t.exception()]
+    return results[0] if results else None
+
+
+async def recv_n(ws, n: int, timeout: float = 10.0):
+    """Exactly n messages (in order), all within timeout."""
+    async def body():
+        return [await recv_json(ws, timeout) for _ in range(n)]
+    return await asyncio.wait_for(body(), timeout)
+
+
+async def recv_until(ws, pred, timeout: float = 5.0, limit: int = 100000):
+    """Receive until pred(msg) is true; returns every message including that one."""
+    got = []
+
+    async def body():
+        for _ in range(limit):
+            m = await recv_json(ws, timeout)
+            got.append(m)
+            if pred(m):
+                return got
+        raise AssertionError(f"no matching message in {limit} messages")
+    try:
+        return await asyncio.wait_for(body(), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s; received so far: {got[-20:]!r}")
+
+
+async def send_msg(ws, message: str):
+    await ws.send(json.dumps({"message": message}))
+
+
+async def expect_close(ws, timeout: float = 5.0):
+    """Drain until the server closes; returns (close code, reason)."""
+    async def drain():
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            for _ in range(100000):
+                await ws.recv()
+    await asyncio.wait_for(drain(), timeout)
+    await asyncio.wait_for(ws.wait_closed(), timeout)
+    return ws.close_code, ws.close_reason
+
+
+async def chat_works(sender, receivers, tag: str, timeout: float = 5.0):
+    """sender sends a unique message; every receiver gets it (skipping earlier traffic)."""
+    await send_msg(sender, tag)
+    await asyncio.gather(*(recv_until(r, lambda m: m.get("message") == tag, timeout)
+                           for r in receivers))
+
+
+async def chat_eventually_works(sender, receivers, tag: str, timeout: float = 15.0,
+                                attempt_timeout: float = 1.0):
+    """Retry chat_works with fresh tags until one round trip succeeds (bounded)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    for i in range(int(timeout / attempt_timeout) + 2):
+        if time.monotonic() >= deadline:
+            break
+        try:
+            await chat_works(sender, receivers, f"{tag}#{i}", attempt_timeout)
+            return i
+        except (AssertionError, asyncio.TimeoutError) as e:
+            last = e
+    raise AssertionError(f"chat did not work within {timeout}s: {last}")
+
+
+class RawWebSocket:
+    """A hand-made blocking WebSocket client with a tiny receive buffer, for a
+    consumer that does not read (websockets' client reads ahead for us)."""
+
+    def __init__(self, port: int, path: str, rcvbuf: int = 4096, timeout: float = 10.0,
+                 ssl_context: ssl.SSLContext = None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        if ssl_context is not None:  # wss: the same frames, inside TLS
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname="127.0.0.1")
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.buf = b""
+        for _ in range(1000):
+            if b"\r\n\r\n" in self.buf:
+                break
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed during handshake")
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1])
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def _read_exact(self, n: int):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(max(65536, n - len(self.buf)))
+            if not chunk:
+                return None
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_frames(self, max_frames: int = 100000):
+        """Every frame until EOF or a close frame: list of (opcode, payload);
+        the second value says whether the stream ended with a close frame."""
+        frames = []
+        try:
+            for _ in range(max_frames):
+                h = self._read_exact(2)
+                if h is None:
+                    return frames, False
+                opcode, n = h[0] & 0x0F, h[1] & 0x7F
+                if n == 126:
+                    n = int.from_bytes(self._read_exact(2) or b"\0\0", "big")
+                elif n == 127:
+                    n = int.from_bytes(self._read_exact(8) or b"\0" * 8, "big")
+                payload = self._read_exact(n)
+                if payload is None:
+                    return frames, False
+                frames.append((opcode, payload))
+                if opcode == 8:
+                    return frames, True
+        except ConnectionResetError:
+            return frames, False
+        raise AssertionError(f"more than {max_frames} frames")
