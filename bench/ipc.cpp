@@ -124,6 +124,21 @@ void failure_counts::add(const failure_counts& o) {
   timeout += o.timeout;
 }
 
+void failure_counts::count(fail_kind why) {
+  switch (why) {
+    case fail_kind::socket_error: ++socket_error; break;
+    case fail_kind::addr_unavailable: ++addr_unavailable; break;
+    case fail_kind::refused: ++refused; break;
+    case fail_kind::connect_error: ++connect_error; break;
+    case fail_kind::http_503: ++http_503; break;
+    case fail_kind::http_other: ++http_other; break;
+    case fail_kind::bad_accept: ++bad_accept; break;
+    case fail_kind::malformed: ++malformed; break;
+    case fail_kind::reset: ++reset; break;
+    case fail_kind::timeout: ++timeout; break;
+  }
+}
+
 template <class T>
 bool decode_pod(std::string_view body, T& v) {
   static_assert(std::is_trivially_copyable_v<T>);

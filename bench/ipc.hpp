@@ -49,6 +49,9 @@ struct cmd_churn_body {
 };
 
 // Why a connection attempt failed; shared by the connect phase and churn.
+enum class fail_kind { socket_error, addr_unavailable, refused, connect_error, http_503, http_other, bad_accept,
+                       malformed, reset, timeout };
+
 struct failure_counts {
   std::uint64_t socket_error = 0;    // socket()/bind() failed (EMFILE, EADDRINUSE...)
   std::uint64_t addr_unavailable = 0;  // no ephemeral port left (EADDRNOTAVAIL)
@@ -65,6 +68,7 @@ struct failure_counts {
            malformed + reset + timeout;
   }
   void add(const failure_counts& o);
+  void count(fail_kind why);
 };
 
 struct connect_report {
