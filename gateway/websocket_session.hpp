@@ -101,7 +101,7 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   void leave_group();
   bool take_token();
 
-  boost::asio::ip::tcp::socket socket_;  // plain; unopened when tls_ is set
+  boost::asio::ip::tcp::socket socket_;  // plain; unopened until accept(), and with TLS
   std::unique_ptr<tls_socket> tls_;
   std::unique_ptr<consumer> consumer_;
   server_context& ctx_;
