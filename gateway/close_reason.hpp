@@ -27,9 +27,9 @@ enum class close_reason : std::uint8_t {
   rate_limited,      // 1008: faster than --rate-limit/--rate-burst
   slow_consumer,     // 1008: send queue over its bounds
   frame_too_big,     // 1009: message over --max-message-size
-  ping_timeout,      // no pong in time: the connection is cut, no close frame
+  ping_timeout,      // no pong in time: the connection is cut, no close frame (keep it last)
 };
-inline constexpr std::size_t close_reason_count = 9;
+inline constexpr std::size_t close_reason_count = static_cast<std::size_t>(close_reason::ping_timeout) + 1;
 
 struct close_info {
   std::uint16_t code;       // on the wire; 0: no close frame, the socket is cut
