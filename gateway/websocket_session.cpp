@@ -20,6 +20,18 @@ unsigned char* thread_read_buffer() {
   return buf.get();
 }
 
+// One gather list per I/O thread: filled and written within one
+// write_now() call, so no socket keeps one while idle.
+constexpr std::size_t max_iov = 64;
+std::vector<asio::const_buffer>& thread_iov() {
+  thread_local std::vector<asio::const_buffer> iov = [] {
+    std::vector<asio::const_buffer> v;
+    v.reserve(max_iov);
+    return v;
+  }();
+  return iov;
+}
+
 // A close handshake that has not finished by then is cut.
 constexpr auto close_timeout = std::chrono::seconds(5);
 
@@ -224,7 +236,7 @@ void websocket_session::do_write() {
 // full does it wait for writability.
 void websocket_session::write_now() {
   if (tls_) return write_tls();
-  constexpr std::size_t max_iov = 64;
+  auto& iov = thread_iov();
   while (true) {
     if (inflight_.empty()) {
       if (out_.empty()) break;
@@ -233,14 +245,14 @@ void websocket_session::write_now() {
       out_bytes_ = 0;
       first_offset_ = 0;
     }
-    iov_.clear();
-    for (std::size_t i = 0; i < inflight_.size() && iov_.size() < max_iov; ++i) {
+    iov.clear();
+    for (std::size_t i = 0; i < inflight_.size() && iov.size() < max_iov; ++i) {
       const std::string& f = *inflight_[i];
       const std::size_t skip = i == 0 ? first_offset_ : 0;
-      iov_.emplace_back(f.data() + skip, f.size() - skip);
+      iov.emplace_back(f.data() + skip, f.size() - skip);
     }
     boost::system::error_code ec;
-    std::size_t n = socket_.write_some(iov_, ec);
+    std::size_t n = socket_.write_some(iov, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       writing_ = true;
       socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this()](boost::system::error_code e) {
@@ -267,7 +279,6 @@ void websocket_session::write_now() {
     ctx_.stats.frames_out.fetch_add(done, std::memory_order_relaxed);
     inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(done));
   }
-  if (iov_.capacity() > max_iov) std::vector<asio::const_buffer>().swap(iov_);
   after_flush();
 }
 

@@ -15,6 +15,7 @@
 //    waiting for writability when the kernel's buffer is full;
 //  - an idle socket owns no read buffer: it waits for readability, reads
 //    into a per-thread buffer, and keeps only an incomplete frame's bytes;
+//    the gather list of a write is per thread too;
 //  - no timer per socket: the hub's per-thread sweep sends pings, closes
 //    silent peers and ends close handshakes that stall;
 //  - close(cause) is the only way a socket closes: it counts the reason
@@ -108,7 +109,6 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   std::uint64_t conn_ = 0;
   std::vector<std::shared_ptr<const std::string>> out_;       // queued
   std::vector<std::shared_ptr<const std::string>> inflight_;  // being written
-  std::vector<boost::asio::const_buffer> iov_;
   std::size_t out_bytes_ = 0;
   std::size_t inflight_bytes_ = 0;
   std::size_t first_offset_ = 0;  // bytes of inflight_.front() already written
