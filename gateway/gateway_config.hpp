@@ -1,5 +1,8 @@
 // gateway_config.hpp — every gateway setting, filled from the command line.
 //
+// The defaults live here and only here: options.cpp binds each option to
+// its field and shows the field's initial value in --help.
+//
 // Plain values; read-only after start-up, so any thread may read it.
 #pragma once
 

@@ -3,16 +3,11 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
-
 #include "common/limits.hpp"
 #include "common/logging.hpp"
-#include "common/prometheus.hpp"
-#include "common/names.hpp"
-#include "gateway/hub.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/pages.hpp"
-#include "gateway/router.hpp"
+#include "gateway/status_pages.hpp"
 #include "gateway/websocket_session.hpp"
 #include "gateway/ws_handshake.hpp"
 
@@ -61,11 +56,7 @@ void http_session::on_first_bytes(beast::error_code ec) {
     common::log("http")->debug("plain HTTP on the TLS port client={}", client_of(request{}).first);
     tls_context_.reset();
     stream_.expires_after(std::chrono::seconds(10));
-    request dummy;
-    dummy.version(11);
-    auto res = make(http::status::bad_request, dummy, "this port serves TLS: use https:// or wss://\n");
-    res.keep_alive(false);
-    return write(std::move(res));
+    return refuse(http::status::bad_request, 11, "this port serves TLS: use https:// or wss://\n");
   }
   tls_ = std::make_unique<tls_socket>(stream_.release_socket(), tls_context_);
   do_handshake();
@@ -128,12 +119,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     // A malformed or oversized request: answer 400 once, then close.
     common::log("http")->debug("bad request error=\"{}\"", ec.message());
-    request dummy;
-    dummy.version(11);
-    auto res = make(http::status::bad_request, dummy, "bad request: " + ec.message() + "\n");
-    res.keep_alive(false);
-    write(std::move(res));
-    return;
+    return refuse(http::status::bad_request, 11, "bad request: " + ec.message() + "\n");
   }
   handle(parser_->release());
 }
@@ -148,98 +134,6 @@ http_session::response http_session::make(http::status status, const request& re
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
-}
-
-std::string http_session::health_json(bool& ok) const {
-  const auto up = ctx_.link.links_up();
-  const bool draining = ctx_.draining.load();
-  ok = up > 0 && !draining;
-  nlohmann::json j = {
-      {"status", draining ? "draining" : (ok ? "ok" : "unavailable")},
-      {"gateway", ctx_.gateway_id},
-      {"layerd_links_up", up},
-      {"layerd_links", ctx_.link.links()},
-      {"connections", ctx_.hub_ref.connections()},
-      {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx_.started)
-                       .count()},
-  };
-  return j.dump() + "\n";
-}
-
-std::string http_session::metrics_text() const {
-  common::prometheus_text p;
-  auto metric = [&p](const char* name, std::uint64_t value, const char* labels = "") {
-    p.sample(name, static_cast<double>(value), labels);
-  };
-  auto head = [&p](const char* name, const char* type, const char* help) { p.family(name, type, help); };
-  const auto& st = ctx_.stats;
-  const auto& link = ctx_.link.counters();
-  auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-
-  head("switchboard_gateway_connections", "gauge", "Open WebSocket connections.");
-  metric("switchboard_gateway_connections", ctx_.hub_ref.connections());
-  head("switchboard_gateway_handshakes_total", "counter", "WebSocket handshakes accepted.");
-  metric("switchboard_gateway_handshakes_total", v(st.handshakes));
-  head("switchboard_gateway_handshake_refusals_total", "counter", "WebSocket handshakes refused, by reason.");
-  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_not_found), "{reason=\"not_found\"}");
-  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_unavailable), "{reason=\"layer_unavailable\"}");
-  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_bad_handshake), "{reason=\"bad_handshake\"}");
-  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_origin), "{reason=\"origin\"}");
-  head("switchboard_gateway_frames_in_total", "counter", "Text frames received from clients.");
-  metric("switchboard_gateway_frames_in_total", v(st.frames_in));
-  head("switchboard_gateway_frames_out_total", "counter", "Frames written to clients (fan-out deliveries and control frames).");
-  metric("switchboard_gateway_frames_out_total", v(st.frames_out));
-  head("switchboard_gateway_socket_writes_total", "counter",
-       "Writes to WebSocket clients; frames_out / socket_writes is the frames sent per write.");
-  metric("switchboard_gateway_socket_writes_total", v(st.socket_writes));
-  head("switchboard_gateway_bytes_in_total", "counter", "Bytes read from WebSocket clients.");
-  metric("switchboard_gateway_bytes_in_total", v(st.bytes_in));
-  head("switchboard_gateway_bytes_out_total", "counter", "Bytes written to WebSocket clients.");
-  metric("switchboard_gateway_bytes_out_total", v(st.bytes_out));
-  head("switchboard_gateway_error_frames_total", "counter", "Client frames answered with an error frame (bad_json, bad_message, not_accepted).");
-  metric("switchboard_gateway_error_frames_total", v(st.bad_frames));
-  head("switchboard_gateway_closes_total", "counter", "Connections closed by the gateway, by reason.");
-  metric("switchboard_gateway_closes_total", v(st.closed_binary), "{reason=\"binary\"}");
-  metric("switchboard_gateway_closes_total", v(st.closed_too_big), "{reason=\"too_big\"}");
-  metric("switchboard_gateway_closes_total", v(st.closed_rate_limited), "{reason=\"rate_limited\"}");
-  metric("switchboard_gateway_closes_total", v(st.closed_slow_consumer), "{reason=\"slow_consumer\"}");
-  metric("switchboard_gateway_closes_total", v(st.closed_ping_timeout), "{reason=\"ping_timeout\"}");
-  metric("switchboard_gateway_closes_total", v(st.protocol_errors), "{reason=\"protocol_error\"}");
-  metric("switchboard_gateway_closes_total", v(st.closed_going_away), "{reason=\"going_away\"}");
-  head("switchboard_gateway_tls_handshakes_total", "counter", "TLS handshakes completed (with --tls-cert).");
-  metric("switchboard_gateway_tls_handshakes_total", v(st.tls_handshakes));
-  head("switchboard_gateway_tls_failures_total", "counter", "Connections to the TLS port that failed, by reason.");
-  metric("switchboard_gateway_tls_failures_total", v(st.tls_failures), "{reason=\"handshake\"}");
-  metric("switchboard_gateway_tls_failures_total", v(st.tls_plain_http), "{reason=\"plain_http\"}");
-  head("switchboard_gateway_group_sends_total", "counter", "group_sends passed to layerd.");
-  metric("switchboard_gateway_group_sends_total", v(link.group_sends));
-  head("switchboard_gateway_group_sends_dropped_total", "counter", "group_sends dropped because no layerd was available.");
-  metric("switchboard_gateway_group_sends_dropped_total", v(link.dropped_no_layerd));
-  head("switchboard_gateway_delivers_in_total", "counter", "Deliveries received from layerd (each framed once).");
-  metric("switchboard_gateway_delivers_in_total", v(link.delivers_in));
-  head("switchboard_gateway_layer_malformed_total", "counter", "Malformed messages from layerd.");
-  metric("switchboard_gateway_layer_malformed_total", v(link.malformed_in));
-  head("switchboard_gateway_unknown_targets_total", "counter", "Deliveries for connections that no longer exist.");
-  metric("switchboard_gateway_unknown_targets_total", ctx_.hub_ref.unknown_targets());
-  head("switchboard_gateway_layerd_links_up", "gauge", "layerd links up.");
-  metric("switchboard_gateway_layerd_links_up", ctx_.link.links_up());
-  head("switchboard_gateway_layerd_links", "gauge", "layerd links configured.");
-  metric("switchboard_gateway_layerd_links", ctx_.link.links());
-  head("switchboard_gateway_draining", "gauge", "1 while the gateway drains after SIGTERM.");
-  metric("switchboard_gateway_draining", ctx_.draining.load() ? 1 : 0);
-  {
-    const auto h = ctx_.hub_ref.flush_times();
-    std::array<double, hub::flush_bounds_ms.size()> bounds_s{};
-    for (std::size_t i = 0; i < bounds_s.size(); ++i) bounds_s[i] = hub::flush_bounds_ms[i] / 1000.0;
-    p.histogram("switchboard_gateway_flush_seconds",
-                "Time to write one event-loop pass's queued frames (every socket with frames, once).", bounds_s.data(),
-                h.buckets.data(), bounds_s.size(), h.sum_ms / 1000.0);
-  }
-  head("switchboard_gateway_uptime_seconds", "gauge", "Seconds since start.");
-  metric("switchboard_gateway_uptime_seconds",
-         static_cast<std::uint64_t>(
-             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx_.started).count()));
-  return p.take();
 }
 
 std::pair<std::string, std::string> http_session::client_of(const request& req) const {
@@ -266,64 +160,11 @@ std::pair<std::string, std::string> http_session::client_of(const request& req) 
 }
 
 void http_session::handle(request&& req) {
-  auto log = common::log("http");
   const auto target = req.target();
   const route r = match_route(std::string_view(target.data(), target.size()));
-  const bool is_ws_route = r.what == route::kind::ws_chat || r.what == route::kind::ws_notification;
-  const bool is_ws_path = is_ws_route || r.what == route::kind::ws_not_found;
+  const bool is_ws_path = r.what == route::kind::websocket || r.what == route::kind::ws_not_found;
 
-  if (ws::wants_websocket(req)) {
-    if (is_ws_route && ctx_.draining.load()) {
-      ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
-      auto res = make(http::status::service_unavailable, req, "gateway draining; connect again\n");
-      res.keep_alive(false);
-      return write(std::move(res));
-    }
-    if (is_ws_route && !ctx_.origins.allowed(std::string_view(req[http::field::origin].data(), req[http::field::origin].size()),
-                                              std::string_view(req[http::field::host].data(), req[http::field::host].size()))) {
-      ctx_.stats.refused_origin.fetch_add(1, std::memory_order_relaxed);
-      log->info("handshake refused status=403 origin=\"{}\" host=\"{}\" client={}", std::string(req[http::field::origin]),
-                std::string(req[http::field::host]), client_of(req).first);
-      auto res = make(http::status::forbidden, req, "origin not allowed\n");
-      res.keep_alive(false);
-      return write(std::move(res));
-    }
-    if (is_ws_route && log->should_log(spdlog::level::debug)) {
-      const auto [client, scheme] = client_of(req);
-      log->debug("handshake client={} scheme={} target=\"{}\"", client, scheme, std::string(req.target()));
-    }
-    if (is_ws_route) {
-      auto check = ws::check_upgrade(req);
-      if (!check.ok) {
-        ctx_.stats.refused_bad_handshake.fetch_add(1, std::memory_order_relaxed);
-        log->debug("handshake refused status={} reason=\"{}\"", check.status, check.error);
-        auto res = make(static_cast<http::status>(check.status), req, check.error + "\n");
-        if (check.status == 426) res.set(http::field::sec_websocket_version, "13");
-        res.keep_alive(false);
-        return write(std::move(res));
-      }
-      clear_timeout();
-      const bool chat = r.what == route::kind::ws_chat;
-      auto group = chat ? common::group_for("chat", r.room) : common::group_for("notification", r.room);
-      const auto kind = chat ? consumer_kind::chat : consumer_kind::notification;
-      std::shared_ptr<websocket_session> s;
-      if (tls_) {
-        s = std::make_shared<websocket_session>(std::move(tls_), std::move(check.accept), std::move(group), kind, ctx_,
-                                                thread_);
-      } else {
-        s = std::make_shared<websocket_session>(stream_.release_socket(), std::move(check.accept), std::move(group),
-                                                kind, ctx_, thread_);
-      }
-      s->run();
-      return;
-    }
-    ctx_.stats.refused_not_found.fetch_add(1, std::memory_order_relaxed);
-    log->debug("handshake refused status=404 target=\"{}\"", std::string(req.target()));
-    auto res = make(http::status::not_found, req, "no WebSocket route for this path\n");
-    res.keep_alive(false);
-    return write(std::move(res));
-  }
-
+  if (ws::wants_websocket(req)) return upgrade(r, req);
   if (is_ws_path) {
     if (r.what == route::kind::ws_not_found) return write(make(http::status::not_found, req, "not found\n"));
     auto res = make(http::status::upgrade_required, req, "this path needs a WebSocket upgrade\n");
@@ -353,13 +194,13 @@ void http_session::handle(request&& req) {
       break;
     case route::kind::healthz: {
       bool ok = false;
-      std::string body = health_json(ok);
+      std::string body = health_json(ctx_, ok);
       res = make(ok ? http::status::ok : http::status::service_unavailable, req, std::move(body), "application/json");
       res.set(http::field::cache_control, "no-store");
       break;
     }
     case route::kind::metrics:
-      res = make(http::status::ok, req, metrics_text(), "text/plain; version=0.0.4");
+      res = make(http::status::ok, req, metrics_text(ctx_), "text/plain; version=0.0.4");
       res.set(http::field::cache_control, "no-store");
       break;
     default:
@@ -370,6 +211,72 @@ void http_session::handle(request&& req) {
     res.body().clear();
     res.content_length(len);
   }
+  write(std::move(res));
+}
+
+// Every check a WebSocket handshake passes, in order, before its
+// consumer joins; each failure is one refusal.
+void http_session::upgrade(const route& r, const request& req) {
+  auto log = common::log("http");
+  if (r.what != route::kind::websocket) {
+    ctx_.stats.refused_not_found.fetch_add(1, std::memory_order_relaxed);
+    log->debug("handshake refused status=404 target=\"{}\"", std::string(req.target()));
+    return refuse(http::status::not_found, req.version(), "no WebSocket route for this path\n");
+  }
+  if (ctx_.draining.load()) {
+    ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
+    return refuse(http::status::service_unavailable, req.version(), "gateway draining; connect again\n");
+  }
+  const auto origin = req[http::field::origin];
+  const auto host = req[http::field::host];
+  if (!ctx_.origins.allowed(std::string_view(origin.data(), origin.size()),
+                            std::string_view(host.data(), host.size()))) {
+    ctx_.stats.refused_origin.fetch_add(1, std::memory_order_relaxed);
+    log->info("handshake refused status=403 origin=\"{}\" host=\"{}\" client={}", std::string(origin),
+              std::string(host), client_of(req).first);
+    return refuse(http::status::forbidden, req.version(), "origin not allowed\n");
+  }
+  auto user = ctx_.auth->authenticate(req);
+  if (!user) {
+    ctx_.stats.refused_auth.fetch_add(1, std::memory_order_relaxed);
+    log->info("handshake refused status=403 reason=\"not authenticated\" client={}", client_of(req).first);
+    return refuse(http::status::forbidden, req.version(), "not authenticated\n");
+  }
+  if (log->should_log(spdlog::level::debug)) {
+    const auto [client, scheme] = client_of(req);
+    log->debug("handshake client={} scheme={} target=\"{}\"", client, scheme, std::string(req.target()));
+  }
+  auto check = ws::check_upgrade(req);
+  if (!check.ok) {
+    ctx_.stats.refused_bad_handshake.fetch_add(1, std::memory_order_relaxed);
+    log->debug("handshake refused status={} reason=\"{}\"", check.status, check.error);
+    return refuse(static_cast<http::status>(check.status), req.version(), check.error + "\n");
+  }
+  clear_timeout();
+  auto s = std::make_shared<websocket_session>(r.make_consumer(r.room, *user, ctx_.link, ctx_.stats), ctx_, thread_);
+  s->run([self = shared_from_this(), s, key = std::move(check.accept), version = req.version()](
+             bool ok, const std::string& why) { self->on_joined(*s, ok, why, key, version); });
+}
+
+// The consumer's join is acknowledged (or failed): the socket becomes the
+// session's, or the handshake is refused here like every other.
+void http_session::on_joined(websocket_session& s, bool ok, const std::string& why, const std::string& key,
+                             unsigned version) {
+  if (!ok) {
+    ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
+    common::log("http")->warn("handshake refused status=503 reason=\"{}\"", why);
+    return refuse(http::status::service_unavailable, version, "channel layer unavailable: " + why + "\n");
+  }
+  if (tls_) return s.accept(std::move(tls_), key);
+  s.accept(stream_.release_socket(), key);
+}
+
+void http_session::refuse(http::status status, unsigned version, std::string body) {
+  request req;
+  req.version(version);
+  auto res = make(status, req, std::move(body));
+  res.keep_alive(false);
+  if (status == http::status::upgrade_required) res.set(http::field::sec_websocket_version, "13");
   write(std::move(res));
 }
 

@@ -1,8 +1,12 @@
 // http_session.hpp — one HTTP/1.1 connection: pages, /healthz, WebSocket upgrades.
 //
 // Beast parses the request (bounded header and body); the router decides
-// what serves it. An upgrade to a known consumer hands the socket to a
-// websocket_session; everything else is answered here, keep-alive allowed.
+// what serves it. A WebSocket upgrade passes the origin and auth policies
+// and the RFC's checks, then the route's consumer joins its group inside a
+// new websocket_session; once layerd acknowledges, the socket moves to the
+// session, which sends the 101. Every refusal, before or after the join,
+// is written here (refuse()); everything else is answered here too,
+// keep-alive allowed.
 // With --tls-cert the connection first completes a TLS handshake and the
 // same requests are served over it (a plain-HTTP request on that port gets
 // a 400 in plain text saying so).
@@ -17,10 +21,13 @@
 #include <boost/beast/http.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "gateway/router.hpp"
 #include "gateway/server_context.hpp"
 #include "gateway/tls_socket.hpp"
 
 namespace sb::gateway {
+
+class websocket_session;
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
@@ -40,12 +47,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle(request&& req);
+  void upgrade(const route& r, const request& req);
+  void on_joined(websocket_session& s, bool ok, const std::string& why, const std::string& key, unsigned version);
+  // A refusal: the status and a text body, then the connection ends.
+  void refuse(boost::beast::http::status status, unsigned version, std::string body);
   void write(response&& res);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   response make(boost::beast::http::status status, const request& req, std::string body,
                 const char* content_type = "text/plain; charset=utf-8");
-  std::string health_json(bool& ok) const;
-  std::string metrics_text() const;
   // The client's address and scheme: the TCP peer's, or X-Forwarded-For /
   // X-Forwarded-Proto when the peer is a --trusted-proxy (and only then).
   std::pair<std::string, std::string> client_of(const request& req) const;

@@ -6,11 +6,10 @@
 
 #include <boost/asio/post.hpp>
 
-#include "common/event.hpp"
 #include "common/limits.hpp"
 #include "common/logging.hpp"
+#include "gateway/consumer.hpp"
 #include "gateway/hub.hpp"
-#include "gateway/ws_frame.hpp"
 #include "proto/codec.hpp"
 #include "proto/zmq_frames.hpp"
 
@@ -255,23 +254,23 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
   auto& m = decoded.value();
   if (auto* d = std::get_if<proto::deliver>(&m)) {
     stats_.delivers_in.fetch_add(1, std::memory_order_relaxed);
-    auto frame = common::browser_frame_for_event(d->event);
+    auto frame = consumer::render(d->event);
     if (!frame) {
       stats_.malformed_in.fetch_add(1);
       log->warn("deliver dropped layerd={} error=\"{}\"", peers_[p].endpoint, frame.error_text());
       return;
     }
     // Framed once here; every target socket queues these same bytes.
-    hub_.deliver(ws::make_shared_text(frame.value()), d->targets);
+    hub_.deliver(frame.value(), d->targets);
   } else if (auto* g = std::get_if<proto::group_deliver>(&m)) {
     stats_.delivers_in.fetch_add(1, std::memory_order_relaxed);
-    auto frame = common::browser_frame_for_event(g->event);
+    auto frame = consumer::render(g->event);
     if (!frame) {
       stats_.malformed_in.fetch_add(1);
       log->warn("deliver dropped layerd={} group={} error=\"{}\"", peers_[p].endpoint, g->group, frame.error_text());
       return;
     }
-    hub_.deliver_group(ws::make_shared_text(frame.value()), g->group);
+    hub_.deliver_group(frame.value(), g->group);
   } else if (auto* a = std::get_if<proto::ack>(&m)) {
     if (auto it = pending_.find(a->request); it != pending_.end()) {
       auto cb = std::move(it->second.cb);

@@ -44,6 +44,7 @@
 #include <zmq.hpp>
 
 #include "common/hash_ring.hpp"
+#include "gateway/channel_layer.hpp"
 #include "gateway/gateway_config.hpp"
 #include "proto/messages.hpp"
 
@@ -51,11 +52,9 @@ namespace sb::gateway {
 
 class hub;
 
-class layer_link {
+class layer_link final : public channel_layer {
  public:
   using clock = std::chrono::steady_clock;
-  // ok=false carries a short reason ("no layerd available", "timeout", ...)
-  using join_callback = std::function<void(bool ok, const std::string& why)>;
 
   struct stats {
     std::atomic<std::uint64_t> group_sends{0};
@@ -76,9 +75,9 @@ class layer_link {
   // calls to the methods below are ignored.
   void stop();
 
-  void group_add(std::string group, std::string channel, join_callback cb);
-  void group_discard(std::string group, std::string channel);
-  void group_send(std::string group, std::string event);
+  void group_add(std::string group, std::string channel, join_callback cb) override;
+  void group_discard(std::string group, std::string channel) override;
+  void group_send(std::string group, std::string event) override;
 
   std::size_t links_up() const { return links_up_.load(std::memory_order_relaxed); }
   std::size_t links() const { return peers_.size(); }

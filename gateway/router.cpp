@@ -2,9 +2,21 @@
 #include "gateway/router.hpp"
 
 #include "common/names.hpp"
+#include "gateway/chat_consumer.hpp"
+#include "gateway/notification_consumer.hpp"
 
 namespace sb::gateway {
 namespace {
+
+// Django's websocket_urlpatterns: prefix + one \w segment + "/".
+struct ws_pattern {
+  std::string_view prefix;
+  consumer::factory make;
+};
+constexpr ws_pattern ws_patterns[] = {
+    {"/ws/chat/", &chat_consumer::make},
+    {"/ws/notification/", &notification_consumer::make},
+};
 
 // If path is prefix + one segment + "/", returns the decoded segment.
 bool one_segment(std::string_view path, std::string_view prefix, std::string& out) {
@@ -35,14 +47,15 @@ route match_route(std::string_view target) {
   } else if (one_segment(path, "/chat/", r.room)) {
     r.what = route::kind::room_page;
   } else if (path.substr(0, 4) == "/ws/") {
-    if (one_segment(path, "/ws/chat/", r.room) && common::is_valid_room_name(r.room)) {
-      r.what = route::kind::ws_chat;
-    } else if (one_segment(path, "/ws/notification/", r.room) && common::is_valid_room_name(r.room)) {
-      r.what = route::kind::ws_notification;
-    } else {
-      r.room.clear();
-      r.what = route::kind::ws_not_found;
+    r.what = route::kind::ws_not_found;
+    for (const auto& p : ws_patterns) {
+      if (one_segment(path, p.prefix, r.room) && common::is_valid_room_name(r.room)) {
+        r.what = route::kind::websocket;
+        r.make_consumer = p.make;
+        return r;
+      }
     }
+    r.room.clear();
   }
   return r;
 }

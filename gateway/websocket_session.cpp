@@ -1,16 +1,11 @@
 // websocket_session.cpp — see websocket_session.hpp.
 #include "gateway/websocket_session.hpp"
 
-#include <array>
-
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 
-#include "common/event.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
 #include "gateway/hub.hpp"
-#include "gateway/layer_link.hpp"
 #include "gateway/ws_handshake.hpp"
 
 namespace asio = boost::asio;
@@ -25,29 +20,31 @@ unsigned char* thread_read_buffer() {
   return buf.get();
 }
 
+// One gather list per I/O thread: filled and written within one
+// write_now() call, so no socket keeps one while idle.
+constexpr std::size_t max_iov = 64;
+std::vector<asio::const_buffer>& thread_iov() {
+  thread_local std::vector<asio::const_buffer> iov = [] {
+    std::vector<asio::const_buffer> v;
+    v.reserve(max_iov);
+    return v;
+  }();
+  return iov;
+}
+
 // A close handshake that has not finished by then is cut.
 constexpr auto close_timeout = std::chrono::seconds(5);
 
 }  // namespace
 
-websocket_session::websocket_session(asio::ip::tcp::socket socket, std::string accept, std::string group,
-                                     consumer_kind kind, server_context& ctx, std::size_t thread)
-    : socket_(std::move(socket)),
-      accept_(std::move(accept)),
-      group_(std::move(group)),
+websocket_session::websocket_session(std::unique_ptr<consumer> c, server_context& ctx, std::size_t thread)
+    : socket_(ctx.hub_ref.context(thread)),
+      consumer_(std::move(c)),
       ctx_(ctx),
       reader_(ctx.cfg.max_message_size),
       tokens_(ctx.cfg.rate_burst),
       refilled_(clock::now()),
-      thread_(static_cast<std::uint8_t>(thread)),
-      kind_(kind) {}
-
-websocket_session::websocket_session(std::unique_ptr<tls_socket> tls, std::string accept, std::string group,
-                                     consumer_kind kind, server_context& ctx, std::size_t thread)
-    : websocket_session(asio::ip::tcp::socket(tls->get_executor()), std::move(accept), std::move(group), kind, ctx,
-                        thread) {
-  tls_ = std::move(tls);
-}
+      thread_(static_cast<std::uint8_t>(thread)) {}
 
 websocket_session::~websocket_session() {
   if (conn_) ctx_.hub_ref.remove(conn_);
@@ -57,59 +54,45 @@ websocket_session::~websocket_session() {
 
 std::string websocket_session::channel() const { return common::make_channel(ctx_.gateway_id, hub::conn_string(conn_)); }
 
-void websocket_session::run() {
+void websocket_session::run(channel_layer::join_callback joined) {
   conn_ = ctx_.hub_ref.add(thread_, this);
   join_sent_ = true;
-  auto self = shared_from_this();
   auto ex = socket_.get_executor();
-  ctx_.link.group_add(group_, channel(), [self, ex](bool ok, const std::string& why) {
+  consumer_->on_connect(*this, [self = shared_from_this(), ex, joined = std::move(joined)](bool ok,
+                                                                                            const std::string& why) {
     // Runs on the link's thread (I/O thread 0): hop back to the session's own thread.
-    asio::post(ex, [self, ok, why] { self->on_joined(ok, why); });
+    asio::post(ex, [self, joined, ok, why] {
+      if (self->state_ == state::joining) joined(ok, why);
+    });
   });
 }
 
-void websocket_session::on_joined(bool ok, const std::string& why) {
-  if (state_ != state::joining) return;
-  if (!ok) {
-    ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
-    common::log("ws")->warn("handshake refused status=503 group={} reason=\"{}\"", group_, why);
-    refuse(503, "channel layer unavailable: " + why + "\n");
-    return;
-  }
-  if (!tls_) {
-    boost::system::error_code ec;
-    socket_.non_blocking(true, ec);
-    if (ec) return hard_close();
-  }
+void websocket_session::accept(asio::ip::tcp::socket socket, std::string accept_key) {
+  socket_ = std::move(socket);
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  if (ec) return hard_close();
+  on_accepted(std::move(accept_key));
+}
+
+void websocket_session::accept(std::unique_ptr<tls_socket> tls, std::string accept_key) {
+  tls_ = std::move(tls);
+  on_accepted(std::move(accept_key));
+}
+
+void websocket_session::on_accepted(std::string accept_key) {
   state_ = state::open;
   last_heard_ = clock::now();
-  ctx_.hub_ref.join_local(thread_, group_, this);
+  ctx_.hub_ref.join_local(thread_, consumer_->group(), this);
   in_local_group_ = true;
   // The 101 goes first; anything delivered while joining follows it.
-  auto response = std::make_shared<const std::string>(ws::switching_protocols(accept_));
-  std::string().swap(accept_);
+  auto response = std::make_shared<const std::string>(ws::switching_protocols(accept_key));
   out_bytes_ += response->size();
   out_.insert(out_.begin(), std::move(response));
   ctx_.stats.handshakes.fetch_add(1, std::memory_order_relaxed);
-  common::log("ws")->debug("connection open channel={} group={}", channel(), group_);
+  common::log("ws")->debug("connection open channel={} group={}", channel(), consumer_->group());
   do_write();
   do_wait_read();
-}
-
-void websocket_session::refuse(unsigned status, const std::string& body) {
-  state_ = state::closing;
-  std::string head = "HTTP/1.1 " + std::to_string(status) +
-                     (status == 503 ? " Service Unavailable" : " Bad Request") +
-                     "\r\nServer: switchboard\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
-                     "Content-Length: " +
-                     std::to_string(body.size()) + "\r\n\r\n" + body;
-  auto bytes = std::make_shared<const std::string>(std::move(head));
-  auto done = [self = shared_from_this(), bytes](boost::system::error_code, std::size_t) { self->hard_close(); };
-  if (tls_) {
-    asio::async_write(*tls_, asio::buffer(*bytes), std::move(done));
-  } else {
-    asio::async_write(socket_, asio::buffer(*bytes), std::move(done));
-  }
 }
 
 void websocket_session::do_wait_read() {
@@ -183,46 +166,22 @@ void websocket_session::process(unsigned char* data, std::size_t n) {
 
 void websocket_session::on_event(const ws::event& ev) {
   if (state_ != state::open) return;
-  auto log = common::log("ws");
   switch (ev.kind) {
     case ws::event::text:
-      if (!take_token()) {
-        ctx_.stats.closed_rate_limited.fetch_add(1, std::memory_order_relaxed);
-        log->warn("connection closed channel={} code=1008 reason=\"rate limit {}/s burst {}\"", channel(),
-                  ctx_.cfg.rate_limit, ctx_.cfg.rate_burst);
-        return close(close_reason::rate_limited);
-      }
+      if (!take_token()) return close(close_reason::rate_limited);
       ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
-      return on_text(ev.payload);
+      return consumer_->on_receive(*this, ev.payload);
     case ws::event::binary:
-      ctx_.stats.closed_binary.fetch_add(1, std::memory_order_relaxed);
-      log->warn("connection closed channel={} code=1003 reason=\"binary frame\"", channel());
       return close(close_reason::unsupported_data);
     case ws::event::ping:
-      if (!take_token()) {
-        ctx_.stats.closed_rate_limited.fetch_add(1, std::memory_order_relaxed);
-        log->warn("connection closed channel={} code=1008 reason=\"ping rate limit\"", channel());
-        return close(close_reason::rate_limited);
-      }
+      if (!take_token()) return close(close_reason::rate_limited);
       return queue_control(ws::make_frame(ws::op_pong, ev.payload));
     case ws::event::pong:
       return;
-    case ws::event::close: {
-      // Answer with the same code (RFC 6455 5.5.1), then end the connection.
-      const std::uint16_t code = ev.code == ws::close_no_status ? ws::close_normal : ev.code;
-      log->debug("peer closed channel={} code={}", channel(), ev.code);
-      return close_with(code, "", false);
-    }
+    case ws::event::close:
+      return close(answer_to_peer(ev.code));
     case ws::event::error:
-      if (ev.code == ws::close_too_big) {
-        ctx_.stats.closed_too_big.fetch_add(1, std::memory_order_relaxed);
-        log->warn("connection closed channel={} code=1009 reason=\"message over {} bytes\"", channel(),
-                  ctx_.cfg.max_message_size);
-      } else {
-        ctx_.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-        log->warn("connection closed channel={} code={} reason=\"{}\"", channel(), ev.code, ev.why);
-      }
-      return close_with(ev.code, ev.why, false);
+      return close(frame_error(ev.code, ev.why));
   }
 }
 
@@ -236,31 +195,10 @@ bool websocket_session::take_token() {
   return true;
 }
 
-void websocket_session::on_text(std::string_view text) {
-  if (kind_ == consumer_kind::notification) {
-    ctx_.stats.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    send(ws::make_shared_text(common::error_frame({"not_accepted", "notification sockets only receive"})));
-    return;
-  }
-  auto parsed = common::chat_event_from_browser(text);
-  if (!parsed.ok) {
-    ctx_.stats.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    common::log("ws")->warn("bad frame channel={} code={} detail=\"{}\"", channel(), parsed.error.code,
-                            parsed.error.detail);
-    send(ws::make_shared_text(common::error_frame(parsed.error)));
-    return;
-  }
-  ctx_.link.group_send(group_, std::move(parsed.event));
-}
-
 void websocket_session::send(std::shared_ptr<const std::string> frame) {
   if (state_ == state::closing || state_ == state::closed) return;
   if (out_.size() + inflight_.size() + 1 > ctx_.cfg.send_queue_messages ||
       out_bytes_ + inflight_bytes_ + frame->size() > ctx_.cfg.send_queue_bytes) {
-    ctx_.stats.closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
-    common::log("ws")->warn("connection closed channel={} code=1008 reason=\"slow consumer\" queued_messages={} "
-                            "queued_bytes={}",
-                            channel(), out_.size() + inflight_.size(), out_bytes_ + inflight_bytes_);
     close(close_reason::slow_consumer);
     return;
   }
@@ -298,7 +236,7 @@ void websocket_session::do_write() {
 // full does it wait for writability.
 void websocket_session::write_now() {
   if (tls_) return write_tls();
-  constexpr std::size_t max_iov = 64;
+  auto& iov = thread_iov();
   while (true) {
     if (inflight_.empty()) {
       if (out_.empty()) break;
@@ -307,14 +245,14 @@ void websocket_session::write_now() {
       out_bytes_ = 0;
       first_offset_ = 0;
     }
-    iov_.clear();
-    for (std::size_t i = 0; i < inflight_.size() && iov_.size() < max_iov; ++i) {
+    iov.clear();
+    for (std::size_t i = 0; i < inflight_.size() && iov.size() < max_iov; ++i) {
       const std::string& f = *inflight_[i];
       const std::size_t skip = i == 0 ? first_offset_ : 0;
-      iov_.emplace_back(f.data() + skip, f.size() - skip);
+      iov.emplace_back(f.data() + skip, f.size() - skip);
     }
     boost::system::error_code ec;
-    std::size_t n = socket_.write_some(iov_, ec);
+    std::size_t n = socket_.write_some(iov, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       writing_ = true;
       socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this()](boost::system::error_code e) {
@@ -341,7 +279,6 @@ void websocket_session::write_now() {
     ctx_.stats.frames_out.fetch_add(done, std::memory_order_relaxed);
     inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(done));
   }
-  if (iov_.capacity() > max_iov) std::vector<asio::const_buffer>().swap(iov_);
   after_flush();
 }
 
@@ -388,23 +325,22 @@ void websocket_session::after_flush() {
   }
 }
 
-void websocket_session::close(close_reason why) {
-  if (why == close_reason::going_away && state_ == state::open) {
-    ctx_.stats.closed_going_away.fetch_add(1, std::memory_order_relaxed);
-  }
-  const auto info = describe(why);
-  close_with(info.code, info.text, why == close_reason::slow_consumer);
-}
-
-void websocket_session::close_with(std::uint16_t code, std::string_view reason, bool drop_backlog) {
+void websocket_session::close(close_cause why) {
   if (state_ == state::closing || state_ == state::closed) return;
-  if (state_ == state::joining) return hard_close();
+  if (state_ == state::joining) return hard_close();  // no socket yet: http_session's connection ends
+  ctx_.stats.closes[static_cast<std::size_t>(why.reason)].fetch_add(1, std::memory_order_relaxed);
+  auto log = common::log("ws");
+  const auto level = why.reason == close_reason::peer_closed || why.reason == close_reason::going_away
+                         ? spdlog::level::debug
+                         : why.reason == close_reason::ping_timeout ? spdlog::level::info : spdlog::level::warn;
+  log->log(level, "connection closed channel={} code={} reason=\"{}\"", channel(), why.code, why.text);
+  if (why.code == 0) return hard_close();  // nothing to say: cut
   state_ = state::closing;
   close_deadline_ = clock::now() + close_timeout;
   // A closing connection takes no more messages: leave the group now, not
   // when the peer finally lets go of the socket.
   leave_group();
-  if (drop_backlog) {  // a slow consumer: the close frame goes next (after a partly written frame)
+  if (why.reason == close_reason::slow_consumer) {  // the close frame goes next (after a partly written frame)
     out_.clear();
     out_bytes_ = 0;
     if (inflight_.size() > 1) {
@@ -413,17 +349,17 @@ void websocket_session::close_with(std::uint16_t code, std::string_view reason, 
     }
   }
   shutdown_after_flush_ = true;
-  queue_control(ws::make_close_frame(code, reason));
+  queue_control(ws::make_close_frame(why.code, why.text));
 }
 
 void websocket_session::leave_group() {
   if (in_local_group_) {
     in_local_group_ = false;
-    ctx_.hub_ref.leave_local(thread_, group_, this);
+    ctx_.hub_ref.leave_local(thread_, consumer_->group(), this);
   }
   if (!join_sent_) return;
   join_sent_ = false;
-  ctx_.link.group_discard(group_, channel());
+  consumer_->on_disconnect(*this);
 }
 
 void websocket_session::hard_close() {
@@ -444,12 +380,7 @@ void websocket_session::sweep(clock::time_point now) {
   const auto interval = std::chrono::milliseconds(ctx_.cfg.ping_interval_ms);
   const auto timeout = std::chrono::milliseconds(ctx_.cfg.ping_timeout_ms);
   if (ping_outstanding_) {
-    if (now - ping_sent_ > timeout) {
-      ctx_.stats.closed_ping_timeout.fetch_add(1, std::memory_order_relaxed);
-      common::log("ws")->info("connection dropped channel={} reason=\"no pong within {} ms\"", channel(),
-                              ctx_.cfg.ping_timeout_ms);
-      hard_close();
-    }
+    if (now - ping_sent_ > timeout) close(close_reason::ping_timeout);
     return;
   }
   if (now - last_heard_ > interval) {

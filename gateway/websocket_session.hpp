@@ -1,10 +1,11 @@
-// websocket_session.hpp — one browser WebSocket running the chat consumer.
+// websocket_session.hpp — one browser WebSocket: the transport under a consumer.
 //
-// The seed's ChatConsumer, natively: on connect, group_add to the room's
-// group and send the 101 only once layerd has acknowledged the join (as
-// `await group_add` precedes `accept()` in Django); each {"message": m}
-// becomes a group_send; every delivery is a shared, already-framed
-// message; on close, group_discard.
+// The session owns frames, queues, close and sweep; what the socket means
+// is its consumer's (consumer.hpp, built per route by the router). It is
+// created while the HTTP upgrade is still pending: run() registers it with
+// the hub and lets the consumer join; http_session answers the handshake
+// when the join is acknowledged, with accept() (the 101, then anything
+// delivered meanwhile) or its own 503 (dropping the session).
 //
 // Frame layer (ws_frame.hpp) on a raw Asio socket, shaped by what costs:
 //  - outbound frames are shared (one per gateway, not per socket) and each
@@ -14,8 +15,11 @@
 //    waiting for writability when the kernel's buffer is full;
 //  - an idle socket owns no read buffer: it waits for readability, reads
 //    into a per-thread buffer, and keeps only an incomplete frame's bytes;
+//    the gather list of a write is per thread too;
 //  - no timer per socket: the hub's per-thread sweep sends pings, closes
-//    silent peers and ends close handshakes that stall.
+//    silent peers and ends close handshakes that stall;
+//  - close(cause) is the only way a socket closes: it counts the reason
+//    (close_reason.hpp) and sends its close frame.
 //
 // Over TLS (--tls-cert) the session keeps this shape on a tls_socket
 // (OpenSSL straight on the non-blocking socket): it waits for readability,
@@ -37,41 +41,41 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "gateway/close_reason.hpp"
+#include "gateway/consumer.hpp"
 #include "gateway/server_context.hpp"
 #include "gateway/tls_socket.hpp"
 #include "gateway/ws_frame.hpp"
 
 namespace sb::gateway {
 
-// Which of the seed's consumers a socket runs: `chat` turns each
-// {"message": m} into a group_send; `notification` only receives (the
-// group's notify events, the pending ones first) and answers anything it
-// is sent with an error frame.
-enum class consumer_kind : std::uint8_t { chat, notification };
-
-class websocket_session : public std::enable_shared_from_this<websocket_session> {
+class websocket_session final : public std::enable_shared_from_this<websocket_session>, public consumer_socket {
  public:
   using clock = std::chrono::steady_clock;
 
-  websocket_session(boost::asio::ip::tcp::socket socket, std::string accept, std::string group, consumer_kind kind,
-                    server_context& ctx, std::size_t thread);
-  // Over TLS (handshake done).
-  websocket_session(std::unique_ptr<tls_socket> tls, std::string accept, std::string group, consumer_kind kind,
-                    server_context& ctx, std::size_t thread);
+  websocket_session(std::unique_ptr<consumer> c, server_context& ctx, std::size_t thread);
   ~websocket_session();
 
-  // Joins the group; the 101 follows the acknowledgement.
-  void run();
+  // Registers with the hub and lets the consumer join; `joined(ok, why)`
+  // runs on this session's thread, unless the session closed meanwhile.
+  void run(channel_layer::join_callback joined);
+  // After the join: takes the upgraded socket (plain, or TLS with its
+  // handshake done) and sends the 101 ahead of anything queued.
+  void accept(boost::asio::ip::tcp::socket socket, std::string accept_key);
+  void accept(std::unique_ptr<tls_socket> tls, std::string accept_key);
+
   // Queues a complete frame. Closes the connection as a slow consumer when
   // the queue would pass its bounds.
   void send(std::shared_ptr<const std::string> frame);
-  void close(close_reason why);
+  // The one way a socket closes (see close_reason.hpp).
+  void close(close_cause why);
+
+  // consumer_socket:
+  std::string channel() const override;
+  void reply(std::shared_ptr<const std::string> frame) override { send(std::move(frame)); }
 
   // Called by the hub: once per reactor pass if dirty, and on every sweep.
   void flush();
   void sweep(clock::time_point now);
-
-  std::string channel() const;
 
   // The hub's index of this session in its local group list.
   std::uint32_t local_slot() const { return local_slot_; }
@@ -80,14 +84,11 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
  private:
   enum class state : std::uint8_t { joining, open, closing, closed };
 
-  void on_joined(bool ok, const std::string& why);
-  void refuse(unsigned status, const std::string& body);
+  void on_accepted(std::string accept_key);
   void do_wait_read();
   void on_readable(boost::system::error_code ec);
   void process(unsigned char* data, std::size_t n);
   void on_event(const ws::event& ev);
-  void on_text(std::string_view text);
-  void close_with(std::uint16_t code, std::string_view reason, bool drop_backlog);
   void queue_control(std::string frame);
   void mark_dirty();
   void do_write();
@@ -101,15 +102,13 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   void leave_group();
   bool take_token();
 
-  boost::asio::ip::tcp::socket socket_;  // plain; unopened when tls_ is set
+  boost::asio::ip::tcp::socket socket_;  // plain; unopened until accept(), and with TLS
   std::unique_ptr<tls_socket> tls_;
-  std::string accept_;  // Sec-WebSocket-Accept, until the 101 is queued
-  std::string group_;
+  std::unique_ptr<consumer> consumer_;
   server_context& ctx_;
   std::uint64_t conn_ = 0;
   std::vector<std::shared_ptr<const std::string>> out_;       // queued
   std::vector<std::shared_ptr<const std::string>> inflight_;  // being written
-  std::vector<boost::asio::const_buffer> iov_;
   std::size_t out_bytes_ = 0;
   std::size_t inflight_bytes_ = 0;
   std::size_t first_offset_ = 0;  // bytes of inflight_.front() already written
@@ -122,7 +121,6 @@ class websocket_session : public std::enable_shared_from_this<websocket_session>
   clock::time_point close_deadline_;
   std::uint32_t local_slot_ = 0;
   std::uint8_t thread_;
-  consumer_kind kind_;
   state state_ = state::joining;
   bool writing_ = false;
   bool dirty_ = false;

@@ -1,0 +1,30 @@
+// channel_layer.hpp — what a consumer asks of the channel layer.
+//
+// The three calls Django's consumers make on self.channel_layer, as an
+// interface so consumers are tested without ZeroMQ or a layerd
+// (tests/unit/gateway/). layer_link is the one implementation; it is
+// final, so the gateway's own calls on it are not virtual.
+//
+// Threading: every method may be called from any thread; join callbacks run
+// on hub thread 0 and must only post elsewhere (see layer_link.hpp).
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace sb::gateway {
+
+class channel_layer {
+ public:
+  // ok=false carries a short reason ("no layerd available", "timeout", ...)
+  using join_callback = std::function<void(bool ok, const std::string& why)>;
+
+  virtual void group_add(std::string group, std::string channel, join_callback cb) = 0;
+  virtual void group_discard(std::string group, std::string channel) = 0;
+  virtual void group_send(std::string group, std::string event) = 0;
+
+ protected:
+  ~channel_layer() = default;
+};
+
+}  // namespace sb::gateway

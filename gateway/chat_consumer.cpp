@@ -1,0 +1,27 @@
+// chat_consumer.cpp — see chat_consumer.hpp.
+#include "gateway/chat_consumer.hpp"
+
+#include "common/logging.hpp"
+#include "common/names.hpp"
+
+namespace sb::gateway {
+
+chat_consumer::chat_consumer(const std::string& room, channel_layer& layer, gateway_stats& stats)
+    : consumer(common::group_for("chat", room), layer, stats) {}
+
+std::unique_ptr<consumer> chat_consumer::make(const std::string& room, const identity&, channel_layer& layer,
+                                              gateway_stats& stats) {
+  return std::make_unique<chat_consumer>(room, layer, stats);
+}
+
+void chat_consumer::on_receive(consumer_socket& socket, std::string_view text) {
+  auto parsed = common::chat_event_from_browser(text);
+  if (!parsed.ok) {
+    common::log("ws")->warn("bad frame channel={} code={} detail=\"{}\"", socket.channel(), parsed.error.code,
+                            parsed.error.detail);
+    return reply_error(socket, parsed.error);
+  }
+  layer_.group_send(group(), std::move(parsed.event));
+}
+
+}  // namespace sb::gateway

@@ -1,0 +1,25 @@
+// chat_consumer.hpp — the seed's ChatConsumer: /ws/chat/<room>/ in group chat_<room>.
+//
+// Each {"message": m} the browser sends becomes a group_send of
+// {"type": "chat.message", "message": m} to the room's group; anything
+// else is answered with an error frame (bad_json, bad_message) and the
+// socket stays open. Joining and leaving are consumer's defaults.
+//
+// Threading: on its session's thread only (see consumer.hpp).
+#pragma once
+
+#include "gateway/consumer.hpp"
+
+namespace sb::gateway {
+
+class chat_consumer final : public consumer {
+ public:
+  chat_consumer(const std::string& room, channel_layer& layer, gateway_stats& stats);
+  // The route's factory (router.cpp).
+  static std::unique_ptr<consumer> make(const std::string& room, const identity& user, channel_layer& layer,
+                                        gateway_stats& stats);
+
+  void on_receive(consumer_socket& socket, std::string_view text) override;
+};
+
+}  // namespace sb::gateway

@@ -1,0 +1,71 @@
+// consumer.hpp — what a WebSocket route runs, like a Channels consumer.
+//
+// The router maps a URL pattern to a factory (router.hpp); the factory
+// builds one consumer per socket. websocket_session owns the transport
+// (frames, queues, close, sweep) and calls the consumer at the three
+// moments Django does: connect (join, then accept or refuse), receive (one
+// text message), disconnect (leave). By default a consumer is a member of
+// one group, joined on connect and left on disconnect, like Channels'
+// `groups` attribute; subclasses say what a received message does.
+//
+// Group events are not rendered per consumer: a delivery is framed once
+// per gateway by render() and the same bytes go on every member's queue,
+// so the delivery path has no virtual call and no allocation per recipient.
+//
+// Threading: a consumer is touched only on its session's thread; render()
+// is pure and runs on the layer link's thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/event.hpp"
+#include "common/result.hpp"
+#include "gateway/auth_policy.hpp"
+#include "gateway/channel_layer.hpp"
+#include "gateway/consumer_socket.hpp"
+
+namespace sb::gateway {
+
+struct gateway_stats;
+
+class consumer {
+ public:
+  // What a route builds per socket: the URL's room (decoded, a \w word),
+  // the handshake's identity, and what consumers reach.
+  using factory = std::unique_ptr<consumer> (*)(const std::string& room, const identity& user, channel_layer& layer,
+                                                gateway_stats& stats);
+
+  consumer(std::string group, channel_layer& layer, gateway_stats& stats);
+  virtual ~consumer() = default;
+  consumer(const consumer&) = delete;
+  consumer& operator=(const consumer&) = delete;
+
+  const std::string& group() const { return group_; }
+
+  // Before the 101: joins the group and calls `accept(ok, why)` once layerd
+  // has acknowledged (as `await group_add` precedes `accept()` in Django);
+  // ok=false refuses the handshake with 503.
+  virtual void on_connect(consumer_socket& socket, channel_layer::join_callback accept);
+  // One text message from the browser.
+  virtual void on_receive(consumer_socket& socket, std::string_view text) = 0;
+  // The socket is closing or gone (after a successful on_connect call).
+  virtual void on_disconnect(consumer_socket& socket);
+
+  // A group event (msgpack) as the text frame every member receives, built
+  // once and shared. Fails only on malformed msgpack.
+  static common::result<std::shared_ptr<const std::string>> render(std::string_view event);
+
+ protected:
+  // Answers the socket with {"type":"error",...} and counts it.
+  void reply_error(consumer_socket& socket, const common::client_error& e);
+
+  channel_layer& layer_;
+
+ private:
+  gateway_stats& stats_;
+  std::string group_;
+};
+
+}  // namespace sb::gateway

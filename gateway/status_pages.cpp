@@ -1,0 +1,100 @@
+// status_pages.cpp — see status_pages.hpp.
+#include "gateway/status_pages.hpp"
+
+#include <array>
+
+#include <nlohmann/json.hpp>
+
+#include "common/prometheus.hpp"
+#include "gateway/hub.hpp"
+#include "gateway/layer_link.hpp"
+
+namespace sb::gateway {
+
+std::string health_json(const server_context& ctx, bool& ok) {
+  const auto up = ctx.link.links_up();
+  const bool draining = ctx.draining.load();
+  ok = up > 0 && !draining;
+  nlohmann::json j = {
+      {"status", draining ? "draining" : (ok ? "ok" : "unavailable")},
+      {"gateway", ctx.gateway_id},
+      {"layerd_links_up", up},
+      {"layerd_links", ctx.link.links()},
+      {"connections", ctx.hub_ref.connections()},
+      {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx.started)
+                       .count()},
+  };
+  return j.dump() + "\n";
+}
+
+std::string metrics_text(const server_context& ctx) {
+  common::prometheus_text p;
+  auto metric = [&p](const char* name, std::uint64_t value, const char* labels = "") {
+    p.sample(name, static_cast<double>(value), labels);
+  };
+  auto head = [&p](const char* name, const char* type, const char* help) { p.family(name, type, help); };
+  // A family with one unlabelled sample.
+  auto one = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
+    head(name, type, help);
+    metric(name, value);
+  };
+  const auto& st = ctx.stats;
+  const auto& link = ctx.link.counters();
+  auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+
+  one("switchboard_gateway_connections", "gauge", "Open WebSocket connections.", ctx.hub_ref.connections());
+  one("switchboard_gateway_handshakes_total", "counter", "WebSocket handshakes accepted.", v(st.handshakes));
+  head("switchboard_gateway_handshake_refusals_total", "counter", "WebSocket handshakes refused, by reason.");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_not_found), "{reason=\"not_found\"}");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_unavailable), "{reason=\"layer_unavailable\"}");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_bad_handshake), "{reason=\"bad_handshake\"}");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_origin), "{reason=\"origin\"}");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_auth), "{reason=\"auth\"}");
+  one("switchboard_gateway_frames_in_total", "counter", "Text frames received from clients.", v(st.frames_in));
+  one("switchboard_gateway_frames_out_total", "counter",
+      "Frames written to clients (fan-out deliveries and control frames).", v(st.frames_out));
+  one("switchboard_gateway_socket_writes_total", "counter",
+      "Writes to WebSocket clients; frames_out / socket_writes is the frames sent per write.", v(st.socket_writes));
+  one("switchboard_gateway_bytes_in_total", "counter", "Bytes read from WebSocket clients.", v(st.bytes_in));
+  one("switchboard_gateway_bytes_out_total", "counter", "Bytes written to WebSocket clients.", v(st.bytes_out));
+  one("switchboard_gateway_error_frames_total", "counter",
+      "Client frames answered with an error frame (bad_json, bad_message, not_accepted).", v(st.bad_frames));
+  head("switchboard_gateway_closes_total", "counter",
+       "Connections closed, by reason (peer_closed: the client began the close handshake).");
+  for (const auto r : all_close_reasons()) {
+    const std::string label = "{reason=\"" + std::string(describe(r).metric) + "\"}";
+    metric("switchboard_gateway_closes_total", v(st.closes[static_cast<std::size_t>(r)]), label.c_str());
+  }
+  one("switchboard_gateway_tls_handshakes_total", "counter",
+      "TLS handshakes completed (with --tls-cert).", v(st.tls_handshakes));
+  head("switchboard_gateway_tls_failures_total", "counter", "Connections to the TLS port that failed, by reason.");
+  metric("switchboard_gateway_tls_failures_total", v(st.tls_failures), "{reason=\"handshake\"}");
+  metric("switchboard_gateway_tls_failures_total", v(st.tls_plain_http), "{reason=\"plain_http\"}");
+  one("switchboard_gateway_group_sends_total", "counter", "group_sends passed to layerd.", v(link.group_sends));
+  one("switchboard_gateway_group_sends_dropped_total", "counter",
+      "group_sends dropped because no layerd was available.", v(link.dropped_no_layerd));
+  one("switchboard_gateway_delivers_in_total", "counter",
+      "Deliveries received from layerd (each framed once).", v(link.delivers_in));
+  one("switchboard_gateway_layer_malformed_total", "counter",
+      "Malformed messages from layerd.", v(link.malformed_in));
+  one("switchboard_gateway_unknown_targets_total", "counter",
+      "Deliveries for connections that no longer exist.", ctx.hub_ref.unknown_targets());
+  one("switchboard_gateway_layerd_links_up", "gauge", "layerd links up.", ctx.link.links_up());
+  one("switchboard_gateway_layerd_links", "gauge", "layerd links configured.", ctx.link.links());
+  one("switchboard_gateway_draining", "gauge",
+      "1 while the gateway drains after SIGTERM.", ctx.draining.load() ? 1 : 0);
+  {
+    const auto h = ctx.hub_ref.flush_times();
+    std::array<double, hub::flush_bounds_ms.size()> bounds_s{};
+    for (std::size_t i = 0; i < bounds_s.size(); ++i) bounds_s[i] = hub::flush_bounds_ms[i] / 1000.0;
+    p.histogram("switchboard_gateway_flush_seconds",
+                "Time to write one event-loop pass's queued frames (every socket with frames, once).", bounds_s.data(),
+                h.buckets.data(), bounds_s.size(), h.sum_ms / 1000.0);
+  }
+  one("switchboard_gateway_uptime_seconds", "gauge", "Seconds since start.",
+      static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx.started).count()));
+  return p.take();
+}
+
+}  // namespace sb::gateway

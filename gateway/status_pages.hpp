@@ -1,0 +1,20 @@
+// status_pages.hpp — the bodies of /healthz and /metrics.
+//
+// Kept apart from http_session, which only speaks HTTP: these read the
+// gateway's counters and links and format them (JSON for /healthz, the
+// Prometheus text format for /metrics, whose names dashboards scrape).
+//
+// Threading: any I/O thread; they read atomics and thread-safe getters only.
+#pragma once
+
+#include <string>
+
+#include "gateway/server_context.hpp"
+
+namespace sb::gateway {
+
+// ok: whether the gateway takes connections (a layerd link up, not draining).
+std::string health_json(const server_context& ctx, bool& ok);
+std::string metrics_text(const server_context& ctx);
+
+}  // namespace sb::gateway

@@ -1,0 +1,74 @@
+// chat_consumer_test.cpp — the chat consumer, without sockets.
+#include <gtest/gtest.h>
+
+#include "gateway/chat_consumer.hpp"
+#include "tests/unit/gateway/consumer_fakes.hpp"
+
+namespace sb::gateway {
+namespace {
+
+struct ChatConsumer : fakes::consumer_fixture {
+  std::unique_ptr<consumer> chat = chat_consumer::make("lobby", identity{}, layer, stats);
+};
+
+TEST_F(ChatConsumer, JoinsTheRoomsGroupOnConnectAndAcceptsOnlyOnceAcknowledged) {
+  EXPECT_EQ(chat->group(), "chat_lobby");
+  bool accepted = false;
+  chat->on_connect(socket, [&](bool ok, const std::string&) { accepted = ok; });
+  ASSERT_EQ(layer.calls.size(), 1u);
+  EXPECT_EQ(layer.calls[0].what, "group_add");
+  EXPECT_EQ(layer.calls[0].group, "chat_lobby");
+  EXPECT_EQ(layer.calls[0].arg, "gw.test!1");
+  EXPECT_FALSE(accepted);
+  layer.joins[0](true, "");
+  EXPECT_TRUE(accepted);
+}
+
+TEST_F(ChatConsumer, TurnsAMessageIntoAGroupSendOfChatMessage) {
+  chat->on_receive(socket, R"({"message": "hello"})");
+  ASSERT_EQ(layer.calls.size(), 1u);
+  EXPECT_EQ(layer.calls[0].what, "group_send");
+  EXPECT_EQ(layer.calls[0].group, "chat_lobby");
+  EXPECT_EQ(nlohmann::json::parse(layer.calls[0].arg),
+            nlohmann::json({{"type", "chat.message"}, {"message", "hello"}}));
+  EXPECT_TRUE(socket.frames.empty());
+  EXPECT_EQ(stats.bad_frames.load(), 0u);
+}
+
+TEST_F(ChatConsumer, AnswersBadJsonWithAnErrorFrameAndSendsNothing) {
+  chat->on_receive(socket, "not json");
+  EXPECT_TRUE(layer.calls.empty());
+  ASSERT_EQ(socket.frames.size(), 1u);
+  EXPECT_EQ(socket.reply_json(0)["type"], "error");
+  EXPECT_EQ(socket.reply_json(0)["code"], "bad_json");
+  EXPECT_EQ(stats.bad_frames.load(), 1u);
+}
+
+TEST_F(ChatConsumer, AnswersJsonWithoutAMessageWithBadMessage) {
+  chat->on_receive(socket, R"({"text": "hi"})");
+  EXPECT_TRUE(layer.calls.empty());
+  ASSERT_EQ(socket.frames.size(), 1u);
+  EXPECT_EQ(socket.reply_json(0)["code"], "bad_message");
+}
+
+TEST_F(ChatConsumer, LeavesItsGroupOnDisconnect) {
+  chat->on_disconnect(socket);
+  ASSERT_EQ(layer.calls.size(), 1u);
+  EXPECT_EQ(layer.calls[0].what, "group_discard");
+  EXPECT_EQ(layer.calls[0].group, "chat_lobby");
+  EXPECT_EQ(layer.calls[0].arg, "gw.test!1");
+}
+
+TEST(ConsumerRender, AGroupEventBecomesOneSharedTextFrameInTheSeedsForm) {
+  const auto event = common::event_from_json(R"({"type": "chat.message", "message": "hi"})");
+  ASSERT_TRUE(event);
+  auto frame = consumer::render(event.value());
+  ASSERT_TRUE(frame);
+  const std::string& f = *frame.value();
+  EXPECT_EQ(static_cast<unsigned char>(f[0]), 0x81) << "FIN + text";
+  EXPECT_EQ(nlohmann::json::parse(f.substr(2)), nlohmann::json({{"message", "hi"}}));
+  EXPECT_FALSE(consumer::render("\xc1")) << "malformed msgpack is refused";
+}
+
+}  // namespace
+}  // namespace sb::gateway

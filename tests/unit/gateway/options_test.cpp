@@ -1,0 +1,42 @@
+// options_test.cpp — switchboard-gateway's options: defaults from the struct, --listen via parse_host_port.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "gateway/options.hpp"
+
+namespace sb::gateway {
+namespace {
+
+gateway_config parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "switchboard-gateway");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return parse_options(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(Options, WithoutArgumentsTheConfigIsTheStructsDefaults) {
+  const auto cfg = parse({});
+  const gateway_config defaults;
+  EXPECT_EQ(cfg.listen_host, defaults.listen_host);
+  EXPECT_EQ(cfg.listen_port, defaults.listen_port);
+  EXPECT_EQ(cfg.layerds, defaults.layerds);
+  EXPECT_EQ(cfg.threads, defaults.threads);
+  EXPECT_EQ(cfg.drain_timeout_ms, defaults.drain_timeout_ms);
+}
+
+TEST(Options, ListenTakesABracketedIpv6AddressWithoutItsBrackets) {
+  const auto cfg = parse({"--listen", "[::1]:9000", "--trusted-proxy", "::ffff:127.0.0.1"});
+  EXPECT_EQ(cfg.listen_host, "::1");
+  EXPECT_EQ(cfg.listen_port, 9000);
+  ASSERT_EQ(cfg.trusted_proxies.size(), 1u);
+}
+
+TEST(Options, ABadValueIsOneLineAndExitCode2) {
+  EXPECT_EXIT(parse({"--listen", "[::1]:8000x"}), ::testing::ExitedWithCode(2), "--listen must be host:port");
+  EXPECT_EXIT(parse({"--threads", "0"}), ::testing::ExitedWithCode(2), "--threads must be 1..64");
+}
+
+}  // namespace
+}  // namespace sb::gateway
