@@ -1,7 +1,7 @@
 // limits.hpp — every hard bound Switchboard enforces, in one place.
 //
 // Bounds are what keep one bad client or one slow peer from hurting the
-// rest (STYLE: "bounded everything"). Defaults that users may change are
+// rest (docs/architecture.md, "bounds"). Defaults that users may change are
 // command-line options; these constants are their defaults and the
 // ceilings that no option may exceed.
 #pragma once

@@ -27,7 +27,7 @@ void django_bridge::do_pop() {
   // puts all of a process's channels in `<prefix>specific.<id>!`), on
   // EVERY shard, not only on H(non-local name) where group_send writes:
   // channels_redis' send() to a process-specific channel hashes the full
-  // channel name (channels_redis_wire.md §11.1), so a Django send() to one
+  // channel name (common/redis_shard.hpp), so a Django send() to one
   // Switchboard socket may land on any shard.
   redis_commands::argv argv;
   for (std::size_t i = 0; i < redis_.size(); ++i) {
