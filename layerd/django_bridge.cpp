@@ -106,8 +106,10 @@ void django_bridge::deliver_popped(const std::vector<std::string>& channels, con
 // ---- Switchboard to Django ----
 
 void django_bridge::send(const std::string& group, const std::string& event) {
-  if (!redis_.connected_for(group)) return;  // Django members are out of reach until Redis is back
-  auto& g = groups_[group];
+  auto [entry, fresh] = groups_.try_emplace(group);
+  auto& g = entry->second;
+  if (fresh) g.shard = redis_.index_of(group);
+  if (!redis_.connected(g.shard)) return;  // Django members are out of reach until Redis is back
   g.used = clock::now();
   if (g.waiting.size() >= common::limits::max_django_backlog) {
     ++stats_.backlog_dropped;
@@ -139,8 +141,8 @@ void django_bridge::tick(clock::time_point now) {
 void django_bridge::do_check(const std::string& group, group_state& g) {
   const std::uint64_t covers = g.next_seq - 1;
   g.checking = true;
-  const bool sent = redis_.command_for(group, {"ZCARD", keys_.group(group)},
-                                       [this, group, covers](const ::redisReply* r) { on_group_size(group, covers, r); });
+  const bool sent = redis_.command(g.shard, {"ZCARD", keys_.group(group)},
+                                   [this, group, covers](const ::redisReply* r) { on_group_size(group, covers, r); });
   if (!sent) finish_check(group, g, covers, false);  // Redis went away: what waits for it is lost, as for any write
 }
 
@@ -153,10 +155,10 @@ void django_bridge::on_group_size(const std::string& group, std::uint64_t covers
   // The membership changed: read it (still "checking"); the list covers
   // every send that had arrived when it was asked for.
   const std::uint64_t now_covers = g.next_seq - 1;
-  const bool sent = redis_.command_for(group, {"ZRANGE", keys_.group(group), "0", "-1"},
-                                       [this, group, now_covers](const ::redisReply* r) {
-                                         on_group_members(group, now_covers, r);
-                                       });
+  const bool sent = redis_.command(g.shard, {"ZRANGE", keys_.group(group), "0", "-1"},
+                                   [this, group, now_covers](const ::redisReply* r) {
+                                     on_group_members(group, now_covers, r);
+                                   });
   if (!sent) finish_check(group, g, now_covers, false);
 }
 

@@ -68,6 +68,7 @@ class django_bridge {
 
  private:
   struct group_state {
+    std::size_t shard = 0;             // the Redis host of the group key
     std::vector<std::string> members;  // Django channels in the group
     long long known_total = -1;        // ZCARD when `members` was read; -1: never
     bool checking = false;             // a ZCARD (then maybe a ZRANGE) is on its way
