@@ -46,7 +46,6 @@ class redis_commands {
   virtual bool pop(std::size_t shard, const argv& args, reply_fn done) = 0;
 
   // On the shard of `name`.
-  bool connected_for(std::string_view name) const { return connected(index_of(name)); }
   bool command_for(std::string_view name, const argv& args) { return command(index_of(name), args); }
   bool command_for(std::string_view name, const argv& args, reply_fn done) {
     return command(index_of(name), args, std::move(done));
