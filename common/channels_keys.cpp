@@ -22,6 +22,10 @@ std::string channels_keys::notification_routes(std::string_view gateway) const {
   return std::string(prefix_).append(":notification-routes:").append(gateway);
 }
 
+std::string channels_keys::inbox(std::string_view non_local_name) const {
+  return std::string(prefix_).append(non_local_name);
+}
+
 std::string channels_keys::group_scan_pattern() const { return glob_escape(prefix_).append(group_infix).append("*"); }
 
 std::optional<std::string_view> channels_keys::group_of(std::string_view key) const {

@@ -34,6 +34,10 @@ class channels_keys {
   // <prefix>:notification-routes:<gateway>.
   std::string notification_routes(std::string_view gateway) const;
 
+  // channels_redis' inbox key of a channel's non-local name (the part up
+  // to and with '!'; a process's channels share it): <prefix><name>.
+  std::string inbox(std::string_view non_local_name) const;
+
   // SCAN MATCH pattern for every group key, the prefix matched literally.
   std::string group_scan_pattern() const;
   // The group a key names, or nothing when it is not a group key.

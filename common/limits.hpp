@@ -1,7 +1,7 @@
 // limits.hpp — every hard bound Switchboard enforces, in one place.
 //
 // Bounds are what keep one bad client or one slow peer from hurting the
-// rest (STYLE: "bounded everything"). Defaults that users may change are
+// rest (docs/architecture.md, "bounds"). Defaults that users may change are
 // command-line options; these constants are their defaults and the
 // ceilings that no option may exceed.
 #pragma once
@@ -50,6 +50,13 @@ inline constexpr int default_group_expiry_s = 86400;
 inline constexpr int default_refresh_interval_s = 3600;
 // Removals remembered while Redis is away, applied when it returns.
 inline constexpr std::size_t max_pending_redis_removals = 1'000'000;
+// group_sends per group waiting for Redis before they reach Django's
+// inboxes; when full the oldest is dropped (Redis is too slow).
+inline constexpr std::size_t max_django_backlog = 10000;
+// GET /api/groups lists at most this many groups, from at most this many
+// SCAN rounds over all hosts: plenty for a tool, bounded for Redis.
+inline constexpr std::size_t max_api_groups = 10000;
+inline constexpr int max_api_scan_rounds = 1000;
 // Seconds: with several Redis hosts, copies of one Django notify popped from
 // different gateway inboxes up to this far apart count as one send (their
 // scores differ: channels_redis takes a new `now` per host).

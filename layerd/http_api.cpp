@@ -66,7 +66,7 @@ class api_session : public std::enable_shared_from_this<api_session> {
         return answer(404, error_json("only /metrics here"), req_.keep_alive());
       }
       if (req_.method() != http::verb::get) return answer(405, error_json("use GET"), req_.keep_alive());
-      return call([](layer_server& s, layer_server::api_done d) { s.api_metrics(d); }, "text/plain; version=0.0.4");
+      return call([](api_operations& s, api_operations::done_fn d) { s.metrics(d); }, "text/plain; version=0.0.4");
     }
     const auto auth = sv(req_[http::field::authorization]);
     constexpr std::string_view bearer = "Bearer ";
@@ -80,12 +80,12 @@ class api_session : public std::enable_shared_from_this<api_session> {
     const bool get = req_.method() == http::verb::get;
     if (path == "/api/groups" || path == "/api/members") {
       if (!get) return answer(405, error_json("use GET"), req_.keep_alive());
-      if (path == "/api/groups") return call([](layer_server& s, layer_server::api_done d) { s.api_groups(d); });
+      if (path == "/api/groups") return call([](api_operations& s, api_operations::done_fn d) { s.groups(d); });
       const auto q = target.find("?group=");
       if (q == std::string::npos) return answer(400, error_json("give ?group=NAME"), req_.keep_alive());
       auto group = common::percent_decode(target.substr(q + 7));
       if (!group) return answer(400, error_json("bad percent-encoding"), req_.keep_alive());
-      return call([g = *group](layer_server& s, layer_server::api_done d) { s.api_members(g, d); });
+      return call([g = *group](api_operations& s, api_operations::done_fn d) { s.members(g, d); });
     }
     if (path != "/api/group_send" && path != "/api/send" && path != "/api/group_add" && path != "/api/group_discard") {
       return answer(404, error_json("no such endpoint"), req_.keep_alive());
@@ -102,9 +102,9 @@ class api_session : public std::enable_shared_from_this<api_session> {
       auto g = str("group"), c = str("channel");
       if (!g || !c) return answer(400, error_json("need string \"group\" and \"channel\""), req_.keep_alive());
       if (path == "/api/group_add") {
-        return call([g = *g, c = *c](layer_server& s, layer_server::api_done d) { s.api_group_add(g, c, d); });
+        return call([g = *g, c = *c](api_operations& s, api_operations::done_fn d) { s.group_add(g, c, d); });
       }
-      return call([g = *g, c = *c](layer_server& s, layer_server::api_done d) { s.api_group_discard(g, c, d); });
+      return call([g = *g, c = *c](api_operations& s, api_operations::done_fn d) { s.group_discard(g, c, d); });
     }
     auto ev = body.find("event");
     if (ev == body.end() || !ev->is_object()) return answer(400, error_json("need an object \"event\""), req_.keep_alive());
@@ -116,14 +116,14 @@ class api_session : public std::enable_shared_from_this<api_session> {
     if (path == "/api/group_send") {
       auto g = str("group");
       if (!g) return answer(400, error_json("need a string \"group\""), req_.keep_alive());
-      return call([g = *g, e = std::move(event.value())](layer_server& s, layer_server::api_done d) {
-        s.api_group_send(g, e, d);
+      return call([g = *g, e = std::move(event.value())](api_operations& s, api_operations::done_fn d) {
+        s.group_send(g, e, d);
       });
     }
     auto c = str("channel");
     if (!c) return answer(400, error_json("need a string \"channel\""), req_.keep_alive());
-    return call([c = *c, e = std::move(event.value())](layer_server& s, layer_server::api_done d) {
-      s.api_send(c, e, d);
+    return call([c = *c, e = std::move(event.value())](api_operations& s, api_operations::done_fn d) {
+      s.send(c, e, d);
     });
   }
 
@@ -133,7 +133,7 @@ class api_session : public std::enable_shared_from_this<api_session> {
     auto self = shared_from_this();
     auto ex = stream_.get_executor();
     server_.post([self, ex, op = std::move(op), content_type]() mutable {
-      op(self->server_, [self, ex, content_type](layer_server::api_result r) {
+      op(self->server_.operations(), [self, ex, content_type](api_operations::result r) {
         asio::post(ex, [self, r = std::move(r), content_type] {
           self->answer(r.status, r.body, self->req_.keep_alive(), r.status == 200 ? content_type : "application/json");
         });

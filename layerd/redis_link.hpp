@@ -1,7 +1,7 @@
 // redis_link.hpp — one asynchronous hiredis connection driven by layerd's poll loop.
 //
 // layerd is a single-threaded zmq_poll loop (ZeroMQ socket + this fd), so
-// Redis I/O never blocks it (ARCHITECTURE rule 3): hiredis' async API is
+// Redis I/O never blocks it (docs/architecture.md, "threads"): hiredis' async API is
 // given a tiny event adapter that records which directions it wants, and
 // the loop calls on_ready() when the fd is ready. A lost connection is
 // retried with exponential backoff (100 ms … 5 s); `on_connected` lets the

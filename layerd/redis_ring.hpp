@@ -9,6 +9,8 @@
 // which would otherwise stall the pipeline). Each link reconnects on its
 // own; the owner learns of a (re)connect per shard and rewrites only what
 // lives there. One host behaves exactly as the single link did before.
+// The ring is the production redis_commands: layerd's units see it only
+// through that interface.
 //
 // Threading: everything runs on the layerd loop thread.
 #pragma once
@@ -22,11 +24,12 @@
 #include <zmq.hpp>
 
 #include "common/redis_url.hpp"
+#include "layerd/redis_commands.hpp"
 #include "layerd/redis_link.hpp"
 
 namespace sb::layerd {
 
-class redis_ring {
+class redis_ring final : public redis_commands {
  public:
   using clock = std::chrono::steady_clock;
 
@@ -35,19 +38,24 @@ class redis_ring {
     common::redis_url url;
     redis_link commands;
     redis_link pops;
-    bool pop_in_flight = false;
     double rtt_ms = -1;  // last PING round trip on `commands`; -1 before the first
     clock::time_point next_ping{};
   };
 
   explicit redis_ring(const std::vector<common::redis_url>& urls);
 
-  std::size_t size() const { return shards_.size(); }
+  std::size_t size() const override { return shards_.size(); }
   // channels_redis' shard for a group name or a channel's non-local name.
-  std::size_t index_of(std::string_view name) const;
+  std::size_t index_of(std::string_view name) const override;
+  bool connected(std::size_t i) const override { return at(i).commands.connected(); }
+  bool command(std::size_t i, const argv& args) override { return at(i).commands.command(args); }
+  bool command(std::size_t i, const argv& args, reply_fn done) override {
+    return at(i).commands.command(args, std::move(done));
+  }
+  bool pop_connected(std::size_t i) const override { return at(i).pops.connected(); }
+  bool pop(std::size_t i, const argv& args, reply_fn done) override { return at(i).pops.command(args, std::move(done)); }
   shard& at(std::size_t i) { return *shards_[i]; }
   const shard& at(std::size_t i) const { return *shards_[i]; }
-  shard& of(std::string_view name) { return at(index_of(name)); }
 
   bool all_connected() const;
   // The command links' counters, summed over the hosts.

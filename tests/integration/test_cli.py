@@ -163,6 +163,31 @@ class StartUp(ProcessTestCase):
                              log_level="info", workdir=self.workdir))
         self.assert_exits_with_a_clear_bind_error(ld, port)
 
+    def test_layerd_serves_its_http_api_on_an_ipv6_loopback_address(self):
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+                probe.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        redis = self.start_redis()
+        ld = self.start_layerd(redis.url, extra_args=["--api-token", "t0ken", "--http-listen", "[::1]:0"])
+        found = {}
+
+        def listening():
+            m = re.search(r"http api listening address=::1:(\d+)", ld.log_text())
+            if m:
+                found["port"] = int(m.group(1))
+            return bool(m)
+        wait_until(listening, 10, "layerd to log its HTTP API address")
+        with socket.create_connection(("::1", found["port"]), timeout=5) as s:
+            s.sendall(b"GET /api/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\n"
+                      b"Connection: close\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:200])
+        self.assertIn(b'"groups"', reply)
+
     def test_a_gateway_with_no_reachable_layerd_keeps_running_and_reports_503(self):
         gw = self.start_gateway([f"tcp://127.0.0.1:{free_port()}"], expect_status=503)
         status, body = gw.healthz()

@@ -109,6 +109,9 @@ class LayerdMetrics(ProcessTestCase):
             # one GROUP_DELIVER per gateway per group_send
             self.assertEqual(after["switchboard_layerd_delivers_out_total"] - before["switchboard_layerd_delivers_out_total"], 10)
             self.assertEqual(after["switchboard_layerd_redis_up"], 1)
+            # no Django consumer is late or full: neither degraded state counts
+            self.assertEqual(after["switchboard_layerd_django_backlog_dropped_total"], 0)
+            self.assertEqual(after["switchboard_layerd_django_full_total"], 0)
             self.assertEqual(after["switchboard_layerd_group_send_seconds_count"]
                              - before["switchboard_layerd_group_send_seconds_count"], 5)
             self.assertEqual(after['switchboard_layerd_group_send_seconds_bucket{le="+Inf"}'],

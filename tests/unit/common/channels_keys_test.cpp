@@ -12,6 +12,11 @@ TEST(ChannelsKeys, GroupKeyIsChannelsRedisLayout) {
   EXPECT_EQ(keys.notification_routes("gw-1abc"), "asgi:notification-routes:gw-1abc");
 }
 
+TEST(ChannelsKeys, InboxKeyIsThePrefixThenTheNonLocalName) {
+  EXPECT_EQ(channels_keys("asgi").inbox("specific.gw-1!"), "asgi" "specific.gw-1!");
+  EXPECT_EQ(channels_keys("pre:").inbox("worker"), "pre:worker");
+}
+
 TEST(ChannelsKeys, GroupOfInvertsGroupKeyOnly) {
   const channels_keys keys("my*pre");
   EXPECT_EQ(keys.group_of(keys.group("chat_a")).value(), "chat_a");

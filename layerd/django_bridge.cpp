@@ -1,0 +1,257 @@
+// django_bridge.cpp — see django_bridge.hpp.
+#include "layerd/django_bridge.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/event.hpp"
+#include "common/limits.hpp"
+#include "common/logging.hpp"
+#include "common/names.hpp"
+#include "layerd/channels_wire.hpp"
+#include "layerd/fernet.hpp"
+
+namespace sb::layerd {
+
+django_bridge::django_bridge(const layerd_config& cfg, redis_commands& redis, peers& peers,
+                             pending_notifications& pending)
+    : cfg_(cfg), redis_(redis), peers_(peers), pending_(pending), keys_(cfg.prefix), pop_in_flight_(redis.size()) {}
+
+// ---- Django to Switchboard ----
+
+void django_bridge::do_pop() {
+  if (peers_.gateways().empty()) return;
+  // One BZPOPMIN over every live gateway's inbox key (channels_redis
+  // puts all of a process's channels in `<prefix>specific.<id>!`), on
+  // EVERY shard, not only on H(non-local name) where group_send writes:
+  // channels_redis' send() to a process-specific channel hashes the full
+  // channel name (common/redis_shard.hpp), so a Django send() to one
+  // Switchboard socket may land on any shard.
+  redis_commands::argv argv;
+  for (std::size_t i = 0; i < redis_.size(); ++i) {
+    if (pop_in_flight_[i] || !redis_.pop_connected(i)) continue;
+    if (argv.empty()) {
+      argv.push_back("BZPOPMIN");
+      for (const auto& [gateway, seen] : peers_.gateways()) argv.push_back(keys_.inbox("specific." + gateway + "!"));
+      argv.push_back("1");
+    }
+    pop_in_flight_[i] = redis_.pop(i, argv, [this, i](const ::redisReply* r) { on_popped(i, r); });
+  }
+}
+
+void django_bridge::on_popped(std::size_t shard, const ::redisReply* popped) {
+  pop_in_flight_[shard] = false;
+  if (!popped || popped->type != REDIS_REPLY_ARRAY || popped->elements != 3) return;  // timeout, or Redis went away
+  const ::redisReply* member = popped->element[1];
+  if (member->type != REDIS_REPLY_STRING) return;
+  common::result<wire::inbound> in = common::error{"member shorter than the 12-byte prefix"};
+  const std::string_view stored(member->str, member->len);
+  if (stored.size() > wire::prefix_bytes) {
+    if (cfg_.encryption_keys.empty()) {
+      in = wire::decode_body(stored.substr(wire::prefix_bytes));
+    } else {
+      const auto now = static_cast<std::uint64_t>(common::unix_now());
+      auto plain = fernet::decrypt(cfg_.encryption_keys, stored.substr(wire::prefix_bytes), now,
+                                   static_cast<std::uint64_t>(cfg_.expiry_s) + 10);
+      in = plain ? wire::decode_body(plain.value()) : common::result<wire::inbound>(common::error{plain.error_text()});
+    }
+  }
+  auto type = in ? common::event_type(in->event) : common::result<std::string>(common::error{in.error_text()});
+  if (!type) {
+    ++stats_.inbox_dropped;
+    common::log("layerd")->warn("inbox message dropped reason=\"{}\" dropped_total={}", type.error_text(),
+                                stats_.inbox_dropped);
+    do_pop();
+    return;
+  }
+  if (in->from_group_send && type.value() == "notify" && popped->element[0]->type == REDIS_REPLY_STRING &&
+      popped->element[2]->type == REDIS_REPLY_STRING) {
+    // Django's group_send to a notification group: keep it as pending, once
+    // however many gateway inboxes (and layerds) see a copy.
+    auto live = std::find_if(in->channels.begin(), in->channels.end(),
+                             [this](const std::string& c) { return peers_.owns_channel(c); });
+    if (live != in->channels.end()) {
+      pending_.django_sent(std::string(popped->element[0]->str, popped->element[0]->len),
+                           std::string(popped->element[2]->str, popped->element[2]->len), *live, in->event);
+    }
+  }
+  deliver_popped(in->channels, in->event);
+  do_pop();  // keep draining while there is more
+}
+
+void django_bridge::deliver_popped(const std::vector<std::string>& channels, const std::string& event) {
+  std::unordered_map<std::string, std::vector<std::string>> per_gateway;
+  std::size_t unknown = 0;
+  for (const auto& c : channels) {
+    auto parts = common::split_specific_channel(c);
+    if (!parts || !peers_.is_gateway(std::string(parts->gateway))) {
+      ++unknown;
+      continue;
+    }
+    per_gateway[std::string(parts->gateway)].emplace_back(parts->conn);
+  }
+  if (unknown) {
+    ++stats_.inbox_dropped;
+    common::log("layerd")->warn("inbox message partly dropped reason=\"no such Switchboard channel\" channels={}",
+                                unknown);
+  }
+  for (auto& [gateway, conns] : per_gateway) {
+    peers_.reply(gateway, proto::deliver{std::move(conns), event});
+    ++stats_.inbox_delivered;
+  }
+}
+
+// ---- Switchboard to Django ----
+
+void django_bridge::send(const std::string& group, const std::string& event) {
+  auto [entry, fresh] = groups_.try_emplace(group);
+  auto& g = entry->second;
+  if (fresh) g.shard = redis_.index_of(group);
+  if (!redis_.connected(g.shard)) return;  // Django members are out of reach until Redis is back
+  g.used = clock::now();
+  if (g.waiting.size() >= common::limits::max_django_backlog) {
+    ++stats_.backlog_dropped;
+    g.waiting.pop_front();
+    common::log("redis")->warn("django delivery backlog full group={} reason=\"redis slow\"", group);
+  }
+  g.waiting.emplace_back(g.next_seq++, event);
+  // One membership check in flight per group: sends that arrive while one
+  // is out wait for the next, which is asked when it returns, so it is
+  // still asked after each of them arrived (a Django consumer that joined
+  // before a send gets it) and busy groups cost one ZCARD per round trip,
+  // not one per send.
+  if (!g.checking) do_check(group, g);
+}
+
+void django_bridge::members_changed(const std::string& group) {
+  if (auto g = groups_.find(group); g != groups_.end()) g->second.known_total = -1;
+}
+
+void django_bridge::tick(clock::time_point now) {
+  if (now < next_sweep_) return;
+  next_sweep_ = now + std::chrono::seconds(10);
+  std::erase_if(groups_, [&](const auto& entry) {
+    const auto& g = entry.second;
+    return !g.checking && g.waiting.empty() && now - g.used > std::chrono::seconds(10);
+  });
+}
+
+void django_bridge::do_check(const std::string& group, group_state& g) {
+  const std::uint64_t covers = g.next_seq - 1;
+  g.checking = true;
+  const bool sent = redis_.command(g.shard, {"ZCARD", keys_.group(group)},
+                                   [this, group, covers](const ::redisReply* r) { on_group_size(group, covers, r); });
+  if (!sent) finish_check(group, g, covers, false);  // Redis went away: what waits for it is lost, as for any write
+}
+
+void django_bridge::on_group_size(const std::string& group, std::uint64_t covers, const ::redisReply* reply) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return;
+  auto& g = it->second;
+  if (!reply || reply->type != REDIS_REPLY_INTEGER) return finish_check(group, g, covers, false);
+  if (reply->integer == g.known_total) return finish_check(group, g, covers, true);
+  // The membership changed: read it (still "checking"); the list covers
+  // every send that had arrived when it was asked for.
+  const std::uint64_t now_covers = g.next_seq - 1;
+  const bool sent = redis_.command(g.shard, {"ZRANGE", keys_.group(group), "0", "-1"},
+                                   [this, group, now_covers](const ::redisReply* r) {
+                                     on_group_members(group, now_covers, r);
+                                   });
+  if (!sent) finish_check(group, g, now_covers, false);
+}
+
+void django_bridge::on_group_members(const std::string& group, std::uint64_t covers, const ::redisReply* reply) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return;
+  auto& g = it->second;
+  g.members.clear();
+  if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    g.known_total = -1;
+    return finish_check(group, g, covers, false);
+  }
+  g.known_total = static_cast<long long>(reply->elements);
+  for (std::size_t i = 0; i < reply->elements; ++i) {
+    const auto* e = reply->element[i];
+    if (e->type != REDIS_REPLY_STRING) continue;
+    std::string_view channel(e->str, e->len);
+    if (!peers_.owns_channel(channel)) g.members.emplace_back(channel);
+  }
+  finish_check(group, g, covers, true);
+}
+
+// A check (and the member read it may need) has answered for the sends up
+// to `covers`: write them to the Django members, or drop them when Redis
+// failed; then check again for the sends that came meanwhile.
+void django_bridge::finish_check(const std::string& group, group_state& g, std::uint64_t covers, bool answered) {
+  g.checking = false;
+  while (!g.waiting.empty() && g.waiting.front().first <= covers) {
+    if (answered) do_write(group, g.members, g.waiting.front().second);
+    g.waiting.pop_front();
+  }
+  if (!g.waiting.empty()) do_check(group, g);
+}
+
+int django_bridge::capacity_for(std::string_view channel) const {
+  for (const auto& [pattern, cap] : cfg_.channel_capacity) {
+    if (wire::glob_match(pattern, channel)) return cap;
+  }
+  return cfg_.capacity;
+}
+
+void django_bridge::do_write(const std::string& group, const std::vector<std::string>& members,
+                             const std::string& event) {
+  if (members.empty()) return;
+  // One copy per inbox key (a Django process's channels share one), in
+  // first-seen order, as channels_redis' group_send does; each key on the
+  // shard of its non-local name, one purge + EVAL per shard.
+  std::vector<std::string> names;
+  std::unordered_map<std::string, std::vector<std::string>> by_name;
+  for (const auto& m : members) {
+    auto [pos, fresh] = by_name.try_emplace(std::string(wire::non_local(m)));
+    if (fresh) names.push_back(pos->first);
+    pos->second.push_back(m);
+  }
+  std::vector<std::size_t> shard_order;
+  std::vector<std::vector<std::string>> names_of(redis_.size());
+  for (const auto& n : names) {
+    const std::size_t i = redis_.index_of(n);
+    if (names_of[i].empty()) shard_order.push_back(i);
+    names_of[i].push_back(n);
+  }
+  const double now = common::unix_now();
+  const std::string purge_before = std::to_string(static_cast<long long>(std::floor(now)) - cfg_.expiry_s);
+  for (const std::size_t i : shard_order) {
+    const auto& shard_names = names_of[i];
+    redis_commands::argv argv{"EVAL", wire::capacity_script, std::to_string(shard_names.size())};
+    for (const auto& n : shard_names) {
+      std::string key = keys_.inbox(n);
+      redis_.command(i, {"ZREMRANGEBYSCORE", key, "0", purge_before});
+      argv.push_back(std::move(key));
+    }
+    for (const auto& n : shard_names) {
+      auto body = wire::encode_body(event, by_name[n], wire::channel_field::array);
+      if (!body) return;  // the event was checked on arrival; cannot happen
+      const std::string stored =
+          cfg_.encryption_keys.empty() ? body.value() : fernet::encrypt(cfg_.encryption_keys.front(), body.value());
+      argv.push_back(wire::random_prefix(rng_) + stored);
+    }
+    // channels_redis takes a key's capacity from its first member's name.
+    for (const auto& n : shard_names) argv.push_back(std::to_string(capacity_for(by_name[n].front())));
+    argv.push_back(common::score_text(now));
+    argv.push_back(std::to_string(cfg_.expiry_s));
+    const std::size_t count = shard_names.size();
+    redis_.command(i, argv, [this, group, count](const ::redisReply* r) {
+      if (!r || r->type != REDIS_REPLY_INTEGER) return;
+      stats_.written += count - static_cast<std::size_t>(r->integer);
+      if (r->integer > 0) {
+        stats_.inbox_full += static_cast<std::uint64_t>(r->integer);
+        common::log("redis")->warn("django inboxes full group={} full={} of={} capacity={}", group, r->integer, count,
+                                   cfg_.capacity);
+      }
+    });
+  }
+}
+
+}  // namespace sb::layerd

@@ -1,0 +1,100 @@
+// django_bridge.hpp — layerd's side of channels_redis: messages Django
+// sends to Switchboard sockets come in, group_sends go out to Django's.
+//
+// In: one BZPOPMIN per Redis host over every live gateway's inbox key
+// (`<prefix>specific.<gateway>!`), decoded (and decrypted) like
+// channels_redis, delivered to the gateways as DELIVERs. Out: a group_send
+// is written to the inbox of each Django consumer in the group, as
+// channels_redis' group_send does (purge, then one capacity-checking EVAL
+// per host). Reading the group's Django members per send would cost a
+// ZRANGE each, so each send asks only ZCARD, one check in flight per group
+// (sends arriving meanwhile wait for the next), and the members are read
+// again only when the count changed.
+//
+// Degraded states, each counted on its own: a group's backlog of sends
+// waiting for Redis is full (the oldest is dropped), or a Django inbox is
+// at capacity (the message is skipped for it, as channels_redis does).
+//
+// Threading: owned by the layerd loop thread (layer_server); not
+// thread-safe. The redis_commands, peers and pending_notifications outlive it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/channels_keys.hpp"
+#include "layerd/options.hpp"
+#include "layerd/peers.hpp"
+#include "layerd/pending_notifications.hpp"
+#include "layerd/redis_commands.hpp"
+
+namespace sb::layerd {
+
+class django_bridge {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct stats {
+    std::uint64_t inbox_delivered = 0;  // messages from Django popped and delivered
+    std::uint64_t inbox_dropped = 0;    // undecodable or untargeted inbox messages
+    std::uint64_t written = 0;          // messages written to Django inboxes
+    std::uint64_t inbox_full = 0;       // Django inboxes at capacity (message skipped, as channels_redis does)
+    std::uint64_t backlog_dropped = 0;  // sends dropped from a group's full backlog while Redis was slow
+  };
+
+  django_bridge(const layerd_config& cfg, redis_commands& redis, peers& peers, pending_notifications& pending);
+
+  // Starts a BZPOPMIN on every host that has none in flight (when there is
+  // a gateway to pop for).
+  void do_pop();
+  void on_popped(std::size_t shard, const ::redisReply* reply);
+
+  // A group_send: write it to the group's Django members.
+  void send(const std::string& group, const std::string& event);
+  // The group's Django membership changed behind our back (HTTP API): read
+  // it again on the next send.
+  void members_changed(const std::string& group);
+  // Forgets idle groups' member lists now and then.
+  void tick(clock::time_point now);
+
+  const stats& counters() const { return stats_; }
+
+ private:
+  struct group_state {
+    std::size_t shard = 0;             // the Redis host of the group key
+    std::vector<std::string> members;  // Django channels in the group
+    long long known_total = -1;        // ZCARD when `members` was read; -1: never
+    bool checking = false;             // a ZCARD (then maybe a ZRANGE) is on its way
+    std::deque<std::pair<std::uint64_t, std::string>> waiting;  // (seq, event) waiting for Redis
+    std::uint64_t next_seq = 0;
+    clock::time_point used{};
+  };
+
+  void do_check(const std::string& group, group_state& g);
+  void on_group_size(const std::string& group, std::uint64_t covers, const ::redisReply* reply);
+  void on_group_members(const std::string& group, std::uint64_t covers, const ::redisReply* reply);
+  void finish_check(const std::string& group, group_state& g, std::uint64_t covers, bool answered);
+  void do_write(const std::string& group, const std::vector<std::string>& members, const std::string& event);
+  void deliver_popped(const std::vector<std::string>& channels, const std::string& event);
+  int capacity_for(std::string_view channel) const;
+
+  const layerd_config& cfg_;
+  redis_commands& redis_;
+  peers& peers_;
+  pending_notifications& pending_;
+  common::channels_keys keys_;
+  std::vector<bool> pop_in_flight_;
+  std::unordered_map<std::string, group_state> groups_;
+  clock::time_point next_sweep_{};
+  std::mt19937_64 rng_{std::random_device{}()};
+  stats stats_;
+};
+
+}  // namespace sb::layerd

@@ -1,0 +1,72 @@
+// metrics_text.cpp — see metrics_text.hpp.
+#include "layerd/metrics_text.hpp"
+
+#include <array>
+
+#include "common/prometheus.hpp"
+
+namespace sb::layerd {
+
+std::string metrics_text::render() const {
+  common::prometheus_text p;
+  auto add = [&p](const char* name, const char* type, const char* help, auto value) {
+    p.single(name, type, help, static_cast<double>(value));
+  };
+  const auto& r = router_.counters();
+  const auto& b = bridge_.counters();
+  const auto rs = ring_.totals();
+  add("switchboard_layerd_gateways", "gauge", "Gateways with a live link.", peers_.gateways().size());
+  add("switchboard_layerd_clients", "gauge", "Publishing clients (switchboard-cli, backends) heard from recently; not gateways.", peers_.client_count());
+  add("switchboard_layerd_clients_total", "counter", "Client HELLOs (peers that publish and are not gateways).", r.clients_seen);
+  add("switchboard_layerd_groups", "gauge", "Groups with Switchboard members owned here.", members_.group_count());
+  add("switchboard_layerd_members", "gauge", "Switchboard members of those groups.", members_.member_count());
+  add("switchboard_layerd_messages_in_total", "counter", "ZeroMQ messages received.", r.messages_in);
+  add("switchboard_layerd_malformed_total", "counter", "Malformed or refused ZeroMQ messages.", r.malformed);
+  add("switchboard_layerd_group_sends_total", "counter", "group_sends fanned out.", r.group_sends);
+  add("switchboard_layerd_delivers_out_total", "counter", "GROUP_DELIVERs sent to gateways (one per gateway per group_send).", r.delivers_out);
+  add("switchboard_layerd_deliver_drops_total", "counter", "Messages to gateways dropped (unreachable or queue full).", peers_.counters().send_drops);
+  add("switchboard_layerd_gateways_expired_total", "counter", "Gateways forgotten after missing heartbeats.", r.gateways_expired);
+  add("switchboard_layerd_django_inbox_delivered_total", "counter", "Messages from Django popped from gateway inboxes and delivered.", b.inbox_delivered);
+  add("switchboard_layerd_django_inbox_dropped_total", "counter", "Undecodable or untargeted inbox messages dropped.", b.inbox_dropped);
+  add("switchboard_layerd_django_written_total", "counter", "Messages written to Django consumers' inboxes.", b.written);
+  add("switchboard_layerd_django_full_total", "counter", "Django inboxes found at capacity (message skipped).", b.inbox_full);
+  add("switchboard_layerd_django_backlog_dropped_total", "counter", "group_sends to Django consumers dropped because the group's backlog waiting for Redis was full (Redis slow).", b.backlog_dropped);
+  add("switchboard_layerd_redis_up", "gauge", "1 when the link to every Redis host is connected.", ring_.all_connected() ? 1 : 0);
+  add("switchboard_layerd_redis_commands_total", "counter", "Redis commands sent.", rs.commands);
+  add("switchboard_layerd_redis_errors_total", "counter", "Redis error replies.", rs.errors);
+  add("switchboard_layerd_redis_dropped_total", "counter", "Redis commands not sent because Redis was away.", rs.dropped);
+  add("switchboard_layerd_redis_connects_total", "counter", "Redis connections made.", rs.reconnects);
+  add("switchboard_layerd_redis_rtt_milliseconds", "gauge", "Slowest round trip of the last Redis PINGs (every 5 s per host); -1 before the first.", ring_.worst_rtt_ms());
+  add("switchboard_layerd_redis_shards", "gauge", "Redis hosts configured (channels_redis hosts).", ring_.size());
+  // Per host, labelled by its position in the list (the channels_redis
+  // shard index) and its address (never the password).
+  auto per_shard = [&](const char* name, const char* type, const char* help, auto value) {
+    p.family(name, type, help);
+    for (std::size_t i = 0; i < ring_.size(); ++i) {
+      p.sample(name, static_cast<double>(value(ring_.at(i))),
+               std::string("{shard=\"")
+                   .append(std::to_string(i))
+                   .append("\",address=\"")
+                   .append(common::prometheus_text::label_value(common::describe(ring_.at(i).url)))
+                   .append("\"}"));
+    }
+  };
+  per_shard("switchboard_layerd_redis_shard_up", "gauge", "1 when the link to this Redis host is connected.",
+            [](const redis_ring::shard& s) { return s.commands.connected() ? 1 : 0; });
+  per_shard("switchboard_layerd_redis_shard_rtt_milliseconds", "gauge",
+            "Round trip of the last PING to this Redis host (every 5 s); -1 before the first.",
+            [](const redis_ring::shard& s) { return s.rtt_ms; });
+  per_shard("switchboard_layerd_redis_shard_commands_total", "counter", "Redis commands sent to this host.",
+            [](const redis_ring::shard& s) { return s.commands.counters().commands; });
+  per_shard("switchboard_layerd_redis_shard_connects_total", "counter", "Connections made to this Redis host.",
+            [](const redis_ring::shard& s) { return s.commands.counters().reconnects; });
+  using stats = router::stats;
+  std::array<double, stats::latency_bounds_us.size()> bounds_s{};
+  for (std::size_t i = 0; i < bounds_s.size(); ++i) bounds_s[i] = stats::latency_bounds_us[i] / 1e6;
+  p.histogram("switchboard_layerd_group_send_seconds",
+              "Time layerd spends on a group_send (receive to the last GROUP_DELIVER queued).", bounds_s.data(),
+              r.latency_buckets.data(), bounds_s.size(), r.latency_sum_us / 1e6);
+  return p.take();
+}
+
+}  // namespace sb::layerd

@@ -1,0 +1,143 @@
+// options.cpp — see options.hpp.
+#include "layerd/options.hpp"
+
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+
+#include "common/cli.hpp"
+#include "common/logging.hpp"
+
+namespace po = boost::program_options;
+
+namespace sb::layerd {
+
+namespace {
+
+constexpr const char* program = "switchboard-layerd";
+
+[[noreturn]] void fail(const std::string& line) {
+  std::cerr << program << ": " << line << "\n";
+  std::exit(2);
+}
+
+std::string listen_text(const common::host_port& a) {
+  const bool v6 = a.host.find(':') != std::string::npos;
+  return (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
+}
+
+common::host_port listen_value(const po::variables_map& vm, const char* option) {
+  auto parsed = common::parse_host_port(vm[option].as<std::string>());
+  if (!parsed) fail(std::string("--") + option + " " + parsed.error_text());
+  return parsed.value();
+}
+
+int number(const po::variables_map& vm, const char* option) { return vm[option].as<int>(); }
+
+std::vector<std::string> repeated(const po::variables_map& vm, const char* option) {
+  return vm.count(option) ? vm[option].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
+// GLOB=N, N > 0.
+std::pair<std::string, int> capacity_spec(const std::string& spec) {
+  const auto eq = spec.rfind('=');
+  int cap = 0;
+  try {
+    if (eq != std::string::npos) cap = std::stoi(spec.substr(eq + 1));
+  } catch (const std::exception&) {
+  }
+  if (eq == std::string::npos || eq == 0 || cap <= 0) {
+    fail("--channel-capacity must be GLOB=N with N > 0, got \"" + spec + "\"");
+  }
+  return {spec.substr(0, eq), cap};
+}
+
+// Legal (channels_redis allows it too: both positions are one server), but
+// usually a copy-paste slip.
+void warn_repeated_hosts(const std::vector<common::redis_url>& hosts) {
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (common::describe(hosts[i]) == common::describe(hosts[j])) {
+        common::log("main")->warn("redis host listed twice host={} positions={},{}", common::describe(hosts[i]), j, i);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+po::options_description describe_options() {
+  const layerd_options d;
+  const layerd_config& c = d.layer;
+  const std::string redis_default = "redis://" + common::describe(c.redis_hosts.front());
+  po::options_description desc("Options");
+  desc.add_options()
+    ("bind", po::value<std::string>()->default_value(c.bind), "ZeroMQ ROUTER endpoint that gateways connect to")
+    ("redis", po::value<std::vector<std::string>>()->composing()->default_value({redis_default}, redis_default),
+     "Redis URL: redis://[:password@]host[:port][/db]; repeat for several hosts, in the order of Django's "
+     "CHANNEL_LAYERS hosts (channels_redis' consistent hash picks a host by position)")
+    ("prefix", po::value<std::string>()->default_value(c.prefix), "channels_redis key prefix")
+    ("group-expiry", po::value<int>()->default_value(c.group_expiry_s),
+     "seconds; TTL of group keys, refreshed on every join")
+    ("refresh-interval", po::value<int>()->default_value(c.refresh_interval_s),
+     "seconds between re-leasing every live member in Redis")
+    ("gateway-timeout-ms", po::value<int>()->default_value(c.gateway_timeout_ms),
+     "a gateway silent this long is dead and its members are removed")
+    ("id", po::value<std::string>()->default_value(c.id), "name used in logs")
+    ("expiry", po::value<int>()->default_value(c.expiry_s),
+     "seconds; channels_redis message lifetime and inbox TTL for messages written to Django consumers")
+    ("capacity", po::value<int>()->default_value(c.capacity),
+     "messages a Django inbox key may hold (channels_redis capacity); over it a message is skipped")
+    ("pending-max", po::value<int>()->default_value(c.pending_max),
+     "notify events kept per notification_* group for clients that connect later")
+    ("pending-age", po::value<int>()->default_value(c.pending_age_s), "seconds a pending notification is kept")
+    ("channel-capacity", po::value<std::vector<std::string>>()->composing(),
+     "GLOB=N: capacity for Django inbox keys whose first channel matches GLOB (channels_redis channel_capacity; "
+     "repeat, first match wins)")
+    ("symmetric-encryption-key", po::value<std::vector<std::string>>()->composing(),
+     "a channels_redis symmetric_encryption_keys secret (repeat in the same order as Django; the first encrypts)")
+    ("http-listen", po::value<std::string>()->default_value(listen_text(d.http_listen)),
+     "host:port of the HTTP API (only when a token is set; port 0 picks a free port)")
+    ("metrics-listen", po::value<std::string>()->default_value(d.metrics_listen ? listen_text(*d.metrics_listen) : ""),
+     "host:port serving GET /metrics (Prometheus text, no auth); empty (the default) turns it off")
+    ("api-token", po::value<std::string>()->default_value(d.api_token),
+     "bearer token for the HTTP API; empty (the default) turns the API off "
+     "(SWITCHBOARD_API_TOKEN in the environment sets it, like any SWITCHBOARD_<OPTION>)");
+  common::add_common_options(desc);
+  return desc;
+}
+
+layerd_options parse_options(int argc, char** argv, const po::options_description& desc) {
+  auto vm = common::parse_command_line(argc, argv, desc, program,
+                                       "Switchboard channel layer: group membership in Redis, fan-out to gateways.");
+  if (!common::setup_logging(vm["log-level"].as<std::string>())) fail("unknown --log-level (see --help)");
+  layerd_options o;
+  layerd_config& c = o.layer;
+  c.bind = vm["bind"].as<std::string>();
+  auto urls = common::parse_redis_urls(vm["redis"].as<std::vector<std::string>>());
+  if (!urls) fail("--redis: " + urls.error_text());
+  c.redis_hosts = std::move(urls.value());
+  warn_repeated_hosts(c.redis_hosts);
+  c.prefix = vm["prefix"].as<std::string>();
+  c.group_expiry_s = number(vm, "group-expiry");
+  c.refresh_interval_s = number(vm, "refresh-interval");
+  c.gateway_timeout_ms = number(vm, "gateway-timeout-ms");
+  c.id = vm["id"].as<std::string>();
+  c.expiry_s = number(vm, "expiry");
+  c.capacity = number(vm, "capacity");
+  c.pending_max = number(vm, "pending-max");
+  c.pending_age_s = number(vm, "pending-age");
+  if (c.pending_max <= 0 || c.pending_age_s <= 0) fail("--pending-max and --pending-age must be positive");
+  if (c.expiry_s <= 0 || c.capacity <= 0) fail("--expiry and --capacity must be positive");
+  if (c.group_expiry_s <= 0 || c.refresh_interval_s <= 0 || c.gateway_timeout_ms <= 0) {
+    fail("--group-expiry, --refresh-interval and --gateway-timeout-ms must be positive");
+  }
+  for (const auto& spec : repeated(vm, "channel-capacity")) c.channel_capacity.push_back(capacity_spec(spec));
+  for (const auto& secret : repeated(vm, "symmetric-encryption-key")) c.encryption_keys.push_back(fernet::derive(secret));
+  o.api_token = vm["api-token"].as<std::string>();
+  o.http_listen = listen_value(vm, "http-listen");
+  if (!vm["metrics-listen"].as<std::string>().empty()) o.metrics_listen = listen_value(vm, "metrics-listen");
+  return o;
+}
+
+}  // namespace sb::layerd

@@ -1,0 +1,67 @@
+// options.hpp — switchboard-layerd's settings and the command line that fills them.
+//
+// The structs are the single home of every default: describe_options()
+// shows them in --help by reading a default-constructed struct, and
+// parse_options() starts from one, so the two cannot disagree. Parsing ends
+// the process like every Switchboard binary (common/cli.hpp): --help and
+// --version exit 0, a bad value prints one line and exits 2.
+//
+// Threading: call from main() before any thread starts.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "common/host_port.hpp"
+#include "common/limits.hpp"
+#include "common/redis_url.hpp"
+#include "layerd/fernet.hpp"
+
+namespace sb::layerd {
+
+// What the layer server needs.
+struct layerd_config {
+  std::string bind = "tcp://127.0.0.1:7100";
+  // Redis hosts in channels_redis' order (Django's CONFIG "hosts"): group
+  // keys live on H(group), inboxes on H(non-local name); see redis_ring.
+  std::vector<common::redis_url> redis_hosts{common::redis_url{}};
+  std::string prefix = "asgi";
+  int group_expiry_s = common::limits::default_group_expiry_s;
+  int refresh_interval_s = common::limits::default_refresh_interval_s;
+  int gateway_timeout_ms = common::limits::default_gateway_timeout_ms;
+  std::string id = "layerd";
+  // channels_redis settings the Django side uses (its defaults).
+  int expiry_s = 60;   // message lifetime and inbox TTL
+  int capacity = 100;  // messages per inbox key
+  // Pending notifications: notify events sent to a "notification_*" group
+  // are kept (newest pending_max, none older than pending_age_s) and sent
+  // to each new member of the group first.
+  int pending_max = 100;
+  int pending_age_s = 86400;
+  // channels_redis' channel_capacity: (glob, capacity), first match wins.
+  std::vector<std::pair<std::string, int>> channel_capacity;
+  // channels_redis' symmetric_encryption_keys: encrypt with the first,
+  // accept any.
+  std::vector<fernet::key> encryption_keys;
+};
+
+// What the process needs around it: the HTTP listeners.
+struct layerd_options {
+  layerd_config layer;
+  common::host_port http_listen{"127.0.0.1", 7180};  // used only with a token
+  std::string api_token;                             // empty: no HTTP API
+  std::optional<common::host_port> metrics_listen;   // empty: no /metrics
+};
+
+// The option table, defaults read from layerd_options{}.
+boost::program_options::options_description describe_options();
+
+// Parses the command line, environment and --config file, sets up logging
+// (--log-level) and returns the settings; exits 0 or 2 as said above.
+layerd_options parse_options(int argc, char** argv, const boost::program_options::options_description& desc);
+
+}  // namespace sb::layerd

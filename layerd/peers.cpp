@@ -1,0 +1,81 @@
+// peers.cpp — see peers.hpp.
+#include "layerd/peers.hpp"
+
+#include <stdexcept>
+
+#include "common/limits.hpp"
+#include "common/logging.hpp"
+#include "common/names.hpp"
+#include "proto/codec.hpp"
+
+namespace sb::layerd {
+
+peers::peers(const std::string& bind) : socket_(ctx_, zmq::socket_type::router) {
+  socket_.set(zmq::sockopt::router_mandatory, 1);
+  socket_.set(zmq::sockopt::router_handover, 1);  // a reconnecting gateway takes its id back
+  socket_.set(zmq::sockopt::sndhwm, 100000);
+  socket_.set(zmq::sockopt::rcvhwm, 100000);
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(common::limits::max_proto_body));
+  try {
+    socket_.bind(bind);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("cannot bind " + bind + ": " + e.what());
+  }
+  endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+}
+
+bool peers::owns_channel(std::string_view channel) const {
+  auto parts = common::split_specific_channel(channel);
+  return parts && is_gateway(std::string(parts->gateway));
+}
+
+void peers::heard(const std::string& id, clock::time_point now) {
+  if (auto g = gateways_.find(id); g != gateways_.end()) g->second = now;
+  if (auto c = clients_.find(id); c != clients_.end()) c->second = now;
+}
+
+bool peers::hello_gateway(const std::string& id, clock::time_point now) {
+  clients_.erase(id);
+  return gateways_.insert_or_assign(id, now).second;
+}
+
+bool peers::hello_client(const std::string& id, clock::time_point now) {
+  return clients_.insert_or_assign(id, now).second;
+}
+
+std::vector<std::string> peers::expire(clock::time_point now, clock::duration timeout) {
+  std::vector<std::string> silent;
+  for (const auto& [gateway, last] : gateways_) {
+    if (now - last > timeout) silent.push_back(gateway);
+  }
+  std::erase_if(clients_, [&](const auto& c) {
+    if (now - c.second <= timeout) return false;
+    common::log("layerd")->debug("client left peer={}", c.first);
+    return true;
+  });
+  return silent;
+}
+
+void peers::reply(const std::string& peer, const proto::message& m) {
+  send_raw(peer, static_cast<std::uint8_t>(proto::kind_of(m)), proto::encode(m));
+}
+
+bool peers::send_raw(const std::string& peer, std::uint8_t k, const std::string& body) {
+  try {
+    if (!socket_.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      ++stats_.send_drops;
+      common::log("fanout")->warn("send dropped peer={} kind={} reason=\"queue full\"", peer, proto::kind_name(k));
+      return false;
+    }
+    socket_.send(zmq::const_buffer(&k, 1), zmq::send_flags::sndmore);
+    socket_.send(zmq::buffer(body), zmq::send_flags::none);
+    return true;
+  } catch (const zmq::error_t& e) {
+    ++stats_.send_drops;
+    common::log("fanout")->warn("send dropped peer={} kind={} reason=\"{}\"", peer, proto::kind_name(k), e.what());
+    return false;
+  }
+}
+
+}  // namespace sb::layerd

@@ -1,0 +1,197 @@
+// router.cpp — see router.hpp.
+#include "layerd/router.hpp"
+
+#include <utility>
+#include <vector>
+
+#include "common/channels_keys.hpp"
+#include "common/event.hpp"
+#include "common/limits.hpp"
+#include "common/logging.hpp"
+#include "common/names.hpp"
+#include "common/prometheus.hpp"
+#include "proto/codec.hpp"
+#include "proto/zmq_frames.hpp"
+
+namespace sb::layerd {
+
+namespace lim = common::limits;
+
+router::router(const layerd_config& cfg, peers& peers, membership& members, django_bridge& bridge)
+    : cfg_(cfg), peers_(peers), members_(members), bridge_(bridge) {}
+
+void router::on_readable() {
+  // Drain a bounded batch so Redis and timers get their turn.
+  for (int i = 0; i < 4096; ++i) {
+    auto parts = proto::recv_frames(peers_.socket(), 8);
+    if (parts.empty()) return;
+    ++stats_.messages_in;
+    std::string peer = parts[0].to_string();
+    if (parts.size() != 3 || parts[1].size() != 1) {
+      ++stats_.malformed;
+      common::log("layerd")->warn("malformed message peer={} frames={} reason=\"expected [kind, body]\"", peer,
+                                  parts.size() - 1);
+      continue;
+    }
+    const auto k = *static_cast<const std::uint8_t*>(parts[1].data());
+    handle(peer, k, std::string_view(static_cast<const char*>(parts[2].data()), parts[2].size()));
+  }
+}
+
+void router::handle(const std::string& peer, std::uint8_t kind, std::string_view body) {
+  auto decoded = proto::decode(kind, body);
+  if (!decoded) {
+    ++stats_.malformed;
+    common::log("layerd")->warn("malformed message peer={} kind={} error=\"{}\"", peer, proto::kind_name(kind),
+                                decoded.error_text());
+    return reject(peer, 0, "bad_message", decoded.error_text());
+  }
+  peers_.heard(peer, clock::now());
+  const auto& m = decoded.value();
+  const bool may_publish = peers_.is_gateway(peer) || peers_.is_client(peer);
+  if (auto* h = std::get_if<proto::hello>(&m)) return on_hello(peer, *h);
+  if (auto* a = std::get_if<proto::group_add>(&m)) return on_group_add(peer, *a);
+  if (auto* d = std::get_if<proto::group_discard>(&m)) return on_group_discard(peer, *d);
+  if (auto* s = std::get_if<proto::sync>(&m)) return on_sync(peer, *s);
+  // A client may publish (GROUP_SEND, SEND) and HEARTBEAT, nothing else.
+  const bool publishes = std::holds_alternative<proto::heartbeat>(m) || std::holds_alternative<proto::group_send>(m) ||
+                         std::holds_alternative<proto::send>(m);
+  if (publishes && !may_publish) return reject(peer, 0, "unknown_gateway", "send HELLO first");
+  if (std::holds_alternative<proto::heartbeat>(m)) return peers_.reply(peer, proto::heartbeat{});
+  if (auto* s = std::get_if<proto::group_send>(&m)) return on_group_send(peer, *s);
+  if (auto* s = std::get_if<proto::send>(&m)) return on_send(peer, *s);
+  // welcome, deliver, error, ack are layerd → gateway only.
+  ++stats_.malformed;
+  common::log("layerd")->warn("unexpected message peer={} kind={}", peer,
+                              proto::kind_name(static_cast<std::uint8_t>(proto::kind_of(m))));
+  reject(peer, 0, "bad_message", "unexpected message kind");
+}
+
+void router::on_hello(const std::string& peer, const proto::hello& h) {
+  auto log = common::log("layerd");
+  if (h.major != lim::proto_major) {
+    log->error("gateway refused peer={} reason=\"protocol {}.{}, layerd speaks {}.{}\"", peer, h.major, h.minor,
+               lim::proto_major, lim::proto_minor);
+    return reject(peer, 0, "version", "layerd speaks protocol major " + std::to_string(lim::proto_major));
+  }
+  if (h.gateway_id != peer || !common::is_valid_channel_name("specific." + peer + "!x")) {
+    log->warn("gateway refused peer={} reason=\"bad gateway id\"", peer);
+    return reject(peer, 0, "bad_name", "gateway id must equal the routing id and be a valid channel prefix");
+  }
+  if (h.role == proto::peer_role::client) {
+    if (peers_.is_gateway(peer)) forget_gateway(peer, "said HELLO again as a client");
+    if (peers_.hello_client(peer, clock::now())) {
+      ++stats_.clients_seen;
+      log->debug("client joined peer={}", peer);
+    }
+  } else if (peers_.hello_gateway(peer, clock::now())) {
+    log->info("gateway joined gateway={}", peer);
+  }
+  peers_.reply(peer, proto::welcome{lim::proto_major, lim::proto_minor, cfg_.id});
+}
+
+void router::on_group_add(const std::string& peer, const proto::group_add& a) {
+  if (!peers_.is_gateway(peer)) return refuse_non_gateway(peer, a.request);
+  auto parts = common::split_specific_channel(a.channel);
+  if (!common::is_valid_group_name(a.group) || !common::is_valid_channel_name(a.channel) || !parts ||
+      parts->gateway != peer) {
+    common::log("layerd")->warn("group_add refused gateway={} reason=\"bad group or channel name\"", peer);
+    return reject(peer, a.request, "bad_name", "invalid group or channel name");
+  }
+  members_.add(a.group, peer, std::string(parts->conn), a.channel, common::unix_now());
+  peers_.reply(peer, proto::ack{a.request});
+}
+
+void router::on_group_discard(const std::string& peer, const proto::group_discard& d) {
+  if (!peers_.is_gateway(peer)) return refuse_non_gateway(peer, 0);
+  auto parts = common::split_specific_channel(d.channel);
+  if (!parts || parts->gateway != peer) return reject(peer, 0, "bad_name", "invalid channel name");
+  members_.discard(d.group, peer, std::string(parts->conn), d.channel);
+}
+
+void router::on_group_send(const std::string& peer, const proto::group_send& s) {
+  if (!common::is_valid_group_name(s.group)) return reject(peer, 0, "bad_name", "invalid group name");
+  auto type = common::event_type(s.event);
+  if (!type) {
+    ++stats_.malformed;
+    common::log("layerd")->warn("group_send refused gateway={} group={} error=\"{}\"", peer, s.group,
+                                type.error_text());
+    return reject(peer, 0, "bad_event", type.error_text());
+  }
+  group_send(s.group, s.event, type.value());
+}
+
+void router::on_send(const std::string& peer, const proto::send& s) {
+  auto type = common::event_type(s.event);
+  if (!type) return reject(peer, 0, "bad_event", type.error_text());
+  auto parts = common::split_specific_channel(s.channel);
+  if (!parts || !peers_.is_gateway(std::string(parts->gateway))) {
+    common::log("layerd")->warn("send dropped gateway={} channel={} reason=\"no such Switchboard channel\"", peer,
+                                s.channel);
+    return reject(peer, 0, "no_route", "no such channel");
+  }
+  peers_.reply(std::string(parts->gateway), proto::deliver{{std::string(parts->conn)}, s.event});
+}
+
+void router::on_sync(const std::string& peer, const proto::sync& s) {
+  if (!peers_.is_gateway(peer)) return refuse_non_gateway(peer, 0);
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  groups.reserve(s.groups.size());
+  for (const auto& [group, channels] : s.groups) {
+    if (!common::is_valid_group_name(group)) continue;
+    std::vector<std::string> conns;
+    for (const auto& c : channels) {
+      auto parts = common::split_specific_channel(c);
+      if (parts && parts->gateway == peer) conns.emplace_back(parts->conn);
+    }
+    groups.emplace_back(group, std::move(conns));
+  }
+  const auto diff = members_.sync(peer, groups, common::unix_now());
+  common::log("layerd")->info("gateway synced gateway={} groups={} added={} removed={}", peer, groups.size(),
+                              diff.added.size(), diff.removed.size());
+}
+
+void router::group_send(const std::string& group, const std::string& event, const std::string& type) {
+  const auto t0 = clock::now();
+  ++stats_.group_sends;
+  if (const auto* members = members_.find(group)) {
+    // One message per gateway, encoded once: each gateway delivers to its
+    // own members of the group, so this costs O(gateways) whatever the
+    // size of the group.
+    const auto k = static_cast<std::uint8_t>(proto::kind::group_deliver);
+    const std::string body = proto::encode(proto::group_deliver{group, event});
+    for (const auto& [gateway, conns] : *members) {
+      if (peers_.send_raw(gateway, k, body)) ++stats_.delivers_out;
+    }
+  }
+  bridge_.send(group, event);
+  members_.sent(group, event, type);
+  const double us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
+  ++stats_.latency_buckets[common::histogram_bucket(stats::latency_bounds_us.data(), stats::latency_bounds_us.size(), us)];
+  stats_.latency_sum_us += us;
+}
+
+void router::tick(clock::time_point now) {
+  for (const auto& gateway : peers_.expire(now, std::chrono::milliseconds(cfg_.gateway_timeout_ms))) {
+    ++stats_.gateways_expired;
+    forget_gateway(gateway, "no heartbeat");
+  }
+}
+
+void router::refuse_non_gateway(const std::string& peer, std::uint64_t request) {
+  if (peers_.is_client(peer)) return reject(peer, request, "bad_message", "a client has no channels; only gateways join groups");
+  reject(peer, request, "unknown_gateway", "send HELLO first");
+}
+
+void router::reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text) {
+  peers_.reply(peer, proto::error{request, code, text});
+}
+
+void router::forget_gateway(const std::string& gateway, const char* why) {
+  const std::size_t removed = members_.forget_gateway(gateway);
+  common::log("layerd")->warn("gateway expired gateway={} members_removed={} reason=\"{} (timeout {} ms)\"", gateway,
+                              removed, why, cfg_.gateway_timeout_ms);
+  peers_.forget_gateway(gateway);
+}
+
+}  // namespace sb::layerd

@@ -1,0 +1,80 @@
+// router.hpp — the peer protocol: reads what gateways and clients send on
+// the ROUTER socket, checks it, and hands each message to the unit that
+// owns it; group_send fans out here.
+//
+// A group_send becomes one GROUP_DELIVER per gateway that has members,
+// encoded once (each gateway knows its own members, so a send costs
+// O(gateways), not O(members)), then goes to the Django bridge and the
+// group hooks. Gateways that stop sending heartbeats are forgotten with
+// their members. Everything runs in arrival order on one thread, so a
+// group's operations need no locks (docs/architecture.md, "ordering and
+// failover").
+//
+// Threading: owned by the layerd loop thread (layer_server); not
+// thread-safe. peers, membership and django_bridge outlive it.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "layerd/django_bridge.hpp"
+#include "layerd/membership.hpp"
+#include "layerd/options.hpp"
+#include "layerd/peers.hpp"
+#include "proto/messages.hpp"
+
+namespace sb::layerd {
+
+class router {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct stats {
+    std::uint64_t messages_in = 0;
+    std::uint64_t malformed = 0;
+    std::uint64_t group_sends = 0;
+    std::uint64_t delivers_out = 0;
+    std::uint64_t gateways_expired = 0;
+    std::uint64_t clients_seen = 0;  // client HELLOs (not gateways)
+    // group_send handling time (receive to the last GROUP_DELIVER queued), µs
+    static constexpr std::array<double, 10> latency_bounds_us{1, 2, 5, 10, 20, 50, 100, 500, 1000, 10000};
+    std::array<std::uint64_t, 11> latency_buckets{};  // last one: +Inf
+    double latency_sum_us = 0;
+  };
+
+  router(const layerd_config& cfg, peers& peers, membership& members, django_bridge& bridge);
+
+  // The socket is readable: handles a bounded batch of messages.
+  void on_readable();
+  // One message [kind, body] from `peer`.
+  void handle(const std::string& peer, std::uint8_t kind, std::string_view body);
+  // A checked group_send (from a peer or the HTTP API).
+  void group_send(const std::string& group, const std::string& event, const std::string& type);
+  // Forgets gateways that fell silent.
+  void tick(clock::time_point now);
+
+  const stats& counters() const { return stats_; }
+
+ private:
+  void on_hello(const std::string& peer, const proto::hello& h);
+  void on_group_add(const std::string& peer, const proto::group_add& a);
+  void on_group_discard(const std::string& peer, const proto::group_discard& d);
+  void on_group_send(const std::string& peer, const proto::group_send& s);
+  void on_send(const std::string& peer, const proto::send& s);
+  void on_sync(const std::string& peer, const proto::sync& s);
+  // A member-changing message from a peer that is not a gateway.
+  void refuse_non_gateway(const std::string& peer, std::uint64_t request);
+  void reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text);
+  void forget_gateway(const std::string& gateway, const char* why);
+
+  const layerd_config& cfg_;
+  peers& peers_;
+  membership& members_;
+  django_bridge& bridge_;
+  stats stats_;
+};
+
+}  // namespace sb::layerd

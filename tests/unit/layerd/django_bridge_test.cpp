@@ -1,0 +1,159 @@
+// django_bridge_test.cpp — the Django bridge against a scripted Redis:
+// the ZCARD member-check coalescing, the writes to Django inboxes, the
+// counters of its degraded states, and popped inbox messages reaching a
+// gateway (a DEALER on loopback).
+#include <gtest/gtest.h>
+
+#include "common/event.hpp"
+#include "common/limits.hpp"
+#include "layerd/channels_wire.hpp"
+#include "layerd/django_bridge.hpp"
+#include "tests/unit/layerd/fake_redis_commands.hpp"
+#include "tests/unit/layerd/test_gateway.hpp"
+
+namespace sb::layerd::testing {
+namespace {
+
+const std::string chat_event = common::event_from_json(R"({"type":"chat.message","text":"hi"})").value();
+
+class DjangoBridge : public ::testing::Test {
+ protected:
+  // One send to chat_a whose check finds the Django consumer daphne.1!abc;
+  // leaves one EVAL written.
+  void learn_members() {
+    bridge.send("chat_a", chat_event);
+    redis.answer(redis.named("ZCARD").back(), owned_reply::integer(1).get());
+    redis.answer(redis.named("ZRANGE").back(), owned_reply::strings({"daphne.1!abc"}).get());
+    ASSERT_EQ(redis.named("EVAL").size(), 1u);
+  }
+
+  layerd_config cfg;
+  fake_redis_commands redis;
+  peers gateways{"tcp://127.0.0.1:*"};
+  pending_notifications pending{cfg, redis, gateways};
+  django_bridge bridge{cfg, redis, gateways, pending};
+};
+
+TEST_F(DjangoBridge, AGroupSendReadsTheMembersOnceThenOnlyCountsThem) {
+  learn_members();
+  const auto& first = redis.calls[redis.named("ZCARD")[0]].args;
+  EXPECT_EQ(first, (redis_commands::argv{"ZCARD", "asgi:group:chat_a"}));
+  const auto& eval = redis.calls[redis.named("EVAL")[0]].args;
+  EXPECT_EQ(eval[2], "1");
+  EXPECT_EQ(eval[3], "asgidaphne.1!");
+  EXPECT_EQ(redis.calls[redis.named("ZREMRANGEBYSCORE")[0]].args[1], "asgidaphne.1!");
+
+  bridge.send("chat_a", chat_event);
+  ASSERT_EQ(redis.named("ZCARD").size(), 2u);
+  redis.answer(redis.named("ZCARD")[1], owned_reply::integer(1).get());
+  EXPECT_EQ(redis.named("ZRANGE").size(), 1u);  // same size: the list is still good
+  EXPECT_EQ(redis.named("EVAL").size(), 2u);
+}
+
+TEST_F(DjangoBridge, SendsArrivingDuringACheckShareTheNextCheck) {
+  learn_members();
+  bridge.send("chat_a", chat_event);  // asks ZCARD #2
+  bridge.send("chat_a", chat_event);  // wait for #3
+  bridge.send("chat_a", chat_event);
+  ASSERT_EQ(redis.named("ZCARD").size(), 2u);
+  redis.answer(redis.named("ZCARD")[1], owned_reply::integer(1).get());
+  EXPECT_EQ(redis.named("EVAL").size(), 2u);
+  ASSERT_EQ(redis.named("ZCARD").size(), 3u);
+  redis.answer(redis.named("ZCARD")[2], owned_reply::integer(1).get());
+  EXPECT_EQ(redis.named("EVAL").size(), 4u);
+  EXPECT_EQ(redis.named("ZCARD").size(), 3u);  // nothing left waiting
+}
+
+TEST_F(DjangoBridge, WaitingSendsAreCheckedAgainAfterAFailedCheck) {
+  learn_members();
+  bridge.send("chat_a", chat_event);  // lost with its check
+  bridge.send("chat_a", chat_event);  // waits, then gets a check of its own
+  redis.answer(redis.named("ZCARD")[1], nullptr);
+  EXPECT_EQ(redis.named("EVAL").size(), 1u);
+  ASSERT_EQ(redis.named("ZCARD").size(), 3u);
+  redis.answer(redis.named("ZCARD")[2], owned_reply::integer(1).get());
+  EXPECT_EQ(redis.named("EVAL").size(), 2u);
+}
+
+TEST_F(DjangoBridge, AChangedMemberCountReadsTheMembersAgain) {
+  learn_members();
+  bridge.send("chat_a", chat_event);
+  redis.answer(redis.named("ZCARD")[1], owned_reply::integer(2).get());
+  ASSERT_EQ(redis.named("ZRANGE").size(), 2u);
+  redis.answer(redis.named("ZRANGE")[1], owned_reply::strings({"daphne.1!abc", "daphne.2!xyz"}).get());
+  const auto& eval = redis.calls[redis.named("EVAL").back()].args;
+  EXPECT_EQ(eval[2], "2");  // one inbox key per Django process
+}
+
+TEST_F(DjangoBridge, SwitchboardSocketsInTheGroupAreNotWrittenAsDjangoConsumers) {
+  gateways.hello_gateway("gw1", peers::clock::now());
+  bridge.send("chat_a", chat_event);
+  redis.answer(redis.named("ZCARD")[0], owned_reply::integer(2).get());
+  redis.answer(redis.named("ZRANGE")[0], owned_reply::strings({"specific.gw1!c1", "daphne.1!abc"}).get());
+  const auto& eval = redis.calls[redis.named("EVAL")[0]].args;
+  EXPECT_EQ(eval[2], "1");
+  EXPECT_EQ(eval[3], "asgidaphne.1!");
+}
+
+TEST_F(DjangoBridge, AFullBacklogDropsTheOldestAndCountsItOnItsOwn) {
+  for (std::size_t i = 0; i <= common::limits::max_django_backlog; ++i) bridge.send("chat_a", chat_event);
+  EXPECT_EQ(redis.named("ZCARD").size(), 1u);
+  EXPECT_EQ(bridge.counters().backlog_dropped, 1u);
+  EXPECT_EQ(bridge.counters().inbox_full, 0u);
+}
+
+TEST_F(DjangoBridge, FullDjangoInboxesAreCountedApartFromTheBacklog) {
+  learn_members();
+  redis.answer(redis.named("EVAL")[0], owned_reply::integer(1).get());  // the one key was full
+  EXPECT_EQ(bridge.counters().inbox_full, 1u);
+  EXPECT_EQ(bridge.counters().written, 0u);
+  EXPECT_EQ(bridge.counters().backlog_dropped, 0u);
+}
+
+TEST_F(DjangoBridge, NothingGoesToDjangoWhileRedisIsAway) {
+  redis.up = false;
+  bridge.send("chat_a", chat_event);
+  EXPECT_TRUE(redis.calls.empty());
+  EXPECT_EQ(bridge.counters().backlog_dropped, 0u);
+}
+
+TEST_F(DjangoBridge, APoppedInboxMessageIsDeliveredToItsGateway) {
+  test_gateway gw(gateways.endpoint(), "gw1");
+  gw.introduce_to(gateways);
+  gateways.hello_gateway("gw1", peers::clock::now());
+  bridge.do_pop();
+  ASSERT_EQ(redis.calls.size(), 1u);
+  EXPECT_TRUE(redis.calls[0].pop);
+  EXPECT_EQ(redis.calls[0].args, (redis_commands::argv{"BZPOPMIN", "asgispecific.gw1!", "1"}));
+
+  const auto body = wire::encode_body(chat_event, {"specific.gw1!c1"}, wire::channel_field::string).value();
+  std::vector<owned_reply::ptr> popped;
+  popped.push_back(owned_reply::string("asgispecific.gw1!"));
+  popped.push_back(owned_reply::string(std::string(wire::prefix_bytes, 'p') + body));
+  popped.push_back(owned_reply::string("1700000000.5"));
+  redis.answer(0, owned_reply::array(std::move(popped)).get());
+
+  auto m = gw.receive();
+  ASSERT_TRUE(m.has_value());
+  const auto* d = std::get_if<proto::deliver>(&*m);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->targets, std::vector<std::string>{"c1"});
+  EXPECT_EQ(d->event, chat_event);
+  EXPECT_EQ(bridge.counters().inbox_delivered, 1u);
+  EXPECT_EQ(redis.calls.size(), 2u);  // and it pops again
+}
+
+TEST_F(DjangoBridge, AnUndecodableInboxMessageIsDroppedAndCounted) {
+  gateways.hello_gateway("gw1", peers::clock::now());
+  bridge.do_pop();
+  std::vector<owned_reply::ptr> popped;
+  popped.push_back(owned_reply::string("asgispecific.gw1!"));
+  popped.push_back(owned_reply::string("short"));
+  popped.push_back(owned_reply::string("1700000000.5"));
+  redis.answer(0, owned_reply::array(std::move(popped)).get());
+  EXPECT_EQ(bridge.counters().inbox_dropped, 1u);
+  EXPECT_EQ(bridge.counters().inbox_delivered, 0u);
+}
+
+}  // namespace
+}  // namespace sb::layerd::testing

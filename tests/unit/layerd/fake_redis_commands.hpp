@@ -1,0 +1,73 @@
+// fake_redis_commands.hpp — a redis_commands that records every command
+// and lets the test answer each one, so layerd's units run in GoogleTest
+// without a Redis server.
+//
+// Shards follow channels_redis' hash like the real ring. Replies are given
+// with answer(), in any order, as owned_reply trees (fake_reply.hpp).
+//
+// Threading: the test's thread only.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/redis_shard.hpp"
+#include "layerd/redis_commands.hpp"
+#include "tests/unit/layerd/fake_reply.hpp"
+
+namespace sb::layerd::testing {
+
+class fake_redis_commands final : public redis_commands {
+ public:
+  struct call {
+    std::size_t shard = 0;
+    argv args;
+    reply_fn done;  // empty for fire-and-forget commands
+    bool pop = false;
+  };
+
+  explicit fake_redis_commands(std::size_t shards = 1) : shards_(shards) {}
+
+  bool up = true;  // false: every command is refused, as when Redis is away
+  std::vector<call> calls;
+
+  std::size_t size() const override { return shards_; }
+  std::size_t index_of(std::string_view name) const override { return common::redis_shard(name, shards_); }
+  bool connected(std::size_t) const override { return up; }
+  bool command(std::size_t shard, const argv& args) override { return record(shard, args, nullptr, false); }
+  bool command(std::size_t shard, const argv& args, reply_fn done) override {
+    return record(shard, args, std::move(done), false);
+  }
+  bool pop_connected(std::size_t) const override { return up; }
+  bool pop(std::size_t shard, const argv& args, reply_fn done) override {
+    return record(shard, args, std::move(done), true);
+  }
+
+  // Indexes of the calls whose command is `name` (ZCARD, EVAL...).
+  std::vector<std::size_t> named(std::string_view name) const {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      if (!calls[i].args.empty() && calls[i].args[0] == name) out.push_back(i);
+    }
+    return out;
+  }
+  // Answers call `i` (nullptr: the connection went away before the reply).
+  void answer(std::size_t i, const owned_reply* reply) {
+    auto done = std::move(calls.at(i).done);
+    calls.at(i).done = nullptr;
+    if (done) done(reply ? reply->get() : nullptr);
+  }
+
+ private:
+  bool record(std::size_t shard, const argv& args, reply_fn done, bool pop) {
+    if (!up) return false;
+    calls.push_back({shard, args, std::move(done), pop});
+    return true;
+  }
+
+  std::size_t shards_;
+};
+
+}  // namespace sb::layerd::testing

@@ -1,0 +1,53 @@
+// options_test.cpp — layerd's options: --help shows the structs' defaults,
+// listen addresses go through the shared host:port parser.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "layerd/options.hpp"
+
+namespace sb::layerd {
+namespace {
+
+layerd_options parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "switchboard-layerd");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return parse_options(static_cast<int>(args.size()), argv.data(), describe_options());
+}
+
+TEST(LayerdOptions, HelpShowsTheDefaultsTheStructsHold) {
+  std::ostringstream help;
+  help << describe_options();
+  const layerd_config c;
+  EXPECT_NE(help.str().find("--bind arg (=" + c.bind + ")"), std::string::npos);
+  EXPECT_NE(help.str().find("--group-expiry arg (=" + std::to_string(c.group_expiry_s) + ")"), std::string::npos);
+  EXPECT_NE(help.str().find("--redis arg (=redis://127.0.0.1:6379/0)"), std::string::npos);
+  EXPECT_NE(help.str().find("--http-listen arg (=127.0.0.1:7180)"), std::string::npos);
+}
+
+TEST(LayerdOptions, NoArgumentsGiveTheStructDefaults) {
+  const auto o = parse({});
+  EXPECT_EQ(o.layer.bind, layerd_config{}.bind);
+  EXPECT_EQ(o.layer.pending_max, layerd_config{}.pending_max);
+  EXPECT_EQ(o.http_listen.host, "127.0.0.1");
+  EXPECT_EQ(o.http_listen.port, 7180);
+  EXPECT_FALSE(o.metrics_listen.has_value());
+}
+
+TEST(LayerdOptions, ListenAddressesMayBeIPv6InBrackets) {
+  const auto o = parse({"--http-listen", "[::1]:0", "--metrics-listen", "[::1]:9100"});
+  EXPECT_EQ(o.http_listen.host, "::1");
+  EXPECT_EQ(o.http_listen.port, 0);
+  ASSERT_TRUE(o.metrics_listen.has_value());
+  EXPECT_EQ(o.metrics_listen->host, "::1");
+  EXPECT_EQ(o.metrics_listen->port, 9100);
+}
+
+TEST(LayerdOptions, ABadListenAddressExits2) {
+  EXPECT_EXIT(parse({"--http-listen", "::1:80"}), ::testing::ExitedWithCode(2), "--http-listen must be host:port");
+}
+
+}  // namespace
+}  // namespace sb::layerd
