@@ -1,7 +1,7 @@
 // hash_ring.hpp — consistent hash of group names over the layerd list.
 //
 // Every operation on a group must reach one layerd so all members see one
-// order (ARCHITECTURE rule 1). Each layerd endpoint owns `vnodes` points on
+// order (docs/architecture.md, rule 1). Each layerd endpoint owns `vnodes` points on
 // a 64-bit ring, labelled by the endpoint string itself, so gateways agree
 // on owners whatever order they list layerds in, as long as they spell the
 // endpoints the same way. When a node is down its groups move to the next

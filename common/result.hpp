@@ -1,7 +1,8 @@
 // result.hpp — a value or an error message, for decoding untrusted input.
 //
 // Decoders of browser JSON, ZeroMQ frames and Redis replies return this
-// instead of throwing (STYLE: exceptions never leave proto/ or common/).
+// instead of throwing (docs/architecture.md, rule 8: exceptions never leave proto/ or
+// common/).
 // C++20 has no std::expected, so this is the small subset we need.
 #pragma once
 

@@ -4,8 +4,8 @@
 // and everything it touches stay on one thread with no locks. A conn id
 // carries its thread in the top byte, so a DELIVER from layerd is split
 // by thread and each part posted once to that thread, which looks up its
-// own sessions (STYLE: copy pointers out, send after; never touch a socket
-// from another thread). The frame is shared, never copied per recipient.
+// own sessions (docs/architecture.md, rule 2: copy pointers out, send
+// after; never touch a socket from another thread). The frame is shared, never copied per recipient.
 //
 // Each thread also keeps the list of sessions with frames queued this
 // reactor pass and flushes them once (one gather write per socket per

@@ -5,8 +5,9 @@
 // reserved "__asgi_channel__" field naming the target channel(s) (a string
 // for send(), an array for group_send()). layerd reads these from the
 // gateways' inbox keys and writes them to Django consumers' inbox keys, so
-// the encoding must match byte for byte (shared/channels_redis_wire.md,
-// test vectors TV1–TV3). Pure functions; untrusted input returns errors.
+// the encoding must match byte for byte (docs/django.md, Message format;
+// tests/unit/layerd/channels_wire_test.cpp holds bodies recorded from
+// channels_redis). Pure functions; untrusted input returns errors.
 #pragma once
 
 #include <random>

@@ -27,7 +27,7 @@ CLI_BIN = BIN_DIR / "switchboard-cli"
 
 
 def shard(name: str, n: int = 2) -> int:
-    """channels_redis' consistent hash, written from the spec (§5)."""
+    """channels_redis' consistent hash, as docs/django.md (Several Redis hosts) states it."""
     if n == 1:
         return 0
     return int((binascii.crc32(name.encode()) & 0xFFF) / (4096 / n))

@@ -1,5 +1,6 @@
 // redis_shard_test.cpp — channels_redis' consistent hash over several Redis
-// hosts (channels_redis_wire.md §5), checked against its recorded table.
+// hosts (docs/django.md, Several Redis hosts), checked against a table
+// recorded from the library itself.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -33,7 +34,7 @@ TEST(RedisShard, MatchesTheRecordedTable) {
     EXPECT_EQ(redis_shard(r.name, 3), r.n3) << r.name;
     EXPECT_EQ(redis_shard(r.name, 4), r.n4) << r.name;
   }
-  // The inbox keys of the test vectors (§10 TV4).
+  // Two gateway inbox keys whose hosts were recorded from channels_redis.
   EXPECT_EQ(redis_shard("specific.0f1e2d3c4b5a69788796a5b4c3d2e1f0!", 2), 1u);
   EXPECT_EQ(redis_shard("specific.a1b2c3d4e5f60718293a4b5c6d7e8f90!", 2), 0u);
 }

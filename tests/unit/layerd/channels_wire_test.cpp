@@ -1,6 +1,6 @@
 // channels_wire_test.cpp — channels_redis' stored message format, checked
-// against the test vectors recorded from the real library (TV1–TV3 in
-// shared/channels_redis_wire.md).
+// against message bodies recorded from the real library (the format is in
+// docs/django.md, Message format).
 #include <gtest/gtest.h>
 
 #include <initializer_list>

@@ -1,4 +1,5 @@
-// fernet_test.cpp — channels_redis' encryption, against its recorded vector TV5.
+// fernet_test.cpp — channels_redis' encryption, against a token recorded from the library
+// (docs/django.md, Message format).
 #include <gtest/gtest.h>
 
 #include "layerd/fernet.hpp"
