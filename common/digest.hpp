@@ -8,7 +8,8 @@
 // security use; OpenSSL is here because both daemons already link it, so
 // a hand-written SHA-1 would only be more code to trust.
 //
-// Pure functions with no shared state: safe to call from any thread.
+// Any thread: the one shared object, OpenSSL's SHA-1 implementation, is
+// fetched once (thread-safe static) and only read after that.
 #pragma once
 
 #include <array>
@@ -16,6 +17,10 @@
 #include <string_view>
 
 namespace sb::common {
+
+// Loads OpenSSL's SHA-1 now (a daemon's start-up), so no request pays the
+// one-time provider set-up. Optional: the first digest does it otherwise.
+void prepare_digests();
 
 // The 20-byte SHA-1 digest of `data`.
 std::array<unsigned char, 20> sha1_digest(std::string_view data);

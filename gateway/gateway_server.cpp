@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "common/digest.hpp"
 #include "common/logging.hpp"
 #include "common/service_notify.hpp"
 
@@ -21,6 +22,7 @@ std::string gateway_server::make_run_id(const std::string& id) {
 }
 
 gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(cfg_.threads, std::chrono::microseconds(cfg_.flush_interval_us)) {
+  common::prepare_digests();  // every handshake hashes its key (Sec-WebSocket-Accept)
   const std::string run_id = make_run_id(cfg_.id);
   link_ = std::make_unique<layer_link>(cfg_, run_id, hub_);
   ctx_ = std::make_unique<server_context>(cfg_, hub_, *link_, run_id);
