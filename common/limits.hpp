@@ -1,7 +1,7 @@
 // limits.hpp — every hard bound Switchboard enforces, in one place.
 //
 // Bounds are what keep one bad client or one slow peer from hurting the
-// rest (docs/architecture.md, "bounds"). Defaults that users may change are
+// rest (docs/architecture.md, rule 4). Defaults that users may change are
 // command-line options; these constants are their defaults and the
 // ceilings that no option may exceed.
 #pragma once
@@ -61,5 +61,10 @@ inline constexpr int max_api_scan_rounds = 1000;
 // different gateway inboxes up to this far apart count as one send (their
 // scores differ: channels_redis takes a new `now` per host).
 inline constexpr double pending_copy_window_s = 1.0;
+
+// Log lines an outsider can cause (a malformed frame, a refused handshake,
+// a failed accept): at most one per site per this interval, with the count
+// of those suppressed (common/log_limiter.hpp).
+inline constexpr int log_interval_ms = 5000;
 
 }  // namespace sb::common::limits

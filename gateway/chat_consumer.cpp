@@ -1,6 +1,7 @@
 // chat_consumer.cpp — see chat_consumer.hpp.
 #include "gateway/chat_consumer.hpp"
 
+#include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
 
@@ -17,7 +18,8 @@ std::unique_ptr<consumer> chat_consumer::make(const std::string& room, const ide
 void chat_consumer::on_receive(consumer_socket& socket, std::string_view text) {
   auto parsed = common::chat_event_from_browser(text);
   if (!parsed.ok) {
-    common::log("ws")->warn("bad frame channel={} code={} detail=\"{}\"", socket.channel(), parsed.error.code,
+    static common::log_limiter limit;
+    common::warn_limited(limit, "ws", "bad frame channel={} code={} detail=\"{}\"", socket.channel(), parsed.error.code,
                             parsed.error.detail);
     return reply_error(socket, parsed.error);
   }

@@ -3,6 +3,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "gateway/http_session.hpp"
 #include "gateway/hub.hpp"
@@ -42,7 +43,8 @@ void listener::do_accept() {
         if (ec == boost::asio::error::operation_aborted || !self->acceptor_.is_open()) return;
         if (ec) {
           // EMFILE/ENFILE and friends: wait a little so we do not spin.
-          common::log("http")->warn("accept failed error=\"{}\" retry_ms=100", ec.message());
+          static common::log_limiter limit;
+          common::warn_limited(limit, "http", "accept failed error=\"{}\" retry_ms=100", ec.message());
           self->pause_.expires_after(std::chrono::milliseconds(100));
           self->pause_.async_wait([self](boost::system::error_code e) {
             if (!e) self->do_accept();

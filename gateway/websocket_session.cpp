@@ -3,6 +3,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
 #include "gateway/hub.hpp"
@@ -333,7 +334,13 @@ void websocket_session::close(close_cause why) {
   const auto level = why.reason == close_reason::peer_closed || why.reason == close_reason::going_away
                          ? spdlog::level::debug
                          : why.reason == close_reason::ping_timeout ? spdlog::level::info : spdlog::level::warn;
-  log->log(level, "connection closed channel={} code={} reason=\"{}\"", channel(), why.code, why.text);
+  if (level == spdlog::level::warn) {  // the peer broke a rule: it can do so on every connection it opens
+    static common::log_limiter limit;
+    common::warn_limited(limit, "ws", "connection closed channel={} code={} reason=\"{}\"", channel(), why.code,
+                         why.text);
+  } else {
+    log->log(level, "connection closed channel={} code={} reason=\"{}\"", channel(), why.code, why.text);
+  }
   if (why.code == 0) return hard_close();  // nothing to say: cut
   state_ = state::closing;
   close_deadline_ = clock::now() + close_timeout;

@@ -8,6 +8,7 @@
 
 #include "common/event.hpp"
 #include "common/limits.hpp"
+#include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
 #include "layerd/channels_wire.hpp"
@@ -61,7 +62,8 @@ void django_bridge::on_popped(std::size_t shard, const ::redisReply* popped) {
   auto type = in ? common::event_type(in->event) : common::result<std::string>(common::error{in.error_text()});
   if (!type) {
     ++stats_.inbox_dropped;
-    common::log("layerd")->warn("inbox message dropped reason=\"{}\" dropped_total={}", type.error_text(),
+    static common::log_limiter limit_0;
+    common::warn_limited(limit_0, "layerd", "inbox message dropped reason=\"{}\" dropped_total={}", type.error_text(),
                                 stats_.inbox_dropped);
     do_pop();
     return;
@@ -94,7 +96,8 @@ void django_bridge::deliver_popped(const std::vector<std::string>& channels, con
   }
   if (unknown) {
     ++stats_.inbox_dropped;
-    common::log("layerd")->warn("inbox message partly dropped reason=\"no such Switchboard channel\" channels={}",
+    static common::log_limiter limit_1;
+    common::warn_limited(limit_1, "layerd", "inbox message partly dropped reason=\"no such Switchboard channel\" channels={}",
                                 unknown);
   }
   for (auto& [gateway, conns] : per_gateway) {

@@ -8,6 +8,7 @@
 
 #include "common/event.hpp"
 #include "common/limits.hpp"
+#include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
 #include "layerd/layer_server.hpp"
@@ -71,7 +72,8 @@ class api_session : public std::enable_shared_from_this<api_session> {
     const auto auth = sv(req_[http::field::authorization]);
     constexpr std::string_view bearer = "Bearer ";
     if (auth.substr(0, bearer.size()) != bearer || !same_token(auth.substr(bearer.size()), token_)) {
-      common::log("layerd")->warn("api refused status=401 target=\"{}\"", std::string(req_.target()));
+      static common::log_limiter limit;
+      common::warn_limited(limit, "layerd", "api refused status=401 target=\"{}\"", std::string(req_.target()));
       return answer(401, error_json("missing or wrong bearer token"), req_.keep_alive());
     }
     const std::string target(req_.target());

@@ -7,6 +7,7 @@
 #include "common/channels_keys.hpp"
 #include "common/event.hpp"
 #include "common/limits.hpp"
+#include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
 #include "common/prometheus.hpp"
@@ -29,7 +30,8 @@ void router::on_readable() {
     std::string peer = parts[0].to_string();
     if (parts.size() != 3 || parts[1].size() != 1) {
       ++stats_.malformed;
-      common::log("layerd")->warn("malformed message peer={} frames={} reason=\"expected [kind, body]\"", peer,
+      static common::log_limiter limit_0;
+      common::warn_limited(limit_0, "layerd", "malformed message peer={} frames={} reason=\"expected [kind, body]\"", peer,
                                   parts.size() - 1);
       continue;
     }
@@ -42,7 +44,8 @@ void router::handle(const std::string& peer, std::uint8_t kind, std::string_view
   auto decoded = proto::decode(kind, body);
   if (!decoded) {
     ++stats_.malformed;
-    common::log("layerd")->warn("malformed message peer={} kind={} error=\"{}\"", peer, proto::kind_name(kind),
+    static common::log_limiter limit_1;
+    common::warn_limited(limit_1, "layerd", "malformed message peer={} kind={} error=\"{}\"", peer, proto::kind_name(kind),
                                 decoded.error_text());
     return reject(peer, 0, "bad_message", decoded.error_text());
   }
@@ -62,7 +65,8 @@ void router::handle(const std::string& peer, std::uint8_t kind, std::string_view
   if (auto* s = std::get_if<proto::send>(&m)) return on_send(peer, *s);
   // welcome, deliver, error, ack are layerd → gateway only.
   ++stats_.malformed;
-  common::log("layerd")->warn("unexpected message peer={} kind={}", peer,
+  static common::log_limiter limit_2;
+  common::warn_limited(limit_2, "layerd", "unexpected message peer={} kind={}", peer,
                               proto::kind_name(static_cast<std::uint8_t>(proto::kind_of(m))));
   reject(peer, 0, "bad_message", "unexpected message kind");
 }
@@ -95,7 +99,8 @@ void router::on_group_add(const std::string& peer, const proto::group_add& a) {
   auto parts = common::split_specific_channel(a.channel);
   if (!common::is_valid_group_name(a.group) || !common::is_valid_channel_name(a.channel) || !parts ||
       parts->gateway != peer) {
-    common::log("layerd")->warn("group_add refused gateway={} reason=\"bad group or channel name\"", peer);
+    static common::log_limiter limit_3;
+    common::warn_limited(limit_3, "layerd", "group_add refused gateway={} reason=\"bad group or channel name\"", peer);
     return reject(peer, a.request, "bad_name", "invalid group or channel name");
   }
   members_.add(a.group, peer, std::string(parts->conn), a.channel, common::unix_now());
@@ -114,7 +119,8 @@ void router::on_group_send(const std::string& peer, const proto::group_send& s) 
   auto type = common::event_type(s.event);
   if (!type) {
     ++stats_.malformed;
-    common::log("layerd")->warn("group_send refused gateway={} group={} error=\"{}\"", peer, s.group,
+    static common::log_limiter limit_4;
+    common::warn_limited(limit_4, "layerd", "group_send refused gateway={} group={} error=\"{}\"", peer, s.group,
                                 type.error_text());
     return reject(peer, 0, "bad_event", type.error_text());
   }
@@ -126,7 +132,8 @@ void router::on_send(const std::string& peer, const proto::send& s) {
   if (!type) return reject(peer, 0, "bad_event", type.error_text());
   auto parts = common::split_specific_channel(s.channel);
   if (!parts || !peers_.is_gateway(std::string(parts->gateway))) {
-    common::log("layerd")->warn("send dropped gateway={} channel={} reason=\"no such Switchboard channel\"", peer,
+    static common::log_limiter limit_5;
+    common::warn_limited(limit_5, "layerd", "send dropped gateway={} channel={} reason=\"no such Switchboard channel\"", peer,
                                 s.channel);
     return reject(peer, 0, "no_route", "no such channel");
   }
