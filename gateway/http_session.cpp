@@ -2,6 +2,7 @@
 #include "gateway/http_session.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 #include "common/limits.hpp"
 #include "common/logging.hpp"
@@ -15,7 +16,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 namespace sb::gateway {
-
 http_session::http_session(boost::asio::ip::tcp::socket socket, server_context& ctx, std::size_t thread)
     : stream_(std::move(socket)), deadline_(stream_.get_executor()), ctx_(ctx), thread_(thread) {}
 
@@ -98,17 +98,76 @@ void http_session::end_connection() {
   sock().close(ignored);
 }
 
+// A request is read in three steps, under one request timeout: the request
+// line (checked here, since Beast waits for more input when a complete line
+// lacks the version), the header (checked for Host and framing before any
+// body is read), then the body if there is one.
 void http_session::do_read() {
   parser_.emplace();
   parser_->header_limit(common::limits::max_http_header_bytes);
   parser_->body_limit(common::limits::max_http_body_bytes);
   set_timeout(std::chrono::seconds(30));
+  read_request_line();
+}
+
+// Plain reads into buffer_: asio::async_read_until would take the flat_buffer
+// by value and fill a copy.
+void http_session::read_request_line() {
+  const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  if (data.find('\n') != std::string_view::npos || data.size() >= common::limits::max_http_header_bytes) {
+    return check_request_line();
+  }
+  with_stream([this](auto& s) {
+    s.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->buffer_.commit(n);
+      if (ec) return self->read_failed(ec);
+      self->read_request_line();
+    });
+  });
+}
+
+void http_session::check_request_line() {
+  // request-line = method SP request-target SP HTTP-version CRLF; a line
+  // too long for the limit is left to Beast, which refuses it.
+  const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  const auto lf = data.find('\n');
+  if (lf != std::string_view::npos) {
+    auto line = data.substr(0, lf);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const auto sp = line.rfind(' ');
+    if (!line.empty() && (sp == std::string_view::npos || line.substr(sp + 1).rfind("HTTP/", 0) != 0)) {
+      return bad_request("the request line has no HTTP version");
+    }
+  }
+  with_stream([this](auto& s) {
+    http::async_read_header(s, buffer_, *parser_,
+                            beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+  });
+}
+
+void http_session::on_header(beast::error_code ec, std::size_t) {
+  if (ec) return read_failed(ec);
+  const auto& req = parser_->get();
+  const auto hosts = req.count(http::field::host);
+  if (hosts == 0 && req.version() >= 11) return bad_request("an HTTP/1.1 request needs a Host header");
+  if (hosts > 1) return bad_request("more than one Host header");
+  // Beast refuses two different Content-Lengths, and Content-Length with
+  // chunked; this also covers Content-Length with any other Transfer-Encoding.
+  if (req.count(http::field::content_length) > 0 && req.count(http::field::transfer_encoding) > 0) {
+    return bad_request("Content-Length with Transfer-Encoding");
+  }
+  if (parser_->is_done()) return handle(parser_->release());
   with_stream([this](auto& s) {
     http::async_read(s, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   });
 }
 
 void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec) return read_failed(ec);
+  handle(parser_->release());
+}
+
+void http_session::read_failed(beast::error_code ec) {
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == boost::asio::error::eof ||
       ec == boost::asio::error::connection_reset || ec == boost::asio::ssl::error::stream_truncated ||
       ec == boost::asio::error::operation_aborted) {  // the last: the TLS request timeout closed the socket
@@ -116,12 +175,15 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     sock().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
     return;
   }
-  if (ec) {
-    // A malformed or oversized request: answer 400 once, then close.
-    common::log("http")->debug("bad request error=\"{}\"", ec.message());
-    return refuse(http::status::bad_request, 11, "bad request: " + ec.message() + "\n");
-  }
-  handle(parser_->release());
+  // A malformed or oversized request: answer 400 once, then close.
+  bad_request(ec.message());
+}
+
+// Outsiders trigger these at will: counted, logged at debug only.
+void http_session::bad_request(const std::string& why) {
+  ctx_.stats.bad_requests.fetch_add(1, std::memory_order_relaxed);
+  common::log("http")->debug("bad request error=\"{}\"", why);
+  refuse(http::status::bad_request, 11, "bad request: " + why + "\n");
 }
 
 http_session::response http_session::make(http::status status, const request& req, std::string body,

@@ -1,6 +1,7 @@
 // http_session.hpp — one HTTP/1.1 connection: pages, /healthz, WebSocket upgrades.
 //
-// Beast parses the request (bounded header and body); the router decides
+// Beast parses the request (bounded header and body; the request line, Host
+// and framing are checked before any body is read); the router decides
 // what serves it. A WebSocket upgrade passes the origin and auth policies
 // and the RFC's checks, then the route's consumer joins its group inside a
 // new websocket_session; once layerd acknowledges, the socket moves to the
@@ -45,7 +46,17 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void set_timeout(std::chrono::steady_clock::duration d);
   void clear_timeout();
   void do_read();
+  // Reads until buffer_ holds the request line (or the header limit), then
+  // refuses a line without the HTTP version: Beast would wait for more.
+  void read_request_line();
+  void check_request_line();
+  void on_header(boost::beast::error_code ec, std::size_t bytes);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
+  // A read ended by an error: quietly when the peer left or timed out,
+  // else with a 400.
+  void read_failed(boost::beast::error_code ec);
+  // A malformed request: 400 with why, counted, then the connection ends.
+  void bad_request(const std::string& why);
   void handle(request&& req);
   void upgrade(const route& r, const request& req);
   void on_joined(websocket_session& s, bool ok, const std::string& why, const std::string& key, unsigned version);

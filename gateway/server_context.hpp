@@ -30,6 +30,7 @@ struct gateway_stats {
   std::atomic<std::uint64_t> refused_bad_handshake{0};
   std::atomic<std::uint64_t> refused_origin{0};
   std::atomic<std::uint64_t> refused_auth{0};
+  std::atomic<std::uint64_t> bad_requests{0};    // HTTP requests refused with 400 as malformed
   std::atomic<std::uint64_t> bad_frames{0};      // bad JSON / bad message (error frames sent)
   // Bumped only by websocket_session::close, indexed by close_reason.
   std::array<std::atomic<std::uint64_t>, close_reason_count> closes{};

@@ -50,6 +50,8 @@ std::string metrics_text(const server_context& ctx) {
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_bad_handshake), "{reason=\"bad_handshake\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_origin), "{reason=\"origin\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_auth), "{reason=\"auth\"}");
+  one("switchboard_gateway_bad_requests_total", "counter",
+      "HTTP requests refused with 400 as malformed (request line, Host, framing, limits).", v(st.bad_requests));
   one("switchboard_gateway_frames_in_total", "counter", "Text frames received from clients.", v(st.frames_in));
   one("switchboard_gateway_frames_out_total", "counter",
       "Frames written to clients (fan-out deliveries and control frames).", v(st.frames_out));
