@@ -43,13 +43,22 @@ class log_limiter {
   std::atomic<std::uint64_t> suppressed_{0};
 };
 
-// A warning from `area` that the limiter admits, with `suppressed=N` (how
-// many were left out before it) appended; formatted only when logged.
+// A line from `area` at `level` that the limiter admits, with
+// `suppressed=N` (how many were left out before it) appended; formatted
+// only when logged.
+template <class... Args>
+void log_limited(log_limiter& limit, const char* area, spdlog::level::level_enum level,
+                 spdlog::format_string_t<Args...> text, Args&&... args) {
+  spdlog::logger* logger = log(area);
+  if (!logger->should_log(level)) return;
+  if (auto skipped = limit.admit()) {
+    logger->log(level, "{} suppressed={}", fmt::format(text, std::forward<Args>(args)...), *skipped);
+  }
+}
+
 template <class... Args>
 void warn_limited(log_limiter& limit, const char* area, spdlog::format_string_t<Args...> text, Args&&... args) {
-  if (auto skipped = limit.admit()) {
-    log(area)->warn("{} suppressed={}", fmt::format(text, std::forward<Args>(args)...), *skipped);
-  }
+  log_limited(limit, area, spdlog::level::warn, text, std::forward<Args>(args)...);
 }
 
 }  // namespace sb::common

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "common/limits.hpp"
+#include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/pages.hpp"
@@ -87,7 +88,8 @@ void http_session::do_handshake() {
 
 void http_session::handshake_failed(const std::string& why) {
   ctx_.stats.tls_failures.fetch_add(1, std::memory_order_relaxed);
-  common::log("http")->info("TLS handshake failed client={} error=\"{}\"", client_of(request{}).first, why);
+  static common::log_limiter limit;
+  common::log_limited(limit, "http", spdlog::level::info, "TLS handshake failed client={} error=\"{}\"", client_of(request{}).first, why);
   clear_timeout();
   end_connection();
 }
@@ -294,14 +296,16 @@ void http_session::upgrade(const route& r, const request& req) {
   if (!ctx_.origins.allowed(std::string_view(origin.data(), origin.size()),
                             std::string_view(host.data(), host.size()))) {
     ctx_.stats.refused_origin.fetch_add(1, std::memory_order_relaxed);
-    log->info("handshake refused status=403 origin=\"{}\" host=\"{}\" client={}", std::string(origin),
+    static common::log_limiter origin_limit;
+    common::log_limited(origin_limit, "http", spdlog::level::info, "handshake refused status=403 origin=\"{}\" host=\"{}\" client={}", std::string(origin),
               std::string(host), client_of(req).first);
     return refuse(http::status::forbidden, req.version(), "origin not allowed\n");
   }
   auto user = ctx_.auth->authenticate(req);
   if (!user) {
     ctx_.stats.refused_auth.fetch_add(1, std::memory_order_relaxed);
-    log->info("handshake refused status=403 reason=\"not authenticated\" client={}", client_of(req).first);
+    static common::log_limiter auth_limit;
+    common::log_limited(auth_limit, "http", spdlog::level::info, "handshake refused status=403 reason=\"not authenticated\" client={}", client_of(req).first);
     return refuse(http::status::forbidden, req.version(), "not authenticated\n");
   }
   if (log->should_log(spdlog::level::debug)) {
@@ -326,7 +330,8 @@ void http_session::on_joined(websocket_session& s, bool ok, const std::string& w
                              unsigned version) {
   if (!ok) {
     ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
-    common::log("http")->warn("handshake refused status=503 reason=\"{}\"", why);
+    static common::log_limiter unavailable_limit;
+    common::warn_limited(unavailable_limit, "http", "handshake refused status=503 reason=\"{}\"", why);
     return refuse(http::status::service_unavailable, version, "channel layer unavailable: " + why + "\n");
   }
   if (tls_) return s.accept(std::move(tls_), key);
