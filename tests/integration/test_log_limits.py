@@ -7,12 +7,14 @@
 # every event; only the log is thinned. Real processes on loopback.
 import asyncio
 import os
+import resource
+import socket
 import time
 import unittest
 
 import zmq
 
-from harness import Clients, ProcessTestCase, arun, await_until, recv_json
+from harness import Clients, ProcessTestCase, arun, await_until, recv_json, wait_until
 
 FLOOD = 300
 INTERVAL_S = 5.0  # common/limits.hpp log_interval_ms
@@ -79,6 +81,30 @@ class OutsiderLogLines(ProcessTestCase):
             self.assertEqual(len(lines_with(self.layerd.log_text(), marker)), 1, self.layerd.log_text()[-2000:])
         self.assertTrue(self.layerd.alive())
 
+
+    def test_accept_failing_for_want_of_descriptors_logs_one_line_per_interval(self):
+        # The gateway may open only a few more descriptors than it has now;
+        # the connections past that wait in the listen backlog while accept()
+        # fails with EMFILE and is retried every 100 ms.
+        pid = self.gw.proc.pid
+        in_use = len(os.listdir(f"/proc/{pid}/fd"))
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 4, hard))  # the soft limit only
+        socks = []
+        try:
+            started = time.monotonic()
+            for _ in range(20):
+                socks.append(socket.create_connection(("127.0.0.1", self.gw.port), timeout=2))
+            marker = "accept failed"
+            wait_until(lambda: lines_with(self.gw.log_text(), marker), 5, "an accept-failed line")
+            time.sleep(2.0)  # twenty retries' worth: each would have been a line
+            if time.monotonic() - started < INTERVAL_S:
+                self.assertEqual(len(lines_with(self.gw.log_text(), marker)), 1, self.gw.log_text()[-2000:])
+        finally:
+            for c in socks:
+                c.close()
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        self.assertTrue(self.gw.alive())
 
 if __name__ == "__main__":
     unittest.main()
