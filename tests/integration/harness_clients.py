@@ -4,40 +4,14 @@
 import asyncio
 import base64
 import contextlib
-import hashlib
-import http.client
 import json
 import os
-import re
-import shutil
-import signal
 import socket
 import ssl
-import subprocess
-import sys
-import tempfile
 import time
-import unittest
-import urllib.parse
-from pathlib import Path
 
 import websockets
 import websockets.exceptions
-
-REPO = Path(__file__).resolve().parents[2]
-BIN_DIR = Path(os.environ.get("SB_BIN_DIR", str(REPO / "build" / "bin")))
-GATEWAY_BIN = BIN_DIR / "switchboard-gateway"
-LAYERD_BIN = BIN_DIR / "switchboard-layerd"
-REDIS_BIN = Path(os.environ.get("SB_REDIS_SERVER", "/usr/bin/redis-server"))
-# The option tables (one per binary) that test_cli.py holds against --help.
-OPERATIONS_DOC = REPO / "docs" / "operations.md"
-CLI_BIN = BIN_DIR / "switchboard-cli"
-# The seed's pages (the Django tutorial templates), which the gateway must serve unchanged.
-SEED_DIR = Path(os.environ.get("SB_SEED_DIR", str(REPO / "gateway" / "pages")))
-
-START_TIMEOUT = 10.0  # seconds a process gets to become ready
-POLL_INTERVAL = 0.05
-
 
 from harness_base import *  # noqa: F401,F403
 from harness_processes import Gateway  # noqa: F401

@@ -59,21 +59,9 @@ class Daphne(Process):
         self.port = free_port()
         self.env = django_env(redis_port)
         self.env["PYTHONPATH"] = str(DJANGO_APP)
+        self.cwd = str(REPO)
         super().__init__("daphne", [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", self.port,
                                     "chatsite.asgi:application"], workdir)
-
-    def spawn(self):
-        # Process.spawn, with the Django environment.
-        log = open(self.log_path, "ab")
-        try:
-            log.write(b"==== start: " + " ".join(self.argv).encode() + b"\n")
-            log.flush()
-            self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                env=self.env, cwd=str(REPO), start_new_session=True)
-        finally:
-            log.close()
-        return self
 
     def start(self):
         self.spawn()
