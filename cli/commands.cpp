@@ -37,7 +37,6 @@ namespace lim = common::limits;
 // escapes), but not without bound.
 constexpr std::size_t max_json_bytes = 8 * lim::max_event_bytes;
 // layerd (common::event_type) refuses events nested deeper than this.
-constexpr int max_json_depth = 32;
 // SCAN rounds for `groups`; each round is one bounded command.
 constexpr int max_scan_rounds = 1'000'000;
 
@@ -70,27 +69,6 @@ std::string check_channel(const std::string& ch) {
          "more of them (e.g. specific.gw.0123456789abcdef!42)";
 }
 
-// Deepest nesting of [ and { outside strings, stopping early past `limit`
-// (the JSON converters recurse, so refuse deep input before parsing it).
-int json_depth(std::string_view text, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char ch : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (ch == '\\') escaped = true;
-      else if (ch == '"') in_string = false;
-      continue;
-    }
-    if (ch == '"') in_string = true;
-    else if (ch == '[' || ch == '{') {
-      if (++depth > deepest) deepest = depth;
-      if (deepest > limit) return deepest;
-    } else if (ch == ']' || ch == '}') --depth;
-  }
-  return deepest;
-}
-
 // The JSON argument ("-" = stdin) as a msgpack event, checked the way
 // layerd will check it.
 common::result<std::string> read_event(const ctx& c, const std::string& arg) {
@@ -105,17 +83,11 @@ common::result<std::string> read_event(const ctx& c, const std::string& arg) {
   } else {
     text = arg;
   }
-  if (json_depth(text, max_json_depth) > max_json_depth) {
-    return common::error{"bad event: JSON nested deeper than " + std::to_string(max_json_depth) + " levels"};
-  }
-  auto event = common::event_from_json(text);
-  if (!event) return common::error{"bad event: " + event.error_text()};
-  if (event->size() > lim::max_event_bytes) {
-    return common::error{"event too large: " + std::to_string(event->size()) + " bytes as msgpack, the limit is " +
-                         std::to_string(lim::max_event_bytes)};
-  }
-  if (auto type = common::event_type(event.value()); !type) return common::error{"bad event: " + type.error_text()};
-  return event;
+  // The same bounds layerd checks (common/event.hpp), checked while
+  // parsing: a text that breaks them costs no more than reading it.
+  auto event = common::event_from_json_checked(text);
+  if (!event.ok) return common::error{(event.too_large ? "event too large: " : "bad event: ") + event.problem};
+  return std::move(event.event);
 }
 
 // ---- through layerd ----

@@ -1,8 +1,15 @@
 // event.cpp — see event.hpp.
 //
-// msgpack-c validates structure first (with depth and size limits, so a
-// hostile event cannot exhaust the stack), then nlohmann converts to JSON.
+// Every path here is linear in its input. check_event walks the msgpack
+// bytes once with msgpack-c's visitor parser (an explicit stack, no
+// objects built); JSON is read with nlohmann's SAX parser (iterative too).
+// Building a JSON value never goes through nlohmann's ordered_map lookups,
+// whose inserts are linear each: maps are appended to, and a repeated key
+// is found through a hash index, so a map of n keys costs O(n), not O(n²).
 #include "common/event.hpp"
+
+#include <unordered_map>
+#include <vector>
 
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
@@ -13,90 +20,452 @@ namespace sb::common {
 namespace {
 
 using ordered = nlohmann::ordered_json;
+namespace lim = limits;
 
-constexpr std::size_t max_depth = 32;
+// ---- check_event ----
 
-// Unpacks exactly one object from bytes, with limits; throws msgpack errors.
-msgpack::object_handle unpack_one(std::string_view bytes) {
-  // Counts above the byte length are impossible (one byte per element at
-  // least); bounding them stops bogus headers from reserving memory.
-  const msgpack::unpack_limit limit(/*array*/ bytes.size(), /*map*/ bytes.size() / 2, /*str*/ limits::max_event_bytes,
-                                    /*bin*/ limits::max_event_bytes, /*ext*/ limits::max_event_bytes, max_depth);
-  std::size_t off = 0;
-  auto oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, limit);
-  if (off != bytes.size()) throw std::runtime_error("trailing bytes after the event");
-  return oh;
+// Walks one msgpack value, stopping at the first bound broken.
+class bounds_visitor : public msgpack::null_visitor {
+ public:
+  bool visit_nil() { return scalar(false, nullptr, 0); }
+  bool visit_boolean(bool) { return scalar(false, nullptr, 0); }
+  bool visit_positive_integer(std::uint64_t) { return scalar(false, nullptr, 0); }
+  bool visit_negative_integer(std::int64_t) { return scalar(false, nullptr, 0); }
+  bool visit_float32(float) { return scalar(false, nullptr, 0); }
+  bool visit_float64(double) { return scalar(false, nullptr, 0); }
+  bool visit_str(const char* v, std::uint32_t n) { return scalar(true, v, n); }
+  bool visit_bin(const char*, std::uint32_t) { return scalar(false, nullptr, 0); }
+  bool visit_ext(const char*, std::uint32_t) { return scalar(false, nullptr, 0); }
+
+  bool start_array(std::uint32_t n) { return container(false, n); }
+  bool end_array() { return leave(); }
+  bool start_map(std::uint32_t n) { return container(true, n); }
+  bool start_map_key() {
+    key_pending_ = true;
+    return true;
+  }
+  bool end_map() { return leave(); }
+  void parse_error(std::size_t, std::size_t) { fail("malformed msgpack"); }
+  void insufficient_bytes(std::size_t, std::size_t) { fail("truncated msgpack"); }
+
+  const std::string& problem() const { return problem_; }
+  bool too_large() const { return too_large_; }
+  bool has_type() const { return has_type_; }
+  bool type_is_string() const { return type_is_string_; }
+  const std::string& type() const { return type_; }
+
+ private:
+  bool fail(std::string why, bool too_large = false) {
+    if (problem_.empty()) {
+      problem_ = std::move(why);
+      too_large_ = too_large;
+    }
+    return false;
+  }
+  // Any value: the event itself must be a map; a key must be a short
+  // string; the value after the top-level key "type" is the type.
+  bool scalar(bool is_str, const char* v, std::uint32_t n) {
+    if (depth_ == 0) return fail("event is not a map");
+    if (key_pending_) {
+      key_pending_ = false;
+      if (!is_str) return fail("a map key is not a string");
+      if (n > lim::max_event_key_bytes) {
+        return fail("a map key is over " + std::to_string(lim::max_event_key_bytes) + " bytes", true);
+      }
+      type_key_ = depth_ == 1 && std::string_view(v, n) == "type";
+      return true;
+    }
+    if (type_key_) {  // a repeated "type": the last one counts, as in a Python dict
+      type_key_ = false;
+      has_type_ = true;
+      type_is_string_ = is_str;
+      if (is_str) type_.assign(v, n);
+    }
+    return true;
+  }
+  bool container(bool is_map, std::uint32_t n) {
+    if (depth_ == 0 && !is_map) return fail("event is not a map");
+    if (key_pending_) return fail("a map key is not a string");
+    if (type_key_) {
+      type_key_ = false;
+      has_type_ = true;
+      type_is_string_ = false;
+    }
+    if (++depth_ > lim::max_event_depth) {
+      return fail("event nested deeper than " + std::to_string(lim::max_event_depth) + " levels");
+    }
+    items_ += n;  // each needs a byte at least, so this also stops bogus counts early
+    if (items_ > lim::max_event_items) {
+      return fail("event has over " + std::to_string(lim::max_event_items) + " map entries and array items", true);
+    }
+    return true;
+  }
+  bool leave() {
+    --depth_;
+    return true;
+  }
+
+  std::size_t depth_ = 0;
+  std::size_t items_ = 0;
+  bool key_pending_ = false;
+  bool type_key_ = false;
+  bool has_type_ = false;
+  bool type_is_string_ = false;
+  std::string type_;
+  std::string problem_;
+  bool too_large_ = false;
+};
+
+// ---- msgpack → JSON ----
+
+// Unpacks one event that check_event passed; throws msgpack errors.
+msgpack::object_handle unpack_checked(std::string_view bytes) {
+  const msgpack::unpack_limit limit(lim::max_event_items, lim::max_event_items, lim::max_event_bytes,
+                                    lim::max_event_bytes, lim::max_event_bytes, lim::max_event_depth);
+  return msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr, limit);
 }
+
+ordered to_json(const msgpack::object& o);
+
+ordered map_to_json(const msgpack::object_map& m) {
+  ordered out = ordered::object();
+  // ordered_map is a vector of pairs underneath: append to it directly.
+  auto& entries = static_cast<ordered::object_t::Container&>(out.get_ref<ordered::object_t&>());
+  entries.reserve(m.size);
+  // A repeated key keeps its first place and takes the last value. Small
+  // maps are searched in place; bigger ones through a hash index.
+  constexpr std::uint32_t small = 8;
+  std::unordered_map<std::string_view, std::size_t> index;
+  if (m.size > small) index.reserve(m.size);
+  for (std::uint32_t i = 0; i < m.size; ++i) {
+    const auto& kv = m.ptr[i];
+    const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);  // string keys: check_event made sure
+    std::size_t found = entries.size();
+    if (m.size > small) {
+      auto [it, fresh] = index.emplace(key, entries.size());
+      if (!fresh) found = it->second;
+    } else {
+      for (std::size_t j = 0; j < entries.size(); ++j) {
+        if (entries[j].first == key) {
+          found = j;
+          break;
+        }
+      }
+    }
+    if (found == entries.size()) {
+      entries.emplace_back(std::string(key), to_json(kv.val));
+    } else {
+      entries[found].second = to_json(kv.val);
+    }
+  }
+  return out;
+}
+
+ordered to_json(const msgpack::object& o) {
+  switch (o.type) {
+    case msgpack::type::NIL:
+      return nullptr;
+    case msgpack::type::BOOLEAN:
+      return o.via.boolean;
+    case msgpack::type::POSITIVE_INTEGER:
+      return o.via.u64;
+    case msgpack::type::NEGATIVE_INTEGER:
+      return o.via.i64;
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64:
+      return o.via.f64;
+    case msgpack::type::STR:
+      return std::string(o.via.str.ptr, o.via.str.size);
+    case msgpack::type::BIN: {
+      const auto* p = reinterpret_cast<const std::uint8_t*>(o.via.bin.ptr);
+      return ordered::binary(std::vector<std::uint8_t>(p, p + o.via.bin.size));
+    }
+    case msgpack::type::EXT: {
+      const auto* p = reinterpret_cast<const std::uint8_t*>(o.via.ext.data());
+      return ordered::binary(std::vector<std::uint8_t>(p, p + o.via.ext.size),
+                             static_cast<std::uint8_t>(o.via.ext.type()));
+    }
+    case msgpack::type::ARRAY: {
+      ordered out = ordered::array();
+      auto& items = out.get_ref<ordered::array_t&>();
+      items.reserve(o.via.array.size);
+      for (std::uint32_t i = 0; i < o.via.array.size; ++i) items.push_back(to_json(o.via.array.ptr[i]));
+      return out;
+    }
+    case msgpack::type::MAP:
+      return map_to_json(o.via.map);
+  }
+  return nullptr;
+}
+
+// ---- JSON → msgpack ----
+
+// Pass 1 over a JSON text: the size of every map and array, in the order
+// they open, with the event bounds checked on the way. Pass 2 writes the
+// msgpack with those sizes. Two linear passes, nothing built in between.
+class json_sizes {
+ public:
+  std::vector<std::uint32_t> sizes;
+  std::string problem;
+  bool too_large = false;
+
+  bool null() { return value(); }
+  bool boolean(bool) { return value(); }
+  bool number_integer(std::int64_t) { return value(); }
+  bool number_unsigned(std::uint64_t) { return value(); }
+  bool number_float(double, const std::string&) { return value(); }
+  bool string(std::string&) { return value(); }
+  bool binary(nlohmann::json::binary_t&) { return value(); }
+  bool start_object(std::size_t) { return open(true); }
+  bool start_array(std::size_t) { return open(false); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(std::string& k) {
+    if (k.size() > lim::max_event_key_bytes) {
+      return fail("a map key is over " + std::to_string(lim::max_event_key_bytes) + " bytes", true);
+    }
+    return count();
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    if (problem.empty()) problem = "not valid JSON";
+    return false;
+  }
+
+ private:
+  struct level {
+    std::size_t index;
+    bool is_map;
+  };
+  bool fail(std::string why, bool large) {
+    problem = std::move(why);
+    too_large = large;
+    return false;
+  }
+  bool count() {
+    ++sizes[open_.back().index];
+    if (++items_ > lim::max_event_items) {
+      return fail("event has over " + std::to_string(lim::max_event_items) + " map entries and array items", true);
+    }
+    return true;
+  }
+  bool value() {
+    if (open_.empty()) return fail("event must be a JSON object", false);
+    return open_.back().is_map || count();
+  }
+  bool open(bool is_map) {
+    if (open_.empty() && (!sizes.empty() || !is_map)) return fail("event must be a JSON object", false);
+    if (!open_.empty() && !value()) return false;
+    if (open_.size() >= lim::max_event_depth) {
+      return fail("event nested deeper than " + std::to_string(lim::max_event_depth) + " levels", false);
+    }
+    open_.push_back({sizes.size(), is_map});
+    sizes.push_back(0);
+    return true;
+  }
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+
+  std::vector<level> open_;
+  std::size_t items_ = 0;
+};
+
+class msgpack_writer {
+ public:
+  explicit msgpack_writer(const std::vector<std::uint32_t>& sizes) : sizes_(sizes), pk_(buf_) {}
+  std::string bytes() const { return std::string(buf_.data(), buf_.size()); }
+
+  bool null() {
+    pk_.pack_nil();
+    return true;
+  }
+  bool boolean(bool b) {
+    if (b) {
+      pk_.pack_true();
+    } else {
+      pk_.pack_false();
+    }
+    return true;
+  }
+  bool number_integer(std::int64_t v) {
+    pk_.pack_int64(v);
+    return true;
+  }
+  bool number_unsigned(std::uint64_t v) {
+    pk_.pack_uint64(v);
+    return true;
+  }
+  bool number_float(double v, const std::string&) {
+    pk_.pack_double(v);
+    return true;
+  }
+  bool string(std::string& s) {
+    pk_.pack(std::string_view(s));
+    return true;
+  }
+  bool key(std::string& s) { return string(s); }
+  bool binary(nlohmann::json::binary_t&) { return false; }  // JSON text has none
+  bool start_object(std::size_t) {
+    pk_.pack_map(sizes_[next_++]);
+    return true;
+  }
+  bool start_array(std::size_t) {
+    pk_.pack_array(sizes_[next_++]);
+    return true;
+  }
+  bool end_object() { return true; }
+  bool end_array() { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+ private:
+  const std::vector<std::uint32_t>& sizes_;
+  std::size_t next_ = 0;
+  msgpack::sbuffer buf_;
+  msgpack::packer<msgpack::sbuffer> pk_;
+};
+
+// ---- the browser's chat frame ----
+
+// Reads a frame for its top-level "message" (the last one, as a dict
+// would keep it) and nothing else; the rest is only checked to be JSON.
+class chat_frame_reader {
+ public:
+  enum class message_kind { missing, string, other };
+  bool is_object = false;
+  message_kind kind = message_kind::missing;
+  std::string message;
+
+  bool null() { return value(false, nullptr); }
+  bool boolean(bool) { return value(false, nullptr); }
+  bool number_integer(std::int64_t) { return value(false, nullptr); }
+  bool number_unsigned(std::uint64_t) { return value(false, nullptr); }
+  bool number_float(double, const std::string&) { return value(false, nullptr); }
+  bool string(std::string& s) { return value(true, &s); }
+  bool binary(nlohmann::json::binary_t&) { return value(false, nullptr); }
+  bool start_object(std::size_t) {
+    if (depth_ == 0) is_object = true;
+    value(false, nullptr);
+    ++depth_;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    value(false, nullptr);
+    ++depth_;
+    return true;
+  }
+  bool end_object() {
+    --depth_;
+    return true;
+  }
+  bool end_array() { return end_object(); }
+  bool key(std::string& k) {
+    at_message_ = depth_ == 1 && k == "message";
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+ private:
+  bool value(bool is_str, std::string* s) {
+    if (at_message_) {
+      at_message_ = false;
+      kind = is_str ? message_kind::string : message_kind::other;
+      if (is_str) message = std::move(*s);
+    }
+    return true;
+  }
+  std::size_t depth_ = 0;
+  bool at_message_ = false;
+};
 
 }  // namespace
 
 chat_parse chat_event_from_browser(std::string_view text) {
   chat_parse out;
-  ordered doc = ordered::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
+  chat_frame_reader r;
+  if (!nlohmann::json::sax_parse(text.begin(), text.end(), &r)) {
     out.error = {"bad_json", "frame is not valid JSON"};
     return out;
   }
-  if (!doc.is_object()) {
+  if (!r.is_object) {
     out.error = {"bad_json", "frame must be a JSON object"};
     return out;
   }
-  auto it = doc.find("message");
-  if (it == doc.end()) {
+  if (r.kind == chat_frame_reader::message_kind::missing) {
     out.error = {"bad_message", "missing \"message\""};
     return out;
   }
-  if (!it->is_string()) {
+  if (r.kind != chat_frame_reader::message_kind::string) {
     out.error = {"bad_message", "\"message\" must be a string"};
     return out;
   }
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
-  const auto& m = it->get_ref<const std::string&>();
   pk.pack_map(2);
   pk.pack(std::string_view("type"));
   pk.pack(std::string_view("chat.message"));
   pk.pack(std::string_view("message"));
-  pk.pack(std::string_view(m));
+  pk.pack(std::string_view(r.message));
   out.ok = true;
   out.event.assign(buf.data(), buf.size());
   return out;
 }
 
-result<std::string> event_type(std::string_view bytes) {
-  try {
-    auto oh = unpack_one(bytes);
-    const msgpack::object& o = oh.get();
-    if (o.type != msgpack::type::MAP) return error{"event is not a map"};
-    for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
-      const auto& kv = o.via.map.ptr[i];
-      if (kv.key.type == msgpack::type::STR && kv.key.as<std::string_view>() == "type") {
-        if (kv.val.type != msgpack::type::STR) return error{"event type is not a string"};
-        return std::string(kv.val.as<std::string_view>());
-      }
-    }
-    return error{"event has no type"};
-  } catch (const std::exception& e) {
-    return error{std::string("malformed event: ") + e.what()};
+event_check check_event(std::string_view bytes) {
+  event_check out;
+  if (bytes.size() > lim::max_event_bytes) {
+    out.too_large = true;
+    out.problem = "event is over " + std::to_string(lim::max_event_bytes) + " bytes";
+    return out;
   }
+  bounds_visitor v;
+  std::size_t off = 0;
+  const bool parsed = !bytes.empty() && msgpack::parse(bytes.data(), bytes.size(), off, v);
+  if (!parsed) {
+    out.problem = v.problem().empty() ? "malformed event" : v.problem();
+    out.too_large = v.too_large();
+    return out;
+  }
+  if (off != bytes.size()) {
+    out.problem = "trailing bytes after the event";
+  } else if (!v.has_type()) {
+    out.problem = "event has no type";
+  } else if (!v.type_is_string()) {
+    out.problem = "event type is not a string";
+  } else {
+    out.ok = true;
+    out.type = v.type();
+  }
+  return out;
+}
+
+result<std::string> event_type(std::string_view bytes) {
+  auto c = check_event(bytes);
+  if (!c.ok) return error{std::move(c.problem)};
+  return std::move(c.type);
 }
 
 result<std::string> browser_frame_for_event(std::string_view bytes) {
-  auto type = event_type(bytes);
-  if (!type) return error{type.error_text()};
+  auto check = check_event(bytes);
+  if (!check.ok) return error{std::move(check.problem)};
   try {
-    ordered ev = ordered::from_msgpack(bytes.begin(), bytes.end());
+    auto oh = unpack_checked(bytes);
+    const msgpack::object& ev = oh.get();
     constexpr auto replace = nlohmann::json::error_handler_t::replace;
     // Channels calls the handler named by the type with '.' replaced by
     // '_', so "chat.message" and the seed's own "chat_message" both reach
     // the chat consumer's chat_message, which sends {"message": m}.
-    if (type.value() == "chat.message" || type.value() == "chat_message") {
+    if (check.type == "chat.message" || check.type == "chat_message") {
+      const msgpack::object* message = nullptr;
+      for (std::uint32_t i = 0; i < ev.via.map.size; ++i) {
+        const auto& kv = ev.via.map.ptr[i];
+        if (std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == "message") message = &kv.val;
+      }
       ordered out = ordered::object();
-      auto it = ev.find("message");
-      out["message"] = it != ev.end() ? *it : ordered(nullptr);
+      out["message"] = message ? to_json(*message) : ordered(nullptr);
       return out.dump(-1, ' ', false, replace);
     }
-    return ev.dump(-1, ' ', false, replace);
+    return to_json(ev).dump(-1, ' ', false, replace);
   } catch (const std::exception& e) {
     return error{std::string("event cannot be shown as JSON: ") + e.what()};
   }
@@ -107,14 +476,41 @@ std::string error_frame(const client_error& e) {
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+json_event event_from_json_checked(std::string_view json_text) {
+  json_event out;
+  json_sizes sizes;
+  if (!nlohmann::json::sax_parse(json_text.begin(), json_text.end(), &sizes)) {
+    out.problem = sizes.problem.empty() ? "not valid JSON" : sizes.problem;
+    out.too_large = sizes.too_large;
+    return out;
+  }
+  if (sizes.sizes.empty()) {
+    out.problem = "event must be a JSON object";
+    return out;
+  }
+  msgpack_writer w(sizes.sizes);
+  if (!nlohmann::json::sax_parse(json_text.begin(), json_text.end(), &w)) {
+    out.problem = "not valid JSON";
+    return out;
+  }
+  std::string bytes = w.bytes();
+  auto check = check_event(bytes);
+  if (!check.ok) {
+    out.too_large = check.too_large;
+    out.problem = check.problem == "event has no type" || check.problem == "event type is not a string"
+                      ? "event needs a string \"type\""
+                      : check.problem;
+    return out;
+  }
+  out.ok = true;
+  out.event = std::move(bytes);
+  return out;
+}
+
 result<std::string> event_from_json(std::string_view json_text) {
-  ordered doc = ordered::parse(json_text.begin(), json_text.end(), nullptr, false);
-  if (doc.is_discarded()) return error{"not valid JSON"};
-  if (!doc.is_object()) return error{"event must be a JSON object"};
-  auto it = doc.find("type");
-  if (it == doc.end() || !it->is_string()) return error{"event needs a string \"type\""};
-  auto bytes = ordered::to_msgpack(doc);
-  return std::string(bytes.begin(), bytes.end());
+  auto e = event_from_json_checked(json_text);
+  if (!e.ok) return error{std::move(e.problem)};
+  return std::move(e.event);
 }
 
 }  // namespace sb::common

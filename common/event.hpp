@@ -30,21 +30,48 @@ struct chat_parse {
 };
 chat_parse chat_event_from_browser(std::string_view text);
 
-// Checks that bytes are one msgpack map (nesting ≤ 32, nothing trailing)
-// whose "type" is a string, and returns the type.
+// The check every door makes before any other work on an event (an
+// outsider can send one: a browser's peer on layerd's port, a Django app,
+// the CLI, the HTTP API). One pass over the bytes, without building
+// anything: one msgpack map with string keys, nothing trailing, a string
+// "type", and within common/limits.hpp's event bounds (bytes, depth,
+// items, key length). Its cost is linear in the size and bounded by
+// max_event_bytes.
+struct event_check {
+  bool ok = false;
+  bool too_large = false;  // a size bound broken (bytes or items): HTTP 413 rather than 400
+  std::string type;        // when ok
+  std::string problem;     // when !ok: one sentence, naming the bound broken
+};
+event_check check_event(std::string_view msgpack_event);
+
+// check_event's type, or its problem as the error.
 result<std::string> event_type(std::string_view msgpack_event);
 
 // The text frame a browser receives for an event: `chat.message` (or
 // `chat_message`, the same handler in Channels) becomes {"message": m}
-// (the seed's form); any other type is the event as JSON,
-// its "type" kept. Invalid UTF-8 is replaced, bin becomes base64-free
-// nlohmann binary form. Fails only on malformed msgpack.
+// (the seed's form); any other type is the event as JSON, its "type" kept
+// and its keys in their order (a key given twice: the last value, in the
+// first one's place, as Python's dict would have it). Invalid UTF-8 is
+// replaced, bin becomes nlohmann's binary form. Fails on what check_event
+// refuses. Time linear in the event's size.
 result<std::string> browser_frame_for_event(std::string_view msgpack_event);
 
 // {"type":"error","code":...,"detail":...}
 std::string error_frame(const client_error& e);
 
-// Builds a msgpack event from a JSON object text (for tools and tests).
+// Builds a msgpack event from a JSON object text (the CLI, layerd's HTTP
+// API, tests): keys keep their order, and the result passed check_event.
+// Time linear in the text; the event bounds are checked while parsing, so
+// a text breaking them costs no more than reading it.
+struct json_event {
+  bool ok = false;
+  bool too_large = false;  // as event_check
+  std::string event;       // msgpack, when ok
+  std::string problem;     // when !ok
+};
+json_event event_from_json_checked(std::string_view json_text);
+// The same, as a result (the problem as its error).
 result<std::string> event_from_json(std::string_view json_text);
 
 }  // namespace sb::common

@@ -41,8 +41,14 @@ inline constexpr std::size_t max_http_body_bytes = 16 * 1024;
 
 // A single ZeroMQ body from a peer (a SYNC of a big gateway can be large).
 inline constexpr std::size_t max_proto_body = 64 * 1024 * 1024;
-// An event carried in GROUP_SEND / SEND / DELIVER.
-inline constexpr std::size_t max_event_bytes = 1024 * 1024;
+// What one event (GROUP_SEND / SEND / DELIVER, an API or CLI event, a
+// message in a Django inbox) may hold. Every door checks these before any
+// other work (common/event.hpp, check_event), so one event costs a bounded,
+// linear amount of work wherever it goes.
+inline constexpr std::size_t max_event_bytes = 1024 * 1024;  // as msgpack; so also any one string in it
+inline constexpr std::size_t max_event_depth = 32;           // nested maps and arrays, the event map included
+inline constexpr std::size_t max_event_items = 65536;        // map entries plus array items, all levels together
+inline constexpr std::size_t max_event_key_bytes = 1024;     // one map key
 
 // layerd defaults.
 inline constexpr int default_gateway_timeout_ms = 5000;

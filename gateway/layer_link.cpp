@@ -363,6 +363,11 @@ void layer_link::tick(clock::time_point now) {
   if (beat) next_heartbeat_ = now + std::chrono::milliseconds(cfg_.heartbeat_ms);
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     auto& pr = peers_[i];
+    if (pr.up && now - pr.last_heard > timeout) {
+      // This thread may have been busy (a big fan-out) while the layerd's
+      // messages waited in the socket: read them before calling it silent.
+      read_peer(i);
+    }
     if (pr.up) {
       if (now - pr.last_heard > timeout) {
         set_up(i, false, "no reply within layerd timeout");

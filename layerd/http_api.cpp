@@ -110,11 +110,10 @@ class api_session : public std::enable_shared_from_this<api_session> {
     }
     auto ev = body.find("event");
     if (ev == body.end() || !ev->is_object()) return answer(400, error_json("need an object \"event\""), req_.keep_alive());
-    auto event = common::event_from_json(ev->dump());
-    if (!event) return answer(400, error_json(event.error_text()), req_.keep_alive());
-    if (event.value().size() > common::limits::max_event_bytes) {
-      return answer(413, error_json("event over 1 MiB"), req_.keep_alive());
-    }
+    // The event bounds (common/event.hpp): a size bound broken is 413, anything else 400.
+    auto checked = common::event_from_json_checked(ev->dump());
+    if (!checked.ok) return answer(checked.too_large ? 413 : 400, error_json(checked.problem), req_.keep_alive());
+    common::result<std::string> event = std::move(checked.event);
     if (path == "/api/group_send") {
       auto g = str("group");
       if (!g) return answer(400, error_json("need a string \"group\""), req_.keep_alive());

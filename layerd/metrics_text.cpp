@@ -22,6 +22,9 @@ std::string metrics_text::render() const {
   add("switchboard_layerd_members", "gauge", "Switchboard members of those groups.", members_.member_count());
   add("switchboard_layerd_messages_in_total", "counter", "ZeroMQ messages received.", r.messages_in);
   add("switchboard_layerd_malformed_total", "counter", "Malformed or refused ZeroMQ messages.", r.malformed);
+  add("switchboard_layerd_events_refused_total", "counter",
+      "GROUP_SEND and SEND events refused: malformed or over the event bounds (also in malformed_total).",
+      r.events_refused);
   add("switchboard_layerd_group_sends_total", "counter", "group_sends fanned out.", r.group_sends);
   add("switchboard_layerd_delivers_out_total", "counter", "GROUP_DELIVERs sent to gateways (one per gateway per group_send).", r.delivers_out);
   add("switchboard_layerd_deliver_drops_total", "counter", "Messages to gateways dropped (unreachable or queue full).", peers_.counters().send_drops);

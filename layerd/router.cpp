@@ -117,19 +117,21 @@ void router::on_group_discard(const std::string& peer, const proto::group_discar
 void router::on_group_send(const std::string& peer, const proto::group_send& s) {
   if (!common::is_valid_group_name(s.group)) return reject(peer, 0, "bad_name", "invalid group name");
   auto type = common::event_type(s.event);
-  if (!type) {
-    ++stats_.malformed;
-    static common::log_limiter limit_4;
-    common::warn_limited(limit_4, "layerd", "group_send refused gateway={} group={} error=\"{}\"", peer, s.group,
-                                type.error_text());
-    return reject(peer, 0, "bad_event", type.error_text());
-  }
+  if (!type) return refuse_event(peer, "group_send", s.group, type.error_text());
   group_send(s.group, s.event, type.value());
+}
+
+void router::refuse_event(const std::string& peer, const char* what, const std::string& to, const std::string& why) {
+  ++stats_.malformed;
+  ++stats_.events_refused;
+  static common::log_limiter limit;
+  common::warn_limited(limit, "layerd", "{} refused peer={} to={} error=\"{}\"", what, peer, to, why);
+  reject(peer, 0, "bad_event", why);
 }
 
 void router::on_send(const std::string& peer, const proto::send& s) {
   auto type = common::event_type(s.event);
-  if (!type) return reject(peer, 0, "bad_event", type.error_text());
+  if (!type) return refuse_event(peer, "send", s.channel, type.error_text());
   auto parts = common::split_specific_channel(s.channel);
   if (!parts || !peers_.is_gateway(std::string(parts->gateway))) {
     static common::log_limiter limit_5;

@@ -35,6 +35,7 @@ class router {
   struct stats {
     std::uint64_t messages_in = 0;
     std::uint64_t malformed = 0;
+    std::uint64_t events_refused = 0;  // GROUP_SEND/SEND events refused by check_event (also in malformed)
     std::uint64_t group_sends = 0;
     std::uint64_t delivers_out = 0;
     std::uint64_t gateways_expired = 0;
@@ -67,6 +68,8 @@ class router {
   void on_sync(const std::string& peer, const proto::sync& s);
   // A member-changing message from a peer that is not a gateway.
   void refuse_non_gateway(const std::string& peer, std::uint64_t request);
+  // An event check_event refused: counted, logged (rate-limited), ERROR bad_event to the peer.
+  void refuse_event(const std::string& peer, const char* what, const std::string& to, const std::string& why);
   void reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text);
   void forget_gateway(const std::string& gateway, const char* why);
 
