@@ -9,6 +9,7 @@
 #include "common/logging.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/pages.hpp"
+#include "gateway/request_checks.hpp"
 #include "gateway/status_pages.hpp"
 #include "gateway/websocket_session.hpp"
 #include "gateway/ws_handshake.hpp"
@@ -129,18 +130,8 @@ void http_session::read_request_line() {
 }
 
 void http_session::check_request_line() {
-  // request-line = method SP request-target SP HTTP-version CRLF; a line
-  // too long for the limit is left to Beast, which refuses it.
   const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-  const auto lf = data.find('\n');
-  if (lf != std::string_view::npos) {
-    auto line = data.substr(0, lf);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    const auto sp = line.rfind(' ');
-    if (!line.empty() && (sp == std::string_view::npos || line.substr(sp + 1).rfind("HTTP/", 0) != 0)) {
-      return bad_request("the request line has no HTTP version");
-    }
-  }
+  if (auto problem = request_line_problem(data)) return bad_request(std::string(*problem));
   with_stream([this](auto& s) {
     http::async_read_header(s, buffer_, *parser_,
                             beast::bind_front_handler(&http_session::on_header, shared_from_this()));
@@ -149,15 +140,7 @@ void http_session::check_request_line() {
 
 void http_session::on_header(beast::error_code ec, std::size_t) {
   if (ec) return read_failed(ec);
-  const auto& req = parser_->get();
-  const auto hosts = req.count(http::field::host);
-  if (hosts == 0 && req.version() >= 11) return bad_request("an HTTP/1.1 request needs a Host header");
-  if (hosts > 1) return bad_request("more than one Host header");
-  // Beast refuses two different Content-Lengths, and Content-Length with
-  // chunked; this also covers Content-Length with any other Transfer-Encoding.
-  if (req.count(http::field::content_length) > 0 && req.count(http::field::transfer_encoding) > 0) {
-    return bad_request("Content-Length with Transfer-Encoding");
-  }
+  if (auto problem = header_problem(parser_->get())) return bad_request(std::string(*problem));
   if (parser_->is_done()) return handle(parser_->release());
   with_stream([this](auto& s) {
     http::async_read(s, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));

@@ -10,8 +10,12 @@ flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 
 "$cxx" "${flags[@]}" "$src/tests/fuzz/ws_frame_fuzz.cpp" "$src/gateway/ws_frame.cpp" -o "$work/ws_frame_fuzz"
 "$cxx" "${flags[@]}" "$src/tests/fuzz/proto_decode_fuzz.cpp" "$src/proto/codec.cpp" -o "$work/proto_decode_fuzz"
+"$cxx" "${flags[@]}" "$src/tests/fuzz/event_fuzz.cpp" "$src/common/event.cpp" -o "$work/event_fuzz"
+"$cxx" "${flags[@]}" "$src/tests/fuzz/http_request_fuzz.cpp" "$src/gateway/request_checks.cpp" \
+  "$src/gateway/ws_handshake.cpp" "$src/common/names.cpp" "$src/common/unicode_word_table.cpp" \
+  "$src/common/digest.cpp" "$src/common/base64.cpp" -lcrypto -o "$work/http_request_fuzz"
 
-for target in ws_frame_fuzz proto_decode_fuzz; do
+for target in ws_frame_fuzz proto_decode_fuzz event_fuzz http_request_fuzz; do
   corpus="$work/corpus_$target"
   mkdir -p "$corpus"
   echo "== $target for ${secs}s"
