@@ -215,6 +215,7 @@ class Failover(SentinelCase):
             await await_until(lambda: self.zcard(self.replica.port, "side") == 3, 10, "a new member mirrored")
             for ws in (a, b, c, d):
                 await ws.close()
+            await layer.close_pools()
         arun(body(), 180)
 
     def test_switchboard_cli_finds_the_master_through_the_sentinels(self):
@@ -243,34 +244,34 @@ class NoSentinel(SentinelCase):
             await asyncio.sleep(0.5)
             await send_msg(a, "no redis")  # memory is the truth: chat goes on
             self.assertEqual(await recv_json(b, 10), {"message": "no redis"})
-            return a, b
-        a, b = arun(body(), 60)
-        wait_until(lambda: re.search(r"redis master unknown shard=0 master_name=mymaster "
-                                     r"reason=\"no sentinel reachable\" sentinels=2 reachable=0",
-                                     self.ld.log_text()), 15, "the log line")
-        time.sleep(6)
-        self.ld.check_alive("no sentinel")
-        m = scrape_metrics(self.mport)
-        self.assertEqual(m["switchboard_layerd_redis_up"], 0.0)
-        shard = f'{{shard="0",address="{MASTER_NAME}@127.0.0.1:{self.sentinels_ports[0]},' \
-                f'127.0.0.1:{self.sentinels_ports[1]}/0"'
-        self.assertEqual(m[f"switchboard_layerd_redis_shard_sentinels_up{shard}}}"], 0.0)
-        self.assertEqual(m[f'switchboard_layerd_redis_shard_master{shard},master=""}}'], 0.0)
-        # Rate-limited: one line per interval (5 s), not one per retry (4 a second).
-        lines = len(re.findall("redis master unknown", self.ld.log_text()))
-        self.assertLessEqual(lines, 4, self.ld.log_text()[-3000:])
+            self.assertEqual(await recv_json(a, 10), {"message": "no redis"})
+            await await_until(lambda: re.search(r"redis master unknown shard=0 master_name=mymaster "
+                                                r"reason=\"no sentinel reachable\" sentinels=2 reachable=0",
+                                                self.ld.log_text()), 15, "the log line")
+            await asyncio.sleep(6)
+            self.ld.check_alive("no sentinel")
+            m = scrape_metrics(self.mport)
+            self.assertEqual(m["switchboard_layerd_redis_up"], 0.0)
+            shard = f'{{shard="0",address="{MASTER_NAME}@127.0.0.1:{self.sentinels_ports[0]},' \
+                    f'127.0.0.1:{self.sentinels_ports[1]}/0"'
+            self.assertEqual(m[f"switchboard_layerd_redis_shard_sentinels_up{shard}}}"], 0.0)
+            self.assertEqual(m[f'switchboard_layerd_redis_shard_master{shard},master=""}}'], 0.0)
+            # Rate-limited: one line per interval (5 s), not one per retry (4 a second).
+            lines = len(re.findall("redis master unknown", self.ld.log_text()))
+            self.assertLessEqual(lines, 4, self.ld.log_text()[-3000:])
 
-        # The sentinels come up (one is enough): layerd finds the master and
-        # writes the members it kept in memory.
-        master = self.start_redis()
-        self.sentinels = [self.own(Sentinel(self.sentinels_ports[1], master.port, self.workdir, "late")).start()]
-        wait_until(lambda: self.metric("switchboard_layerd_redis_up") == 1.0, 30, "layerd on the master")
-        wait_until(lambda: int(master.cmd("ZCARD", group_key("lobby"))) == 2, 15, "members written")
-
-        async def close():
+            # The sentinels come up (one is enough): layerd finds the master and
+            # writes the members it kept in memory.
+            master = self.start_redis()
+            self.sentinels = [self.own(Sentinel(self.sentinels_ports[1], master.port, self.workdir, "late")).start()]
+            await await_until(lambda: self.metric("switchboard_layerd_redis_up") == 1.0, 30, "layerd on the master")
+            await await_until(lambda: int(master.cmd("ZCARD", group_key("lobby"))) == 2, 15, "members written")
+            await send_msg(b, "redis back")
+            self.assertEqual(await recv_json(a, 10), {"message": "redis back"})
+            self.assertEqual(await recv_json(b, 10), {"message": "redis back"})
             await a.close()
             await b.close()
-        arun(close(), 10)
+        arun(body(), 90)
 
     def test_a_sentinel_that_never_answers_is_skipped_for_the_next(self):
         # A listener that accepts and never replies, listed first.
