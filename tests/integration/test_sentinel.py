@@ -218,6 +218,30 @@ class Failover(SentinelCase):
             await layer.close_pools()
         arun(body(), 180)
 
+    def test_a_planned_failover_with_the_old_master_alive_is_followed(self):
+        # SENTINEL FAILOVER: the old master stays up and becomes a replica, so
+        # no connection drops; layerd must notice from the sentinels' answer
+        # (or a READONLY reply) and move.
+        async def body():
+            a = await ws_connect(self.gwa, "lobby")
+            b = await ws_connect(self.gwb, "lobby")
+            await await_until(lambda: self.zcard(self.master.port, "lobby") == 2, 15, "members on the master")
+            redis_cmd(self.sentinels[0].port, "SENTINEL", "FAILOVER", MASTER_NAME)
+            await await_until(lambda: role(self.replica.port) == "master" and role(self.master.port) == "slave",
+                              60, "roles swapped")
+            await await_until(lambda: self.metric("switchboard_layerd_redis_master_switches_total") == 1.0 and
+                              self.metric("switchboard_layerd_redis_up") == 1.0, 30,
+                              "layerd following the new master")
+            # A join after the switch is written on the new master.
+            c = await ws_connect(self.gwa, "lobby")
+            await await_until(lambda: self.zcard(self.replica.port, "lobby") == 3, 15, "a new member mirrored")
+            await send_msg(c, "after")
+            for ws in (a, b, c):
+                self.assertEqual(await recv_json(ws, 10), {"message": "after"})
+            for ws in (a, b, c):
+                await ws.close()
+        arun(body(), 120)
+
     def test_switchboard_cli_finds_the_master_through_the_sentinels(self):
         import subprocess
         run = subprocess.run([str(CLI_BIN), "--redis", self.sentinel_url(), "group-add", "chat_cli", "x.y!z"],
@@ -295,6 +319,50 @@ class NoSentinel(SentinelCase):
         self.assertIn("No such master", self.ld.log_text())
         self.ld.check_alive("unknown master name")
         self.assertEqual(self.metric("switchboard_layerd_redis_up"), 0.0)
+
+
+class LyingSentinel(SentinelCase):
+    def test_a_server_named_master_that_is_a_replica_is_not_used(self):
+        # A "sentinel" (a tiny RESP server) that names the replica as master:
+        # layerd must check ROLE, refuse it, log it and keep the shard down.
+        import socket
+        import threading
+        self.master = self.start_redis()
+        self.replica = self.start_redis()
+        self.replica.cmd("REPLICAOF", "127.0.0.1", str(self.master.port))
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(8)
+        self.addCleanup(lsock.close)
+        fields = ["name", MASTER_NAME, "ip", "127.0.0.1", "port", str(self.replica.port), "flags", "master"]
+        answer = (f"*{len(fields)}\r\n" + "".join(f"${len(f)}\r\n{f}\r\n" for f in fields)).encode()
+
+        def serve(conn):
+            with conn:
+                buf = b""
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    buf += data
+                    # one answer per SENTINEL command (the only one layerd sends here)
+                    while b"$8\r\nSENTINEL\r\n" in buf:
+                        buf = buf[buf.index(b"$8\r\nSENTINEL\r\n") + 14:]
+                        conn.sendall(answer)
+
+        def accept():
+            while True:
+                try:
+                    conn, _ = lsock.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+        threading.Thread(target=accept, daemon=True).start()
+        self.start_layerd_on_sentinels(f"sentinel://127.0.0.1:{lsock.getsockname()[1]}/{MASTER_NAME}")
+        wait_until(lambda: re.search(rf"redis not a master host=127\.0\.0\.1 port={self.replica.port} "
+                                     rf"role=\"slave\"", self.ld.log_text()), 15, "the refusal logged")
+        self.assertEqual(self.metric("switchboard_layerd_redis_up"), 0.0)
+        self.ld.check_alive("a lying sentinel")
 
 
 class BadUrls(ProcessTestCase):
