@@ -126,7 +126,6 @@ void sentinel_resolver::on_answer(std::size_t sentinel, const ::redisReply* repl
   std::rotate(order_.begin(), std::find(order_.begin(), order_.end(), sentinel),
               std::find(order_.begin(), order_.end(), sentinel) + 1);
   asking_ = false;
-  retry_ = retry_interval;
   next_round_ = now + recheck_interval;
   if (master_ && *master_ == *found) return;
   auto old = master_;
@@ -154,8 +153,9 @@ void sentinel_resolver::round_failed(clock::time_point now) {
                        shard_, master_name_, reachable ? last_reason_ : std::string("no sentinel reachable"),
                        links_.size(), reachable, master_ ? common::describe(*master_) : std::string("none"),
                        stats_.failed_rounds);
-  next_round_ = now + retry_;
-  retry_ = std::min(retry_ * 2, recheck_interval);
+  // No growing backoff: while the master is down the sentinels are about
+  // to name a new one, and each try costs one small command per shard.
+  next_round_ = now + retry_interval;
 }
 
 }  // namespace sb::layerd

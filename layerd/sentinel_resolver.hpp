@@ -50,7 +50,7 @@ class sentinel_resolver {
   // How long a sentinel may take to answer, and how often to ask when all is well.
   static constexpr std::chrono::milliseconds answer_timeout{2000};
   static constexpr std::chrono::milliseconds recheck_interval{1000};
-  static constexpr std::chrono::milliseconds retry_interval{250};
+  static constexpr std::chrono::milliseconds retry_interval{250};  // after a round that found none
 
   sentinel_resolver(const common::redis_url& url, std::size_t shard);
   sentinel_resolver(const sentinel_resolver&) = delete;
@@ -92,7 +92,6 @@ class sentinel_resolver {
   clock::time_point round_started_{};
   clock::time_point next_round_{};
   std::string last_reason_;  // why the last sentinel asked gave no master
-  std::chrono::milliseconds retry_{retry_interval};
   common::log_limiter failure_limit_;
   stats stats_;
 };

@@ -98,12 +98,19 @@ class SentinelCase(ProcessTestCase):
         }])
 
     def start_layerd_on_sentinels(self, url: str):
-        self.mport = free_port()
-        self.ld = self.start_layerd(url, extra_args=["--metrics-listen", f"127.0.0.1:{self.mport}"])
-        return self.ld
+        """A layerd on url with /metrics; the first one is self.ld."""
+        mport = free_port()
+        ld = self.start_layerd(url, extra_args=["--metrics-listen", f"127.0.0.1:{mport}"])
+        ld.mport = mport
+        self.lds = getattr(self, "lds", []) + [ld]
+        self.ld, self.mport = self.lds[0], self.lds[0].mport
+        return ld
 
     def metric(self, name: str) -> float:
         return scrape_metrics(self.mport).get(name, -1.0)
+
+    def every_layerd(self, name: str, value: float) -> bool:
+        return all(scrape_metrics(ld.mport).get(name, -1.0) == value for ld in self.lds)
 
 
 def _text(v) -> str:
@@ -113,10 +120,14 @@ def _text(v) -> str:
 class Failover(SentinelCase):
     def setUp(self):
         self.start_sentinel_set()
-        self.start_layerd_on_sentinels(self.sentinel_url())
-        self.gwa = self.start_gateway([self.ld.endpoint], id="gwa")
-        self.gwb = self.start_gateway([self.ld.endpoint], id="gwb")
-        wait_until(lambda: self.metric("switchboard_layerd_redis_up") == 1.0, 15, "layerd connected to the master")
+        # Two layerds on the same Sentinel shard (each owns some groups), two gateways.
+        for _ in range(2):
+            self.start_layerd_on_sentinels(self.sentinel_url())
+        eps = [ld.endpoint for ld in self.lds]
+        self.gwa = self.start_gateway(eps, id="gwa")
+        self.gwb = self.start_gateway(eps, id="gwb")
+        wait_until(lambda: self.every_layerd("switchboard_layerd_redis_up", 1.0), 15,
+                   "layerds connected to the master")
 
     def zcard(self, port: int, room: str) -> int:
         return int(redis_cmd(port, "ZCARD", group_key(room)))
@@ -125,7 +136,8 @@ class Failover(SentinelCase):
         labels = (f'{{shard="0",address="{MASTER_NAME}@' +
                   ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels) + '/0"')
         master_label = labels + f',master="127.0.0.1:{self.master.port}"}}'
-        self.assertEqual(scrape_metrics(self.mport).get("switchboard_layerd_redis_shard_master" + master_label), 1.0)
+        for ld in self.lds:
+            self.assertEqual(scrape_metrics(ld.mport).get("switchboard_layerd_redis_shard_master" + master_label), 1.0)
 
         async def body():
             a = await ws_connect(self.gwa, "lobby")
@@ -168,9 +180,9 @@ class Failover(SentinelCase):
                     return False
             await await_until(promoted, 60, "the replica promoted by the sentinels")
             promoted_after = time.monotonic() - killed
-            await await_until(lambda: self.metric("switchboard_layerd_redis_master_switches_total") == 1.0 and
-                              self.metric("switchboard_layerd_redis_up") == 1.0, 30,
-                              "layerd following the new master")
+            await await_until(lambda: self.every_layerd("switchboard_layerd_redis_master_switches_total", 1.0) and
+                              self.every_layerd("switchboard_layerd_redis_up", 1.0), 30,
+                              "both layerds following the new master")
             followed_after = time.monotonic() - killed
             await await_until(lambda: self.zcard(self.replica.port, "lobby") == 2 and
                               self.zcard(self.replica.port, "side") == 1, 30, "membership on the new master")
@@ -189,11 +201,12 @@ class Failover(SentinelCase):
                   f"{len(sent)} chat messages sent during it, all delivered in order", file=sys.stderr)
 
             # The switch is logged at warn with old and new address, and in /metrics.
-            log = self.ld.log_text()
-            self.assertRegex(log, rf"redis master switched shard=0 master_name={MASTER_NAME} "
-                                  rf"old=127\.0\.0\.1:{self.master.port} new=127\.0\.0\.1:{self.replica.port}")
             new_label = labels + f',master="127.0.0.1:{self.replica.port}"}}'
-            self.assertEqual(scrape_metrics(self.mport).get("switchboard_layerd_redis_shard_master" + new_label), 1.0)
+            for ld in self.lds:
+                self.assertRegex(ld.log_text(), rf"warning \[redis\] redis master switched shard=0 "
+                                                rf"master_name={MASTER_NAME} old=127\.0\.0\.1:{self.master.port} "
+                                                rf"new=127\.0\.0\.1:{self.replica.port}")
+                self.assertEqual(scrape_metrics(ld.mport).get("switchboard_layerd_redis_shard_master" + new_label), 1.0)
 
             # Django's channels_redis on the same sentinels, after the failover:
             # its group_send reaches Switchboard sockets (layerd polls the inboxes
@@ -229,9 +242,9 @@ class Failover(SentinelCase):
             redis_cmd(self.sentinels[0].port, "SENTINEL", "FAILOVER", MASTER_NAME)
             await await_until(lambda: role(self.replica.port) == "master" and role(self.master.port) == "slave",
                               60, "roles swapped")
-            await await_until(lambda: self.metric("switchboard_layerd_redis_master_switches_total") == 1.0 and
-                              self.metric("switchboard_layerd_redis_up") == 1.0, 30,
-                              "layerd following the new master")
+            await await_until(lambda: self.every_layerd("switchboard_layerd_redis_master_switches_total", 1.0) and
+                              self.every_layerd("switchboard_layerd_redis_up", 1.0), 30,
+                              "both layerds following the new master")
             # A join after the switch is written on the new master.
             c = await ws_connect(self.gwa, "lobby")
             await await_until(lambda: self.zcard(self.replica.port, "lobby") == 3, 15, "a new member mirrored")
