@@ -70,7 +70,13 @@ void redis_link::on_ready(short revents) {
 }
 
 std::chrono::milliseconds redis_link::tick(clock::time_point now) {
-  if (ctx_) return std::chrono::milliseconds(1000);
+  if (ctx_ && master_ && !connected_ && now >= role_deadline_) {
+    // A server that takes the connection but never answers ROLE is no
+    // master to wait for.
+    drop("no answer to ROLE in time");
+    return std::chrono::milliseconds(1);
+  }
+  if (ctx_) return std::chrono::milliseconds(master_ && !connected_ ? 100 : 1000);
   if (now >= next_attempt_) connect();
   if (ctx_) return std::chrono::milliseconds(1000);
   return std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now) + std::chrono::milliseconds(1);
@@ -108,6 +114,7 @@ void redis_link::connect() {
   if (master_) {
     // A sentinel's answer can be stale: only a server that says it is the
     // master counts, else writes would fail READONLY or go to a replica.
+    role_deadline_ = clock::now() + role_timeout;
     auto* fn = new reply_fn([this, c](const ::redisReply* r) {
       if (ctx_ == c) on_role(r);
     });

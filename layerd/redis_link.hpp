@@ -10,8 +10,9 @@
 // A link of a Sentinel shard follows the master instead of a fixed
 // address (follow_master): it connects where the shard's
 // sentinel_resolver says the master is, counts as connected only once ROLE
-// answers "master", and hands the doubt back (lost connection, READONLY or
-// LOADING reply, ROLE not master) so the sentinels are asked again. A plain
+// answers "master" (within role_timeout), and hands the doubt back (lost
+// connection, READONLY or LOADING reply, ROLE not master or not answered)
+// so the sentinels are asked again. A plain
 // host never does any of that.
 //
 // Threading: everything runs on the layerd loop thread.
@@ -100,6 +101,8 @@ class redis_link {
   common::redis_endpoint target_;
   master_fn master_;
   doubt_fn doubt_;
+  static constexpr std::chrono::milliseconds role_timeout{5000};
+  clock::time_point role_deadline_{};
   redisAsyncContext* ctx_ = nullptr;
   bool connected_ = false;
   bool want_read_ = false;

@@ -335,19 +335,16 @@ class NoSentinel(SentinelCase):
 
 
 class LyingSentinel(SentinelCase):
-    def test_a_server_named_master_that_is_a_replica_is_not_used(self):
-        # A "sentinel" (a tiny RESP server) that names the replica as master:
-        # layerd must check ROLE, refuse it, log it and keep the shard down.
+    def fake_sentinel(self, master_port: int) -> int:
+        """A tiny RESP server on a free port that answers every SENTINEL
+        command with a master (flags "master") at 127.0.0.1:master_port."""
         import socket
         import threading
-        self.master = self.start_redis()
-        self.replica = self.start_redis()
-        self.replica.cmd("REPLICAOF", "127.0.0.1", str(self.master.port))
         lsock = socket.socket()
         lsock.bind(("127.0.0.1", 0))
         lsock.listen(8)
         self.addCleanup(lsock.close)
-        fields = ["name", MASTER_NAME, "ip", "127.0.0.1", "port", str(self.replica.port), "flags", "master"]
+        fields = ["name", MASTER_NAME, "ip", "127.0.0.1", "port", str(master_port), "flags", "master"]
         answer = (f"*{len(fields)}\r\n" + "".join(f"${len(f)}\r\n{f}\r\n" for f in fields)).encode()
 
         def serve(conn):
@@ -371,11 +368,36 @@ class LyingSentinel(SentinelCase):
                     return
                 threading.Thread(target=serve, args=(conn,), daemon=True).start()
         threading.Thread(target=accept, daemon=True).start()
-        self.start_layerd_on_sentinels(f"sentinel://127.0.0.1:{lsock.getsockname()[1]}/{MASTER_NAME}")
+        return lsock.getsockname()[1]
+
+    def test_a_server_named_master_that_is_a_replica_is_not_used(self):
+        # A "sentinel" (a tiny RESP server) that names the replica as master:
+        # layerd must check ROLE, refuse it, log it and keep the shard down.
+        self.master = self.start_redis()
+        self.replica = self.start_redis()
+        self.replica.cmd("REPLICAOF", "127.0.0.1", str(self.master.port))
+        fake = self.fake_sentinel(self.replica.port)
+        self.start_layerd_on_sentinels(f"sentinel://127.0.0.1:{fake}/{MASTER_NAME}")
         wait_until(lambda: re.search(rf"redis not a master host=127\.0\.0\.1 port={self.replica.port} "
                                      rf"role=\"slave\"", self.ld.log_text()), 15, "the refusal logged")
         self.assertEqual(self.metric("switchboard_layerd_redis_up"), 0.0)
         self.ld.check_alive("a lying sentinel")
+
+    def test_a_named_master_that_never_answers_is_given_up_and_retried(self):
+        # The "sentinel" names a listener that takes connections and never
+        # answers: layerd must not wait on it for ever.
+        import socket
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        self.addCleanup(silent.close)
+        fake = self.fake_sentinel(silent.getsockname()[1])
+        self.start_layerd_on_sentinels(f"sentinel://127.0.0.1:{fake}/{MASTER_NAME}")
+        wait_until(lambda: re.search(rf"redis unavailable host=127\.0\.0\.1 port={silent.getsockname()[1]} "
+                                     rf"reason=\"no answer to ROLE in time\"", self.ld.log_text()), 20,
+                   "the silent master given up")
+        self.assertEqual(self.metric("switchboard_layerd_redis_up"), 0.0)
+        self.ld.check_alive("a silent master")
 
 
 class BadUrls(ProcessTestCase):
