@@ -18,7 +18,7 @@ import unittest
 
 from channels_redis.core import RedisChannelLayer
 
-from harness import (CLI_BIN, ProcessTestCase, Process, RedisServer, arun, await_until, free_port, recv_json,
+from harness import (CLI_BIN, ProcessTestCase, Process, RedisError, RedisServer, Resp, arun, await_until, free_port, recv_json,
                      redis_cmd, scrape_metrics, send_msg, wait_until, ws_connect, group_key)
 
 SENTINEL_BIN = "/usr/bin/redis-sentinel"
@@ -29,7 +29,7 @@ class Sentinel(Process):
     """redis-sentinel on 127.0.0.1:<port> monitoring MASTER_NAME at master_port;
     its config file (which Sentinel rewrites) lives in the test's temp dir."""
 
-    def __init__(self, port: int, master_port: int, workdir, name: str):
+    def __init__(self, port: int, master_port: int, workdir, name: str, extra=()):
         self.port = port
         super().__init__(name, [SENTINEL_BIN], workdir)
         conf = self.workdir / f"{name}.conf"
@@ -39,7 +39,7 @@ class Sentinel(Process):
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2",
             f"sentinel down-after-milliseconds {MASTER_NAME} 1000",
             f"sentinel failover-timeout {MASTER_NAME} 4000",
-            f"sentinel parallel-syncs {MASTER_NAME} 1", ""]))
+            f"sentinel parallel-syncs {MASTER_NAME} 1", *extra, ""]))
         self.argv.append(str(conf))
 
     def start(self):
@@ -49,7 +49,9 @@ class Sentinel(Process):
             self.check_alive("sentinel PING")
             try:
                 return redis_cmd(self.port, "PING", timeout=0.5) == "PONG"
-            except (OSError, ConnectionError, Exception):
+            except RedisError as e:
+                return "NOAUTH" in str(e)  # up, and wants its password
+            except (OSError, ConnectionError):
                 return False
         wait_until(ready, 10, f"{self.name} on port {self.port}")
         return self
@@ -265,6 +267,48 @@ class Failover(SentinelCase):
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertIn("chat_cli", run.stdout)
+
+
+class Passwords(SentinelCase):
+    def test_master_and_sentinel_passwords_as_channels_redis_takes_them(self):
+        # The master wants one password, the sentinel another (with a "&"
+        # that the URL carries as %26); Django's channels_redis gets them as
+        # "password" and sentinel_kwargs={"password": ...}.
+        master_pw, sentinel_pw = "m4ster&pw", "s3ntinel"
+        self.master = self.start_redis()
+        sentinel = Sentinel(free_port(), self.master.port, self.workdir, "sentinel0",
+                            extra=[f"requirepass {sentinel_pw}",
+                                   f"sentinel auth-pass {MASTER_NAME} {master_pw}"])
+        self.master.cmd("CONFIG", "SET", "requirepass", master_pw)
+        self.sentinels = [self.own(sentinel).start()]
+
+        def authed(port, *args, pw):
+            with Resp(port) as r:
+                r.command("AUTH", pw)
+                return r.command(*args)
+        url = self.sentinel_url(f"?password=m4ster%26pw&sentinel_password={sentinel_pw}")
+        self.start_layerd_on_sentinels(url)
+        gw = self.start_gateway([self.ld.endpoint], id="gwa")
+        wait_until(lambda: self.metric("switchboard_layerd_redis_up") == 1.0, 20, "layerd authenticated")
+
+        async def body():
+            a = await ws_connect(gw, "lobby")
+            await await_until(lambda: int(authed(self.master.port, "ZCARD", group_key("lobby"), pw=master_pw)) == 1,
+                              10, "member written with the master's password")
+            layer = RedisChannelLayer(hosts=[{
+                "sentinels": [("127.0.0.1", self.sentinels[0].port)],
+                "master_name": MASTER_NAME,
+                "password": master_pw,
+                "sentinel_kwargs": {"password": sentinel_pw},
+            }])
+            await layer.group_send("chat_lobby", {"type": "chat.message", "message": "authenticated"})
+            self.assertEqual(await recv_json(a, 15), {"message": "authenticated"})
+            await layer.close_pools()
+            await a.close()
+        arun(body(), 60)
+        logged = self.ld.log_text().split("\n", 1)[1]  # after the harness's echo of the command line
+        self.assertNotIn("m4ster", logged)
+        self.assertNotIn(sentinel_pw, logged)
 
 
 class NoSentinel(SentinelCase):
