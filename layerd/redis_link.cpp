@@ -217,6 +217,30 @@ void redis_link::on_error_reply(const redisAsyncContext* c, const ::redisReply* 
   }
 }
 
+bool redis_link::subscribe(const std::string& channel, message_fn on_message) {
+  if (!connected()) {
+    ++stats_.dropped;
+    return false;
+  }
+  on_message_ = std::move(on_message);
+  const char* argv[] = {"SUBSCRIBE", channel.c_str()};
+  const std::size_t lens[] = {9, channel.size()};
+  // hiredis keeps this callback for every message on the channel; no
+  // per-call state, so nothing to free.
+  if (redisAsyncCommandArgv(ctx_, &redis_link::on_message_cb, nullptr, 2, argv, lens) != REDIS_OK) {
+    ++stats_.dropped;
+    return false;
+  }
+  ++stats_.commands;
+  return true;
+}
+
+void redis_link::on_message_cb(redisAsyncContext* c, void* r, void*) {
+  auto* self = static_cast<redis_link*>(c->data);
+  if (!self || !r || self->ctx_ != c || !self->on_message_) return;
+  self->on_message_(static_cast<const redisReply*>(r));
+}
+
 bool redis_link::command(const std::vector<std::string>& argv) {
   // Until the connect completes, a command could still be thrown away with
   // the context; the owner keeps what matters and rewrites it on_connected.

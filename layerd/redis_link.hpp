@@ -67,6 +67,13 @@ class redis_link {
   // Where this link connects (or last did): the URL's host, or the master.
   const common::redis_endpoint& endpoint() const { return target_; }
 
+  // Subscribe mode (a sentinel's +switch-master channel): SUBSCRIBE and
+  // hand every reply on the channel to `on_message` (the confirmation and
+  // each message; never nullptr). A subscribed link sends nothing else;
+  // after a reconnect the owner subscribes again (on_connected).
+  using message_fn = std::function<void(const ::redisReply* reply)>;
+  bool subscribe(const std::string& channel, message_fn on_message);
+
   // Poll integration: fd (-1 when none) and wanted events (ZMQ_POLLIN/ZMQ_POLLOUT).
   int fd() const;
   short events() const;
@@ -96,11 +103,13 @@ class redis_link {
   static void on_connect_cb(const redisAsyncContext* c, int status);
   static void on_disconnect_cb(const redisAsyncContext* c, int status);
   static void on_reply_cb(redisAsyncContext* c, void* reply, void* priv);
+  static void on_message_cb(redisAsyncContext* c, void* reply, void* priv);
 
   common::redis_url url_;
   common::redis_endpoint target_;
   master_fn master_;
   doubt_fn doubt_;
+  message_fn on_message_;
   static constexpr std::chrono::milliseconds role_timeout{5000};
   clock::time_point role_deadline_{};
   redisAsyncContext* ctx_ = nullptr;

@@ -74,10 +74,10 @@ void redis_ring::add_poll_items(std::vector<zmq::pollitem_t>& items) {
       polled_.push_back(link);
     }
     if (!s->sentinel) continue;
-    for (auto& link : s->sentinel->links()) {
+    for (redis_link* link : s->sentinel->links()) {
       if (link->fd() < 0) continue;
       items.push_back({nullptr, link->fd(), link->events(), 0});
-      polled_.push_back(link.get());
+      polled_.push_back(link);
     }
   }
 }

@@ -29,8 +29,30 @@ sentinel_resolver::sentinel_resolver(const common::redis_url& url, std::size_t s
     links_.push_back(std::make_unique<redis_link>(one));
     links_.back()->log_error_replies = false;  // answers are judged (and logged, limited) here
     order_.push_back(order_.size());
+    watches_.push_back(std::make_unique<redis_link>(one));
+    watches_.back()->log_error_replies = false;
+    redis_link* w = watches_.back().get();
+    w->on_connected = [this, w] {
+      w->subscribe("+switch-master", [this](const ::redisReply* r) { on_watch_message(r); });
+    };
   }
   next_round_ = clock::now();
+}
+
+std::vector<redis_link*> sentinel_resolver::links() {
+  std::vector<redis_link*> out;
+  out.reserve(links_.size() + watches_.size());
+  for (auto& l : links_) out.push_back(l.get());
+  for (auto& w : watches_) out.push_back(w.get());
+  return out;
+}
+
+void sentinel_resolver::on_watch_message(const ::redisReply* r) {
+  // ["message", "+switch-master", "<name> <old ip> <old port> <new ip> <new port>"]
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || text(r->element[0]) != "message") return;
+  const std::string_view payload = text(r->element[2]);
+  if (payload.substr(0, payload.find(' ')) != master_name_) return;
+  doubt("+switch-master");
 }
 
 std::size_t sentinel_resolver::sentinels_connected() const {
@@ -53,12 +75,14 @@ std::optional<common::redis_endpoint> sentinel_resolver::usable_master(const ::r
 
 void sentinel_resolver::doubt(const char* why) {
   common::log("redis")->debug("redis master in doubt shard={} master_name={} reason=\"{}\"", shard_, master_name_, why);
-  if (!asking_) next_round_ = clock::now();
+  if (asking_) again_ = true;  // the answer under way may predate what caused the doubt
+  else next_round_ = clock::now();
 }
 
 std::chrono::milliseconds sentinel_resolver::tick(clock::time_point now) {
   auto wait = std::chrono::milliseconds(1000);
   for (auto& l : links_) wait = std::min(wait, l->tick(now));
+  for (auto& w : watches_) wait = std::min(wait, w->tick(now));
   if (asking_ && waiting_ && now >= deadline_) {
     waiting_ = false;
     ++question_;  // its answer, if it ever comes, is ignored
@@ -126,7 +150,8 @@ void sentinel_resolver::on_answer(std::size_t sentinel, const ::redisReply* repl
   std::rotate(order_.begin(), std::find(order_.begin(), order_.end(), sentinel),
               std::find(order_.begin(), order_.end(), sentinel) + 1);
   asking_ = false;
-  next_round_ = now + recheck_interval;
+  next_round_ = again_ ? now : now + recheck_interval;
+  again_ = false;
   if (master_ && *master_ == *found) return;
   auto old = master_;
   master_ = *found;
@@ -155,7 +180,8 @@ void sentinel_resolver::round_failed(clock::time_point now) {
                        stats_.failed_rounds);
   // No growing backoff: while the master is down the sentinels are about
   // to name a new one, and each try costs one small command per shard.
-  next_round_ = now + retry_interval;
+  next_round_ = again_ ? now : now + retry_interval;
+  again_ = false;
 }
 
 }  // namespace sb::layerd

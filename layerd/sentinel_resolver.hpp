@@ -8,10 +8,11 @@
 // subjectively nor objectively down wins and moves to the front of the
 // list; a sentinel that cannot be reached, errs, does not know the name,
 // reports the master down, or does not answer within a bound is skipped
-// for the next. It asks again every second (so a failover is noticed even
-// while the old master still answers, as a +switch-master message would
-// tell) and at once when a link doubts its master (lost, READONLY,
-// LOADING, ROLE not master). Each sentinel has its own redis_link, so the
+// for the next. It asks again every second, at once when a sentinel
+// publishes +switch-master for this name (a second connection to each
+// sentinel stays subscribed to it), and at once when a link doubts its
+// master (lost, READONLY, LOADING, ROLE not master). The message only
+// triggers the question: the answer still comes from the rule above. Each sentinel has its own redis_link, so the
 // asking is as non-blocking as every other Redis command
 // (docs/architecture.md, rule 3). When the answer changes, on_switch lets
 // the shard's links reconnect to the new master, whose membership layerd
@@ -65,7 +66,9 @@ class sentinel_resolver {
 
   // Reconnects sentinels and asks when due; returns how long the loop may sleep.
   std::chrono::milliseconds tick(clock::time_point now);
-  std::vector<std::unique_ptr<redis_link>>& links() { return links_; }
+  // Every connection to the sentinels (questions and +switch-master
+  // subscriptions), for the poll loop.
+  std::vector<redis_link*> links();
   std::size_t sentinels_connected() const;
   const stats& counters() const { return stats_; }
 
@@ -78,16 +81,19 @@ class sentinel_resolver {
   void ask_next(clock::time_point now);
   void on_answer(std::size_t sentinel, const ::redisReply* reply);
   void round_failed(clock::time_point now);
+  void on_watch_message(const ::redisReply* reply);
 
   const std::size_t shard_;
   const std::string master_name_;
   std::vector<std::unique_ptr<redis_link>> links_;  // one per sentinel, in the URL's order
+  std::vector<std::unique_ptr<redis_link>> watches_;  // one per sentinel, subscribed to +switch-master
   std::vector<std::size_t> order_;                   // who to ask first (the last good one leads)
   std::optional<common::redis_endpoint> master_;
   bool asking_ = false;        // a round is under way
   std::size_t pos_ = 0;        // its place in order_
   std::uint64_t question_ = 0; // the id of the question awaited; a late answer to an older one is ignored
   bool waiting_ = false;       // a question is out
+  bool again_ = false;         // ask again as soon as this round ends
   clock::time_point deadline_{};
   clock::time_point round_started_{};
   clock::time_point next_round_{};

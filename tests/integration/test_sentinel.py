@@ -247,6 +247,10 @@ class Failover(SentinelCase):
             await await_until(lambda: self.every_layerd("switchboard_layerd_redis_master_switches_total", 1.0) and
                               self.every_layerd("switchboard_layerd_redis_up", 1.0), 30,
                               "both layerds following the new master")
+            # The sentinels' +switch-master message made layerd ask at once.
+            for ld in self.lds:
+                self.assertIn('redis master in doubt shard=0 master_name=mymaster reason="+switch-master"',
+                              ld.log_text())
             # A join after the switch is written on the new master.
             c = await ws_connect(self.gwa, "lobby")
             await await_until(lambda: self.zcard(self.replica.port, "lobby") == 3, 15, "a new member mirrored")
