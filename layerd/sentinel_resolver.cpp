@@ -146,9 +146,9 @@ void sentinel_resolver::on_answer(std::size_t sentinel, const ::redisReply* repl
     ask_next(now);
     return;
   }
-  // The sentinel that knew leads the next round, as in channels_redis.
-  std::rotate(order_.begin(), std::find(order_.begin(), order_.end(), sentinel),
-              std::find(order_.begin(), order_.end(), sentinel) + 1);
+  // The sentinel that knew leads the next round: it swaps places with the
+  // first, as channels_redis' Sentinel pool does.
+  std::iter_swap(order_.begin(), std::find(order_.begin(), order_.end(), sentinel));
   asking_ = false;
   next_round_ = again_ ? now : now + recheck_interval;
   again_ = false;
