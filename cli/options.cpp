@@ -44,6 +44,8 @@ std::string usage() {
          "Options (anywhere on the line; '--' ends them):\n"
          "  --layerd ENDPOINT   layerd ZeroMQ endpoint (default tcp://127.0.0.1:7100)\n"
          "  --redis URL         redis://[:password@]host[:port][/db] (default redis://127.0.0.1:6379/0);\n"
+         "                      or a Sentinel set: sentinel://host[:port][,host[:port]...]/master_name\n"
+         "                      [?db=N&password=P&sentinel_password=S];\n"
          "                      repeat for several hosts, in the order of Django's CHANNEL_LAYERS hosts\n"
          "  --prefix PREFIX     channels_redis key prefix (default asgi)\n"
          "  --timeout-ms N      bound on every wait for layerd or Redis, 1..600000 (default 3000)\n"

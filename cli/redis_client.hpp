@@ -30,7 +30,9 @@ class redis_client {
   using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
 
   // Connects (AUTH and SELECT as the URL says), bounded by timeout for the
-  // connect and for every later command.
+  // connect and for every later command. A Sentinel URL is resolved first:
+  // the sentinels are asked in turn for the master, which must answer ROLE
+  // as master.
   static common::result<std::unique_ptr<redis_client>> open(const common::redis_url& url,
                                                                 std::chrono::milliseconds timeout);
   ~redis_client();
@@ -41,6 +43,9 @@ class redis_client {
   common::result<reply_ptr> command(const std::vector<std::string>& argv);
 
  private:
+  static common::result<std::unique_ptr<redis_client>> open_at(const common::redis_url& url,
+                                                                 const common::redis_endpoint& at,
+                                                                 std::chrono::milliseconds timeout);
   explicit redis_client(redisContext* c, std::string where) : ctx_(c), where_(std::move(where)) {}
   redisContext* ctx_;
   std::string where_;  // host:port, for messages

@@ -63,6 +63,45 @@ std::string metrics_text::render() const {
             [](const redis_ring::shard& s) { return s.commands.counters().commands; });
   per_shard("switchboard_layerd_redis_shard_connects_total", "counter", "Connections made to this Redis host.",
             [](const redis_ring::shard& s) { return s.commands.counters().reconnects; });
+  // Sentinel shards (docs/operations.md, "Redis Sentinel"): the master
+  // each follows, its switches, and how many of its sentinels answer.
+  std::uint64_t switches = 0;
+  for (std::size_t i = 0; i < ring_.size(); ++i) {
+    if (ring_.at(i).sentinel) switches += ring_.at(i).sentinel->counters().switches;
+  }
+  add("switchboard_layerd_redis_master_switches_total", "counter",
+      "Redis master switches followed on Sentinel shards (the sentinels named a new master).", switches);
+  auto per_sentinel_shard = [&](const char* name, const char* type, const char* help, auto value, auto extra) {
+    p.family(name, type, help);
+    for (std::size_t i = 0; i < ring_.size(); ++i) {
+      const auto& s = ring_.at(i);
+      if (!s.sentinel) continue;
+      p.sample(name, static_cast<double>(value(*s.sentinel)),
+               std::string("{shard=\"")
+                   .append(std::to_string(i))
+                   .append("\",address=\"")
+                   .append(common::prometheus_text::label_value(common::describe(s.url)))
+                   .append("\"")
+                   .append(extra(*s.sentinel))
+                   .append("}"));
+    }
+  };
+  auto none = [](const sentinel_resolver&) { return std::string(); };
+  per_sentinel_shard("switchboard_layerd_redis_shard_master_switches_total", "counter",
+                     "Master switches followed on this Sentinel shard.",
+                     [](const sentinel_resolver& r) { return r.counters().switches; }, none);
+  per_sentinel_shard("switchboard_layerd_redis_shard_sentinels_up", "gauge",
+                     "Sentinels of this Sentinel shard with a live connection.",
+                     [](const sentinel_resolver& r) { return r.sentinels_connected(); }, none);
+  per_sentinel_shard("switchboard_layerd_redis_shard_master", "gauge",
+                     "1 with the master the sentinels named last (master=\"host:port\"); 0 with master=\"\" before any.",
+                     [](const sentinel_resolver& r) { return r.master() ? 1 : 0; },
+                     [](const sentinel_resolver& r) {
+                       return std::string(",master=\"")
+                           .append(r.master() ? common::prometheus_text::label_value(common::describe(*r.master()))
+                                              : std::string())
+                           .append("\"");
+                     });
   using stats = router::stats;
   std::array<double, stats::latency_bounds_us.size()> bounds_s{};
   for (std::size_t i = 0; i < bounds_s.size(); ++i) bounds_s[i] = stats::latency_bounds_us[i] / 1e6;

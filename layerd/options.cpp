@@ -74,7 +74,9 @@ po::options_description describe_options() {
   desc.add_options()
     ("bind", po::value<std::string>()->default_value(c.bind), "ZeroMQ ROUTER endpoint that gateways connect to")
     ("redis", po::value<std::vector<std::string>>()->composing()->default_value({redis_default}, redis_default),
-     "Redis URL: redis://[:password@]host[:port][/db]; repeat for several hosts, in the order of Django's "
+     "Redis URL: redis://[:password@]host[:port][/db], or a Sentinel set: "
+     "sentinel://host[:port][,host[:port]...]/master_name[?db=N&password=P&sentinel_password=S]; "
+     "repeat for several hosts, in the order of Django's "
      "CHANNEL_LAYERS hosts (channels_redis' consistent hash picks a host by position)")
     ("prefix", po::value<std::string>()->default_value(c.prefix), "channels_redis key prefix")
     ("group-expiry", po::value<int>()->default_value(c.group_expiry_s),

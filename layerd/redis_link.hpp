@@ -7,12 +7,21 @@
 // retried with exponential backoff (100 ms … 5 s); `on_connected` lets the
 // owner rewrite what Redis missed.
 //
+// A link of a Sentinel shard follows the master instead of a fixed
+// address (follow_master): it connects where the shard's
+// sentinel_resolver says the master is, counts as connected only once ROLE
+// answers "master" (within role_timeout), and hands the doubt back (lost
+// connection, READONLY or LOADING reply, ROLE not master or not answered)
+// so the sentinels are asked again. A plain
+// host never does any of that.
+//
 // Threading: everything runs on the layerd loop thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +53,27 @@ class redis_link {
 
   bool connected() const { return ctx_ != nullptr && connected_; }
 
+  // Error replies are logged here (at warn) unless the owner judges them.
+  bool log_error_replies = true;
+
+  // Follow a Sentinel shard's master: `master` says where it is now
+  // (nothing while unknown), `doubt` is told when this link finds it is not
+  // talking to a usable master.
+  using master_fn = std::function<std::optional<common::redis_endpoint>()>;
+  using doubt_fn = std::function<void(const char* why)>;
+  void follow_master(master_fn master, doubt_fn doubt);
+  // Drops the connection (pending replies get nullptr) and reconnects at once.
+  void reconnect_now(const char* why);
+  // Where this link connects (or last did): the URL's host, or the master.
+  const common::redis_endpoint& endpoint() const { return target_; }
+
+  // Subscribe mode (a sentinel's +switch-master channel): SUBSCRIBE and
+  // hand every reply on the channel to `on_message` (the confirmation and
+  // each message; never nullptr). A subscribed link sends nothing else;
+  // after a reconnect the owner subscribes again (on_connected).
+  using message_fn = std::function<void(const ::redisReply* reply)>;
+  bool subscribe(const std::string& channel, message_fn on_message);
+
   // Poll integration: fd (-1 when none) and wanted events (ZMQ_POLLIN/ZMQ_POLLOUT).
   int fd() const;
   short events() const;
@@ -66,11 +96,22 @@ class redis_link {
   void connect();
   bool send_raw(const std::vector<std::string>& argv, reply_fn* done = nullptr);
   void lost(const char* why);
+  void became_connected();
+  void drop(const char* why);
+  void on_error_reply(const redisAsyncContext* c, const ::redisReply* reply);
+  void on_role(const ::redisReply* reply);
   static void on_connect_cb(const redisAsyncContext* c, int status);
   static void on_disconnect_cb(const redisAsyncContext* c, int status);
   static void on_reply_cb(redisAsyncContext* c, void* reply, void* priv);
+  static void on_message_cb(redisAsyncContext* c, void* reply, void* priv);
 
   common::redis_url url_;
+  common::redis_endpoint target_;
+  master_fn master_;
+  doubt_fn doubt_;
+  message_fn on_message_;
+  static constexpr std::chrono::milliseconds role_timeout{5000};
+  clock::time_point role_deadline_{};
   redisAsyncContext* ctx_ = nullptr;
   bool connected_ = false;
   bool want_read_ = false;

@@ -9,8 +9,11 @@
 // which would otherwise stall the pipeline). Each link reconnects on its
 // own; the owner learns of a (re)connect per shard and rewrites only what
 // lives there. One host behaves exactly as the single link did before.
-// The ring is the production redis_commands: layerd's units see it only
-// through that interface.
+// A shard may be a Sentinel set (sentinel://): its sentinel_resolver finds
+// the master and both links follow it, reconnecting when it switches; the
+// owner's per-shard rewrite then runs on the new master as on any
+// reconnect. The ring is the production redis_commands: layerd's units
+// see it only through that interface.
 //
 // Threading: everything runs on the layerd loop thread.
 #pragma once
@@ -26,6 +29,7 @@
 #include "common/redis_url.hpp"
 #include "layerd/redis_commands.hpp"
 #include "layerd/redis_link.hpp"
+#include "layerd/sentinel_resolver.hpp"
 
 namespace sb::layerd {
 
@@ -34,10 +38,11 @@ class redis_ring final : public redis_commands {
   using clock = std::chrono::steady_clock;
 
   struct shard {
-    explicit shard(const common::redis_url& u) : url(u), commands(u), pops(u) {}
+    shard(const common::redis_url& u, std::size_t index);
     common::redis_url url;
     redis_link commands;
     redis_link pops;
+    std::unique_ptr<sentinel_resolver> sentinel;  // a Sentinel shard only
     double rtt_ms = -1;  // last PING round trip on `commands`; -1 before the first
     clock::time_point next_ping{};
   };

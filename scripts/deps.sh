@@ -18,7 +18,8 @@ SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zm
                   chromium chromium-driver python3-selenium clang libclang-rt-14-dev
                   nodejs node-ws python3-channels-redis python3-msgpack nginx-light
                   systemd
-                  python3-daphne python3-django python3-django-channels python3-asgiref)
+                  python3-daphne python3-django python3-django-channels python3-asgiref
+                  redis-sentinel)
 
 sb_install_packages() {
   local missing=()

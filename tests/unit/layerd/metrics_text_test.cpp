@@ -44,5 +44,29 @@ TEST_F(MetricsText, KeepsTheMetricNamesDashboardsUse) {
   }
 }
 
+TEST(MetricsTextSentinel, ShowsEachSentinelShardsMasterSwitchesAndSentinels) {
+  layerd_config cfg;
+  cfg.redis_hosts = {common::parse_redis_url("redis://127.0.0.1:1/0").value(),
+                     common::parse_redis_url("sentinel://127.0.0.1:2,127.0.0.1:3/mymaster?db=4").value()};
+  fake_redis_commands redis;
+  redis_ring ring{cfg.redis_hosts};  // never ticked: no connection, no master yet
+  peers peers_{"tcp://127.0.0.1:*"};
+  membership members{redis, cfg.prefix, cfg.group_expiry_s};
+  pending_notifications pending{cfg, redis, peers_};
+  django_bridge bridge{cfg, redis, peers_, pending};
+  router routes{cfg, peers_, members, bridge};
+  metrics_text metrics{peers_, routes, members, bridge, ring};
+  const std::string text = metrics.render();
+  const std::string shard = R"({shard="1",address="mymaster@127.0.0.1:2,127.0.0.1:3/4")";
+  EXPECT_NE(text.find("\nswitchboard_layerd_redis_master_switches_total 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nswitchboard_layerd_redis_shard_master" + shard + R"(,master=""} 0)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nswitchboard_layerd_redis_shard_sentinels_up" + shard + "} 0"), std::string::npos);
+  EXPECT_NE(text.find("\nswitchboard_layerd_redis_shard_master_switches_total" + shard + "} 0"), std::string::npos);
+  // The plain shard has no Sentinel series.
+  EXPECT_EQ(text.find(R"(switchboard_layerd_redis_shard_master{shard="0")"), std::string::npos);
+  EXPECT_NE(text.find(R"(switchboard_layerd_redis_shard_up{shard="0",address="127.0.0.1:1/0"} 0)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sb::layerd::testing
