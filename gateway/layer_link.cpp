@@ -20,31 +20,42 @@ namespace asio = boost::asio;
 namespace {
 constexpr auto tick_every = std::chrono::milliseconds(50);
 constexpr int max_reads_per_handler = 256;  // then the pass's flush and the thread's sockets have a turn
+// While a layerd does not answer, its link is re-created after one layerd
+// timeout, then at doubling intervals up to this (docs/protocol.md).
+constexpr auto max_reopen_backoff = std::chrono::milliseconds(10000);
 }  // namespace
 
 layer_link::layer_link(const gateway_config& cfg, std::string gateway_id, hub& h)
     : cfg_(cfg), gateway_id_(std::move(gateway_id)), hub_(h), ioc_(h.context(0)), ring_(cfg.layerds) {
+  const auto now = clock::now();
   for (const auto& ep : cfg_.layerds) {
     peer p;
     p.endpoint = ep;
-    p.sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
-    p.sock->set(zmq::sockopt::routing_id, gateway_id_);
-    p.sock->set(zmq::sockopt::immediate, 1);  // never queue for a layerd we are not connected to
-    p.sock->set(zmq::sockopt::linger, 200);
-    p.sock->set(zmq::sockopt::sndhwm, 100000);
-    p.sock->set(zmq::sockopt::rcvhwm, 100000);
-    p.sock->set(zmq::sockopt::reconnect_ivl, 100);
-    p.sock->set(zmq::sockopt::reconnect_ivl_max, 2000);
-    p.sock->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(common::limits::max_proto_body));
-    try {
-      p.sock->connect(ep);
-    } catch (const zmq::error_t& e) {
-      throw std::runtime_error("bad --layerd endpoint " + ep + ": " + e.what());
-    }
+    p.sock = make_socket(ep);
+    p.down_since = now;
+    p.reopen_backoff = std::chrono::milliseconds(cfg_.layerd_timeout_ms);
+    p.reopen_at = now + p.reopen_backoff;
     peers_.push_back(std::move(p));
   }
   alive_.assign(peers_.size(), false);
-  for (auto& p : peers_) p.down_since = clock::now();
+}
+
+std::unique_ptr<zmq::socket_t> layer_link::make_socket(const std::string& endpoint) {
+  auto sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  sock->set(zmq::sockopt::routing_id, gateway_id_);
+  sock->set(zmq::sockopt::immediate, 1);  // never queue for a layerd we are not connected to
+  sock->set(zmq::sockopt::linger, 200);
+  sock->set(zmq::sockopt::sndhwm, 100000);
+  sock->set(zmq::sockopt::rcvhwm, 100000);
+  sock->set(zmq::sockopt::reconnect_ivl, 100);
+  sock->set(zmq::sockopt::reconnect_ivl_max, 2000);
+  sock->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(common::limits::max_proto_body));
+  try {
+    sock->connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("bad --layerd endpoint " + endpoint + ": " + e.what());
+  }
+  return sock;
 }
 
 layer_link::~layer_link() { stop(); }
@@ -69,11 +80,7 @@ void layer_link::begin() {
   if (started_ || stopped_.load()) return;
   started_ = true;
   common::log("link")->info("layer link started gateway={} layerds={}", gateway_id_, peers_.size());
-  for (std::size_t i = 0; i < peers_.size(); ++i) {
-    const int fd = peers_[i].sock->get(zmq::sockopt::fd);
-    peers_[i].watch = std::make_unique<asio::posix::stream_descriptor>(ioc_, fd);
-    arm_watch(i);
-  }
+  for (std::size_t i = 0; i < peers_.size(); ++i) watch_socket(i);
   tick_timer_ = std::make_unique<asio::steady_timer>(ioc_);
   tick(clock::now());  // the first HELLOs go now
   arm_tick();
@@ -105,21 +112,58 @@ void layer_link::shutdown() {
   fail_pending(peers_.size(), "gateway stopping");
   if (tick_timer_) tick_timer_->cancel();
   tick_timer_.reset();
-  for (auto& p : peers_) {
-    if (!p.watch) continue;
-    p.watch->cancel();
-    p.watch->release();  // the fd is ZeroMQ's
-    p.watch.reset();
-  }
+  for (std::size_t i = 0; i < peers_.size(); ++i) unwatch_socket(i);
   common::log("link")->info("layer link stopped gateway={}", gateway_id_);
 }
 
+void layer_link::watch_socket(std::size_t p) {
+  const int fd = peers_[p].sock->get(zmq::sockopt::fd);
+  peers_[p].watch = std::make_unique<asio::posix::stream_descriptor>(ioc_, fd);
+  arm_watch(p);
+}
+
+void layer_link::unwatch_socket(std::size_t p) {
+  auto& pr = peers_[p];
+  if (!pr.watch) return;
+  pr.watch->cancel();
+  pr.watch->release();  // the fd is ZeroMQ's: closing it here would break the socket
+  pr.watch.reset();
+}
+
+void layer_link::reopen(std::size_t p, const char* why) {
+  auto& pr = peers_[p];
+  std::unique_ptr<zmq::socket_t> fresh;
+  try {
+    fresh = make_socket(pr.endpoint);
+  } catch (const std::exception& e) {  // out of descriptors: keep the old one, try again later
+    common::log("link")->error("re-creating layerd link failed layerd={} error=\"{}\"", pr.endpoint, e.what());
+    return;
+  }
+  // The watch goes first (released, never closed), then the socket; a
+  // handler of the old watch that is already queued sees the generation
+  // change and stops (arm_watch).
+  unwatch_socket(p);
+  pr.sock->set(zmq::sockopt::linger, 0);  // what it still queues was for a layerd we gave up on
+  pr.sock->close();
+  pr.sock = std::move(fresh);
+  ++pr.generation;
+  if (started_) watch_socket(p);
+  const auto n = stats_.links_reopened.fetch_add(1) + 1;
+  common::log("link")->info("layerd link re-created layerd={} reason=\"{}\" links_reopened_total={}", pr.endpoint,
+                            why, n);
+  pr.next_hello = clock::now();
+  pr.hello_backoff = std::chrono::milliseconds(100);
+}
+
 void layer_link::arm_watch(std::size_t p) {
-  peers_[p].watch->async_wait(asio::posix::stream_descriptor::wait_read, [this, p](boost::system::error_code ec) {
-    if (ec || stopped_.load(std::memory_order_relaxed)) return;
-    read_peer(p);
-    arm_watch(p);
-  });
+  const auto gen = peers_[p].generation;
+  peers_[p].watch->async_wait(asio::posix::stream_descriptor::wait_read,
+                              [this, p, gen](boost::system::error_code ec) {
+                                if (ec || stopped_.load(std::memory_order_relaxed)) return;
+                                if (peers_[p].generation != gen) return;  // the socket it watched is gone
+                                read_peer(p);
+                                arm_watch(p);
+                              });
 }
 
 void layer_link::arm_tick() {
@@ -317,20 +361,26 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
 
 void layer_link::set_up(std::size_t p, bool up, const char* why) {
   if (peers_[p].up == up) return;
+  const std::vector<bool> before = alive_;
   peers_[p].up = up;
   peers_[p].warned = false;
   alive_[p] = up;
   links_up_.store(static_cast<std::size_t>(std::count(alive_.begin(), alive_.end(), true)));
+  const auto now = clock::now();
   if (!up) {
     common::log("link")->warn("layerd down layerd={} reason=\"{}\" links_up={}", peers_[p].endpoint, why,
                               links_up_.load());
-    peers_[p].next_hello = clock::now();
+    peers_[p].next_hello = now;
     peers_[p].hello_backoff = std::chrono::milliseconds(100);
-    peers_[p].down_since = clock::now();
+    peers_[p].down_since = now;
     peers_[p].warned = true;  // the line above already said so
     fail_pending(p, "layerd down");
   }
-  sync_all();
+  // While down, the link is re-created every reopen_backoff until a
+  // WELCOME comes (tick); the first wait is one layerd timeout.
+  peers_[p].reopen_backoff = std::chrono::milliseconds(cfg_.layerd_timeout_ms);
+  peers_[p].reopen_at = up ? clock::time_point::max() : now + peers_[p].reopen_backoff;
+  sync_all(before);
 }
 
 void layer_link::fail_pending(std::size_t p, const std::string& why) {
@@ -345,10 +395,14 @@ void layer_link::fail_pending(std::size_t p, const std::string& why) {
   }
 }
 
-void layer_link::sync_all() {
+void layer_link::sync_all(const std::vector<bool>& alive_before) {
   std::vector<proto::sync> per_peer(peers_.size());
   for (const auto& [group, channels] : members_) {
     auto p = owner(group);
+    // A live layerd that owned the group before this change hears that it
+    // moved, so it forgets these members without removing them from Redis,
+    // where the new owner is writing them (docs/protocol.md, SYNC).
+    if (auto was = ring_.owner(group, alive_before); was && was != p) per_peer[*was].moved.push_back(group);
     if (!p) continue;
     per_peer[*p].groups.emplace_back(group, std::vector<std::string>(channels.begin(), channels.end()));
   }
@@ -366,6 +420,9 @@ void layer_link::tick(clock::time_point now) {
     if (pr.up) {
       if (now - pr.last_heard > timeout) {
         set_up(i, false, "no reply within layerd timeout");
+        // Silence on a connection ZeroMQ still holds open: it would never
+        // reconnect by itself, so start afresh at once.
+        reopen(i, "no reply within layerd timeout");
       } else if (beat) {
         send_to(i, proto::heartbeat{});
       }
@@ -374,6 +431,11 @@ void layer_link::tick(clock::time_point now) {
       pr.warned = true;
       common::log("link")->warn("layerd unreachable layerd={} reason=\"no reply to HELLO\" retrying=true",
                                 pr.endpoint);
+    }
+    if (!pr.up && now >= pr.reopen_at) {
+      reopen(i, "no WELCOME since the last attempt");
+      pr.reopen_backoff = std::min(pr.reopen_backoff * 2, std::max(max_reopen_backoff, pr.reopen_backoff));
+      pr.reopen_at = now + pr.reopen_backoff;
     }
     if (!pr.up && now >= pr.next_hello) {
       send_to(i, proto::hello{common::limits::proto_major, common::limits::proto_minor, gateway_id_});

@@ -23,6 +23,16 @@
 // SYNC with all of this gateway's members in the groups it now owns, so a
 // restarted or newly responsible layerd knows everything at once.
 //
+// Healing: a layerd declared down may still look connected to ZeroMQ (a
+// TCP connection that went silent, a paused process, a pipe layerd's ROUTER
+// handed to another peer with our routing id), and ZeroMQ only reconnects
+// a connection it saw close. So a link that goes down is re-created: the
+// DEALER is closed and a new one (same routing id, so this gateway's
+// channels stay valid) connects afresh; while no WELCOME comes, it is
+// re-created again with backoff (docs/protocol.md, "Liveness, ownership
+// and SYNC"). Each socket has a generation: a watch handler of a socket
+// that is gone sees a stale generation and does nothing.
+//
 // Threading: public methods from any thread; callbacks run on hub thread 0
 // and must only post elsewhere.
 #pragma once
@@ -61,6 +71,7 @@ class layer_link final : public channel_layer {
     std::atomic<std::uint64_t> delivers_in{0};
     std::atomic<std::uint64_t> dropped_no_layerd{0};
     std::atomic<std::uint64_t> malformed_in{0};
+    std::atomic<std::uint64_t> links_reopened{0};
   };
 
   layer_link(const gateway_config& cfg, std::string gateway_id, hub& h);
@@ -87,8 +98,12 @@ class layer_link final : public channel_layer {
   struct peer {
     std::string endpoint;
     std::unique_ptr<zmq::socket_t> sock;
-    // Watches the socket's ZMQ_FD; released (never closed) on stop.
+    // Watches the socket's ZMQ_FD; released (never closed: the fd is
+    // ZeroMQ's) on stop and before the socket is re-created.
     std::unique_ptr<boost::asio::posix::stream_descriptor> watch;
+    std::uint64_t generation = 0;  // bumped each time sock is re-created
+    clock::time_point reopen_at = clock::time_point::max();  // while down: re-create then
+    std::chrono::milliseconds reopen_backoff{0};
     bool up = false;
     clock::time_point last_heard{};
     clock::time_point next_hello{};
@@ -108,6 +123,12 @@ class layer_link final : public channel_layer {
   void on_link_thread(F&& f);
   void begin();
   void shutdown();
+  // The one place a DEALER to a layerd is made (routing id, options, connect).
+  std::unique_ptr<zmq::socket_t> make_socket(const std::string& endpoint);
+  // Closes peer p's DEALER and connects a new one; the watch moves with it.
+  void reopen(std::size_t p, const char* why);
+  void watch_socket(std::size_t p);
+  void unwatch_socket(std::size_t p);
   void arm_watch(std::size_t p);
   void arm_tick();
   void read_peer(std::size_t p);
@@ -118,7 +139,8 @@ class layer_link final : public channel_layer {
   void on_message(std::size_t p, std::uint8_t kind, std::string_view body);
   void tick(clock::time_point now);
   void set_up(std::size_t p, bool up, const char* why);
-  void sync_all();
+  // SYNCs every live layerd; alive_before is the ring before the change.
+  void sync_all(const std::vector<bool>& alive_before);
   bool send_to(std::size_t p, const proto::message& m);
   std::optional<std::size_t> owner(const std::string& group) const;
   void fail_pending(std::size_t p, const std::string& why);

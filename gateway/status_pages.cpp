@@ -83,6 +83,9 @@ std::string metrics_text(const server_context& ctx) {
       "Deliveries for connections that no longer exist.", ctx.hub_ref.unknown_targets());
   one("switchboard_gateway_layerd_links_up", "gauge", "layerd links up.", ctx.link.links_up());
   one("switchboard_gateway_layerd_links", "gauge", "layerd links configured.", ctx.link.links());
+  one("switchboard_gateway_layerd_reconnects_total", "counter",
+      "layerd links re-created (a new DEALER and connection) after the layerd stopped answering.",
+      v(link.links_reopened));
   one("switchboard_gateway_draining", "gauge",
       "1 while the gateway drains after SIGTERM.", ctx.draining.load() ? 1 : 0);
   {

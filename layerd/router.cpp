@@ -1,6 +1,7 @@
 // router.cpp — see router.hpp.
 #include "layerd/router.hpp"
 
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -153,9 +154,10 @@ void router::on_sync(const std::string& peer, const proto::sync& s) {
     }
     groups.emplace_back(group, std::move(conns));
   }
-  const auto diff = members_.sync(peer, groups, common::unix_now());
-  common::log("layerd")->info("gateway synced gateway={} groups={} added={} removed={}", peer, groups.size(),
-                              diff.added.size(), diff.removed.size());
+  const std::unordered_set<std::string> moved(s.moved.begin(), s.moved.end());
+  const auto diff = members_.sync(peer, groups, common::unix_now(), moved);
+  common::log("layerd")->info("gateway synced gateway={} groups={} added={} removed={} moved_away={}", peer,
+                              groups.size(), diff.added.size(), diff.removed.size(), moved.size());
 }
 
 void router::group_send(const std::string& group, const std::string& event, const std::string& type) {

@@ -75,12 +75,18 @@ struct encoder {
     pack_bin(pk, m.event);
   }
   void operator()(const sync& m) {
-    pk.pack_array(static_cast<std::uint32_t>(m.groups.size()));
+    pk.pack_array(static_cast<std::uint32_t>(m.groups.size() + m.moved.size()));
     for (const auto& [group, channels] : m.groups) {
       pk.pack_array(2);
       pack_str(pk, group);
       pk.pack_array(static_cast<std::uint32_t>(channels.size()));
       for (const auto& c : channels) pack_str(pk, c);
+    }
+    for (const auto& group : m.moved) {
+      pk.pack_array(3);
+      pack_str(pk, group);
+      pk.pack_array(0);
+      pk.pack(std::uint32_t{1});
     }
   }
 };
@@ -178,7 +184,15 @@ message decode_object(kind k, const msgpack::object& o) {
       s.groups.reserve(a.size);
       for (std::uint32_t i = 0; i < a.size; ++i) {
         const auto& entry = as_array(a.ptr[i], 2, "sync entry");
-        s.groups.emplace_back(as_str(entry.ptr[0], "group"), as_str_list(entry.ptr[1], "channels"));
+        auto group = as_str(entry.ptr[0], "group");
+        auto channels = as_str_list(entry.ptr[1], "channels");
+        // 1.2: a third field 1 marks a group that moved away from this layerd
+        const bool moved = entry.size > 2 && as_u32(entry.ptr[2], "moved") == 1;
+        if (moved) {
+          s.moved.push_back(std::move(group));
+        } else {
+          s.groups.emplace_back(std::move(group), std::move(channels));
+        }
       }
       return s;
     }

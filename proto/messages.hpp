@@ -28,7 +28,7 @@ enum class kind : std::uint8_t {
   deliver = 8,        // layerd → gateway: [[conn_id...], event]
   error = 9,          // layerd → gateway: [request, code, text]
   ack = 10,           // layerd → gateway: [request]
-  sync = 11,          // gateway → layerd: [[group, [channel...]]...] — all of the sender's members in groups this layerd owns
+  sync = 11,          // gateway → layerd: [[group, [channel...], moved?]...] — all of the sender's members in groups this layerd owns
   group_deliver = 12, // layerd → gateway: [group, event] — to every member of the group on that gateway
 };
 
@@ -80,6 +80,12 @@ struct ack {
 };
 struct sync {
   std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  // Since 1.2: groups this layerd owned and no longer does (the ring
+  // changed). Each travels as an entry [group, [], 1]; the layerd forgets
+  // the sender's members of it in memory only, because the new owner now
+  // writes them to Redis (docs/protocol.md, SYNC). A 1.1 layerd reads the
+  // entry as a group with no members.
+  std::vector<std::string> moved;
 };
 // A group_send fanned out to one gateway: the gateway knows its own members
 // of the group, so layerd's work per send is O(gateways), not O(members).

@@ -70,6 +70,38 @@ TEST(Codec, SyncErrorAckWelcomeHeartbeatRoundTrip) {
   EXPECT_TRUE(std::holds_alternative<heartbeat>(round_trip(heartbeat{})));
 }
 
+TEST(Codec, SyncCarriesMovedGroups) {
+  sync s;
+  s.groups.push_back({"chat_a", {"specific.g!1"}});
+  s.moved = {"chat_b", "chat_c"};
+  auto back = std::get<sync>(round_trip(s));
+  ASSERT_EQ(back.groups.size(), 1u);
+  EXPECT_EQ(back.groups[0].first, "chat_a");
+  EXPECT_EQ(back.moved, (std::vector<std::string>{"chat_b", "chat_c"}));
+  // a 1.1 SYNC (no third field) has nothing moved; a third field 0 is a normal entry
+  auto old = decode(static_cast<std::uint8_t>(kind::sync), packed([](auto& pk) {
+    pk.pack_array(2);
+    pk.pack_array(2);
+    pk.pack(std::string("chat_a"));
+    pk.pack_array(0);
+    pk.pack_array(3);
+    pk.pack(std::string("chat_b"));
+    pk.pack_array(0);
+    pk.pack(0);
+  }));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(std::get<sync>(old.value()).groups.size(), 2u);
+  EXPECT_TRUE(std::get<sync>(old.value()).moved.empty());
+  // the flag must be an unsigned integer
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::sync), packed([](auto& pk) {
+    pk.pack_array(1);
+    pk.pack_array(3);
+    pk.pack(std::string("chat_b"));
+    pk.pack_array(0);
+    pk.pack(std::string("yes"));
+  })));
+}
+
 TEST(Codec, DecodeAcceptsExtraTrailingFields) {
   auto body = packed([](auto& pk) {
     pk.pack_array(5);
