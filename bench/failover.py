@@ -96,6 +96,7 @@ async def _scenario(cluster, rooms: int, interval: float, before: float, after: 
 
 def analyse(names, sent, got, killed_at):
     lost = dup = reordered = 0
+    missed = set()  # (room, n) some receiver never got
     affected = set()
     recovery = 0.0
     for r in names:
@@ -104,6 +105,7 @@ def analyse(names, sent, got, killed_at):
             seq = got.get((r, k), [])
             ns = [n for n, _ in seq]
             lost += len(want - set(ns))
+            missed.update((r, n) for n in want - set(ns))
             dup += len(ns) - len(set(ns))
             reordered += sum(1 for a, b in zip(ns, ns[1:]) if b < a)
             after = [t for _, t in seq if t >= killed_at]
@@ -116,7 +118,8 @@ def analyse(names, sent, got, killed_at):
         "rooms": len(names),
         "messages_sent": sum(len(v) for v in sent.values()),
         "deliveries_expected": 3 * sum(len(v) for v in sent.values()),
-        "lost": lost,
+        "lost": lost,                    # deliveries (message × receiver) that never came
+        "messages_lost": len(missed),    # messages at least one receiver never got
         "duplicates": dup,
         "reordered": reordered,
         "rooms_affected": len(affected),
