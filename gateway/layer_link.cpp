@@ -428,8 +428,13 @@ void layer_link::flush_parked(clock::time_point now) {
     if (again) ++resent;
   }
   if (resent) stats_.sends_resent.fetch_add(resent, std::memory_order_relaxed);
-  if (sent) {
-    common::log("link")->info("group_sends released sent={} resent={} still_waiting={}", sent, resent, q.size());
+  // info once per failover (something was re-sent); a retry after ZeroMQ
+  // refused a send is routine, and could repeat every tick
+  if (resent) {
+    common::log("link")->info("group_sends re-sent to the new owners resent={} sent={} still_waiting={}", resent, sent,
+                              q.size());
+  } else if (sent) {
+    common::log("link")->debug("group_sends released sent={} still_waiting={}", sent, q.size());
   }
 }
 
