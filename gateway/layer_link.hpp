@@ -14,8 +14,9 @@
 // ZMQ_EVENTS shows no more input, and after a send (which may consume a
 // signal) ZMQ_EVENTS is checked again, once per handler. Every ZeroMQ call
 // made here is non-blocking (ZMQ_DONTWAIT sends and receives, ZMQ_EVENTS),
-// so the I/O thread never waits on ZeroMQ; a full send queue (sndhwm) is a
-// dropped send, counted and logged as before.
+// so the I/O thread never waits on ZeroMQ; a group_send that ZeroMQ
+// refuses (a full queue, or no connection under ZMQ_IMMEDIATE) is held in
+// the send journal and retried in order, never dropped while a layerd is up.
 //
 // Liveness: HELLO/WELCOME to come up, HEARTBEAT both ways; a layerd silent
 // for --layerd-timeout-ms is down and its groups move to the next one on
