@@ -383,8 +383,11 @@ void layer_link::do_discard(const std::string& group, const std::string& channel
 
 void layer_link::do_send(std::string group, std::string event) {
   send_journal::entry e{next_id_++, 0, std::move(group), std::move(event)};
-  // Behind sends still waiting (a failover's grace, a refused send), in order.
-  if (journal_.has_parked() || clock::now() < release_at_ || !dispatch(e)) journal_.park(std::move(e));
+  // Behind an older send of its group that still waits (a failover's
+  // grace, a refused send), and during the grace if its group moved: per
+  // group, in order. Other groups go at once.
+  const bool moved = clock::now() < release_at_ && ring_.owner(e.group, grace_alive_) != owner(e.group);
+  if (moved || journal_.holds(e.group) || !dispatch(e)) journal_.park(std::move(e));
 }
 
 bool layer_link::dispatch(send_journal::entry& e) {
@@ -417,13 +420,12 @@ void layer_link::drop_send(const std::string& group, std::size_t bytes, const ch
 
 void layer_link::flush_parked(clock::time_point now) {
   if (!journal_.has_parked() || now < release_at_) return;
-  auto& q = journal_.parked();
   std::size_t sent = 0, resent = 0;
-  while (!q.empty() && sent < max_resends_per_tick) {
-    auto& e = q.front();
+  while (journal_.has_parked() && sent < max_resends_per_tick) {
+    auto& e = journal_.front();
     const bool again = e.seq != 0;  // it went out once, to a layerd that never acknowledged it
     if (!dispatch(e)) break;         // ZeroMQ still refuses: try again next tick, nothing overtakes it
-    q.pop_front();
+    journal_.pop_front();
     ++sent;
     if (again) ++resent;
   }
@@ -432,9 +434,9 @@ void layer_link::flush_parked(clock::time_point now) {
   // refused a send is routine, and could repeat every tick
   if (resent) {
     common::log("link")->info("group_sends re-sent to the new owners resent={} sent={} still_waiting={}", resent, sent,
-                              q.size());
+                              journal_.parked_count());
   } else if (sent) {
-    common::log("link")->debug("group_sends released sent={} still_waiting={}", sent, q.size());
+    common::log("link")->debug("group_sends released sent={} still_waiting={}", sent, journal_.parked_count());
   }
 }
 
@@ -550,6 +552,9 @@ void layer_link::set_up(std::size_t p, bool up, const char* why, std::chrono::mi
     // What it had not acknowledged goes to the new owners, in order, after
     // the grace; so do newer sends (docs/protocol.md, "Acknowledged group_sends").
     const auto kept = journal_.park_link(p);
+    // The ring as it was before this failover (or before the first of
+    // several in one grace): the groups whose owner changed since wait.
+    if (now >= release_at_) grace_alive_ = before;
     release_at_ = std::max(release_at_, now + grace);
     if (kept) {
       common::log("link")->info("group_sends kept for the new owners layerd={} count={} grace_ms={}",

@@ -200,6 +200,7 @@ class layer_link final : public channel_layer {
   delivery_dedup dedup_;
   std::uint64_t next_id_ = 1;
   clock::time_point release_at_{};  // parked sends wait until then
+  std::vector<bool> grace_alive_;   // the ring before the failover whose grace runs
   clock::time_point next_expire_{};
 
   // any thread: what the journal holds, reserved before the post to thread 0

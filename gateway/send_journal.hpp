@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace sb::gateway {
@@ -45,16 +46,26 @@ class send_journal {
   // The link went down: its unacknowledged sends join the parked ones, in id order.
   std::size_t park_link(std::size_t link);
   // A send that could not go out now; waits, after every earlier one.
-  void park(entry e) { parked_.push_back(std::move(e)); }
+  void park(entry e) {
+    ++parked_groups_[e.group];
+    parked_.push_back(std::move(e));
+  }
+  // The oldest parked send, and taking it off once it went out.
+  entry& front() { return parked_.front(); }
+  void pop_front();
 
-  std::deque<entry>& parked() { return parked_; }
+  const std::deque<entry>& parked() const { return parked_; }
   bool has_parked() const { return !parked_.empty(); }
+  std::size_t parked_count() const { return parked_.size(); }
+  // Whether a send of `group` waits: a newer one must wait behind it.
+  bool holds(const std::string& group) const { return parked_groups_.count(group) != 0; }
   std::size_t unacked(std::size_t link) const { return unacked_[link].size(); }
 
  private:
   std::vector<std::deque<entry>> unacked_;
   std::vector<std::uint64_t> next_seq_;
   std::deque<entry> parked_;
+  std::unordered_map<std::string, std::size_t> parked_groups_;  // group → parked sends of it
 };
 
 }  // namespace sb::gateway

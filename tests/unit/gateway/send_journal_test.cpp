@@ -13,7 +13,7 @@ void send(send_journal& j, std::size_t link, send_journal::entry e) {
   j.sent(link, std::move(e));
 }
 
-std::vector<std::uint64_t> parked_ids(send_journal& j) {
+std::vector<std::uint64_t> parked_ids(const send_journal& j) {
   std::vector<std::uint64_t> ids;
   for (const auto& e : j.parked()) ids.push_back(e.id);
   return ids;
@@ -40,10 +40,16 @@ TEST(SendJournal, ALinkThatGoesDownParksItsSendsInAcceptedOrder) {
   EXPECT_EQ(j.park_link(0), 2u);
   EXPECT_EQ(parked_ids(j), (std::vector<std::uint64_t>{3, 8, 9}));
   // re-sent on link 1 after a newer send there; link 1 fails too
-  for (auto& e : j.parked()) send(j, 1, e);
-  j.parked().clear();
+  EXPECT_TRUE(j.holds("g"));
+  while (j.has_parked()) {
+    send(j, 1, j.front());
+    j.pop_front();
+  }
+  EXPECT_FALSE(j.holds("g"));
   EXPECT_EQ(j.park_link(1), 4u);
   EXPECT_EQ(parked_ids(j), (std::vector<std::uint64_t>{3, 7, 8, 9}));
+  EXPECT_TRUE(j.holds("g"));
+  EXPECT_FALSE(j.holds("other"));
   EXPECT_EQ(j.unacked(1), 0u);
 }
 
