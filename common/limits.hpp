@@ -14,7 +14,7 @@ namespace sb::common::limits {
 // Protocol between gateway and layerd (proto/). A peer with another major
 // version is refused.
 inline constexpr std::uint32_t proto_major = 1;
-inline constexpr std::uint32_t proto_minor = 1;  // 1.1: HELLO carries the peer role
+inline constexpr std::uint32_t proto_minor = 2;  // 1.1: HELLO carries the peer role; 1.2: SYNC's moved groups, acked and numbered group_sends
 
 // channels_redis refuses group and channel names of 100 characters or more.
 inline constexpr std::size_t max_group_name = 99;
@@ -30,6 +30,22 @@ inline constexpr std::size_t default_send_queue_messages = 4096;
 inline constexpr int default_heartbeat_ms = 1000;
 inline constexpr int default_layerd_timeout_ms = 3000;
 inline constexpr int default_join_timeout_ms = 5000;
+// group_sends a gateway keeps until a layerd acknowledges them (all links
+// together); past either bound a send is refused with an error frame.
+inline constexpr std::size_t default_unacked_max_messages = 100000;
+inline constexpr std::size_t default_unacked_max_bytes = 64 * 1024 * 1024;
+// A link whose connection ZeroMQ reports lost, and not back within this, is down.
+inline constexpr int link_lost_grace_ms = 150;
+// After a link goes down, the sends it had not acknowledged (and newer
+// ones) wait this long before going to the new owners, so the other
+// gateways, which notice a lost connection as fast, have SYNCed them first.
+// A link that went down by timeout waits one --heartbeat-ms more (other
+// gateways time out up to a heartbeat later).
+inline constexpr int failover_grace_ms = 300;
+// Duplicate deliveries are recognised per (origin gateway, group): at most
+// this many pairs, each forgotten after this long without a delivery.
+inline constexpr std::size_t dedup_max_keys = 100000;
+inline constexpr int dedup_idle_s = 60;
 // Keepalive: ping a connection silent this long; drop it if nothing comes
 // back within the timeout (so dead TCP peers do not pile up).
 inline constexpr int default_ping_interval_ms = 25000;

@@ -21,7 +21,9 @@ class channel_layer {
 
   virtual void group_add(std::string group, std::string channel, join_callback cb) = 0;
   virtual void group_discard(std::string group, std::string channel) = 0;
-  virtual void group_send(std::string group, std::string event) = 0;
+  // False when the send is refused at once (the layer holds too many sends
+  // not yet acknowledged by layerd): the consumer tells the client.
+  virtual bool group_send(std::string group, std::string event) = 0;
 
  protected:
   ~channel_layer() = default;

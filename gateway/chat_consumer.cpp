@@ -23,7 +23,11 @@ void chat_consumer::on_receive(consumer_socket& socket, std::string_view text) {
                             parsed.error.detail);
     return reply_error(socket, parsed.error);
   }
-  layer_.group_send(group(), std::move(parsed.event));
+  if (!layer_.group_send(group(), std::move(parsed.event))) {
+    // Refused by the layer link (its bound on sends not yet acknowledged
+    // by layerd, which counts and logs it): never silent (docs/architecture.md, rule 7).
+    reply_error(socket, common::client_error{"overloaded", "the message was not sent: the server is busy; retry"});
+  }
 }
 
 }  // namespace sb::gateway

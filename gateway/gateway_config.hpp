@@ -28,6 +28,8 @@ struct gateway_config {
   int heartbeat_ms = common::limits::default_heartbeat_ms;
   int layerd_timeout_ms = common::limits::default_layerd_timeout_ms;
   int join_timeout_ms = common::limits::default_join_timeout_ms;
+  std::size_t unacked_max_messages = common::limits::default_unacked_max_messages;
+  std::size_t unacked_max_bytes = common::limits::default_unacked_max_bytes;
   int ping_interval_ms = common::limits::default_ping_interval_ms;
   int ping_timeout_ms = common::limits::default_ping_timeout_ms;
   int flush_interval_us = 0;                 // 0: write at the end of each reactor pass

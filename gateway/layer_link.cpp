@@ -1,12 +1,14 @@
 // layer_link.cpp — see layer_link.hpp.
 #include "gateway/layer_link.hpp"
 
+#include <cstring>
 #include <future>
 #include <memory>
 
 #include <boost/asio/post.hpp>
 
 #include "common/limits.hpp"
+#include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "gateway/consumer.hpp"
 #include "gateway/hub.hpp"
@@ -20,31 +22,50 @@ namespace asio = boost::asio;
 namespace {
 constexpr auto tick_every = std::chrono::milliseconds(50);
 constexpr int max_reads_per_handler = 256;  // then the pass's flush and the thread's sockets have a turn
+// While a layerd does not answer, its link is re-created after one layerd
+// timeout, then at doubling intervals up to this (docs/protocol.md).
+constexpr auto max_reopen_backoff = std::chrono::milliseconds(10000);
+constexpr std::size_t max_resends_per_tick = 20000;  // then the thread's sockets have a turn; the rest wait in order
+constexpr auto dedup_sweep_every = std::chrono::seconds(1);
 }  // namespace
 
 layer_link::layer_link(const gateway_config& cfg, std::string gateway_id, hub& h)
-    : cfg_(cfg), gateway_id_(std::move(gateway_id)), hub_(h), ioc_(h.context(0)), ring_(cfg.layerds) {
+    : cfg_(cfg),
+      gateway_id_(std::move(gateway_id)),
+      hub_(h),
+      ioc_(h.context(0)),
+      ring_(cfg.layerds),
+      journal_(cfg.layerds.size()),
+      dedup_(common::limits::dedup_max_keys, std::chrono::seconds(common::limits::dedup_idle_s)) {
+  const auto now = clock::now();
   for (const auto& ep : cfg_.layerds) {
     peer p;
     p.endpoint = ep;
-    p.sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
-    p.sock->set(zmq::sockopt::routing_id, gateway_id_);
-    p.sock->set(zmq::sockopt::immediate, 1);  // never queue for a layerd we are not connected to
-    p.sock->set(zmq::sockopt::linger, 200);
-    p.sock->set(zmq::sockopt::sndhwm, 100000);
-    p.sock->set(zmq::sockopt::rcvhwm, 100000);
-    p.sock->set(zmq::sockopt::reconnect_ivl, 100);
-    p.sock->set(zmq::sockopt::reconnect_ivl_max, 2000);
-    p.sock->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(common::limits::max_proto_body));
-    try {
-      p.sock->connect(ep);
-    } catch (const zmq::error_t& e) {
-      throw std::runtime_error("bad --layerd endpoint " + ep + ": " + e.what());
-    }
+    p.sock = make_socket(ep);
+    p.down_since = now;
+    p.reopen_backoff = std::chrono::milliseconds(cfg_.layerd_timeout_ms);
+    p.reopen_at = now + p.reopen_backoff;
     peers_.push_back(std::move(p));
   }
   alive_.assign(peers_.size(), false);
-  for (auto& p : peers_) p.down_since = clock::now();
+}
+
+std::unique_ptr<zmq::socket_t> layer_link::make_socket(const std::string& endpoint) {
+  auto sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  sock->set(zmq::sockopt::routing_id, gateway_id_);
+  sock->set(zmq::sockopt::immediate, 1);  // never queue for a layerd we are not connected to
+  sock->set(zmq::sockopt::linger, 200);
+  sock->set(zmq::sockopt::sndhwm, 100000);
+  sock->set(zmq::sockopt::rcvhwm, 100000);
+  sock->set(zmq::sockopt::reconnect_ivl, 100);
+  sock->set(zmq::sockopt::reconnect_ivl_max, 2000);
+  sock->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(common::limits::max_proto_body));
+  try {
+    sock->connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("bad --layerd endpoint " + endpoint + ": " + e.what());
+  }
+  return sock;
 }
 
 layer_link::~layer_link() { stop(); }
@@ -70,9 +91,8 @@ void layer_link::begin() {
   started_ = true;
   common::log("link")->info("layer link started gateway={} layerds={}", gateway_id_, peers_.size());
   for (std::size_t i = 0; i < peers_.size(); ++i) {
-    const int fd = peers_[i].sock->get(zmq::sockopt::fd);
-    peers_[i].watch = std::make_unique<asio::posix::stream_descriptor>(ioc_, fd);
-    arm_watch(i);
+    attach_monitor(i);
+    watch_socket(i);
   }
   tick_timer_ = std::make_unique<asio::steady_timer>(ioc_);
   tick(clock::now());  // the first HELLOs go now
@@ -105,21 +125,131 @@ void layer_link::shutdown() {
   fail_pending(peers_.size(), "gateway stopping");
   if (tick_timer_) tick_timer_->cancel();
   tick_timer_.reset();
-  for (auto& p : peers_) {
-    if (!p.watch) continue;
-    p.watch->cancel();
-    p.watch->release();  // the fd is ZeroMQ's
-    p.watch.reset();
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    unwatch_socket(i);
+    detach_monitor(i);
   }
   common::log("link")->info("layer link stopped gateway={}", gateway_id_);
 }
 
+void layer_link::watch_socket(std::size_t p) {
+  const int fd = peers_[p].sock->get(zmq::sockopt::fd);
+  peers_[p].watch = std::make_unique<asio::posix::stream_descriptor>(ioc_, fd);
+  arm_watch(p);
+  if (peers_[p].monitor) {
+    const int mfd = peers_[p].monitor->get(zmq::sockopt::fd);
+    peers_[p].monitor_watch = std::make_unique<asio::posix::stream_descriptor>(ioc_, mfd);
+    arm_monitor(p);
+    read_monitor(p);
+  }
+}
+
+void layer_link::attach_monitor(std::size_t p) {
+  auto& pr = peers_[p];
+  const std::string addr = "inproc://sb-link-monitor-" + std::to_string(p) + "-" + std::to_string(pr.generation);
+  if (zmq_socket_monitor(pr.sock->handle(), addr.c_str(), ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0) {
+    // Without it a dead layerd is still noticed, at --layerd-timeout-ms.
+    common::log("link")->warn("socket monitor unavailable layerd={} error=\"{}\"", pr.endpoint, zmq_strerror(zmq_errno()));
+    return;
+  }
+  pr.monitor = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
+  pr.monitor->set(zmq::sockopt::linger, 0);
+  pr.monitor->connect(addr);
+}
+
+void layer_link::detach_monitor(std::size_t p) {
+  auto& pr = peers_[p];
+  if (!pr.monitor) return;
+  zmq_socket_monitor(pr.sock->handle(), nullptr, 0);
+  pr.monitor->close();
+  pr.monitor.reset();
+}
+
+void layer_link::arm_monitor(std::size_t p) {
+  const auto gen = peers_[p].generation;
+  peers_[p].monitor_watch->async_wait(asio::posix::stream_descriptor::wait_read,
+                                      [this, p, gen](boost::system::error_code ec) {
+                                        if (ec || stopped_.load(std::memory_order_relaxed)) return;
+                                        if (peers_[p].generation != gen || !peers_[p].monitor) return;
+                                        read_monitor(p);
+                                        arm_monitor(p);
+                                      });
+}
+
+void layer_link::read_monitor(std::size_t p) {
+  auto& pr = peers_[p];
+  // Events are few (one per connect or disconnect); read them all.
+  for (int n = 0; n < 10000 && pr.monitor; ++n) {
+    if (!(pr.monitor->get(zmq::sockopt::events) & ZMQ_POLLIN)) return;
+    auto parts = proto::recv_frames(*pr.monitor, 2);
+    if (parts.empty()) return;
+    if (parts[0].size() < 6) continue;
+    std::uint16_t event = 0;
+    std::memcpy(&event, parts[0].data(), sizeof event);
+    if (event == ZMQ_EVENT_DISCONNECTED) {
+      // A layerd killed or restarted closes its connections at once; give
+      // ZeroMQ a moment to reconnect before calling it down (tick), so a
+      // blip is not a failover.
+      if (pr.up && pr.lost_at == clock::time_point::max()) pr.lost_at = clock::now();
+      common::log("link")->debug("layerd connection lost layerd={}", pr.endpoint);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      pr.lost_at = clock::time_point::max();
+    }
+  }
+}
+
+void layer_link::unwatch_socket(std::size_t p) {
+  auto& pr = peers_[p];
+  if (!pr.watch) return;
+  pr.watch->cancel();
+  pr.watch->release();  // the fd is ZeroMQ's: closing it here would break the socket
+  pr.watch.reset();
+  if (pr.monitor_watch) {
+    pr.monitor_watch->cancel();
+    pr.monitor_watch->release();
+    pr.monitor_watch.reset();
+  }
+}
+
+void layer_link::reopen(std::size_t p, const char* why) {
+  auto& pr = peers_[p];
+  std::unique_ptr<zmq::socket_t> fresh;
+  try {
+    fresh = make_socket(pr.endpoint);
+  } catch (const std::exception& e) {  // out of descriptors: keep the old one, try again later
+    common::log("link")->error("re-creating layerd link failed layerd={} error=\"{}\"", pr.endpoint, e.what());
+    return;
+  }
+  // The watch goes first (released, never closed), then the socket; a
+  // handler of the old watch that is already queued sees the generation
+  // change and stops (arm_watch).
+  unwatch_socket(p);
+  detach_monitor(p);
+  // What it still queues was for a layerd we gave up on; the sends among
+  // it are parked in the journal and go out again (set_up).
+  pr.sock->set(zmq::sockopt::linger, 0);
+  pr.sock->close();
+  pr.sock = std::move(fresh);
+  ++pr.generation;
+  pr.lost_at = clock::time_point::max();
+  attach_monitor(p);
+  if (started_) watch_socket(p);
+  const auto n = stats_.links_reopened.fetch_add(1) + 1;
+  common::log("link")->info("layerd link re-created layerd={} reason=\"{}\" links_reopened_total={}", pr.endpoint,
+                            why, n);
+  pr.next_hello = clock::now();
+  pr.hello_backoff = std::chrono::milliseconds(100);
+}
+
 void layer_link::arm_watch(std::size_t p) {
-  peers_[p].watch->async_wait(asio::posix::stream_descriptor::wait_read, [this, p](boost::system::error_code ec) {
-    if (ec || stopped_.load(std::memory_order_relaxed)) return;
-    read_peer(p);
-    arm_watch(p);
-  });
+  const auto gen = peers_[p].generation;
+  peers_[p].watch->async_wait(asio::posix::stream_descriptor::wait_read,
+                              [this, p, gen](boost::system::error_code ec) {
+                                if (ec || stopped_.load(std::memory_order_relaxed)) return;
+                                if (peers_[p].generation != gen) return;  // the socket it watched is gone
+                                read_peer(p);
+                                arm_watch(p);
+                              });
 }
 
 void layer_link::arm_tick() {
@@ -180,10 +310,31 @@ void layer_link::group_add(std::string group, std::string channel, join_callback
 void layer_link::group_discard(std::string group, std::string channel) {
   on_link_thread([this, group = std::move(group), channel = std::move(channel)] { do_discard(group, channel); });
 }
-void layer_link::group_send(std::string group, std::string event) {
+bool layer_link::group_send(std::string group, std::string event) {
+  // Reserved here, on the caller's thread, so the bound holds however many
+  // threads send at once; released when layerd acknowledges the send.
+  const std::size_t cost = group.size() + event.size();
+  const auto n = unacked_msgs_.fetch_add(1, std::memory_order_relaxed) + 1;
+  const auto bytes = unacked_bytes_.fetch_add(cost, std::memory_order_relaxed) + cost;
+  if (n > cfg_.unacked_max_messages || bytes > cfg_.unacked_max_bytes) {
+    release(cost, 1);
+    const auto refused = stats_.sends_refused.fetch_add(1, std::memory_order_relaxed) + 1;
+    static common::log_limiter limit;
+    common::warn_limited(limit, "link",
+                         "group_send refused group={} reason=\"too many group_sends not acknowledged by layerd\" "
+                         "unacked={} unacked_bytes={} refused_total={}",
+                         group, n - 1, bytes - cost, refused);
+    return false;
+  }
   on_link_thread([this, group = std::move(group), event = std::move(event)]() mutable {
-    do_send(group, std::move(event));
+    do_send(std::move(group), std::move(event));
   });
+  return true;
+}
+
+void layer_link::release(std::size_t bytes, std::size_t n) {
+  unacked_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  unacked_msgs_.fetch_sub(n, std::memory_order_relaxed);
 }
 
 std::optional<std::size_t> layer_link::owner(const std::string& group) const { return ring_.owner(group, alive_); }
@@ -230,16 +381,63 @@ void layer_link::do_discard(const std::string& group, const std::string& channel
   if (auto p = owner(group)) send_to(*p, proto::group_discard{group, channel});
 }
 
-void layer_link::do_send(const std::string& group, std::string event) {
-  auto p = owner(group);
-  if (!p || !send_to(*p, proto::group_send{group, std::move(event)})) {
-    if (stats_.dropped_no_layerd.fetch_add(1) % 1000 == 0) {
-      common::log("link")->warn("group_send dropped group={} reason=\"no layerd available\" dropped_total={}", group,
-                                stats_.dropped_no_layerd.load());
-    }
-    return;
+void layer_link::do_send(std::string group, std::string event) {
+  send_journal::entry e{next_id_++, 0, std::move(group), std::move(event)};
+  // Behind an older send of its group that still waits (a failover's
+  // grace, a refused send), and during the grace if its group moved: per
+  // group, in order. Other groups go at once.
+  const bool moved = clock::now() < release_at_ && ring_.owner(e.group, grace_alive_) != owner(e.group);
+  if (moved || journal_.holds(e.group) || !dispatch(e)) journal_.park(std::move(e));
+}
+
+bool layer_link::dispatch(send_journal::entry& e) {
+  auto p = owner(e.group);
+  if (!p) {
+    drop_send(e.group, e.cost(), "no layerd available");
+    return true;
   }
+  if (!peers_[*p].acks) {  // a 1.1 layerd acknowledges nothing: sent is done
+    if (!send_to(*p, proto::group_send{e.group, e.event})) return false;
+    stats_.group_sends.fetch_add(1, std::memory_order_relaxed);
+    release(e.cost(), 1);
+    return true;
+  }
+  const auto seq = journal_.take_seq(*p);
+  if (!send_to(*p, proto::group_send{e.group, e.event, seq, e.id})) return false;
   stats_.group_sends.fetch_add(1, std::memory_order_relaxed);
+  e.seq = seq;
+  journal_.sent(*p, std::move(e));
+  return true;
+}
+
+void layer_link::drop_send(const std::string& group, std::size_t bytes, const char* why) {
+  release(bytes, 1);
+  if (stats_.dropped_no_layerd.fetch_add(1) % 1000 == 0) {
+    common::log("link")->warn("group_send dropped group={} reason=\"{}\" dropped_total={}", group, why,
+                              stats_.dropped_no_layerd.load());
+  }
+}
+
+void layer_link::flush_parked(clock::time_point now) {
+  if (!journal_.has_parked() || now < release_at_) return;
+  std::size_t sent = 0, resent = 0;
+  while (journal_.has_parked() && sent < max_resends_per_tick) {
+    auto& e = journal_.front();
+    const bool again = e.seq != 0;  // it went out once, to a layerd that never acknowledged it
+    if (!dispatch(e)) break;         // ZeroMQ still refuses: try again next tick, nothing overtakes it
+    journal_.pop_front();
+    ++sent;
+    if (again) ++resent;
+  }
+  if (resent) stats_.sends_resent.fetch_add(resent, std::memory_order_relaxed);
+  // info once per failover (something was re-sent); a retry after ZeroMQ
+  // refused a send is routine, and could repeat every tick
+  if (resent) {
+    common::log("link")->info("group_sends re-sent to the new owners resent={} sent={} still_waiting={}", resent, sent,
+                              journal_.parked_count());
+  } else if (sent) {
+    common::log("link")->debug("group_sends released sent={} still_waiting={}", sent, journal_.parked_count());
+  }
 }
 
 void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view body) {
@@ -264,6 +462,12 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
     hub_.deliver(frame.value(), d->targets);
   } else if (auto* g = std::get_if<proto::group_deliver>(&m)) {
     stats_.delivers_in.fetch_add(1, std::memory_order_relaxed);
+    if (!g->origin.empty() && g->id != 0 && !dedup_.admit(g->origin, g->group, g->id, clock::now())) {
+      // Re-sent after a failover and already delivered here (docs/protocol.md).
+      stats_.duplicates_dropped.fetch_add(1, std::memory_order_relaxed);
+      log->trace("duplicate dropped group={} origin={} id={}", g->group, g->origin, g->id);
+      return;
+    }
     auto frame = consumer::render(g->event);
     if (!frame) {
       stats_.malformed_in.fetch_add(1);
@@ -271,6 +475,9 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
       return;
     }
     hub_.deliver_group(frame.value(), g->group);
+  } else if (auto* sa = std::get_if<proto::send_ack>(&m)) {
+    const auto [bytes, n] = journal_.acked(p, sa->seq);
+    release(bytes, n);
   } else if (auto* a = std::get_if<proto::ack>(&m)) {
     if (auto it = pending_.find(a->request); it != pending_.end()) {
       auto cb = std::move(it->second.cb);
@@ -285,6 +492,7 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
       return;
     }
     if (!peers_[p].up) {
+      peers_[p].acks = w->minor >= 2;
       log->info("layerd up layerd={} id={}", peers_[p].endpoint, w->layerd_id);
       set_up(p, true, "welcome");
     }
@@ -300,7 +508,9 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
     }
     if (e->code == "unknown_gateway") {
       // layerd restarted or expired us: introduce ourselves again, then SYNC.
-      if (peers_[p].up) set_up(p, false, "layerd does not know this gateway");
+      if (peers_[p].up) {
+        set_up(p, false, "layerd does not know this gateway", std::chrono::milliseconds(common::limits::failover_grace_ms));
+      }
       peers_[p].next_hello = clock::now();
       peers_[p].hello_backoff = std::chrono::milliseconds(100);
     } else if (e->code == "version") {
@@ -315,22 +525,42 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
   }
 }
 
-void layer_link::set_up(std::size_t p, bool up, const char* why) {
+void layer_link::set_up(std::size_t p, bool up, const char* why, std::chrono::milliseconds grace) {
   if (peers_[p].up == up) return;
+  const std::vector<bool> before = alive_;
   peers_[p].up = up;
   peers_[p].warned = false;
   alive_[p] = up;
   links_up_.store(static_cast<std::size_t>(std::count(alive_.begin(), alive_.end(), true)));
+  const auto now = clock::now();
   if (!up) {
     common::log("link")->warn("layerd down layerd={} reason=\"{}\" links_up={}", peers_[p].endpoint, why,
                               links_up_.load());
-    peers_[p].next_hello = clock::now();
+    peers_[p].next_hello = now;
     peers_[p].hello_backoff = std::chrono::milliseconds(100);
-    peers_[p].down_since = clock::now();
+    peers_[p].down_since = now;
     peers_[p].warned = true;  // the line above already said so
     fail_pending(p, "layerd down");
   }
-  sync_all();
+  // While down, the link is re-created every reopen_backoff until a
+  // WELCOME comes (tick); the first wait is one layerd timeout.
+  peers_[p].reopen_backoff = std::chrono::milliseconds(cfg_.layerd_timeout_ms);
+  peers_[p].reopen_at = up ? clock::time_point::max() : now + peers_[p].reopen_backoff;
+  peers_[p].lost_at = clock::time_point::max();
+  sync_all(before);
+  if (!up) {
+    // What it had not acknowledged goes to the new owners, in order, after
+    // the grace; so do newer sends (docs/protocol.md, "Acknowledged group_sends").
+    const auto kept = journal_.park_link(p);
+    // The ring as it was before this failover (or before the first of
+    // several in one grace): the groups whose owner changed since wait.
+    if (now >= release_at_) grace_alive_ = before;
+    release_at_ = std::max(release_at_, now + grace);
+    if (kept) {
+      common::log("link")->info("group_sends kept for the new owners layerd={} count={} grace_ms={}",
+                                peers_[p].endpoint, kept, grace.count());
+    }
+  }
 }
 
 void layer_link::fail_pending(std::size_t p, const std::string& why) {
@@ -345,10 +575,14 @@ void layer_link::fail_pending(std::size_t p, const std::string& why) {
   }
 }
 
-void layer_link::sync_all() {
+void layer_link::sync_all(const std::vector<bool>& alive_before) {
   std::vector<proto::sync> per_peer(peers_.size());
   for (const auto& [group, channels] : members_) {
     auto p = owner(group);
+    // A live layerd that owned the group before this change hears that it
+    // moved, so it forgets these members without removing them from Redis,
+    // where the new owner is writing them (docs/protocol.md, SYNC).
+    if (auto was = ring_.owner(group, alive_before); was && was != p) per_peer[*was].moved.push_back(group);
     if (!p) continue;
     per_peer[*p].groups.emplace_back(group, std::vector<std::string>(channels.begin(), channels.end()));
   }
@@ -369,8 +603,15 @@ void layer_link::tick(clock::time_point now) {
       read_peer(i);
     }
     if (pr.up) {
-      if (now - pr.last_heard > timeout) {
-        set_up(i, false, "no reply within layerd timeout");
+      if (pr.lost_at != clock::time_point::max() &&
+          now - pr.lost_at >= std::chrono::milliseconds(common::limits::link_lost_grace_ms)) {
+        set_up(i, false, "connection lost", std::chrono::milliseconds(common::limits::failover_grace_ms));
+      } else if (now - pr.last_heard > timeout) {
+        set_up(i, false, "no reply within layerd timeout",
+               std::chrono::milliseconds(cfg_.heartbeat_ms + common::limits::failover_grace_ms));
+        // Silence on a connection ZeroMQ still holds open: it would never
+        // reconnect by itself, so start afresh at once.
+        reopen(i, "no reply within layerd timeout");
       } else if (beat) {
         send_to(i, proto::heartbeat{});
       }
@@ -380,11 +621,21 @@ void layer_link::tick(clock::time_point now) {
       common::log("link")->warn("layerd unreachable layerd={} reason=\"no reply to HELLO\" retrying=true",
                                 pr.endpoint);
     }
+    if (!pr.up && now >= pr.reopen_at) {
+      reopen(i, "no WELCOME since the last attempt");
+      pr.reopen_backoff = std::min(pr.reopen_backoff * 2, std::max(max_reopen_backoff, pr.reopen_backoff));
+      pr.reopen_at = now + pr.reopen_backoff;
+    }
     if (!pr.up && now >= pr.next_hello) {
       send_to(i, proto::hello{common::limits::proto_major, common::limits::proto_minor, gateway_id_});
       pr.next_hello = now + (pr.version_refused ? std::chrono::milliseconds(30000) : pr.hello_backoff);
       pr.hello_backoff = std::min(pr.hello_backoff * 2, std::chrono::milliseconds(2000));
     }
+  }
+  flush_parked(now);
+  if (now >= next_expire_) {
+    next_expire_ = now + dedup_sweep_every;
+    dedup_.expire(now);
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now >= it->second.deadline) {

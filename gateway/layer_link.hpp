@@ -14,14 +14,35 @@
 // ZMQ_EVENTS shows no more input, and after a send (which may consume a
 // signal) ZMQ_EVENTS is checked again, once per handler. Every ZeroMQ call
 // made here is non-blocking (ZMQ_DONTWAIT sends and receives, ZMQ_EVENTS),
-// so the I/O thread never waits on ZeroMQ; a full send queue (sndhwm) is a
-// dropped send, counted and logged as before.
+// so the I/O thread never waits on ZeroMQ; a group_send that ZeroMQ
+// refuses (a full queue, or no connection under ZMQ_IMMEDIATE) is held in
+// the send journal and retried in order, never dropped while a layerd is up.
 //
 // Liveness: HELLO/WELCOME to come up, HEARTBEAT both ways; a layerd silent
 // for --layerd-timeout-ms is down and its groups move to the next one on
 // the ring. Whenever ownership changes, the link sends each live layerd a
 // SYNC with all of this gateway's members in the groups it now owns, so a
 // restarted or newly responsible layerd knows everything at once.
+//
+// Healing: a layerd declared down may still look connected to ZeroMQ (a
+// TCP connection that went silent, a paused process, a pipe layerd's ROUTER
+// handed to another peer with our routing id), and ZeroMQ only reconnects
+// a connection it saw close. So a link that goes down is re-created: the
+// DEALER is closed and a new one (same routing id, so this gateway's
+// channels stay valid) connects afresh; while no WELCOME comes, it is
+// re-created again with backoff (docs/protocol.md, "Liveness, ownership
+// and SYNC"). Each socket has a generation: a watch handler of a socket
+// that is gone sees a stale generation and does nothing.
+//
+// Nothing lost on failover (docs/protocol.md, "Acknowledged group_sends"):
+// each group_send is numbered and kept (send_journal) until its layerd's
+// SEND_ACK; when the layerd goes down, the kept sends are re-sent, in
+// order, to each group's new owner after a short grace that lets the other
+// gateways SYNC it first, and receivers drop duplicates (delivery_dedup).
+// A ZeroMQ monitor reports a lost connection at once, so a killed layerd is
+// down within milliseconds, not --layerd-timeout-ms. What is kept is
+// bounded (--unacked-max-messages, --unacked-max-bytes); past that a send
+// is refused at the door and the consumer tells its client.
 //
 // Threading: public methods from any thread; callbacks run on hub thread 0
 // and must only post elsewhere.
@@ -45,7 +66,9 @@
 
 #include "common/hash_ring.hpp"
 #include "gateway/channel_layer.hpp"
+#include "gateway/delivery_dedup.hpp"
 #include "gateway/gateway_config.hpp"
+#include "gateway/send_journal.hpp"
 #include "proto/messages.hpp"
 
 namespace sb::gateway {
@@ -61,6 +84,10 @@ class layer_link final : public channel_layer {
     std::atomic<std::uint64_t> delivers_in{0};
     std::atomic<std::uint64_t> dropped_no_layerd{0};
     std::atomic<std::uint64_t> malformed_in{0};
+    std::atomic<std::uint64_t> links_reopened{0};
+    std::atomic<std::uint64_t> sends_refused{0};     // over the unacked bound: the client got an error frame
+    std::atomic<std::uint64_t> sends_resent{0};      // re-sent to a new owner after a failover
+    std::atomic<std::uint64_t> duplicates_dropped{0};  // GROUP_DELIVERs already delivered
   };
 
   layer_link(const gateway_config& cfg, std::string gateway_id, hub& h);
@@ -77,18 +104,29 @@ class layer_link final : public channel_layer {
 
   void group_add(std::string group, std::string channel, join_callback cb) override;
   void group_discard(std::string group, std::string channel) override;
-  void group_send(std::string group, std::string event) override;
+  bool group_send(std::string group, std::string event) override;
 
   std::size_t links_up() const { return links_up_.load(std::memory_order_relaxed); }
   std::size_t links() const { return peers_.size(); }
   const stats& counters() const { return stats_; }
+  // group_sends kept until a layerd acknowledges them (sent or parked).
+  std::size_t unacked_messages() const { return unacked_msgs_.load(std::memory_order_relaxed); }
 
  private:
   struct peer {
     std::string endpoint;
     std::unique_ptr<zmq::socket_t> sock;
-    // Watches the socket's ZMQ_FD; released (never closed) on stop.
+    // Watches the socket's ZMQ_FD; released (never closed: the fd is
+    // ZeroMQ's) on stop and before the socket is re-created.
     std::unique_ptr<boost::asio::posix::stream_descriptor> watch;
+    std::uint64_t generation = 0;  // bumped each time sock is re-created
+    clock::time_point reopen_at = clock::time_point::max();  // while down: re-create then
+    std::chrono::milliseconds reopen_backoff{0};
+    bool acks = false;  // the layerd speaks 1.2: numbered group_sends, SEND_ACK
+    // ZMQ_EVENT_DISCONNECTED / _HANDSHAKE_SUCCEEDED of sock, read like sock
+    std::unique_ptr<zmq::socket_t> monitor;
+    std::unique_ptr<boost::asio::posix::stream_descriptor> monitor_watch;
+    clock::time_point lost_at = clock::time_point::max();  // connection lost and not back since
     bool up = false;
     clock::time_point last_heard{};
     clock::time_point next_hello{};
@@ -108,17 +146,35 @@ class layer_link final : public channel_layer {
   void on_link_thread(F&& f);
   void begin();
   void shutdown();
+  // The one place a DEALER to a layerd is made (routing id, options, connect).
+  std::unique_ptr<zmq::socket_t> make_socket(const std::string& endpoint);
+  // Closes peer p's DEALER and connects a new one; the watch moves with it.
+  void reopen(std::size_t p, const char* why);
+  void watch_socket(std::size_t p);
+  void unwatch_socket(std::size_t p);
   void arm_watch(std::size_t p);
+  void attach_monitor(std::size_t p);
+  void detach_monitor(std::size_t p);
+  void arm_monitor(std::size_t p);
+  void read_monitor(std::size_t p);
+  // Sends e to its group's owner; false (e untouched) when ZeroMQ refused it.
+  bool dispatch(send_journal::entry& e);
+  void flush_parked(clock::time_point now);
+  void release(std::size_t bytes, std::size_t n);
+  void drop_send(const std::string& group, std::size_t bytes, const char* why);
   void arm_tick();
   void read_peer(std::size_t p);
   void recheck_after_send();
   void do_add(std::string group, std::string channel, join_callback cb);
   void do_discard(const std::string& group, const std::string& channel);
-  void do_send(const std::string& group, std::string event);
+  void do_send(std::string group, std::string event);
   void on_message(std::size_t p, std::uint8_t kind, std::string_view body);
   void tick(clock::time_point now);
-  void set_up(std::size_t p, bool up, const char* why);
-  void sync_all();
+  // grace: how long re-sends wait after the link goes down (other gateways SYNC first)
+  void set_up(std::size_t p, bool up, const char* why,
+              std::chrono::milliseconds grace = std::chrono::milliseconds(0));
+  // SYNCs every live layerd; alive_before is the ring before the change.
+  void sync_all(const std::vector<bool>& alive_before);
   bool send_to(std::size_t p, const proto::message& m);
   std::optional<std::size_t> owner(const std::string& group) const;
   void fail_pending(std::size_t p, const std::string& why);
@@ -140,6 +196,16 @@ class layer_link final : public channel_layer {
   std::unique_ptr<boost::asio::steady_timer> tick_timer_;
   bool recheck_posted_ = false;
   bool started_ = false;
+  send_journal journal_;
+  delivery_dedup dedup_;
+  std::uint64_t next_id_ = 1;
+  clock::time_point release_at_{};  // parked sends wait until then
+  std::vector<bool> grace_alive_;   // the ring before the failover whose grace runs
+  clock::time_point next_expire_{};
+
+  // any thread: what the journal holds, reserved before the post to thread 0
+  std::atomic<std::size_t> unacked_msgs_{0};
+  std::atomic<std::size_t> unacked_bytes_{0};
 
   std::atomic<bool> stopped_{false};
   std::atomic<std::size_t> links_up_{0};

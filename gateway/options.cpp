@@ -53,6 +53,9 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
     ("heartbeat-ms", field(cfg.heartbeat_ms), "heartbeat interval to each layerd")
     ("layerd-timeout-ms", field(cfg.layerd_timeout_ms),
      "a layerd silent this long is down; its groups move to the next layerd")
+    ("unacked-max-messages", field(cfg.unacked_max_messages),
+     "group_sends kept until a layerd acknowledges them (over: refused with an error frame)")
+    ("unacked-max-bytes", field(cfg.unacked_max_bytes), "the same bound in bytes")
     ("join-timeout-ms", field(cfg.join_timeout_ms),
      "how long a handshake waits for layerd's join acknowledgement before 503")
     ("ping-interval-ms", field(cfg.ping_interval_ms), "ping a connection that has been silent this long")
@@ -97,6 +100,9 @@ void check(gateway_config& cfg) {
   if (cfg.max_message_size < 16) usage_error("--max-message-size must be at least 16");
   if (cfg.rate_limit <= 0 || cfg.rate_burst < 1) usage_error("--rate-limit must be > 0 and --rate-burst >= 1");
   if (cfg.send_queue_bytes < 1024 || cfg.send_queue_messages < 1) usage_error("send queue bounds too small");
+  if (cfg.unacked_max_messages < 1 || cfg.unacked_max_bytes < 1024) {
+    usage_error("--unacked-max-messages must be >= 1 and --unacked-max-bytes >= 1024");
+  }
   if (cfg.heartbeat_ms <= 0 || cfg.layerd_timeout_ms <= cfg.heartbeat_ms || cfg.join_timeout_ms <= 0) {
     usage_error("--layerd-timeout-ms must exceed --heartbeat-ms, and both be positive");
   }

@@ -83,6 +83,18 @@ std::string metrics_text(const server_context& ctx) {
       "Deliveries for connections that no longer exist.", ctx.hub_ref.unknown_targets());
   one("switchboard_gateway_layerd_links_up", "gauge", "layerd links up.", ctx.link.links_up());
   one("switchboard_gateway_layerd_links", "gauge", "layerd links configured.", ctx.link.links());
+  one("switchboard_gateway_layerd_reconnects_total", "counter",
+      "layerd links re-created (a new DEALER and connection) after the layerd stopped answering.",
+      v(link.links_reopened));
+  one("switchboard_gateway_group_sends_refused_total", "counter",
+      "group_sends refused because too many were not yet acknowledged by layerd (the client got an error frame).",
+      v(link.sends_refused));
+  one("switchboard_gateway_group_sends_resent_total", "counter",
+      "group_sends re-sent to a group's new owner after its layerd went down unacknowledged.", v(link.sends_resent));
+  one("switchboard_gateway_duplicates_dropped_total", "counter",
+      "Group deliveries dropped as already delivered (re-sent after a failover).", v(link.duplicates_dropped));
+  one("switchboard_gateway_group_sends_unacked", "gauge",
+      "group_sends kept until a layerd acknowledges them.", ctx.link.unacked_messages());
   one("switchboard_gateway_draining", "gauge",
       "1 while the gateway drains after SIGTERM.", ctx.draining.load() ? 1 : 0);
   {

@@ -30,9 +30,17 @@ void membership::discard(const std::string& group, const std::string& gateway, c
 
 group_store::diff membership::sync(const std::string& gateway,
                                    const std::vector<std::pair<std::string, std::vector<std::string>>>& groups,
-                                   double now) {
+                                   double now, const std::unordered_set<std::string>& moved) {
   auto diff = store_.replace_gateway(gateway, groups, now);
-  for (const auto& [g, c] : diff.removed) mirror_remove(g, c);
+  for (const auto& [g, c] : diff.removed) {
+    if (moved.count(g)) {
+      // Its new owner writes this member to Redis now; a removal from here
+      // could land after that write and erase it (docs/protocol.md, SYNC).
+      tell(g, [&](group_hooks& h) { h.left(g, c); });
+    } else {
+      mirror_remove(g, c);
+    }
+  }
   for (const auto& [g, c] : diff.added) mirror_add(g, c, group_hooks::join::sync);
   return diff;
 }

@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -38,8 +39,11 @@ class membership {
   void discard(const std::string& group, const std::string& gateway, const std::string& conn,
                const std::string& channel);
   // Makes `groups` (group → conn ids) the whole membership of `gateway`.
+  // Members of a group in `moved` (it moved to another layerd) leave memory
+  // only: the new owner keeps them in Redis.
   group_store::diff sync(const std::string& gateway,
-                         const std::vector<std::pair<std::string, std::vector<std::string>>>& groups, double now);
+                         const std::vector<std::pair<std::string, std::vector<std::string>>>& groups, double now,
+                         const std::unordered_set<std::string>& moved = {});
   // A dead gateway: its members leave; returns how many.
   std::size_t forget_gateway(const std::string& gateway);
   // A checked group_send was fanned out: tells the hooks.

@@ -1,6 +1,7 @@
 // router.cpp — see router.hpp.
 #include "layerd/router.hpp"
 
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -25,7 +26,7 @@ void router::on_readable() {
   // Drain a bounded batch so Redis and timers get their turn.
   for (int i = 0; i < 4096; ++i) {
     auto parts = proto::recv_frames(peers_.socket(), 8);
-    if (parts.empty()) return;
+    if (parts.empty()) break;
     ++stats_.messages_in;
     std::string peer = parts[0].to_string();
     if (parts.size() != 3 || parts[1].size() != 1) {
@@ -38,6 +39,14 @@ void router::on_readable() {
     const auto k = *static_cast<const std::uint8_t*>(parts[1].data());
     handle(peer, k, std::string_view(static_cast<const char*>(parts[2].data()), parts[2].size()));
   }
+  flush_acks();
+}
+
+void router::flush_acks() {
+  // One SEND_ACK per gateway per batch, never one per message: the batch's
+  // fan-outs are all with ZeroMQ by now (docs/protocol.md, SEND_ACK).
+  for (const auto& [peer, seq] : acks_) peers_.reply(peer, proto::send_ack{seq});
+  acks_.clear();
 }
 
 void router::handle(const std::string& peer, std::uint8_t kind, std::string_view body) {
@@ -61,7 +70,13 @@ void router::handle(const std::string& peer, std::uint8_t kind, std::string_view
                          std::holds_alternative<proto::send>(m);
   if (publishes && !may_publish) return reject(peer, 0, "unknown_gateway", "send HELLO first");
   if (std::holds_alternative<proto::heartbeat>(m)) return peers_.reply(peer, proto::heartbeat{});
-  if (auto* s = std::get_if<proto::group_send>(&m)) return on_group_send(peer, *s);
+  if (auto* s = std::get_if<proto::group_send>(&m)) {
+    on_group_send(peer, *s);
+    // Acked whatever became of it (fanned out, or refused with an ERROR):
+    // the gateway keeps it until then (docs/architecture.md, rule 7).
+    if (s->seq != 0 && peers_.is_gateway(peer)) acks_[peer] = s->seq;
+    return;
+  }
   if (auto* s = std::get_if<proto::send>(&m)) return on_send(peer, *s);
   // welcome, deliver, error, ack are layerd → gateway only.
   ++stats_.malformed;
@@ -118,7 +133,7 @@ void router::on_group_send(const std::string& peer, const proto::group_send& s) 
   if (!common::is_valid_group_name(s.group)) return reject(peer, 0, "bad_name", "invalid group name");
   auto type = common::event_type(s.event);
   if (!type) return refuse_event(peer, "group_send", s.group, type.error_text());
-  group_send(s.group, s.event, type.value());
+  group_send(s.group, s.event, type.value(), s.id != 0 ? peer : std::string(), s.id);
 }
 
 void router::refuse_event(const std::string& peer, const char* what, const std::string& to, const std::string& why) {
@@ -155,12 +170,14 @@ void router::on_sync(const std::string& peer, const proto::sync& s) {
     }
     groups.emplace_back(group, std::move(conns));
   }
-  const auto diff = members_.sync(peer, groups, common::unix_now());
-  common::log("layerd")->info("gateway synced gateway={} groups={} added={} removed={}", peer, groups.size(),
-                              diff.added.size(), diff.removed.size());
+  const std::unordered_set<std::string> moved(s.moved.begin(), s.moved.end());
+  const auto diff = members_.sync(peer, groups, common::unix_now(), moved);
+  common::log("layerd")->info("gateway synced gateway={} groups={} added={} removed={} moved_away={}", peer,
+                              groups.size(), diff.added.size(), diff.removed.size(), moved.size());
 }
 
-void router::group_send(const std::string& group, const std::string& event, const std::string& type) {
+void router::group_send(const std::string& group, const std::string& event, const std::string& type,
+                        const std::string& origin, std::uint64_t id) {
   const auto t0 = clock::now();
   ++stats_.group_sends;
   if (const auto* members = members_.find(group)) {
@@ -168,7 +185,7 @@ void router::group_send(const std::string& group, const std::string& event, cons
     // own members of the group, so this costs O(gateways) whatever the
     // size of the group.
     const auto k = static_cast<std::uint8_t>(proto::kind::group_deliver);
-    const std::string body = proto::encode(proto::group_deliver{group, event});
+    const std::string body = proto::encode(proto::group_deliver{group, event, origin, id});
     for (const auto& [gateway, conns] : *members) {
       if (peers_.send_raw(gateway, k, body)) ++stats_.delivers_out;
     }
@@ -201,6 +218,7 @@ void router::forget_gateway(const std::string& gateway, const char* why) {
   common::log("layerd")->warn("gateway expired gateway={} members_removed={} reason=\"{} (timeout {} ms)\"", gateway,
                               removed, why, cfg_.gateway_timeout_ms);
   peers_.forget_gateway(gateway);
+  acks_.erase(gateway);
 }
 
 }  // namespace sb::layerd

@@ -5,7 +5,8 @@
 // A group_send becomes one GROUP_DELIVER per gateway that has members,
 // encoded once (each gateway knows its own members, so a send costs
 // O(gateways), not O(members)), then goes to the Django bridge and the
-// group hooks. Gateways that stop sending heartbeats are forgotten with
+// group hooks. A numbered group_send from a gateway is acknowledged with
+// one cumulative SEND_ACK per gateway per batch read, after its fan-out. Gateways that stop sending heartbeats are forgotten with
 // their members. Everything runs in arrival order on one thread, so a
 // group's operations need no locks (docs/architecture.md, "ordering and
 // failover").
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "layerd/django_bridge.hpp"
 #include "layerd/membership.hpp"
@@ -52,8 +54,11 @@ class router {
   void on_readable();
   // One message [kind, body] from `peer`.
   void handle(const std::string& peer, std::uint8_t kind, std::string_view body);
-  // A checked group_send (from a peer or the HTTP API).
-  void group_send(const std::string& group, const std::string& event, const std::string& type);
+  // A checked group_send (from a peer or the HTTP API). origin and id (a
+  // gateway's run id and its number for the send) go into the GROUP_DELIVER
+  // so receiving gateways can drop a duplicate re-sent after a failover.
+  void group_send(const std::string& group, const std::string& event, const std::string& type,
+                  const std::string& origin = {}, std::uint64_t id = 0);
   // Forgets gateways that fell silent.
   void tick(clock::time_point now);
 
@@ -72,12 +77,15 @@ class router {
   void refuse_event(const std::string& peer, const char* what, const std::string& to, const std::string& why);
   void reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text);
   void forget_gateway(const std::string& gateway, const char* why);
+  // Sends each gateway one SEND_ACK for the group_sends of this batch.
+  void flush_acks();
 
   const layerd_config& cfg_;
   peers& peers_;
   membership& members_;
   django_bridge& bridge_;
   stats stats_;
+  std::unordered_map<std::string, std::uint64_t> acks_;  // gateway → highest seq handled this batch
 };
 
 }  // namespace sb::layerd

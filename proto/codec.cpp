@@ -43,9 +43,14 @@ struct encoder {
     pack_str(pk, m.channel);
   }
   void operator()(const group_send& m) {
-    pk.pack_array(2);
+    const bool numbered = m.seq != 0 || m.id != 0;
+    pk.pack_array(numbered ? 4 : 2);
     pack_str(pk, m.group);
     pack_bin(pk, m.event);
+    if (numbered) {
+      pk.pack(m.seq);
+      pk.pack(m.id);
+    }
   }
   void operator()(const send& m) {
     pk.pack_array(2);
@@ -70,17 +75,32 @@ struct encoder {
     pk.pack(m.request);
   }
   void operator()(const group_deliver& m) {
-    pk.pack_array(2);
+    const bool origin = !m.origin.empty();
+    pk.pack_array(origin ? 4 : 2);
     pack_str(pk, m.group);
     pack_bin(pk, m.event);
+    if (origin) {
+      pack_str(pk, m.origin);
+      pk.pack(m.id);
+    }
+  }
+  void operator()(const send_ack& m) {
+    pk.pack_array(1);
+    pk.pack(m.seq);
   }
   void operator()(const sync& m) {
-    pk.pack_array(static_cast<std::uint32_t>(m.groups.size()));
+    pk.pack_array(static_cast<std::uint32_t>(m.groups.size() + m.moved.size()));
     for (const auto& [group, channels] : m.groups) {
       pk.pack_array(2);
       pack_str(pk, group);
       pk.pack_array(static_cast<std::uint32_t>(channels.size()));
       for (const auto& c : channels) pack_str(pk, c);
+    }
+    for (const auto& group : m.moved) {
+      pk.pack_array(3);
+      pack_str(pk, group);
+      pk.pack_array(0);
+      pk.pack(std::uint32_t{1});
     }
   }
 };
@@ -147,7 +167,10 @@ message decode_object(kind k, const msgpack::object& o) {
     }
     case kind::group_send: {
       const auto& a = as_array(o, 2, "group_send");
-      return group_send{as_str(a.ptr[0], "group"), as_bin(a.ptr[1], "event")};
+      group_send s{as_str(a.ptr[0], "group"), as_bin(a.ptr[1], "event")};
+      if (a.size > 2) s.seq = as_uint(a.ptr[2], "seq");  // 1.2
+      if (a.size > 3) s.id = as_uint(a.ptr[3], "id");
+      return s;
     }
     case kind::send: {
       const auto& a = as_array(o, 2, "send");
@@ -170,7 +193,16 @@ message decode_object(kind k, const msgpack::object& o) {
     }
     case kind::group_deliver: {
       const auto& a = as_array(o, 2, "group_deliver");
-      return group_deliver{as_str(a.ptr[0], "group"), as_bin(a.ptr[1], "event")};
+      group_deliver d{as_str(a.ptr[0], "group"), as_bin(a.ptr[1], "event")};
+      if (a.size > 3) {  // 1.2
+        d.origin = as_str(a.ptr[2], "origin");
+        d.id = as_uint(a.ptr[3], "id");
+      }
+      return d;
+    }
+    case kind::send_ack: {
+      const auto& a = as_array(o, 1, "send_ack");
+      return send_ack{as_uint(a.ptr[0], "seq")};
     }
     case kind::sync: {
       const auto& a = as_array(o, 0, "sync");
@@ -178,7 +210,15 @@ message decode_object(kind k, const msgpack::object& o) {
       s.groups.reserve(a.size);
       for (std::uint32_t i = 0; i < a.size; ++i) {
         const auto& entry = as_array(a.ptr[i], 2, "sync entry");
-        s.groups.emplace_back(as_str(entry.ptr[0], "group"), as_str_list(entry.ptr[1], "channels"));
+        auto group = as_str(entry.ptr[0], "group");
+        auto channels = as_str_list(entry.ptr[1], "channels");
+        // 1.2: a third field 1 marks a group that moved away from this layerd
+        const bool moved = entry.size > 2 && as_u32(entry.ptr[2], "moved") == 1;
+        if (moved) {
+          s.moved.push_back(std::move(group));
+        } else {
+          s.groups.emplace_back(std::move(group), std::move(channels));
+        }
       }
       return s;
     }
@@ -191,14 +231,15 @@ message decode_object(kind k, const msgpack::object& o) {
 kind kind_of(const message& m) {
   static constexpr kind kinds[] = {kind::hello,     kind::welcome, kind::group_add, kind::group_discard,
                                    kind::group_send, kind::send,    kind::heartbeat, kind::deliver,
-                                   kind::error,      kind::ack,     kind::sync,      kind::group_deliver};
+                                   kind::error,      kind::ack,     kind::sync,      kind::group_deliver,
+                                   kind::send_ack};
   return kinds[m.index()];
 }
 
 const char* kind_name(std::uint8_t k) {
   static constexpr const char* names[] = {"?",         "hello",   "welcome", "group_add", "group_discard", "group_send",
                                           "send",      "heartbeat", "deliver", "error",   "ack",           "sync",
-                                          "group_deliver"};
+                                          "group_deliver", "send_ack"};
   return k < std::size(names) ? names[k] : "?";
 }
 
@@ -210,7 +251,7 @@ std::string encode(const message& m) {
 }
 
 common::result<message> decode(std::uint8_t kind_byte, std::string_view body) {
-  if (kind_byte < static_cast<std::uint8_t>(kind::hello) || kind_byte > static_cast<std::uint8_t>(kind::group_deliver)) {
+  if (kind_byte < static_cast<std::uint8_t>(kind::hello) || kind_byte > static_cast<std::uint8_t>(kind::send_ack)) {
     return common::error{"unknown message kind " + std::to_string(kind_byte)};
   }
   if (body.size() > common::limits::max_proto_body) return common::error{"message body too large"};

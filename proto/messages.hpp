@@ -22,14 +22,15 @@ enum class kind : std::uint8_t {
   welcome = 2,        // layerd → gateway: [major, minor, layerd_id]
   group_add = 3,      // gateway → layerd: [request, group, channel]; answered by ACK
   group_discard = 4,  // gateway → layerd: [group, channel]
-  group_send = 5,     // gateway → layerd: [group, event]
+  group_send = 5,     // gateway → layerd: [group, event, seq, id] (seq, id since 1.2; 0 or absent: no SEND_ACK)
   send = 6,           // gateway → layerd: [channel, event]
   heartbeat = 7,      // both ways: []
   deliver = 8,        // layerd → gateway: [[conn_id...], event]
   error = 9,          // layerd → gateway: [request, code, text]
   ack = 10,           // layerd → gateway: [request]
-  sync = 11,          // gateway → layerd: [[group, [channel...]]...] — all of the sender's members in groups this layerd owns
-  group_deliver = 12, // layerd → gateway: [group, event] — to every member of the group on that gateway
+  sync = 11,          // gateway → layerd: [[group, [channel...], moved?]...] — all of the sender's members in groups this layerd owns
+  group_deliver = 12, // layerd → gateway: [group, event, origin, id] — to every member of the group on that gateway
+  send_ack = 13,      // layerd → gateway: [seq] — every GROUP_SEND up to seq on this link is fanned out (1.2)
 };
 
 // Who says HELLO: a gateway (has sockets, an inbox, members; is expired
@@ -60,6 +61,12 @@ struct group_discard {
 struct group_send {
   std::string group;
   std::string event;  // msgpack map bytes
+  // Since 1.2, from a gateway: seq numbers the sends on this link (layerd
+  // answers with a cumulative SEND_ACK); id numbers the sender's sends for
+  // the whole run, the same when a send is re-sent to another layerd, so
+  // receivers can drop a duplicate. 0: no ack wanted / not de-duplicated.
+  std::uint64_t seq = 0;
+  std::uint64_t id = 0;
 };
 struct send {
   std::string channel;
@@ -80,16 +87,31 @@ struct ack {
 };
 struct sync {
   std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  // Since 1.2: groups this layerd owned and no longer does (the ring
+  // changed). Each travels as an entry [group, [], 1]; the layerd forgets
+  // the sender's members of it in memory only, because the new owner now
+  // writes them to Redis (docs/protocol.md, SYNC). A 1.1 layerd reads the
+  // entry as a group with no members.
+  std::vector<std::string> moved{};
 };
 // A group_send fanned out to one gateway: the gateway knows its own members
 // of the group, so layerd's work per send is O(gateways), not O(members).
 struct group_deliver {
   std::string group;
   std::string event;
+  // Since 1.2: the sending gateway's run id and its id for the send (both
+  // empty/0 for a send that carried no id: a client, the HTTP API, Django).
+  std::string origin{};
+  std::uint64_t id = 0;
+};
+// Cumulative: every GROUP_SEND on this link with a seq up to `seq` has been
+// handed to ZeroMQ for its fan-out (or refused with an ERROR).
+struct send_ack {
+  std::uint64_t seq = 0;
 };
 
 using message = std::variant<hello, welcome, group_add, group_discard, group_send, send, heartbeat, deliver,
-                             error, ack, sync, group_deliver>;
+                             error, ack, sync, group_deliver, send_ack>;
 
 kind kind_of(const message& m);
 const char* kind_name(std::uint8_t k);

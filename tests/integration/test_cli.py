@@ -122,6 +122,8 @@ class CommandLine(unittest.TestCase):
             (GATEWAY_BIN, ["--max-message-size", "-5x"]),
             (GATEWAY_BIN, ["--listen", "not-an-address"]),
             (GATEWAY_BIN, ["--flush-interval-us", "-1"]),
+            (GATEWAY_BIN, ["--unacked-max-messages", "0"]),
+            (GATEWAY_BIN, ["--unacked-max-bytes", "100"]),
             (GATEWAY_BIN, ["--flush-interval-us", "200000"]),
         ]
         for path, args in cases:

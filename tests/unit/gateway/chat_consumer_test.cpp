@@ -35,6 +35,15 @@ TEST_F(ChatConsumer, TurnsAMessageIntoAGroupSendOfChatMessage) {
   EXPECT_EQ(stats.bad_frames.load(), 0u);
 }
 
+TEST_F(ChatConsumer, AnswersASendTheLayerRefusesWithAnOverloadedErrorFrame) {
+  layer.refuse_sends = true;
+  chat->on_receive(socket, R"({"message": "hello"})");
+  ASSERT_EQ(socket.frames.size(), 1u);
+  EXPECT_EQ(socket.reply_json(0)["type"], "error");
+  EXPECT_EQ(socket.reply_json(0)["code"], "overloaded");
+  EXPECT_EQ(stats.bad_frames.load(), 1u);
+}
+
 TEST_F(ChatConsumer, AnswersBadJsonWithAnErrorFrameAndSendsNothing) {
   chat->on_receive(socket, "not json");
   EXPECT_TRUE(layer.calls.empty());

@@ -34,12 +34,15 @@ class recording_layer final : public channel_layer {
   void group_discard(std::string group, std::string channel) override {
     calls.push_back({"group_discard", std::move(group), std::move(channel)});
   }
-  void group_send(std::string group, std::string event) override {
+  bool group_send(std::string group, std::string event) override {
     const auto j = nlohmann::json::from_msgpack(event);
     calls.push_back({"group_send", std::move(group), j.dump()});
+    if (refuse_sends) return false;
+    return true;
   }
 
   std::vector<recorded_call> calls;
+  bool refuse_sends = false;  // group_send answers false (the layer is full)
   std::vector<join_callback> joins;  // acknowledge with joins[i](ok, why)
 };
 

@@ -51,6 +51,19 @@ TEST_F(Membership, HooksHearOnlyOfTheGroupsTheyFollow) {
                                                   "rewritten room_2 1", "left room_2 specific.gw1!c2"}));
 }
 
+TEST_F(Membership, ASyncThatMovesAGroupAwayLeavesItsMembersInRedisForTheNewOwner) {
+  members.add("room_1", "gw1", "c1", "specific.gw1!c1", 1.0);
+  members.add("chat_b", "gw1", "c2", "specific.gw1!c2", 1.0);
+  redis.calls.clear();
+  hooks.seen.clear();
+  // room_1 moved to another layerd; chat_b's member really left
+  members.sync("gw1", {}, 2.0, {"room_1"});
+  ASSERT_EQ(redis.calls.size(), 1u);
+  EXPECT_EQ(redis.calls[0].args, (redis_commands::argv{"ZREM", "asgi:group:chat_b", "specific.gw1!c2"}));
+  EXPECT_EQ(hooks.seen, (std::vector<std::string>{"left room_1 specific.gw1!c1"}));
+  EXPECT_EQ(members.find("room_1"), nullptr);  // gone from memory all the same
+}
+
 TEST_F(Membership, ADiscardOfANonMemberTouchesNothing) {
   members.discard("room_1", "gw1", "c1", "specific.gw1!c1");
   EXPECT_TRUE(redis.calls.empty());

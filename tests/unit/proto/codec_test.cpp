@@ -70,6 +70,75 @@ TEST(Codec, SyncErrorAckWelcomeHeartbeatRoundTrip) {
   EXPECT_TRUE(std::holds_alternative<heartbeat>(round_trip(heartbeat{})));
 }
 
+TEST(Codec, NumberedGroupSendsAcksAndOrigins) {
+  std::string ev("\x81\xa4type\xa1x", 7);
+  auto s = std::get<group_send>(round_trip(group_send{"g", ev, 7, 1234}));
+  EXPECT_EQ(s.seq, 7u);
+  EXPECT_EQ(s.id, 1234u);
+  auto plain = std::get<group_send>(round_trip(group_send{"g", ev}));  // a 1.1 peer or the CLI
+  EXPECT_EQ(plain.seq, 0u);
+  EXPECT_EQ(plain.id, 0u);
+  EXPECT_EQ(encode(group_send{"g", ev}), encode(group_send{"g", ev, 0, 0}));
+  auto d = std::get<group_deliver>(round_trip(group_deliver{"g", ev, "gw.0123", 99}));
+  EXPECT_EQ(d.origin, "gw.0123");
+  EXPECT_EQ(d.id, 99u);
+  EXPECT_TRUE(std::get<group_deliver>(round_trip(group_deliver{"g", ev})).origin.empty());
+  EXPECT_EQ(std::get<send_ack>(round_trip(send_ack{42})).seq, 42u);
+  EXPECT_EQ(kind_name(13), std::string("send_ack"));
+  // wrong types are refused
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::send_ack), packed([](auto& pk) {
+    pk.pack_array(1);
+    pk.pack(-1);
+  })));
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::send_ack), packed([](auto& pk) { pk.pack_array(0); })));
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::group_send), packed([](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(std::string("g"));
+    pk.pack_bin(0);
+    pk.pack(std::string("seq"));
+  })));
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::group_deliver), packed([](auto& pk) {
+    pk.pack_array(4);
+    pk.pack(std::string("g"));
+    pk.pack_bin(0);
+    pk.pack(1);
+    pk.pack(1);
+  })));
+  EXPECT_FALSE(decode(14, packed([](auto& pk) { pk.pack_array(0); })));
+}
+
+TEST(Codec, SyncCarriesMovedGroups) {
+  sync s;
+  s.groups.push_back({"chat_a", {"specific.g!1"}});
+  s.moved = {"chat_b", "chat_c"};
+  auto back = std::get<sync>(round_trip(s));
+  ASSERT_EQ(back.groups.size(), 1u);
+  EXPECT_EQ(back.groups[0].first, "chat_a");
+  EXPECT_EQ(back.moved, (std::vector<std::string>{"chat_b", "chat_c"}));
+  // a 1.1 SYNC (no third field) has nothing moved; a third field 0 is a normal entry
+  auto old = decode(static_cast<std::uint8_t>(kind::sync), packed([](auto& pk) {
+    pk.pack_array(2);
+    pk.pack_array(2);
+    pk.pack(std::string("chat_a"));
+    pk.pack_array(0);
+    pk.pack_array(3);
+    pk.pack(std::string("chat_b"));
+    pk.pack_array(0);
+    pk.pack(0);
+  }));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(std::get<sync>(old.value()).groups.size(), 2u);
+  EXPECT_TRUE(std::get<sync>(old.value()).moved.empty());
+  // the flag must be an unsigned integer
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::sync), packed([](auto& pk) {
+    pk.pack_array(1);
+    pk.pack_array(3);
+    pk.pack(std::string("chat_b"));
+    pk.pack_array(0);
+    pk.pack(std::string("yes"));
+  })));
+}
+
 TEST(Codec, DecodeAcceptsExtraTrailingFields) {
   auto body = packed([](auto& pk) {
     pk.pack_array(5);
