@@ -223,7 +223,7 @@ bool websocket_session::take_token() {
   return true;
 }
 
-// Overload (docs/architecture.md, rule 4): a full queue drops the frame
+// Overload (docs/architecture.md, rule 4 and "Overload"): a full queue drops the frame
 // rather than closing at once. Every member's queue fills together when
 // the reading side as a whole falls behind for a moment (a burst, a
 // reader that misses a few scheduler turns); closing them all then would
@@ -266,8 +266,7 @@ void websocket_session::note_drained() {
       (out_bytes_ + inflight_bytes_) * 2 > ctx_.cfg.send_queue_bytes) {
     return;
   }
-  behind_ = false;
-  ctx_.stats.connections_behind.fetch_sub(1, std::memory_order_relaxed);
+  no_longer_behind();
 }
 
 void websocket_session::no_longer_behind() {
