@@ -280,12 +280,18 @@ void websocket_session::drop() {
   static rate_line line;
   std::uint64_t n = 0;
   double seconds = 0;
-  if (line.count(n, seconds)) {
+  if (!line.count(n, seconds)) return;
+  const auto behind = ctx_.stats.connections_behind.load(std::memory_order_relaxed);
+  if (seconds == 0) {  // the first of the run: there is no rate yet
+    common::log("ws")->warn(
+        "send queues full: started dropping deliveries; connections behind now={} (each is closed as a slow "
+        "consumer if its queue stays full {} ms) channel={}",
+        behind, ctx_.cfg.slow_consumer_ms, channel());
+  } else {
     common::log("ws")->warn(
         "send queues full: dropped {} deliveries in the last {:.1f} s ({:.0f}/s); connections behind now={} "
         "(each is closed as a slow consumer if its queue stays full {} ms) latest channel={}",
-        n, seconds, per_second(n, seconds), ctx_.stats.connections_behind.load(std::memory_order_relaxed),
-        ctx_.cfg.slow_consumer_ms, channel());
+        n, seconds, per_second(n, seconds), behind, ctx_.cfg.slow_consumer_ms, channel());
   }
 }
 
@@ -421,7 +427,11 @@ void websocket_session::close(close_cause why) {
     static rate_line line;
     std::uint64_t n = 0;
     double seconds = 0;
-    if (line.count(n, seconds)) {
+    if (!line.count(n, seconds)) {
+    } else if (seconds == 0) {  // the first of the run: there is no rate yet
+      log->warn("closed a connection as a slow consumer: send queue full for {} ms; channel={}",
+                ctx_.cfg.slow_consumer_ms, channel());
+    } else {
       log->warn("closed {} connections as slow consumers in the last {:.1f} s ({:.1f}/s): send queue full for {} ms; "
                 "latest channel={}",
                 n, seconds, per_second(n, seconds), ctx_.cfg.slow_consumer_ms, channel());
