@@ -11,6 +11,7 @@
 import asyncio
 import json
 import re
+import signal
 import threading
 import time
 import unittest
@@ -178,6 +179,65 @@ class Overload(ProcessTestCase):
                                           r"consumers in the last [\d.]+ s)", self.gwa.log_text()),
                                 "no log line for the slow-consumer close")
                 self.assertGreater(k, 0)
+        arun(body(), 120)
+
+
+class LinkBacklog(ProcessTestCase):
+    def test_a_backlog_from_layerd_reaches_a_member_that_reads_without_drops(self):
+        """The gateway stalls (SIGSTOP) while its room keeps talking, so layerd
+        queues thousands of messages for it; when it runs again, its own
+        clients keep sending (each send makes the link look for input). It must
+        still queue one batch of the link (256 messages) per member between two
+        writes, not one batch per trigger: a member that reads loses nothing
+        with a send queue of 600 messages."""
+        args = ["--send-queue-messages", "600", "--rate-limit", "100000", "--rate-burst", "100000"]
+        c = self.start_cluster(layerds=1, gateways=2, gateway_args=args)
+        gwa, gwb = c.gateways
+        n = 20000
+
+        async def drain(ws, sink):
+            try:
+                async for m in ws:
+                    sink.append(m)
+            except Exception:  # closed: the assertions below say how
+                pass
+
+        async def body():
+            async with Clients() as cl:
+                reader = await cl.connect(gwa, "main", max_queue=None)
+                chatty = await cl.connect(gwa, "side", max_queue=None)
+                flood = await cl.connect(gwb, "main", max_queue=None)
+                await await_until(lambda: len(c.members("main")) == 2, 10, "2 members")
+                got = []
+                tasks = [asyncio.create_task(drain(reader, got)), asyncio.create_task(drain(chatty, [])),
+                         asyncio.create_task(drain(flood, []))]
+                gwa.signal_group(signal.SIGSTOP)
+                try:
+                    for k in range(n):
+                        await flood.send(json.dumps({"message": f"{k:06d}"}))
+                    for k in range(500):
+                        await chatty.send(json.dumps({"message": "x"}))
+                finally:
+                    gwa.signal_group(signal.SIGCONT)
+
+                async def chatter():
+                    for k in range(20000):
+                        await chatty.send(json.dumps({"message": "x"}))
+                        if k % 50 == 0:
+                            await asyncio.sleep(0)
+                side = asyncio.create_task(chatter())
+
+                def settled():
+                    m = scrape_metrics(gwa.port)
+                    return len(got) >= n or m.get(DROPPED, 0) > 0 or m.get(SLOW, 0) > 0
+                await await_until(settled, 60, "the backlog delivered")
+                await side
+                m = scrape_metrics(gwa.port)
+                self.assertEqual((m.get(DROPPED, 0), m.get(SLOW, 0)), (0, 0),
+                                 f"a member that reads lost messages: {len(got)} of {n} arrived")
+                self.assertEqual([json.loads(x)["message"] for x in got[:n]], [f"{k:06d}" for k in range(n)])
+                for t in tasks:
+                    t.cancel()
         arun(body(), 120)
 
 
