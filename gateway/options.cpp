@@ -51,8 +51,8 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
      "per-connection outbound queue bound in bytes (a delivery that does not fit is dropped and counted)")
     ("send-queue-messages", field(cfg.send_queue_messages), "per-connection outbound queue bound in messages")
     ("slow-consumer-ms", field(cfg.slow_consumer_ms),
-     "close a connection with 1008 slow consumer once its outbound queue has stayed full this long "
-     "(0: as soon as it is full)")
+     "close a connection with 1008 slow consumer when its socket has taken no bytes this long while "
+     "frames wait (0: as soon as its queue is full)")
     ("heartbeat-ms", field(cfg.heartbeat_ms), "heartbeat interval to each layerd")
     ("layerd-timeout-ms", field(cfg.layerd_timeout_ms),
      "a layerd silent this long is down; its groups move to the next layerd")

@@ -111,6 +111,7 @@ void websocket_session::accept(std::unique_ptr<tls_socket> tls, std::string acce
 void websocket_session::on_accepted(std::string accept_key) {
   state_ = state::open;
   last_heard_ = clock::now();
+  progress_ = last_heard_;
   ctx_.hub_ref.join_local(thread_, consumer_->group(), this);
   in_local_group_ = true;
   // The 101 goes first; anything delivered while joining follows it.
@@ -225,21 +226,21 @@ bool websocket_session::take_token() {
 
 // Overload (docs/architecture.md, rule 4 and "Overload"): a full queue drops the frame
 // rather than closing at once. Every member's queue fills together when
-// the reading side as a whole falls behind for a moment (a burst, a
-// reader that misses a few scheduler turns); closing them all then would
-// empty the room. A connection is a slow consumer only when its queue has
-// not drained to half its bounds for --slow-consumer-ms: that one is closed,
-// and the rest of its room is not slowed down by it (each queue is its own).
+// the reading side as a whole falls behind (a burst, readers short of
+// CPU); closing them all then would empty the room. A connection is a slow
+// consumer only when its socket has taken no bytes at all for
+// --slow-consumer-ms while frames wait: that one is closed. A reader that
+// reads, however slowly, keeps its connection and gets what fits, in
+// order; its memory stays within the queue's bounds.
 void websocket_session::send(std::shared_ptr<const std::string> frame) {
   if (state_ == state::closing || state_ == state::closed) return;
   if (full_with(frame->size())) {
     const auto now = clock::now();
-    note_full(now);
-    if (now - full_since_ >= std::chrono::milliseconds(ctx_.cfg.slow_consumer_ms)) {
-      return close(close_reason::slow_consumer);
-    }
+    note_full();
+    if (stalled(now)) return close(close_reason::slow_consumer);
     return drop();
   }
+  if (out_.empty() && inflight_.empty()) progress_ = clock::now();  // the stall clock starts with the first frame
   out_bytes_ += frame->size();
   out_.push_back(std::move(frame));
   mark_dirty();
@@ -250,10 +251,13 @@ bool websocket_session::full_with(std::size_t frame_bytes) const {
          out_bytes_ + inflight_bytes_ + frame_bytes > ctx_.cfg.send_queue_bytes;
 }
 
-void websocket_session::note_full(clock::time_point now) {
+bool websocket_session::stalled(clock::time_point now) const {
+  return (!out_.empty() || !inflight_.empty()) && now - progress_ >= std::chrono::milliseconds(ctx_.cfg.slow_consumer_ms);
+}
+
+void websocket_session::note_full() {
   if (behind_) return;
   behind_ = true;
-  full_since_ = now;
   ctx_.stats.connections_behind.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -285,17 +289,18 @@ void websocket_session::drop() {
   if (seconds == 0) {  // the first of the run: there is no rate yet
     common::log("ws")->warn(
         "send queues full: started dropping deliveries; connections behind now={} (each is closed as a slow "
-        "consumer if its queue stays full {} ms) channel={}",
+        "consumer if it takes no bytes for {} ms) channel={}",
         behind, ctx_.cfg.slow_consumer_ms, channel());
   } else {
     common::log("ws")->warn(
         "send queues full: dropped {} deliveries in the last {:.1f} s ({:.0f}/s); connections behind now={} "
-        "(each is closed as a slow consumer if its queue stays full {} ms) latest channel={}",
+        "(each is closed as a slow consumer if it takes no bytes for {} ms) latest channel={}",
         n, seconds, per_second(n, seconds), behind, ctx_.cfg.slow_consumer_ms, channel());
   }
 }
 
 void websocket_session::queue_control(std::string frame) {
+  if (out_.empty() && inflight_.empty()) progress_ = clock::now();
   auto f = std::make_shared<const std::string>(std::move(frame));
   out_bytes_ += f->size();
   out_.push_back(std::move(f));
@@ -351,6 +356,7 @@ void websocket_session::write_now() {
       return;
     }
     if (ec) return hard_close();
+    if (n > 0) progress_ = clock::now();
     ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
     ctx_.stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
     // Drop what was written; keep the offset into a partly written frame.
@@ -392,7 +398,10 @@ void websocket_session::write_tls() {
     }
     const auto r = tls_->write_staged();
     ctx_.stats.bytes_out.fetch_add(r.n, std::memory_order_relaxed);
-    if (r.n > 0) ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
+    if (r.n > 0) {
+      progress_ = clock::now();
+      ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
+    }
     if (r.st == tls_socket::status::want_read || r.st == tls_socket::status::want_write) {
       return wait_then(r.st, &websocket_session::write_tls);
     }
@@ -429,10 +438,10 @@ void websocket_session::close(close_cause why) {
     double seconds = 0;
     if (!line.count(n, seconds)) {
     } else if (seconds == 0) {  // the first of the run: there is no rate yet
-      log->warn("closed a connection as a slow consumer: send queue full for {} ms; channel={}",
+      log->warn("closed a connection as a slow consumer: took no bytes for {} ms; channel={}",
                 ctx_.cfg.slow_consumer_ms, channel());
     } else {
-      log->warn("closed {} connections as slow consumers in the last {:.1f} s ({:.1f}/s): send queue full for {} ms; "
+      log->warn("closed {} connections as slow consumers in the last {:.1f} s ({:.1f}/s): took no bytes for {} ms; "
                 "latest channel={}",
                 n, seconds, per_second(n, seconds), ctx_.cfg.slow_consumer_ms, channel());
     }
@@ -488,13 +497,9 @@ void websocket_session::sweep(clock::time_point now) {
     return;
   }
   if (state_ != state::open) return;
-  // A full queue with nothing more delivered (or filled by pongs) is judged here.
-  if (behind_ || full_with(0)) {
-    note_full(now);
-    if (now - full_since_ >= std::chrono::milliseconds(ctx_.cfg.slow_consumer_ms)) {
-      return close(close_reason::slow_consumer);
-    }
-  }
+  // A socket that takes nothing is judged here too, when nothing more is
+  // delivered to it (or only pongs are queued).
+  if (stalled(now)) return close(close_reason::slow_consumer);
   const auto interval = std::chrono::milliseconds(ctx_.cfg.ping_interval_ms);
   const auto timeout = std::chrono::milliseconds(ctx_.cfg.ping_timeout_ms);
   if (ping_outstanding_) {

@@ -64,8 +64,9 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   void accept(std::unique_ptr<tls_socket> tls, std::string accept_key);
 
   // Queues a complete frame. When the queue is full the frame is dropped
-  // and counted; a queue that stays full for --slow-consumer-ms closes the
-  // connection as a slow consumer (docs/architecture.md, rule 4).
+  // and counted; a socket that has taken no bytes for --slow-consumer-ms
+  // while frames wait is closed as a slow consumer (docs/architecture.md,
+  // "Overload").
   void send(std::shared_ptr<const std::string> frame);
   // The one way a socket closes (see close_reason.hpp).
   void close(close_cause why);
@@ -103,7 +104,8 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   void leave_group();
   bool take_token();
   bool full_with(std::size_t frame_bytes) const;
-  void note_full(clock::time_point now);
+  bool stalled(clock::time_point now) const;
+  void note_full();
   void note_drained();
   void no_longer_behind();
   void drop();
@@ -125,7 +127,7 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   clock::time_point last_heard_;
   clock::time_point ping_sent_;
   clock::time_point close_deadline_;
-  clock::time_point full_since_;  // while behind_: when the queue first refused a frame
+  clock::time_point progress_;  // the last write that took bytes (or the first frame queued after idle)
   std::uint32_t local_slot_ = 0;
   std::uint8_t thread_;
   state state_ = state::joining;
@@ -135,7 +137,7 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   bool in_local_group_ = false;
   bool ping_outstanding_ = false;
   bool shutdown_after_flush_ = false;
-  bool behind_ = false;  // the queue refused a frame and has not drained to half its bounds since
+  bool behind_ = false;  // the queue refused a frame and has not drained to half its bounds since (a gauge)
 };
 
 }  // namespace sb::gateway
