@@ -1,7 +1,11 @@
 // websocket_session.cpp — see websocket_session.hpp.
 #include "gateway/websocket_session.hpp"
 
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+
 #include <atomic>
+#include <climits>
 
 #include <boost/asio/post.hpp>
 
@@ -166,7 +170,10 @@ void websocket_session::on_readable(boost::system::error_code ec) {
 // can make progress.
 void websocket_session::wait_then(tls_socket::status want, void (websocket_session::*next)()) {
   const bool write = next == &websocket_session::write_tls;
-  if (write) writing_ = true;
+  if (write) {
+    writing_ = true;
+    kernel_queued_ = kernel_queued();  // what stalled() compares with
+  }
   lowest_socket().async_wait(
       want == tls_socket::status::want_read ? asio::ip::tcp::socket::wait_read : asio::ip::tcp::socket::wait_write,
       [self = shared_from_this(), next, write](boost::system::error_code ec) {
@@ -251,8 +258,25 @@ bool websocket_session::full_with(std::size_t frame_bytes) const {
          out_bytes_ + inflight_bytes_ + frame_bytes > ctx_.cfg.send_queue_bytes;
 }
 
-bool websocket_session::stalled(clock::time_point now) const {
-  return (!out_.empty() || !inflight_.empty()) && now - progress_ >= std::chrono::milliseconds(ctx_.cfg.slow_consumer_ms);
+bool websocket_session::stalled(clock::time_point now) {
+  if (out_.empty() && inflight_.empty()) return false;
+  if (now - progress_ < std::chrono::milliseconds(ctx_.cfg.slow_consumer_ms)) return false;
+  // The socket turns writable again only once a third of its buffer is
+  // free, which a reader that reads slowly may take longer than the limit
+  // to free: ask the kernel whether its send queue shrank since we looked
+  // (at most once per limit per socket).
+  const int queued = kernel_queued();
+  if (queued >= 0 && queued < kernel_queued_) {
+    kernel_queued_ = queued;
+    progress_ = now;
+    return false;
+  }
+  return true;
+}
+
+int websocket_session::kernel_queued() {
+  int queued = 0;
+  return ::ioctl(lowest_socket().native_handle(), SIOCOUTQ, &queued) == 0 ? queued : -1;
 }
 
 void websocket_session::note_full() {
@@ -347,6 +371,7 @@ void websocket_session::write_now() {
     boost::system::error_code ec;
     std::size_t n = socket_.write_some(iov, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      kernel_queued_ = kernel_queued();  // what stalled() compares with
       writing_ = true;
       socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this()](boost::system::error_code e) {
         self->writing_ = false;

@@ -104,7 +104,8 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   void leave_group();
   bool take_token();
   bool full_with(std::size_t frame_bytes) const;
-  bool stalled(clock::time_point now) const;
+  bool stalled(clock::time_point now);
+  int kernel_queued();  // bytes in the socket's kernel send queue (SIOCOUTQ), -1 if unknown
   void note_full();
   void note_drained();
   void no_longer_behind();
@@ -128,6 +129,7 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   clock::time_point ping_sent_;
   clock::time_point close_deadline_;
   clock::time_point progress_;  // the last write that took bytes (or the first frame queued after idle)
+  int kernel_queued_ = 0;       // kernel_queued() when the socket last refused bytes
   std::uint32_t local_slot_ = 0;
   std::uint8_t thread_;
   state state_ = state::joining;

@@ -181,6 +181,51 @@ class Overload(ProcessTestCase):
                 self.assertGreater(k, 0)
         arun(body(), 120)
 
+    def test_a_reader_that_reads_slowly_keeps_its_connection(self):
+        """A member reads all the time, but far slower than its room talks, for
+        longer than --slow-consumer-ms: it is not closed (its socket takes
+        bytes); it gets a part of the messages, in order, and the rest is
+        dropped and counted."""
+        self.start(QUEUE_ARGS + ["--slow-consumer-ms", "1000"])
+        room = "sluggish"
+
+        async def body():
+            async with Clients() as cl:
+                slow = RawWebSocket(self.gwa.port, f"/ws/chat/{room}/")
+                self.addCleanup(slow.close)
+                sender = await cl.connect(self.gwb, room)
+                await await_until(lambda: len(self.c.members(room)) == 2, 10, "2 members")
+                stop = threading.Event()
+                got = bytearray()
+
+                def trickle():  # 8 kB every 20 ms: 400 kB/s, against 10 MB/s sent below
+                    try:
+                        while not stop.is_set():
+                            chunk = slow.sock.recv(8192)
+                            if not chunk:
+                                return
+                            got.extend(chunk)
+                            time.sleep(0.02)
+                    except OSError:
+                        return
+                reader = threading.Thread(target=trickle, daemon=True)
+                reader.start()
+                t0, k = time.monotonic(), 0
+                while time.monotonic() - t0 < 4:  # 4 x --slow-consumer-ms
+                    for _ in range(10):
+                        await send_msg(sender, f"{k:06d}" + PAD)
+                        k += 1
+                    await recv_n(sender, 10, 20)
+                    await asyncio.sleep(0.02)
+                stop.set()
+                reader.join(10)
+                m = scrape_metrics(self.gwa.port)
+                self.assertEqual(m.get(SLOW, 0), 0, "a reader that reads was closed as a slow consumer")
+                self.assertGreater(m.get(DROPPED, 0), 0, f"nothing dropped in {k} messages: no overload")
+                self.assertNotIn(b"slow consumer", bytes(got))
+                self.assertEqual(len(self.c.members(room)), 2)
+        arun(body(), 120)
+
 
 class LinkBacklog(ProcessTestCase):
     def test_a_backlog_from_layerd_reaches_a_member_that_reads_without_drops(self):
