@@ -63,7 +63,8 @@ void add_source_ips(const std::string& spec, std::vector<std::uint32_t>& out) {
   }
 }
 
-std::vector<double> parse_rates(const std::string& spec) {
+// A comma-separated list of positive numbers, for --rates and --durations.
+std::vector<double> parse_list(const std::string& spec, const char* name) {
   std::vector<double> rates;
   if (spec == "auto") return rates;
   std::stringstream ss(spec);
@@ -75,10 +76,10 @@ std::vector<double> parse_rates(const std::string& spec) {
       if (used != item.size() || !(r > 0) || r > 10'000'000) throw std::invalid_argument("range");
       rates.push_back(r);
     } catch (const std::exception&) {
-      usage_error("--rates wants positive numbers separated by commas, or auto; got " + spec);
+      usage_error(std::string("--") + name + " wants positive numbers separated by commas, or auto; got " + spec);
     }
   }
-  if (rates.empty() || rates.size() > 64) usage_error("--rates wants 1 to 64 rates");
+  if (rates.empty() || rates.size() > 64) usage_error(std::string("--") + name + " wants 1 to 64 numbers");
   return rates;
 }
 
@@ -124,6 +125,9 @@ bench_options parse_options(int argc, char** argv) {
     ("members", po::value<std::uint32_t>()->default_value(1000), "fanout: members of the one room")
     ("senders", po::value<std::uint32_t>()->default_value(10), "fanout: minimum senders (raised to keep each under --max-sender-rate)")
     ("rates", po::value<std::string>()->default_value("auto"), "fanout: aggregate msg/s per step, e.g. 100,200,400; auto = double from --rate-start")
+    ("durations", po::value<std::string>()->default_value("auto"),
+     "fanout: seconds of load per step, one per --rates entry, e.g. 10,60,10; auto = --duration for every step")
+    ("all-steps", "fanout: run every step of --rates even after one is not sustainable (overload, then recovery)")
     ("rate-start", po::value<double>()->default_value(100), "fanout auto: first rate")
     ("rate-max", po::value<double>()->default_value(1'000'000), "fanout auto: last rate tried")
     ("max-sender-rate", po::value<double>()->default_value(40), "fanout: msg/s one connection may send (gateway --rate-limit is 50)")
@@ -189,7 +193,13 @@ bench_options parse_options(int argc, char** argv) {
   o.quiet = vm.count("quiet") > 0;
   o.members = vm["members"].as<std::uint32_t>();
   o.senders = vm["senders"].as<std::uint32_t>();
-  o.rates = parse_rates(vm["rates"].as<std::string>());
+  o.rates = parse_list(vm["rates"].as<std::string>(), "rates");
+  o.step_durations = parse_list(vm["durations"].as<std::string>(), "durations");
+  if (!o.step_durations.empty() && o.step_durations.size() != o.rates.size()) {
+    usage_error("--durations wants one number per --rates entry");
+  }
+  for (double d : o.step_durations) check_range("durations", d, 0.1, 3600);
+  o.all_steps = vm.count("all-steps") != 0;
   o.rate_start = vm["rate-start"].as<double>();
   o.rate_max = vm["rate-max"].as<double>();
   o.max_sender_rate = vm["max-sender-rate"].as<double>();

@@ -55,6 +55,8 @@ struct bench_options {
   double max_p99_ms = 1000;
   double min_delivery = 0.99;
   bool half_max_step = false;  // --half-max
+  std::vector<double> step_durations;  // --durations: seconds of step k (empty: duration_s for all)
+  bool all_steps = false;              // --all-steps: do not stop at an unsustainable step
   // rooms
   double rate_per_client = 1;
   // churn

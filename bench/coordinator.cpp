@@ -135,7 +135,7 @@ int coordinator::run_fanout() {
   double best = 0, best_rate = 0;
   std::string stop = "rates_exhausted";
   bool broken = false;
-  auto run_step = [&](std::uint32_t number, double rate) {
+  auto run_step = [&](std::uint32_t number, double rate, double seconds = 0) {
     auto senders = static_cast<std::uint32_t>(std::max<double>(opt_.senders, std::ceil(rate / opt_.max_sender_rate)));
     senders = std::min(senders, m);
     const double per_sender = rate / senders;
@@ -143,15 +143,16 @@ int coordinator::run_fanout() {
     sp["rate"] = rate;
     sp["senders"] = senders;
     sp["rate_per_sender"] = round_to(per_sender, 3);
-    sp["duration_s"] = opt_.duration_s;
+    sp["duration_s"] = seconds > 0 ? seconds : opt_.duration_s;
     sp["drain_s"] = opt_.drain_s;
     out_.progress("fanout step " + std::to_string(number) + ": " + num(rate) + " msg/s from " +
                   std::to_string(senders) + " senders to " + std::to_string(m) + " members");
-    return std::pair{phases_.load_step(number, per_sender, senders, sp), std::pair{per_sender, senders}};
+    return std::pair{phases_.load_step(number, per_sender, senders, sp, seconds), std::pair{per_sender, senders}};
   };
   for (std::size_t i = 0; i < rates.size(); ++i) {
     const double rate = rates[i];
-    auto [o, plan] = run_step(static_cast<std::uint32_t>(i + 1), rate);
+    const double seconds = i < opt_.step_durations.size() ? opt_.step_durations[i] : 0;
+    auto [o, plan] = run_step(static_cast<std::uint32_t>(i + 1), rate, seconds);
     const auto [per_sender, senders] = plan;
     if (!o.ok) {
       stop = o.why_not.empty() ? "worker_lost" : o.why_not;
@@ -163,6 +164,7 @@ int coordinator::run_fanout() {
     step_rates.push_back(rate);
     if (!o.sustainable) {
       stop = o.why_not;
+      if (opt_.all_steps) continue;  // overload runs: the steps after it show the recovery
       break;
     }
     if (o.deliveries_per_s > best) {

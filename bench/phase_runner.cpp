@@ -77,9 +77,9 @@ bool phase_runner::connect(std::uint64_t nstatic, std::uint32_t room_size, nlohm
 }
 
 phase_runner::step_outcome phase_runner::load_step(std::uint32_t step, double rate, std::uint32_t senders_per_room,
-                                                   nlohmann::ordered_json params) {
+                                                   nlohmann::ordered_json params, double seconds) {
   step_outcome o;
-  const double duration = opt_.duration_s > 0 ? opt_.duration_s : 1.0;
+  const double duration = seconds > 0 ? seconds : opt_.duration_s > 0 ? opt_.duration_s : 1.0;
   cmd_load_body cmd;
   cmd.step = step;
   cmd.senders_per_room = senders_per_room;

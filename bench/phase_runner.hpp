@@ -46,9 +46,10 @@ class phase_runner {
   // Opens the nstatic static connections; fills the connect metrics.
   bool connect(std::uint64_t nstatic, std::uint32_t room_size, nlohmann::ordered_json& metrics,
                std::uint64_t& opened);
-  // One load step at `rate` messages/s per sender; the line is a "step" line with `params`.
+  // One load step at `rate` messages/s per sender for `seconds` (0: --duration);
+  // the line is a "step" line with `params`.
   step_outcome load_step(std::uint32_t step, double rate, std::uint32_t senders_per_room,
-                         nlohmann::ordered_json params);
+                         nlohmann::ordered_json params, double seconds = 0);
   // Merges the workers' churn reports of a phase that started at start_ns
   // into `m`; false on a report that does not decode.
   bool churn_metrics(const std::vector<std::string>& bodies, double duration, std::uint64_t start_ns,

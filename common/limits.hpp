@@ -27,6 +27,10 @@ inline constexpr double default_rate_limit = 50.0;    // messages per second
 inline constexpr double default_rate_burst = 100.0;   // bucket size
 inline constexpr std::size_t default_send_queue_bytes = 1024 * 1024;
 inline constexpr std::size_t default_send_queue_messages = 4096;
+// A connection whose socket takes no bytes this long while frames wait is
+// closed as a slow consumer; deliveries that do not fit its send queue are
+// dropped and counted (docs/architecture.md, rule 4 and "Overload").
+inline constexpr int default_slow_consumer_ms = 5000;
 inline constexpr int default_heartbeat_ms = 1000;
 inline constexpr int default_layerd_timeout_ms = 3000;
 inline constexpr int default_join_timeout_ms = 5000;

@@ -25,6 +25,7 @@ struct gateway_config {
   double rate_burst = common::limits::default_rate_burst;
   std::size_t send_queue_bytes = common::limits::default_send_queue_bytes;
   std::size_t send_queue_messages = common::limits::default_send_queue_messages;
+  int slow_consumer_ms = common::limits::default_slow_consumer_ms;  // 0: close as soon as a queue is full
   int heartbeat_ms = common::limits::default_heartbeat_ms;
   int layerd_timeout_ms = common::limits::default_layerd_timeout_ms;
   int join_timeout_ms = common::limits::default_join_timeout_ms;

@@ -274,6 +274,13 @@ void layer_link::recheck_after_send() {
 }
 
 void layer_link::read_peer(std::size_t p) {
+  // One reader per peer at a time: a second chain of continuations would
+  // read another batch before the sockets' flush, and under a steady
+  // backlog the chains would add up (each trigger starting one more) until
+  // a pass queued thousands of messages on every member at once and filled
+  // their send queues while the kernel had room (docs/architecture.md,
+  // "Overload").
+  if (peers_[p].more_posted) return;
   auto log = common::log("link");
   auto& sock = *peers_[p].sock;
   for (int n = 0; n < max_reads_per_handler; ++n) {
@@ -297,7 +304,9 @@ void layer_link::read_peer(std::size_t p) {
     if (stopped_.load(std::memory_order_relaxed)) return;
   }
   // More is waiting: come back after the thread's other work.
+  peers_[p].more_posted = true;
   asio::post(ioc_, [this, p] {
+    peers_[p].more_posted = false;
     if (!stopped_.load(std::memory_order_relaxed)) read_peer(p);
   });
 }

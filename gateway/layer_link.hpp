@@ -134,6 +134,10 @@ class layer_link final : public channel_layer {
     bool version_refused = false;
     bool warned = false;  // "unreachable" logged since it was last up
     clock::time_point down_since{};
+    // A read that stopped at max_reads_per_handler has posted its
+    // continuation: other triggers (readiness, a send) leave the reading to
+    // it, so one pass never reads more than one batch from this peer.
+    bool more_posted = false;
   };
   struct pending_join {
     join_callback cb;

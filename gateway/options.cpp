@@ -48,8 +48,11 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
     ("rate-burst", field(cfg.rate_burst),
      "messages a connection may send at once before the rate limit applies (then close 1008)")
     ("send-queue-bytes", field(cfg.send_queue_bytes),
-     "per-connection outbound queue bound in bytes (over: close 1008 slow consumer)")
+     "per-connection outbound queue bound in bytes (a delivery that does not fit is dropped and counted)")
     ("send-queue-messages", field(cfg.send_queue_messages), "per-connection outbound queue bound in messages")
+    ("slow-consumer-ms", field(cfg.slow_consumer_ms),
+     "close a connection with 1008 slow consumer when its socket has taken no bytes this long while "
+     "frames wait (0: as soon as its queue is full)")
     ("heartbeat-ms", field(cfg.heartbeat_ms), "heartbeat interval to each layerd")
     ("layerd-timeout-ms", field(cfg.layerd_timeout_ms),
      "a layerd silent this long is down; its groups move to the next layerd")
@@ -103,6 +106,7 @@ void check(gateway_config& cfg) {
   if (cfg.unacked_max_messages < 1 || cfg.unacked_max_bytes < 1024) {
     usage_error("--unacked-max-messages must be >= 1 and --unacked-max-bytes >= 1024");
   }
+  if (cfg.slow_consumer_ms < 0 || cfg.slow_consumer_ms > 600000) usage_error("--slow-consumer-ms must be 0..600000");
   if (cfg.heartbeat_ms <= 0 || cfg.layerd_timeout_ms <= cfg.heartbeat_ms || cfg.join_timeout_ms <= 0) {
     usage_error("--layerd-timeout-ms must exceed --heartbeat-ms, and both be positive");
   }

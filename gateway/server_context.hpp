@@ -36,6 +36,10 @@ struct gateway_stats {
   std::array<std::atomic<std::uint64_t>, close_reason_count> closes{};
   std::atomic<std::uint64_t> frames_in{0};
   std::atomic<std::uint64_t> frames_out{0};
+  // Overload (docs/architecture.md, rule 4): deliveries dropped because a
+  // connection's send queue was full, and connections whose queue is full now.
+  std::atomic<std::uint64_t> deliveries_dropped{0};
+  std::atomic<std::uint64_t> connections_behind{0};
   std::atomic<std::uint64_t> bytes_in{0};
   std::atomic<std::uint64_t> bytes_out{0};
   std::atomic<std::uint64_t> socket_writes{0};  // write system calls (or TLS writes) that sent frames

@@ -55,6 +55,12 @@ std::string metrics_text(const server_context& ctx) {
   one("switchboard_gateway_frames_in_total", "counter", "Text frames received from clients.", v(st.frames_in));
   one("switchboard_gateway_frames_out_total", "counter",
       "Frames written to clients (fan-out deliveries and control frames).", v(st.frames_out));
+  one("switchboard_gateway_deliveries_dropped_total", "counter",
+      "Deliveries dropped because the connection's send queue was full (overload; see --slow-consumer-ms).",
+      v(st.deliveries_dropped));
+  one("switchboard_gateway_connections_behind", "gauge",
+      "Connections whose send queue is full and has not drained to half its bounds since.",
+      v(st.connections_behind));
   one("switchboard_gateway_socket_writes_total", "counter",
       "Writes to WebSocket clients; frames_out / socket_writes is the frames sent per write.", v(st.socket_writes));
   one("switchboard_gateway_bytes_in_total", "counter", "Bytes read from WebSocket clients.", v(st.bytes_in));

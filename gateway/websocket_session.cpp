@@ -1,6 +1,12 @@
 // websocket_session.cpp — see websocket_session.hpp.
 #include "gateway/websocket_session.hpp"
 
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+
+#include <atomic>
+#include <climits>
+
 #include <boost/asio/post.hpp>
 
 #include "common/log_limiter.hpp"
@@ -35,6 +41,31 @@ std::vector<asio::const_buffer>& thread_iov() {
 
 // A close handshake that has not finished by then is cut.
 constexpr auto close_timeout = std::chrono::seconds(5);
+
+// A warning an overloaded gateway may have to give thousands of times a
+// second, logged at most once per interval (common/log_limiter.hpp) with
+// what happened since the previous line as a count and a rate.
+struct rate_line {
+  common::log_limiter limit;
+  std::atomic<std::uint64_t> events{0};
+  std::atomic<std::uint64_t> events_logged{0};  // `events` at the previous line
+  std::atomic<std::int64_t> logged_ns{0};       // steady-clock time of the previous line (0: none yet)
+
+  // Counts one event; true (with the events and seconds since the previous
+  // line, or since the first event) when a line is due.
+  bool count(std::uint64_t& n, double& seconds) {
+    const auto total = events.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto now = common::log_limiter::clock::now();
+    if (!common::log("ws")->should_log(spdlog::level::warn) || !limit.admit(now)) return false;
+    const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    const std::int64_t before = logged_ns.exchange(now_ns, std::memory_order_relaxed);
+    n = total - events_logged.exchange(total, std::memory_order_relaxed);
+    seconds = before == 0 ? 0.0 : static_cast<double>(now_ns - before) / 1e9;
+    return true;
+  }
+};
+
+double per_second(std::uint64_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0.0; }
 
 }  // namespace
 
@@ -84,6 +115,7 @@ void websocket_session::accept(std::unique_ptr<tls_socket> tls, std::string acce
 void websocket_session::on_accepted(std::string accept_key) {
   state_ = state::open;
   last_heard_ = clock::now();
+  progress_ = last_heard_;
   ctx_.hub_ref.join_local(thread_, consumer_->group(), this);
   in_local_group_ = true;
   // The 101 goes first; anything delivered while joining follows it.
@@ -138,7 +170,10 @@ void websocket_session::on_readable(boost::system::error_code ec) {
 // can make progress.
 void websocket_session::wait_then(tls_socket::status want, void (websocket_session::*next)()) {
   const bool write = next == &websocket_session::write_tls;
-  if (write) writing_ = true;
+  if (write) {
+    writing_ = true;
+    kernel_queued_ = kernel_queued();  // what stalled() compares with
+  }
   lowest_socket().async_wait(
       want == tls_socket::status::want_read ? asio::ip::tcp::socket::wait_read : asio::ip::tcp::socket::wait_write,
       [self = shared_from_this(), next, write](boost::system::error_code ec) {
@@ -196,19 +231,100 @@ bool websocket_session::take_token() {
   return true;
 }
 
+// Overload (docs/architecture.md, rule 4 and "Overload"): a full queue drops the frame
+// rather than closing at once. Every member's queue fills together when
+// the reading side as a whole falls behind (a burst, readers short of
+// CPU); closing them all then would empty the room. A connection is a slow
+// consumer only when its socket has taken no bytes at all for
+// --slow-consumer-ms while frames wait: that one is closed. A reader that
+// reads, however slowly, keeps its connection and gets what fits, in
+// order; its memory stays within the queue's bounds.
 void websocket_session::send(std::shared_ptr<const std::string> frame) {
   if (state_ == state::closing || state_ == state::closed) return;
-  if (out_.size() + inflight_.size() + 1 > ctx_.cfg.send_queue_messages ||
-      out_bytes_ + inflight_bytes_ + frame->size() > ctx_.cfg.send_queue_bytes) {
-    close(close_reason::slow_consumer);
-    return;
+  if (full_with(frame->size())) {
+    const auto now = clock::now();
+    note_full();
+    if (stalled(now)) return close(close_reason::slow_consumer);
+    return drop();
   }
+  if (out_.empty() && inflight_.empty()) progress_ = clock::now();  // the stall clock starts with the first frame
   out_bytes_ += frame->size();
   out_.push_back(std::move(frame));
   mark_dirty();
 }
 
+bool websocket_session::full_with(std::size_t frame_bytes) const {
+  return out_.size() + inflight_.size() + 1 > ctx_.cfg.send_queue_messages ||
+         out_bytes_ + inflight_bytes_ + frame_bytes > ctx_.cfg.send_queue_bytes;
+}
+
+bool websocket_session::stalled(clock::time_point now) {
+  if (out_.empty() && inflight_.empty()) return false;
+  if (now - progress_ < std::chrono::milliseconds(ctx_.cfg.slow_consumer_ms)) return false;
+  // The socket turns writable again only once a third of its buffer is
+  // free, which a reader that reads slowly may take longer than the limit
+  // to free: ask the kernel whether its send queue shrank since we looked
+  // (at most once per limit per socket).
+  const int queued = kernel_queued();
+  if (queued >= 0 && queued < kernel_queued_) {
+    kernel_queued_ = queued;
+    progress_ = now;
+    return false;
+  }
+  return true;
+}
+
+int websocket_session::kernel_queued() {
+  int queued = 0;
+  return ::ioctl(lowest_socket().native_handle(), SIOCOUTQ, &queued) == 0 ? queued : -1;
+}
+
+void websocket_session::note_full() {
+  if (behind_) return;
+  behind_ = true;
+  ctx_.stats.connections_behind.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Called as writes make progress: a queue back at half its bounds is no
+// longer behind (the margin keeps a reader that is just keeping up from
+// flapping in and out).
+void websocket_session::note_drained() {
+  if (!behind_) return;
+  if ((out_.size() + inflight_.size()) * 2 > ctx_.cfg.send_queue_messages ||
+      (out_bytes_ + inflight_bytes_) * 2 > ctx_.cfg.send_queue_bytes) {
+    return;
+  }
+  no_longer_behind();
+}
+
+void websocket_session::no_longer_behind() {
+  if (!behind_) return;
+  behind_ = false;
+  ctx_.stats.connections_behind.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void websocket_session::drop() {
+  ctx_.stats.deliveries_dropped.fetch_add(1, std::memory_order_relaxed);
+  static rate_line line;
+  std::uint64_t n = 0;
+  double seconds = 0;
+  if (!line.count(n, seconds)) return;
+  const auto behind = ctx_.stats.connections_behind.load(std::memory_order_relaxed);
+  if (seconds == 0) {  // the first of the run: there is no rate yet
+    common::log("ws")->warn(
+        "send queues full: started dropping deliveries; connections behind now={} (each is closed as a slow "
+        "consumer if it takes no bytes for {} ms) channel={}",
+        behind, ctx_.cfg.slow_consumer_ms, channel());
+  } else {
+    common::log("ws")->warn(
+        "send queues full: dropped {} deliveries in the last {:.1f} s ({:.0f}/s); connections behind now={} "
+        "(each is closed as a slow consumer if it takes no bytes for {} ms) latest channel={}",
+        n, seconds, per_second(n, seconds), behind, ctx_.cfg.slow_consumer_ms, channel());
+  }
+}
+
 void websocket_session::queue_control(std::string frame) {
+  if (out_.empty() && inflight_.empty()) progress_ = clock::now();
   auto f = std::make_shared<const std::string>(std::move(frame));
   out_bytes_ += f->size();
   out_.push_back(std::move(f));
@@ -255,6 +371,7 @@ void websocket_session::write_now() {
     boost::system::error_code ec;
     std::size_t n = socket_.write_some(iov, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      kernel_queued_ = kernel_queued();  // what stalled() compares with
       writing_ = true;
       socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this()](boost::system::error_code e) {
         self->writing_ = false;
@@ -264,6 +381,7 @@ void websocket_session::write_now() {
       return;
     }
     if (ec) return hard_close();
+    if (n > 0) progress_ = clock::now();
     ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
     ctx_.stats.bytes_out.fetch_add(n, std::memory_order_relaxed);
     // Drop what was written; keep the offset into a partly written frame.
@@ -279,6 +397,7 @@ void websocket_session::write_now() {
     if (done < inflight_.size()) first_offset_ += n;
     ctx_.stats.frames_out.fetch_add(done, std::memory_order_relaxed);
     inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(done));
+    note_drained();
   }
   after_flush();
 }
@@ -294,6 +413,7 @@ void websocket_session::write_tls() {
         ctx_.stats.frames_out.fetch_add(inflight_.size(), std::memory_order_relaxed);
         inflight_.clear();
         inflight_bytes_ = 0;
+        note_drained();
       }
       if (out_.empty()) break;
       inflight_.swap(out_);
@@ -303,7 +423,10 @@ void websocket_session::write_tls() {
     }
     const auto r = tls_->write_staged();
     ctx_.stats.bytes_out.fetch_add(r.n, std::memory_order_relaxed);
-    if (r.n > 0) ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
+    if (r.n > 0) {
+      progress_ = clock::now();
+      ctx_.stats.socket_writes.fetch_add(1, std::memory_order_relaxed);
+    }
     if (r.st == tls_socket::status::want_read || r.st == tls_socket::status::want_write) {
       return wait_then(r.st, &websocket_session::write_tls);
     }
@@ -334,7 +457,20 @@ void websocket_session::close(close_cause why) {
   const auto level = why.reason == close_reason::peer_closed || why.reason == close_reason::going_away
                          ? spdlog::level::debug
                          : why.reason == close_reason::ping_timeout ? spdlog::level::info : spdlog::level::warn;
-  if (level == spdlog::level::warn) {  // the peer broke a rule: it can do so on every connection it opens
+  if (why.reason == close_reason::slow_consumer) {  // under overload: one line per interval, with the rate
+    static rate_line line;
+    std::uint64_t n = 0;
+    double seconds = 0;
+    if (!line.count(n, seconds)) {
+    } else if (seconds == 0) {  // the first of the run: there is no rate yet
+      log->warn("closed a connection as a slow consumer: took no bytes for {} ms; channel={}",
+                ctx_.cfg.slow_consumer_ms, channel());
+    } else {
+      log->warn("closed {} connections as slow consumers in the last {:.1f} s ({:.1f}/s): took no bytes for {} ms; "
+                "latest channel={}",
+                n, seconds, per_second(n, seconds), ctx_.cfg.slow_consumer_ms, channel());
+    }
+  } else if (level == spdlog::level::warn) {  // the peer broke a rule: it can do so on every connection it opens
     static common::log_limiter limit;
     common::warn_limited(limit, "ws", "connection closed channel={} code={} reason=\"{}\"", channel(), why.code,
                          why.text);
@@ -343,6 +479,7 @@ void websocket_session::close(close_cause why) {
   }
   if (why.code == 0) return hard_close();  // nothing to say: cut
   state_ = state::closing;
+  no_longer_behind();
   close_deadline_ = clock::now() + close_timeout;
   // A closing connection takes no more messages: leave the group now, not
   // when the peer finally lets go of the socket.
@@ -372,6 +509,7 @@ void websocket_session::leave_group() {
 void websocket_session::hard_close() {
   if (state_ == state::closed) return;
   state_ = state::closed;
+  no_longer_behind();
   leave_group();
   boost::system::error_code ignored;
   lowest_socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
@@ -384,6 +522,9 @@ void websocket_session::sweep(clock::time_point now) {
     return;
   }
   if (state_ != state::open) return;
+  // A socket that takes nothing is judged here too, when nothing more is
+  // delivered to it (or only pongs are queued).
+  if (stalled(now)) return close(close_reason::slow_consumer);
   const auto interval = std::chrono::milliseconds(ctx_.cfg.ping_interval_ms);
   const auto timeout = std::chrono::milliseconds(ctx_.cfg.ping_timeout_ms);
   if (ping_outstanding_) {

@@ -63,8 +63,10 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   void accept(boost::asio::ip::tcp::socket socket, std::string accept_key);
   void accept(std::unique_ptr<tls_socket> tls, std::string accept_key);
 
-  // Queues a complete frame. Closes the connection as a slow consumer when
-  // the queue would pass its bounds.
+  // Queues a complete frame. When the queue is full the frame is dropped
+  // and counted; a socket that has taken no bytes for --slow-consumer-ms
+  // while frames wait is closed as a slow consumer (docs/architecture.md,
+  // "Overload").
   void send(std::shared_ptr<const std::string> frame);
   // The one way a socket closes (see close_reason.hpp).
   void close(close_cause why);
@@ -101,6 +103,13 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   void hard_close();
   void leave_group();
   bool take_token();
+  bool full_with(std::size_t frame_bytes) const;
+  bool stalled(clock::time_point now);
+  int kernel_queued();  // bytes in the socket's kernel send queue (SIOCOUTQ), -1 if unknown
+  void note_full();
+  void note_drained();
+  void no_longer_behind();
+  void drop();
 
   boost::asio::ip::tcp::socket socket_;  // plain; unopened until accept(), and with TLS
   std::unique_ptr<tls_socket> tls_;
@@ -119,6 +128,8 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   clock::time_point last_heard_;
   clock::time_point ping_sent_;
   clock::time_point close_deadline_;
+  clock::time_point progress_;  // the last write that took bytes (or the first frame queued after idle)
+  int kernel_queued_ = 0;       // kernel_queued() when the socket last refused bytes
   std::uint32_t local_slot_ = 0;
   std::uint8_t thread_;
   state state_ = state::joining;
@@ -128,6 +139,7 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   bool in_local_group_ = false;
   bool ping_outstanding_ = false;
   bool shutdown_after_flush_ = false;
+  bool behind_ = false;  // the queue refused a frame and has not drained to half its bounds since (a gauge)
 };
 
 }  // namespace sb::gateway

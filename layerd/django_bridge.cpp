@@ -117,7 +117,9 @@ void django_bridge::send(const std::string& group, const std::string& event) {
   if (g.waiting.size() >= common::limits::max_django_backlog) {
     ++stats_.backlog_dropped;
     g.waiting.pop_front();
-    common::log("redis")->warn("django delivery backlog full group={} reason=\"redis slow\"", group);
+    static common::log_limiter limit;  // under overload this is every send: once per interval (rule 7)
+    common::warn_limited(limit, "redis", "django delivery backlog full group={} reason=\"redis slow\" dropped_total={}",
+                         group, stats_.backlog_dropped);
   }
   g.waiting.emplace_back(g.next_seq++, event);
   // One membership check in flight per group: sends that arrive while one

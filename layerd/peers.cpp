@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "common/limits.hpp"
+#include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
 #include "proto/codec.hpp"
@@ -65,7 +66,11 @@ bool peers::send_raw(const std::string& peer, std::uint8_t k, const std::string&
   try {
     if (!socket_.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       ++stats_.send_drops;
-      common::log("fanout")->warn("send dropped peer={} kind={} reason=\"queue full\"", peer, proto::kind_name(k));
+      // A gateway that cannot keep up fills its queue on every send: once
+      // per interval, with the total (docs/architecture.md, rule 7).
+      static common::log_limiter limit;
+      common::warn_limited(limit, "fanout", "send dropped peer={} kind={} reason=\"queue full\" dropped_total={}", peer,
+                           proto::kind_name(k), stats_.send_drops);
       return false;
     }
     socket_.send(zmq::const_buffer(&k, 1), zmq::send_flags::sndmore);
@@ -73,7 +78,9 @@ bool peers::send_raw(const std::string& peer, std::uint8_t k, const std::string&
     return true;
   } catch (const zmq::error_t& e) {
     ++stats_.send_drops;
-    common::log("fanout")->warn("send dropped peer={} kind={} reason=\"{}\"", peer, proto::kind_name(k), e.what());
+    static common::log_limiter limit;
+    common::warn_limited(limit, "fanout", "send dropped peer={} kind={} reason=\"{}\" dropped_total={}", peer,
+                         proto::kind_name(k), e.what(), stats_.send_drops);
     return false;
   }
 }

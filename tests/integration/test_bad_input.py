@@ -167,12 +167,14 @@ class BadClientInput(ProcessTestCase):
                     for got in await asyncio.gather(*(recv_n(ws, batch, 10) for ws in readers)):
                         self.assertEqual([m["message"][:6] for m in got],
                                          [f"{k:06d}" for k in range(start, start + batch)])
+                # Its queue stays full: closed once that has lasted --slow-consumer-ms
+                # (docs/architecture.md, "Overload"); reading before then would save it.
+                await await_until(lambda: len(self.c.members(room)) == 3, 30,
+                                  "the slow consumer's member removed")
                 frames, closed = await asyncio.wait_for(asyncio.to_thread(slow.read_frames), 30)
                 texts = [f for f in frames if f[0] == 1]
                 self.assertLess(len(texts), count, "the slow consumer was never cut off")
                 self.assertTrue(self.gwa.alive())
-                await await_until(lambda: len(self.c.members(room)) == 3, 5,
-                                  "the slow consumer's member removed")
                 await self.assert_room_still_works(cl, room, by, "after slow consumer")
                 # docs/protocol.md: past the send-queue bounds -> close 1008 "slow consumer"
                 self.assertTrue(closed, f"connection dropped without a close frame after "

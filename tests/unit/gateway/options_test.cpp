@@ -36,6 +36,14 @@ TEST(Options, ListenTakesABracketedIpv6AddressWithoutItsBrackets) {
 TEST(Options, ABadValueIsOneLineAndExitCode2) {
   EXPECT_EXIT(parse({"--listen", "[::1]:8000x"}), ::testing::ExitedWithCode(2), "--listen must be host:port");
   EXPECT_EXIT(parse({"--threads", "0"}), ::testing::ExitedWithCode(2), "--threads must be 1..64");
+  EXPECT_EXIT(parse({"--slow-consumer-ms", "-1"}), ::testing::ExitedWithCode(2), "--slow-consumer-ms must be 0..600000");
+  EXPECT_EXIT(parse({"--slow-consumer-ms", "600001"}), ::testing::ExitedWithCode(2),
+              "--slow-consumer-ms must be 0..600000");
+}
+
+TEST(Options, SlowConsumerTimeDefaultsToFiveSecondsAndZeroMeansAtOnce) {
+  EXPECT_EQ(parse({}).slow_consumer_ms, 5000);
+  EXPECT_EQ(parse({"--slow-consumer-ms", "0"}).slow_consumer_ms, 0);
 }
 
 }  // namespace
