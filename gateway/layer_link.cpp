@@ -3,9 +3,11 @@
 
 #include <future>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/post.hpp>
 
+#include "common/curve_keys.hpp"
 #include "common/limits.hpp"
 #include "common/logging.hpp"
 #include "gateway/consumer.hpp"
@@ -20,14 +22,25 @@ namespace asio = boost::asio;
 namespace {
 constexpr auto tick_every = std::chrono::milliseconds(50);
 constexpr int max_reads_per_handler = 256;  // then the pass's flush and the thread's sockets have a turn
+
+// The CURVE keys of --curve-secret-file and --layerd-public-key-file, or
+// nothing without them; throws at start-up when a file is bad.
+std::optional<common::curve_client_keys> curve_keys(const gateway_config& cfg) {
+  if (cfg.curve_secret_file.empty()) return std::nullopt;
+  auto keys = common::load_curve_client_keys(cfg.curve_secret_file, cfg.layerd_public_key_file);
+  if (!keys) throw std::runtime_error("CURVE keys: " + keys.error_text());
+  return std::move(keys.value());
+}
 }  // namespace
 
 layer_link::layer_link(const gateway_config& cfg, std::string gateway_id, hub& h)
     : cfg_(cfg), gateway_id_(std::move(gateway_id)), hub_(h), ioc_(h.context(0)), ring_(cfg.layerds) {
+  const auto curve = curve_keys(cfg_);
   for (const auto& ep : cfg_.layerds) {
     peer p;
     p.endpoint = ep;
     p.sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+    if (curve) common::use_curve_client(*p.sock, *curve);
     p.sock->set(zmq::sockopt::routing_id, gateway_id_);
     p.sock->set(zmq::sockopt::immediate, 1);  // never queue for a layerd we are not connected to
     p.sock->set(zmq::sockopt::linger, 200);
