@@ -28,7 +28,7 @@ bool is_run_id_of(std::string_view routing_id, std::string_view prefix) {
 std::vector<std::string_view> fields(std::string_view line) {
   std::vector<std::string_view> out;
   std::size_t i = 0;
-  while (i < line.size() && out.size() < 8) {  // more than 4 is an error anyway
+  while (i < line.size()) {
     while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
     std::size_t j = i;
     while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
@@ -63,8 +63,15 @@ common::result<allow_list> allow_list::parse(std::string_view text, const std::s
     std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
     ++line_no;
-    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    const auto f = fields(line);
+    // `#` is also a Z85 digit, so a comment starts at a field that begins
+    // with `#` and is not the line's key.
+    auto f = fields(line);
+    for (std::size_t i = 0; i < f.size(); ++i) {
+      if (f[i].front() == '#' && !(i == 0 && common::is_z85_key(f[i]))) {
+        f.resize(i);
+        break;
+      }
+    }
     if (f.empty()) continue;
     auto bad = [&](const std::string& why) {
       return common::error{what + " line " + std::to_string(line_no) + ": " + why};

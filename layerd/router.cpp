@@ -39,7 +39,7 @@ void router::on_readable() {
     const std::string_view body(static_cast<const char*>(parts[2].data()), parts[2].size());
     // With CURVE, each message's key must be allowed this routing id and kind (layerd/zap_auth.hpp).
     if (auto* auth = peers_.auth()) {
-      if (auto refused = auth->check(peer, parts[1], body, peers_.is_gateway(peer))) {
+      if (auto refused = auth->check(peer, parts[1], body)) {
         reject(peer, 0, "forbidden", *refused);
         continue;
       }

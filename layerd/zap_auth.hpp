@@ -11,14 +11,18 @@
 // binds each key to its routing id: every received message carries the
 // key as its "User-Id" property (set from the ZAP reply), and check()
 // refuses a message whose routing id or kind the key's entry does not
-// allow. A key caught speaking for a live gateway's routing id is banned
-// until layerd restarts, so it cannot come back through ROUTER handover.
+// allow. With keys, ROUTER handover is off: a connection that claims a
+// routing id already connected is ignored by libzmq instead of taking the
+// id over, so no impostor (not even one holding an allowed key) can cut a
+// gateway off. A gateway that reconnects gets its id back once layerd has
+// seen its old connection close (it reconnects after 100 ms; each run has
+// a new id anyway, docs/architecture.md, rule 11).
 //
 // The ZAP handler and the socket monitor (handshake failures: no CURVE, a
 // wrong server key, garbage) run on a small thread of their own rather than
 // in layerd's loop: a flood of handshakes then never delays fan-out
 // (rule 3), and that thread touches no membership, only the immutable
-// allow-list, the ban set (under a mutex) and atomic counters.
+// allow-list and atomic counters.
 //
 // Threading: construct and secure() on layerd's loop thread before the
 // ROUTER binds; check() on the loop thread; refused() from any thread.
@@ -27,12 +31,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_set>
 
 #include <zmq.hpp>
 
@@ -46,7 +48,6 @@ class zap_auth {
   enum reason : std::size_t {
     handshake,    // the handshake failed: no CURVE, a wrong server key, garbage
     unknown_key,  // a CURVE key that is not on the allow-list
-    banned_key,   // a key banned for speaking for another gateway
     routing_id,   // a message from a routing id the key may not use
     role,         // a client key sent what only a gateway may send
     reason_count
@@ -60,16 +61,14 @@ class zap_auth {
   zap_auth(const zap_auth&) = delete;
   zap_auth& operator=(const zap_auth&) = delete;
 
-  // Makes `router` a CURVE server checked by this handler and watches its
-  // handshakes; call before it binds.
+  // Makes `router` a CURVE server checked by this handler, without
+  // handover, and watches its handshakes; call before it binds.
   void secure(zmq::socket_t& router);
 
   // A message from `peer` whose kind frame is `kind_frame` (it carries the
   // User-Id): nothing when it may go on; else the text of the ERROR to
-  // send back (already counted and logged). `live_gateway`: whether `peer`
-  // is a gateway layerd knows.
-  std::optional<std::string> check(const std::string& peer, zmq::message_t& kind_frame, std::string_view body,
-                                   bool live_gateway);
+  // send back (already counted and logged).
+  std::optional<std::string> check(const std::string& peer, zmq::message_t& kind_frame, std::string_view body);
 
   std::array<std::uint64_t, reason_count> refused() const;
   const std::string& public_key() const { return public_key_; }
@@ -79,7 +78,6 @@ class zap_auth {
   void on_zap_request();
   void on_monitor_event();
   void count(reason r) { refused_[r].fetch_add(1, std::memory_order_relaxed); }
-  bool is_banned(const std::string& key);
 
   std::string secret_key_, public_key_;
   allow_list allowed_;
@@ -88,8 +86,6 @@ class zap_auth {
   std::optional<zmq::socket_t> monitor_;
   std::string monitor_endpoint_;
   std::array<std::atomic<std::uint64_t>, reason_count> refused_{};
-  std::mutex banned_mutex_;
-  std::unordered_set<std::string> banned_;  // guarded by banned_mutex_
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
