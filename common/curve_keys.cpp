@@ -75,8 +75,8 @@ result<std::string> parse_key_text(std::string_view text, const std::string& wha
     std::string_view line = trim(text.substr(0, nl));
     text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
     ++line_no;
-    // `#` is also a Z85 digit: a line is a comment unless it is a key.
-    if (line.empty() || (line.front() == '#' && !is_z85_key(line))) continue;
+    // `#` is a Z85 digit too, but never the first of a key.
+    if (line.empty() || line.front() == '#') continue;
     if (!key.empty()) return error{what + " line " + std::to_string(line_no) + ": more than one key"};
     if (!is_z85_key(line)) {
       return error{what + " line " + std::to_string(line_no) + ": not a CURVE key (40 Z85 characters expected)"};

@@ -63,11 +63,12 @@ common::result<allow_list> allow_list::parse(std::string_view text, const std::s
     std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
     ++line_no;
-    // `#` is also a Z85 digit, so a comment starts at a field that begins
-    // with `#` and is not the line's key.
+    // `#` is also a Z85 digit, but never a key's first (Z85's first digit
+    // of a 32-bit group is at most '%'), so a field that starts with `#`
+    // starts a comment.
     auto f = fields(line);
     for (std::size_t i = 0; i < f.size(); ++i) {
-      if (f[i].front() == '#' && !(i == 0 && common::is_z85_key(f[i]))) {
+      if (f[i].front() == '#') {
         f.resize(i);
         break;
       }

@@ -2,8 +2,8 @@
 // role and, for a gateway, to its --id (docs/operations.md, "Securing
 // layerd's port").
 //
-// One entry per line; a field that starts with `#` starts a comment,
-// except a key (`#` is one of Z85's digits):
+// One entry per line; a field that starts with `#` starts a comment (`#`
+// is a Z85 digit, but no key starts with it):
 //   <Z85 public key> gateway <id>      a gateway started with --id <id>
 //   <Z85 public key> client [<name>]   switchboard-cli or a publishing backend
 // A key bound to `gateway <id>` may only use the routing ids (and so HELLO
