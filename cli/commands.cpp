@@ -15,12 +15,14 @@
 #include <chrono>
 #include <istream>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
 #include <string_view>
 
 #include "common/channels_keys.hpp"
+#include "common/curve_keys.hpp"
 #include "common/event.hpp"
 #include "common/limits.hpp"
 #include "common/names.hpp"
@@ -94,7 +96,13 @@ common::result<std::string> read_event(const ctx& c, const std::string& arg) {
 
 // Sends m through layerd; `what` names the operation in messages.
 int publish(const ctx& c, const proto::message& m, const std::string& what) {
-  layer_client link(c.opts.layerd, c.timeout());
+  std::optional<common::curve_client_keys> curve;
+  if (!c.opts.curve_secret_file.empty()) {
+    auto keys = common::load_curve_client_keys(c.opts.curve_secret_file, c.opts.layerd_public_key_file);
+    if (!keys) return c.fail(exit_code::usage, keys.error_text());
+    curve = std::move(keys.value());
+  }
+  layer_client link(c.opts.layerd, c.timeout(), curve);
   if (auto w = link.run(); !w) return c.fail(exit_code::failed, w.error_text());
   auto r = link.send_checked(m);
   if (!r) return c.fail(exit_code::failed, r.error_text());
@@ -277,6 +285,19 @@ int cmd_members(const ctx& c) {
   });
 }
 
+// keygen PREFIX: a CURVE key pair for a layerd, a gateway or a client
+// (docs/operations.md, "Securing layerd's port").
+int cmd_keygen(const ctx& c) {
+  if (c.opts.args.size() != 1 || c.opts.args[0].empty()) return wrong_args(c, "keygen OUTPUT_PREFIX");
+  if (!common::curve_available()) return c.fail(exit_code::failed, common::curve_missing_text);
+  auto pair = common::generate_keypair();
+  if (!pair) return c.fail(exit_code::failed, pair.error_text());
+  auto written = common::write_keypair(c.opts.args[0], pair.value());
+  if (!written) return c.fail(exit_code::failed, written.error_text());
+  c.out << written.value() << "\n";
+  return exit_code::ok;
+}
+
 }  // namespace
 
 int run_command(const options& opts, std::istream& in, std::ostream& out, std::ostream& err) {
@@ -288,6 +309,7 @@ int run_command(const options& opts, std::istream& in, std::ostream& out, std::o
   if (cmd == "group-discard") return cmd_group_discard(c);
   if (cmd == "groups") return cmd_groups(c);
   if (cmd == "members") return cmd_members(c);
+  if (cmd == "keygen") return cmd_keygen(c);
   err << "switchboard-cli: unknown command \"" << cmd << "\"\n\n" << usage();
   return exit_code::usage;
 }

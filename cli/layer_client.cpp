@@ -28,8 +28,11 @@ std::string random_cli_id() {
 
 std::string describe(const proto::error& e) { return e.code + ": " + e.text; }
 
-layer_client::layer_client(std::string endpoint, std::chrono::milliseconds timeout)
+layer_client::layer_client(std::string endpoint, std::chrono::milliseconds timeout,
+                           const std::optional<common::curve_client_keys>& curve)
     : endpoint_(std::move(endpoint)), timeout_(timeout), id_(random_cli_id()), sock_(ctx_, zmq::socket_type::dealer) {
+  if (curve) common::use_curve_client(sock_, *curve);
+  curve_ = curve.has_value();
   sock_.set(zmq::sockopt::routing_id, id_);
   // Until close, queue rather than drop; at close, give the queue at most
   // the timeout to reach layerd.
@@ -72,7 +75,8 @@ common::result<proto::welcome> layer_client::run() {
     }
   }
   return common::error{"layerd at " + endpoint_ + " did not answer HELLO within " + std::to_string(timeout_.count()) +
-                       " ms (is switchboard-layerd running there?)"};
+                       " ms (is switchboard-layerd running there" +
+                       (curve_ ? std::string(", and is this client's key on its allow-list?)") : std::string("?)"))};
 }
 
 common::result<std::optional<proto::error>> layer_client::send_checked(const proto::message& m) {

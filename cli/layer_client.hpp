@@ -19,6 +19,7 @@
 
 #include <zmq.hpp>
 
+#include "common/curve_keys.hpp"
 #include "common/result.hpp"
 #include "proto/messages.hpp"
 
@@ -26,7 +27,9 @@ namespace sb::cli {
 
 class layer_client {
  public:
-  layer_client(std::string endpoint, std::chrono::milliseconds timeout);
+  // With `curve`, the link is a CURVE client of layerd's key.
+  layer_client(std::string endpoint, std::chrono::milliseconds timeout,
+               const std::optional<common::curve_client_keys>& curve = std::nullopt);
   ~layer_client();
   layer_client(const layer_client&) = delete;
   layer_client& operator=(const layer_client&) = delete;
@@ -56,6 +59,7 @@ class layer_client {
   zmq::context_t ctx_;
   zmq::socket_t sock_;
   bool welcomed_ = false;
+  bool curve_ = false;
 };
 
 // "code: text" of a layerd ERROR, for one line on stderr.

@@ -39,6 +39,8 @@ std::string usage() {
          "  group-discard GROUP CHANNEL  remove CHANNEL from GROUP in Redis (ZREM)\n"
          "  groups                     list groups in Redis with their member counts\n"
          "  members GROUP              list the members of GROUP in Redis; exit 1 if it does not exist\n"
+         "  keygen PREFIX              write a new CURVE key pair: PREFIX.key (secret, mode 0600) and\n"
+         "                             PREFIX.pub (public); print the public key\n"
          "  JSON may be '-' to read it from stdin (needed for events larger than one argument allows).\n"
          "\n"
          "Options (anywhere on the line; '--' ends them):\n"
@@ -49,6 +51,9 @@ std::string usage() {
          "                      repeat for several hosts, in the order of Django's CHANNEL_LAYERS hosts\n"
          "  --prefix PREFIX     channels_redis key prefix (default asgi)\n"
          "  --timeout-ms N      bound on every wait for layerd or Redis, 1..600000 (default 3000)\n"
+         "  --curve-secret-file FILE  this client's CURVE secret key: talk CURVE to layerd (its public key\n"
+         "                      must be on layerd's allow-list as `client`); needs --layerd-public-key-file\n"
+         "  --layerd-public-key-file FILE  layerd's CURVE public key\n"
          "  -h, --help          print this help and exit\n"
          "  --version           print the version and exit\n"
          "\n"
@@ -91,7 +96,8 @@ parsed parse(int argc, const char* const* argv) {
       value = arg.substr(eq + 1);
       has_value = true;
     }
-    if (name != "--layerd" && name != "--redis" && name != "--prefix" && name != "--timeout-ms") {
+    if (name != "--layerd" && name != "--redis" && name != "--prefix" && name != "--timeout-ms" &&
+        name != "--curve-secret-file" && name != "--layerd-public-key-file") {
       return fail("unknown option " + std::string(name));
     }
     if (!has_value) {
@@ -103,6 +109,10 @@ parsed parse(int argc, const char* const* argv) {
       out.options.layerd = value;
     } else if (name == "--redis") {
       out.options.redis_texts.emplace_back(value);
+    } else if (name == "--curve-secret-file") {
+      out.options.curve_secret_file = value;
+    } else if (name == "--layerd-public-key-file") {
+      out.options.layerd_public_key_file = value;
     } else if (name == "--prefix") {
       if (value.empty()) return fail("--prefix must not be empty");
       out.options.prefix = value;
@@ -117,6 +127,9 @@ parsed parse(int argc, const char* const* argv) {
   if (version) {
     out.what = parsed::outcome::version;
     return out;
+  }
+  if (out.options.curve_secret_file.empty() != out.options.layerd_public_key_file.empty()) {
+    return fail("--curve-secret-file and --layerd-public-key-file go together");
   }
   if (out.options.redis_texts.empty()) out.options.redis_texts.emplace_back("redis://127.0.0.1:6379/0");
   auto urls = common::parse_redis_urls(out.options.redis_texts);

@@ -23,6 +23,9 @@ struct options {
   std::vector<common::redis_url> redis;
   std::string prefix = "asgi";
   int timeout_ms = 3000;
+  // CURVE to layerd: both set, or both empty.
+  std::string curve_secret_file;
+  std::string layerd_public_key_file;
   std::string command;            // empty when only --help/--version was asked
   std::vector<std::string> args;  // the command's positional arguments
 };

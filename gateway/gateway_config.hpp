@@ -39,6 +39,10 @@ struct gateway_config {
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For/-Proto are believed
   std::string tls_cert;                      // both set: https and wss on --listen
   std::string tls_key;
+  // CURVE to the layerds (docs/operations.md, "Securing layerd's port"):
+  // both set, or both empty. One layerd public key serves every --layerd.
+  std::string curve_secret_file;
+  std::string layerd_public_key_file;
 };
 
 }  // namespace sb::gateway

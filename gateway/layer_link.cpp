@@ -4,9 +4,11 @@
 #include <cstring>
 #include <future>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/post.hpp>
 
+#include "common/curve_keys.hpp"
 #include "common/limits.hpp"
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
@@ -27,6 +29,15 @@ constexpr int max_reads_per_handler = 256;  // then the pass's flush and the thr
 constexpr auto max_reopen_backoff = std::chrono::milliseconds(10000);
 constexpr std::size_t max_resends_per_tick = 20000;  // then the thread's sockets have a turn; the rest wait in order
 constexpr auto dedup_sweep_every = std::chrono::seconds(1);
+
+// The CURVE keys of --curve-secret-file and --layerd-public-key-file, or
+// nothing without them; throws at start-up when a file is bad.
+std::optional<common::curve_client_keys> curve_keys(const gateway_config& cfg) {
+  if (cfg.curve_secret_file.empty()) return std::nullopt;
+  auto keys = common::load_curve_client_keys(cfg.curve_secret_file, cfg.layerd_public_key_file);
+  if (!keys) throw std::runtime_error("CURVE keys: " + keys.error_text());
+  return std::move(keys.value());
+}
 }  // namespace
 
 layer_link::layer_link(const gateway_config& cfg, std::string gateway_id, hub& h)
@@ -35,6 +46,7 @@ layer_link::layer_link(const gateway_config& cfg, std::string gateway_id, hub& h
       hub_(h),
       ioc_(h.context(0)),
       ring_(cfg.layerds),
+      curve_(curve_keys(cfg)),
       journal_(cfg.layerds.size()),
       dedup_(common::limits::dedup_max_keys, std::chrono::seconds(common::limits::dedup_idle_s)) {
   const auto now = clock::now();
@@ -52,6 +64,7 @@ layer_link::layer_link(const gateway_config& cfg, std::string gateway_id, hub& h
 
 std::unique_ptr<zmq::socket_t> layer_link::make_socket(const std::string& endpoint) {
   auto sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  if (curve_) common::use_curve_client(*sock, *curve_);
   sock->set(zmq::sockopt::routing_id, gateway_id_);
   sock->set(zmq::sockopt::immediate, 1);  // never queue for a layerd we are not connected to
   sock->set(zmq::sockopt::linger, 200);

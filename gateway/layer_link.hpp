@@ -64,6 +64,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
+#include "common/curve_keys.hpp"
 #include "common/hash_ring.hpp"
 #include "gateway/channel_layer.hpp"
 #include "gateway/delivery_dedup.hpp"
@@ -191,6 +192,7 @@ class layer_link final : public channel_layer {
   std::vector<peer> peers_;
   std::vector<bool> alive_;
   common::hash_ring ring_;
+  std::optional<common::curve_client_keys> curve_;  // --curve-secret-file's keys, for every socket made
 
   // thread 0 only:
   std::unordered_map<std::string, std::unordered_set<std::string>> members_;  // group → channels

@@ -77,7 +77,12 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
      "on SIGTERM: how long clients get to leave (after close 1001) before the process exits")
     ("tls-cert", field(cfg.tls_cert),
      "PEM certificate chain (leaf first): serve https and wss on --listen; needs --tls-key; re-read on SIGHUP")
-    ("tls-key", field(cfg.tls_key), "PEM private key for --tls-cert");
+    ("tls-key", field(cfg.tls_key), "PEM private key for --tls-cert")
+    ("curve-secret-file", field(cfg.curve_secret_file),
+     "file with this gateway's CURVE secret key (switchboard-cli keygen): talk CURVE to every layerd; needs "
+     "--layerd-public-key-file, and the public key on layerd's allow-list as `gateway <--id>`")
+    ("layerd-public-key-file", field(cfg.layerd_public_key_file),
+     "file with the layerds' CURVE public key (one key pair shared by every layerd)");
   common::add_common_options(desc);
   return desc;
 }
@@ -97,6 +102,9 @@ void check(gateway_config& cfg) {
     ip = addr.to_string();
   }
   if (cfg.tls_cert.empty() != cfg.tls_key.empty()) usage_error("--tls-cert and --tls-key go together");
+  if (cfg.curve_secret_file.empty() != cfg.layerd_public_key_file.empty()) {
+    usage_error("--curve-secret-file and --layerd-public-key-file go together");
+  }
   if (cfg.drain_timeout_ms < 0) usage_error("--drain-timeout-ms must be >= 0");
   if (cfg.ping_interval_ms < 100 || cfg.ping_timeout_ms < 100) usage_error("ping interval and timeout must be >= 100 ms");
   if (cfg.threads < 1 || cfg.threads > 64) usage_error("--threads must be 1..64");

@@ -15,7 +15,7 @@ namespace sb::layerd {
 
 layer_server::layer_server(layerd_config cfg)
     : cfg_(std::move(cfg)),
-      peers_(cfg_.bind),
+      peers_(cfg_.bind, cfg_.curve_secret_file, cfg_.curve_allow_file),
       ring_(cfg_.redis_hosts),
       members_(ring_, cfg_.prefix, cfg_.group_expiry_s),
       pending_(cfg_, ring_, peers_),

@@ -102,6 +102,15 @@ std::string metrics_text::render() const {
                                               : std::string())
                            .append("\"");
                      });
+  // Peers refused by the CURVE checks (layerd/zap_auth.hpp); zeros without keys.
+  p.family("switchboard_layerd_auth_refused_total", "counter",
+           "Handshakes and messages refused on the ZeroMQ port: no CURVE, unknown or banned key, a routing id or "
+           "kind the key may not use.");
+  const auto refused = peers_.auth() ? peers_.auth()->refused() : std::array<std::uint64_t, zap_auth::reason_count>{};
+  for (std::size_t i = 0; i < zap_auth::reason_count; ++i) {
+    p.sample("switchboard_layerd_auth_refused_total", static_cast<double>(refused[i]),
+             std::string("{reason=\"") + zap_auth::reason_name(static_cast<zap_auth::reason>(i)) + "\"}");
+  }
   using stats = router::stats;
   std::array<double, stats::latency_bounds_us.size()> bounds_s{};
   for (std::size_t i = 0; i < bounds_s.size(); ++i) bounds_s[i] = stats::latency_bounds_us[i] / 1e6;

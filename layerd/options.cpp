@@ -5,6 +5,8 @@
 #include <exception>
 #include <iostream>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "common/cli.hpp"
 #include "common/logging.hpp"
 
@@ -66,6 +68,22 @@ void warn_repeated_hosts(const std::vector<common::redis_url>& hosts) {
 
 }  // namespace
 
+bool is_loopback_endpoint(const std::string& endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
+  if (endpoint.rfind("tcp://", 0) != 0) return false;
+  std::string host = endpoint.substr(6);
+  const auto colon = host.rfind(':');
+  if (colon == std::string::npos) return false;
+  host.resize(colon);
+  // ZeroMQ's tcp://SOURCE;HOST form names the remote end: not a bind.
+  if (host.find(';') != std::string::npos) return false;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  const auto addr = boost::asio::ip::make_address(host, ec);
+  return !ec && addr.is_loopback();  // *, 0.0.0.0, an interface name or a DNS name: reachable from outside
+}
+
 po::options_description describe_options() {
   const layerd_options d;
   const layerd_config& c = d.layer;
@@ -102,6 +120,13 @@ po::options_description describe_options() {
      "host:port of the HTTP API (only when a token is set; port 0 picks a free port)")
     ("metrics-listen", po::value<std::string>()->default_value(d.metrics_listen ? listen_text(*d.metrics_listen) : ""),
      "host:port serving GET /metrics (Prometheus text, no auth); empty (the default) turns it off")
+    ("curve-secret-file", po::value<std::string>()->default_value(c.curve_secret_file),
+     "file with layerd's CURVE secret key (switchboard-cli keygen); with --curve-allow-file, only allow-listed "
+     "keys may talk to --bind")
+    ("curve-allow-file", po::value<std::string>()->default_value(c.curve_allow_file),
+     "allow-list of CURVE public keys: lines `<key> gateway <id>` or `<key> client [<name>]`, # comments")
+    ("insecure", po::bool_switch(),
+     "allow a --bind beyond loopback without CURVE keys (anyone who reaches it can publish and drop members)")
     ("api-token", po::value<std::string>()->default_value(d.api_token),
      "bearer token for the HTTP API; empty (the default) turns the API off "
      "(SWITCHBOARD_API_TOKEN in the environment sets it, like any SWITCHBOARD_<OPTION>)");
@@ -136,6 +161,17 @@ layerd_options parse_options(int argc, char** argv, const po::options_descriptio
   }
   for (const auto& spec : repeated(vm, "channel-capacity")) c.channel_capacity.push_back(capacity_spec(spec));
   for (const auto& secret : repeated(vm, "symmetric-encryption-key")) c.encryption_keys.push_back(fernet::derive(secret));
+  c.curve_secret_file = vm["curve-secret-file"].as<std::string>();
+  c.curve_allow_file = vm["curve-allow-file"].as<std::string>();
+  c.insecure = vm["insecure"].as<bool>();
+  if (c.curve_secret_file.empty() != c.curve_allow_file.empty()) {
+    fail("--curve-secret-file and --curve-allow-file go together");
+  }
+  // docs/architecture.md, rule 12: an open port beyond this host must be asked for.
+  if (c.curve_secret_file.empty() && !c.insecure && !is_loopback_endpoint(c.bind)) {
+    fail("--bind " + c.bind + " is reachable from other hosts and has no CURVE keys: give --curve-secret-file and "
+         "--curve-allow-file (docs/operations.md, \"Securing layerd's port\"), or --insecure to run it open");
+  }
   o.api_token = vm["api-token"].as<std::string>();
   o.http_listen = listen_value(vm, "http-listen");
   if (!vm["metrics-listen"].as<std::string>().empty()) o.metrics_listen = listen_value(vm, "metrics-listen");

@@ -47,6 +47,11 @@ struct layerd_config {
   // channels_redis' symmetric_encryption_keys: encrypt with the first,
   // accept any.
   std::vector<fernet::key> encryption_keys;
+  // CURVE on the ROUTER socket (layerd/zap_auth.hpp): both set, or both
+  // empty (then only a loopback --bind, or --insecure).
+  std::string curve_secret_file;
+  std::string curve_allow_file;
+  bool insecure = false;
 };
 
 // What the process needs around it: the HTTP listeners.
@@ -56,6 +61,10 @@ struct layerd_options {
   std::string api_token;                             // empty: no HTTP API
   std::optional<common::host_port> metrics_listen;   // empty: no /metrics
 };
+
+// Whether a ZeroMQ endpoint can only be reached from this host: tcp:// on
+// 127.0.0.0/8, ::1 or localhost, and every ipc:// and inproc://.
+bool is_loopback_endpoint(const std::string& endpoint);
 
 // The option table, defaults read from layerd_options{}.
 boost::program_options::options_description describe_options();

@@ -11,13 +11,18 @@
 
 namespace sb::layerd {
 
-peers::peers(const std::string& bind) : socket_(ctx_, zmq::socket_type::router) {
+peers::peers(const std::string& bind, const std::string& curve_secret_file, const std::string& curve_allow_file)
+    : socket_(ctx_, zmq::socket_type::router) {
   socket_.set(zmq::sockopt::router_mandatory, 1);
   socket_.set(zmq::sockopt::router_handover, 1);  // a reconnecting gateway takes its id back
   socket_.set(zmq::sockopt::sndhwm, 100000);
   socket_.set(zmq::sockopt::rcvhwm, 100000);
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(common::limits::max_proto_body));
+  if (!curve_secret_file.empty()) {  // also turns handover off (layerd/zap_auth.hpp)
+    auth_ = std::make_unique<zap_auth>(ctx_, curve_secret_file, curve_allow_file);
+    auth_->secure(socket_);
+  }
   try {
     socket_.bind(bind);
   } catch (const zmq::error_t& e) {

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +21,7 @@
 
 #include <zmq.hpp>
 
+#include "layerd/zap_auth.hpp"
 #include "proto/messages.hpp"
 
 namespace sb::layerd {
@@ -32,8 +34,10 @@ class peers {
     std::uint64_t send_drops = 0;  // messages to peers dropped: unreachable or queue full
   };
 
-  // Binds the ROUTER socket; throws std::runtime_error if it cannot.
-  explicit peers(const std::string& bind);
+  // Binds the ROUTER socket, a CURVE server when both key files are
+  // given; throws std::runtime_error if it cannot.
+  explicit peers(const std::string& bind, const std::string& curve_secret_file = {},
+                 const std::string& curve_allow_file = {});
 
   zmq::socket_t& socket() { return socket_; }
   const std::string& endpoint() const { return endpoint_; }
@@ -60,10 +64,14 @@ class peers {
   void reply(const std::string& peer, const proto::message& m);
 
   const stats& counters() const { return stats_; }
+  // The CURVE checks; nullptr when layerd runs without keys.
+  zap_auth* auth() { return auth_.get(); }
+  const zap_auth* auth() const { return auth_.get(); }
 
  private:
   zmq::context_t ctx_{1};
   zmq::socket_t socket_;
+  std::unique_ptr<zap_auth> auth_;  // after socket_: its thread stops before the socket closes
   std::string endpoint_;
   std::unordered_map<std::string, clock::time_point> gateways_;
   std::unordered_map<std::string, clock::time_point> clients_;

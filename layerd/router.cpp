@@ -37,7 +37,15 @@ void router::on_readable() {
       continue;
     }
     const auto k = *static_cast<const std::uint8_t*>(parts[1].data());
-    handle(peer, k, std::string_view(static_cast<const char*>(parts[2].data()), parts[2].size()));
+    const std::string_view body(static_cast<const char*>(parts[2].data()), parts[2].size());
+    // With CURVE, each message's key must be allowed this routing id and kind (layerd/zap_auth.hpp).
+    if (auto* auth = peers_.auth()) {
+      if (auto refused = auth->check(peer, parts[1], body)) {
+        reject(peer, 0, "forbidden", *refused);
+        continue;
+      }
+    }
+    handle(peer, k, body);
   }
   flush_acks();
 }

@@ -125,6 +125,9 @@ class CommandLine(unittest.TestCase):
             (GATEWAY_BIN, ["--unacked-max-messages", "0"]),
             (GATEWAY_BIN, ["--unacked-max-bytes", "100"]),
             (GATEWAY_BIN, ["--flush-interval-us", "200000"]),
+            (GATEWAY_BIN, ["--curve-secret-file", "gw.key"]),
+            (LAYERD_BIN, ["--curve-allow-file", "allow"]),
+            (LAYERD_BIN, ["--bind", "tcp://0.0.0.0:7100"]),
         ]
         for path, args in cases:
             with self.subTest(binary=path.name, args=args):

@@ -51,3 +51,21 @@ TEST(LayerdOptions, ABadListenAddressExits2) {
 
 }  // namespace
 }  // namespace sb::layerd
+
+namespace sb::layerd {
+namespace {
+
+TEST(LayerdOptions, OnlyLoopbackEndpointsCountAsLoopback) {
+  for (const char* ep : {"tcp://127.0.0.1:7100", "tcp://127.3.4.5:1", "tcp://localhost:7100", "tcp://[::1]:7100",
+                         "ipc:///run/switchboard/layerd", "inproc://layerd"}) {
+    EXPECT_TRUE(is_loopback_endpoint(ep)) << ep;
+  }
+  for (const char* ep : {"tcp://0.0.0.0:7100", "tcp://*:7100", "tcp://10.0.0.5:7100", "tcp://eth0:7100",
+                         "tcp://[::]:7100", "tcp://layerd.example:7100", "tcp://127.0.0.1;10.0.0.5:7100",
+                         "tcp://127.0.0.1", "udp://127.0.0.1:7100", "pgm://eth0;239.1.1.1:5555"}) {
+    EXPECT_FALSE(is_loopback_endpoint(ep)) << ep;
+  }
+}
+
+}  // namespace
+}  // namespace sb::layerd
