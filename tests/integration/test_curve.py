@@ -11,6 +11,7 @@
 import asyncio
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -19,8 +20,8 @@ import unittest
 import msgpack
 import zmq
 
-from harness import (CLI_BIN, LAYERD_BIN, Clients, Cluster, Layerd, ProcessTestCase, START_TIMEOUT, arun, chat_eventually_works,
-                     chat_works, first_message, free_port, group_key, scrape_metrics, tcp_accepts, wait_until)
+from harness import (CLI_BIN, LAYERD_BIN, Clients, Cluster, Layerd, ProcessTestCase, START_TIMEOUT, arun, await_until,
+                     chat_eventually_works, chat_works, first_message, free_port, group_key, scrape_metrics, tcp_accepts, wait_until)
 
 HELLO, WELCOME, GROUP_ADD, GROUP_SEND, HEARTBEAT, ERROR, SYNC = 1, 2, 3, 5, 7, 9, 11  # proto/messages.hpp
 
@@ -251,6 +252,28 @@ class CurveCluster(ProcessTestCase):
                 self.assertEqual(r.returncode, 1, r.stderr)
                 await self.nothing_arrives([a, b])
         arun(body(), 90)
+
+    def test_a_paused_layerd_is_taken_back_with_keys_on(self):
+        # With keys, ROUTER handover is off: the gateway's fresh connection
+        # (it re-creates the link after --layerd-timeout-ms, 3 s) may reach
+        # layerd while its old one is still open there. It must still heal.
+        async def body():
+            async with Clients() as cl:
+                a = await cl.connect(self.gwa, "paused")
+                b = await cl.connect(self.gwb, "paused")
+                await chat_eventually_works(a, [a, b], "before")
+                self.layerd.signal_group(signal.SIGSTOP)
+                try:
+                    for gw in (self.gwa, self.gwb):
+                        await await_until(lambda: "layerd down" in gw.log_text(), 30, f"{gw.name} declares it down")
+                    await asyncio.sleep(1)  # the fresh links are made while layerd is still paused
+                finally:
+                    self.layerd.signal_group(signal.SIGCONT)
+                for gw in (self.gwa, self.gwb):
+                    await await_until(lambda: gw.log_text().count("layerd up") >= 2, 40, f"{gw.name} takes it back")
+                await chat_eventually_works(b, [a, b], "after", timeout=30)
+                await await_until(lambda: self.zcard("paused") == 2, 30, "both members in Redis")
+        arun(body(), 150)
 
     def assert_nothing_gets_through(self, s, routing_id: str, reason: str):
         before = self.refused(reason)
