@@ -37,6 +37,9 @@ struct gateway_config {
   int drain_timeout_ms = 10000;              // SIGTERM: how long clients get to leave before the process exits
   std::vector<std::string> allowed_origins;  // empty: the request's own Host
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For/-Proto are believed
+  // WebSocket routes, "PATTERN KIND", tried in order (gateway/router.hpp);
+  // the same list as route_table::default_specs().
+  std::vector<std::string> routes{"/ws/chat/<room_name>/ chat", "/ws/notification/<center_name>/ notification"};
   std::string tls_cert;                      // both set: https and wss on --listen
   std::string tls_key;
   // CURVE to the layerds (docs/operations.md, "Securing layerd's port"):

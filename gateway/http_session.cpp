@@ -208,7 +208,7 @@ std::pair<std::string, std::string> http_session::client_of(const request& req) 
 
 void http_session::handle(request&& req) {
   const auto target = req.target();
-  const route r = match_route(std::string_view(target.data(), target.size()));
+  const route r = match_route(std::string_view(target.data(), target.size()), ctx_.routes);
   const bool is_ws_path = r.what == route::kind::websocket || r.what == route::kind::ws_not_found;
 
   if (ws::wants_websocket(req)) return upgrade(r, req);

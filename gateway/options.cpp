@@ -11,6 +11,7 @@
 #include "common/cli.hpp"
 #include "common/host_port.hpp"
 #include "common/logging.hpp"
+#include "gateway/router.hpp"
 
 namespace po = boost::program_options;
 
@@ -69,6 +70,12 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
     ("trusted-proxy", po::value(&cfg.trusted_proxies)->composing(),
      "an IP address (e.g. nginx's) whose X-Forwarded-For and X-Forwarded-Proto are believed; repeat. "
      "From any other peer these headers are ignored")
+    ("route", po::value(&cfg.routes)->composing(),
+     "'PATTERN KIND': a WebSocket route, tried in order (first match wins); repeat. PATTERN is a path under "
+     "/ws/ ending in '/', of literal segments and <name> segments (each matches 1-100 \\w characters, "
+     "percent-decoded); KIND is a built-in consumer, chat or notification, whose one <name> is its room. "
+     "Given at least once, replaces the default list: '/ws/chat/<room_name>/ chat' and "
+     "'/ws/notification/<center_name>/ notification'")
     ("flush-interval-us", field(cfg.flush_interval_us),
      "0: queued frames are written at the end of each event-loop pass (lowest latency); N: also at most one "
      "such write pass per N microseconds per thread, so under steady load several messages share a write "
@@ -119,6 +126,8 @@ void check(gateway_config& cfg) {
     usage_error("--layerd-timeout-ms must exceed --heartbeat-ms, and both be positive");
   }
   if (cfg.layerds.empty()) usage_error("at least one --layerd is needed");
+  std::string route_error;
+  if (!route_table::parse(cfg.routes, route_error)) usage_error(route_error);
 }
 
 }  // namespace

@@ -1,20 +1,31 @@
 // router.hpp — URL → what serves it, like Django's urls.py and routing.py.
 //
-// Pure function of the request target, so it is tested without sockets.
-// WebSocket paths map to a consumer factory (router.cpp's table, Django's
-// websocket_urlpatterns): http_session builds the route's consumer and
-// hands it to the websocket_session; it never knows which consumer it is.
-// Path segments are percent-decoded and must be valid UTF-8; WebSocket
-// room names must be Python \w words (see common/names.hpp), otherwise the
-// handshake is refused with 404 as Django's URLRouter would.
+// Pure function of the request target and the route table, so it is tested
+// without sockets. WebSocket paths map to a consumer factory through the
+// table built from --route (Django's websocket_urlpatterns; defaults below):
+// http_session builds the route's consumer and hands it to the
+// websocket_session; it never knows which consumer it is. Path segments are
+// percent-decoded and must be valid UTF-8; a pattern's <name> segment must
+// be a Python \w word of 1-100 code points (see common/names.hpp), otherwise
+// the handshake is refused with 404 as Django's URLRouter would.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/consumer.hpp"
 
 namespace sb::gateway {
+
+// One `<name>` of a matched pattern and its decoded value (Django's
+// scope["url_route"]["kwargs"]).
+struct route_kwarg {
+  std::string name;
+  std::string value;
+};
 
 struct route {
   enum class kind {
@@ -23,15 +34,45 @@ struct route {
     room_page,         // "/chat/<room>/"
     healthz,           // "/healthz"
     metrics,           // "/metrics"
-    websocket,         // "/ws/chat/<room>/", "/ws/notification/<center>/": make_consumer set
-    ws_not_found,      // "/ws/..." that matches no consumer
+    websocket,         // a --route pattern under "/ws/" matched: make_consumer set
+    ws_not_found,      // "/ws/..." that matches no route
     not_found,
   };
   kind what = kind::not_found;
-  std::string room;  // decoded: the room (room_page, websocket) or the notification center
+  std::string room;  // decoded: the room page's room, or a built-in consumer's single kwarg (room or center)
   consumer::factory make_consumer = nullptr;  // websocket only
+  std::vector<route_kwarg> kwargs;            // websocket only, in pattern order
 };
 
-route match_route(std::string_view target);
+// The WebSocket routes, tried in order (first match wins). Built once at
+// start-up from --route values ("PATTERN KIND"); read-only afterwards.
+class route_table {
+ public:
+  // Default --route values: today's /ws/chat/ and /ws/notification/ paths.
+  static const std::vector<std::string>& default_specs();
+  static const route_table& defaults();
+
+  // Parses --route values; nullopt with `error` set (naming the bad value
+  // and why) when one is refused. An empty list is refused too.
+  static std::optional<route_table> parse(const std::vector<std::string>& specs, std::string& error);
+
+  struct segment {
+    bool is_name = false;
+    std::string text;  // literal bytes, or the kwarg name
+  };
+  struct entry {
+    std::vector<segment> segments;  // between the slashes of the pattern
+    consumer::factory make = nullptr;
+  };
+  const std::vector<entry>& entries() const { return entries_; }
+
+  // At most this many routes: every handshake may try each one.
+  static constexpr std::size_t max_routes = 64;
+
+ private:
+  std::vector<entry> entries_;
+};
+
+route match_route(std::string_view target, const route_table& routes = route_table::defaults());
 
 }  // namespace sb::gateway

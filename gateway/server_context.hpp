@@ -10,12 +10,15 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "gateway/anonymous_auth.hpp"
 #include "gateway/close_reason.hpp"
 #include "gateway/gateway_config.hpp"
 #include "gateway/origin_policy.hpp"
+#include "gateway/router.hpp"
 #include "gateway/tls_context.hpp"
 
 namespace sb::gateway {
@@ -48,16 +51,25 @@ struct gateway_stats {
   std::atomic<std::uint64_t> tls_plain_http{0};   // plain HTTP sent to the TLS port
 };
 
+// --route values parse_options already accepted.
+inline route_table checked_routes(const std::vector<std::string>& specs) {
+  std::string error;
+  auto table = route_table::parse(specs, error);
+  if (!table) throw std::invalid_argument(error);
+  return std::move(*table);
+}
+
 struct server_context {
   server_context(const gateway_config& c, hub& h, layer_link& l, std::string id)
       : cfg(c), hub_ref(h), link(l), gateway_id(std::move(id)), origins(c.allowed_origins),
-        auth(std::make_unique<anonymous_auth>()) {}
+        routes(checked_routes(c.routes)), auth(std::make_unique<anonymous_auth>()) {}
 
   const gateway_config& cfg;
   hub& hub_ref;
   layer_link& link;
   std::string gateway_id;  // run id: "<--id>.<16 hex>"
   origin_policy origins;
+  route_table routes;  // --route, checked by options.cpp
   std::unique_ptr<const auth_policy> auth;  // asked before every upgrade
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<bool> draining{false};  // SIGTERM: /healthz says 503, clients are asked to go

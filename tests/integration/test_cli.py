@@ -126,6 +126,9 @@ class CommandLine(unittest.TestCase):
             (GATEWAY_BIN, ["--unacked-max-bytes", "100"]),
             (GATEWAY_BIN, ["--flush-interval-us", "200000"]),
             (GATEWAY_BIN, ["--curve-secret-file", "gw.key"]),
+            (GATEWAY_BIN, ["--route", "/ws/chat/<room>/ django:chat"]),
+            (GATEWAY_BIN, ["--route", "/ws/chat/<a>/<b>/ chat"]),
+            (GATEWAY_BIN, ["--route", "/chat/<room>/ chat"]),
             (LAYERD_BIN, ["--curve-allow-file", "allow"]),
             (LAYERD_BIN, ["--bind", "tcp://0.0.0.0:7100"]),
         ]

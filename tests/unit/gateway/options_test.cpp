@@ -46,5 +46,18 @@ TEST(Options, SlowConsumerTimeDefaultsToFiveSecondsAndZeroMeansAtOnce) {
   EXPECT_EQ(parse({"--slow-consumer-ms", "0"}).slow_consumer_ms, 0);
 }
 
+TEST(Options, RoutesDefaultToTodaysPathsAndRepeatedRoutesReplaceThem) {
+  EXPECT_EQ(parse({}).routes,
+            (std::vector<std::string>{"/ws/chat/<room_name>/ chat", "/ws/notification/<center_name>/ notification"}));
+  EXPECT_EQ(parse({"--route", "/ws/a/<r>/ chat", "--route", "/ws/b/<c>/ notification"}).routes,
+            (std::vector<std::string>{"/ws/a/<r>/ chat", "/ws/b/<c>/ notification"}));
+}
+
+TEST(Options, ABadRouteIsOneLineNamingItAndExitCode2) {
+  EXPECT_EXIT(parse({"--route", "/ws/a/<r>/ chat", "--route", "/ws/b/ chat"}), ::testing::ExitedWithCode(2),
+              "--route '/ws/b/ chat': the built-in chat consumer needs exactly one <name> segment");
+  EXPECT_EXIT(parse({"--route", "/healthz/<r>/ chat"}), ::testing::ExitedWithCode(2), "collides with the gateway's /healthz");
+}
+
 }  // namespace
 }  // namespace sb::gateway

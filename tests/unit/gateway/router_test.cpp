@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/chat_consumer.hpp"
+#include "gateway/gateway_config.hpp"
 #include "gateway/notification_consumer.hpp"
 #include "gateway/router.hpp"
 
@@ -67,6 +68,148 @@ TEST(Router, UnknownPathsAreNotFound) {
   EXPECT_EQ(match_route("/chat").what, k::not_found);
   EXPECT_EQ(match_route("/chat/a/b/").what, k::not_found);
   EXPECT_EQ(match_route("").what, k::not_found);
+}
+
+// --route tables (router.hpp): "PATTERN KIND" values parsed at start-up.
+route_table table(std::vector<std::string> specs) {
+  std::string error;
+  auto t = route_table::parse(specs, error);
+  EXPECT_TRUE(t.has_value()) << error;
+  return t ? std::move(*t) : route_table::defaults();
+}
+
+std::string refusal(std::vector<std::string> specs) {
+  std::string error;
+  EXPECT_FALSE(route_table::parse(specs, error).has_value()) << specs.front();
+  return error;
+}
+
+TEST(RouteTable, TheDefaultsAreTheConfigDefaultsAndTodaysPaths) {
+  EXPECT_EQ(gateway_config{}.routes, route_table::default_specs());
+  auto r = match_route("/ws/chat/lobby/");
+  ASSERT_EQ(r.kwargs.size(), 1u);
+  EXPECT_EQ(r.kwargs[0].name, "room_name");
+  EXPECT_EQ(r.kwargs[0].value, "lobby");
+  r = match_route("/ws/notification/c1/");
+  ASSERT_EQ(r.kwargs.size(), 1u);
+  EXPECT_EQ(r.kwargs[0].name, "center_name");
+  EXPECT_EQ(r.room, "c1");
+}
+
+TEST(RouteTable, AConfiguredPatternServesItsConsumerAndReplacesTheDefaults) {
+  const auto t = table({"/ws/rooms/<room_name>/ chat"});
+  auto r = match_route("/ws/rooms/lobby/", t);
+  EXPECT_EQ(r.what, k::websocket);
+  EXPECT_EQ(r.make_consumer, &chat_consumer::make);
+  EXPECT_EQ(r.room, "lobby");
+  ASSERT_EQ(r.kwargs.size(), 1u);
+  EXPECT_EQ(r.kwargs[0].name, "room_name");
+  EXPECT_EQ(r.kwargs[0].value, "lobby");
+  EXPECT_EQ(match_route("/ws/chat/lobby/", t).what, k::ws_not_found);
+  EXPECT_EQ(match_route("/ws/notification/c/", t).what, k::ws_not_found);
+  // the pages stay whatever the table
+  EXPECT_EQ(match_route("/chat/lobby/", t).what, k::room_page);
+  EXPECT_EQ(match_route("/healthz", t).what, k::healthz);
+  EXPECT_EQ(match_route("/nope", t).what, k::not_found);
+}
+
+TEST(RouteTable, LiteralSegmentsAroundTheNameAndQueryStrings) {
+  const auto t = table({"/ws/v1/<center>/events/ notification", "/ws/v1/<room>/ chat"});
+  auto r = match_route("/ws/v1/c9/events/?token=x/y", t);
+  EXPECT_EQ(r.what, k::websocket);
+  EXPECT_EQ(r.make_consumer, &notification_consumer::make);
+  EXPECT_EQ(r.room, "c9");
+  ASSERT_EQ(r.kwargs.size(), 1u);
+  EXPECT_EQ(r.kwargs[0].name, "center");
+  r = match_route("/ws/v1/lobby/?x=/ws/v1/a/events/", t);
+  EXPECT_EQ(r.make_consumer, &chat_consumer::make);
+  EXPECT_EQ(r.room, "lobby");
+  for (const char* bad : {"/ws/v1/c9/events", "/ws/v1/c9/events/x/", "/ws/v1/c9/other/", "/ws/v1//events/",
+                          "/ws/v1//", "/ws/v1/a/b/c/", "/ws/v2/a/", "/ws/v1/", "/ws/V1/a/", "/ws/v%31/a/",
+                          "/ws//v1/a/", "/ws/v1/a//"}) {
+    const auto m = match_route(bad, t);
+    EXPECT_EQ(m.what, k::ws_not_found) << bad;
+    EXPECT_TRUE(m.kwargs.empty()) << bad;
+    EXPECT_TRUE(m.room.empty()) << bad;
+  }
+}
+
+TEST(RouteTable, FirstMatchWins) {
+  const auto t = table({"/ws/x/<a>/ notification", "/ws/<b>/lobby/ chat", "/ws/x/lobby/<c>/ chat"});
+  EXPECT_EQ(match_route("/ws/x/lobby/", t).make_consumer, &notification_consumer::make);
+  auto r = match_route("/ws/y/lobby/", t);
+  EXPECT_EQ(r.make_consumer, &chat_consumer::make);
+  EXPECT_EQ(r.kwargs[0].name, "b");
+  EXPECT_EQ(r.room, "y");
+  r = match_route("/ws/x/lobby/z/", t);
+  EXPECT_EQ(r.kwargs[0].name, "c");
+  EXPECT_EQ(r.room, "z");
+}
+
+TEST(RouteTable, NamesArePercentDecodedUnicodeWordsOf1To100CodePoints) {
+  const auto t = table({"/ws/r/<room_name>/ chat"});
+  auto r = match_route("/ws/r/%EB%A1%9C%EB%B9%84/", t);
+  EXPECT_EQ(r.what, k::websocket);
+  EXPECT_EQ(r.kwargs[0].value, "로비");
+  EXPECT_EQ(match_route("/ws/r/로비/", t).room, "로비");
+  EXPECT_EQ(match_route("/ws/r/%6c%6F/", t).room, "lo");
+  std::string korean, hundred(100, 'a');
+  for (int i = 0; i < 100; ++i) korean += "%EB%A1%9C";
+  EXPECT_EQ(match_route("/ws/r/" + korean + "/", t).what, k::websocket);
+  EXPECT_EQ(match_route("/ws/r/" + korean + "%EB%A1%9C/", t).what, k::ws_not_found);
+  EXPECT_EQ(match_route("/ws/r/" + hundred + "/", t).what, k::websocket);
+  EXPECT_EQ(match_route("/ws/r/" + hundred + "a/", t).what, k::ws_not_found);
+  for (const char* bad : {"/ws/r/a-b/", "/ws/r/a%2Fb/", "/ws/r/%2F/", "/ws/r/%ZZ/", "/ws/r/%FF/", "/ws/r/%C0%AF/",
+                          "/ws/r/a%20b/", "/ws/r/a+b/", "/ws/r/%/"}) {
+    EXPECT_EQ(match_route(bad, t).what, k::ws_not_found) << bad;
+  }
+  // a huge segment is refused without decoding it
+  EXPECT_EQ(match_route("/ws/r/" + std::string(1 << 20, 'a') + "/", t).what, k::ws_not_found);
+}
+
+TEST(RouteTable, BadRoutesAreRefusedNamingTheValueAndWhy) {
+  struct bad_case {
+    const char* spec;
+    const char* why;
+  };
+  for (const auto& c : std::vector<bad_case>{
+           {"/ws/chat/<room>/ django", "unknown kind \"django\""},
+           {"/ws/chat/<room>/", "expected PATTERN KIND"},
+           {"/ws/chat/<room>/ chat extra", "expected PATTERN KIND"},
+           {"", "expected PATTERN KIND"},
+           {"ws/chat/<room>/ chat", "start and end with '/'"},
+           {"/ws/chat/<room> chat", "start and end with '/'"},
+           {"/ws/chat//<room>/ chat", "empty segment"},
+           {"/ws/chat/<1room>/ chat", "is not a name"},
+           {"/ws/chat/<>/ chat", "is not a name"},
+           {"/ws/chat/<ro-om>/ chat", "is not a name"},
+           {"/ws/chat-<room>/ chat", "whole segment"},
+           {"/ws/<a>/<a>/ chat", "duplicate name <a>"},
+           {"/ws/chat/ chat", "exactly one <name> segment (its room), got 0"},
+           {"/ws/<a>/<b>/ notification", "exactly one <name> segment (its center), got 2"},
+           {"/ws/ch%61t/<a>/ chat", "literal segment"},
+           {"/ws/../<a>/ chat", "literal segment"},
+           {"/chat/<room>/ chat", "collides with the gateway's chat pages"},
+           {"/ chat", "collides with the gateway's redirect"},
+           {"/healthz/<a>/ chat", "collides with the gateway's /healthz"},
+           {"/metrics/<a>/ chat", "collides with the gateway's /metrics"},
+           {"/api/<a>/ chat", "must start with /ws/"},
+       }) {
+    const auto error = refusal({"/ws/ok/<r>/ chat", c.spec});
+    EXPECT_NE(error.find(std::string("--route '") + c.spec + "'"), std::string::npos) << error;
+    EXPECT_NE(error.find(c.why), std::string::npos) << c.spec << " -> " << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  }
+  auto error = refusal({"/ws/a/<x>/ chat", "/ws/a/<y>/ notification"});
+  EXPECT_NE(error.find("--route '/ws/a/<y>/ notification': duplicate pattern"), std::string::npos) << error;
+  EXPECT_NE(error.find("'/ws/a/<x>/ chat'"), std::string::npos) << error;
+  EXPECT_NE(refusal({}).find("at least one route"), std::string::npos);
+  EXPECT_NE(refusal({"/ws/" + std::string(2000, 'a') + "/<x>/ chat"}).find("longer than"), std::string::npos);
+  std::vector<std::string> many;
+  for (std::size_t i = 0; i <= route_table::max_routes; ++i) many.push_back("/ws/r" + std::to_string(i) + "/<x>/ chat");
+  EXPECT_NE(refusal(many).find("at most"), std::string::npos);
+  many.pop_back();
+  table(many);
 }
 
 }  // namespace
