@@ -29,7 +29,7 @@ namespace sb::layerd {
 class api_operations {
  public:
   struct result {
-    int status = 200;  // HTTP-like: 200, 400, 404, 503
+    int status = 200;  // HTTP-like: 200, 400, 404, 429, 503
     std::string body;  // JSON, or Prometheus text for metrics()
   };
   using done_fn = std::function<void(result)>;

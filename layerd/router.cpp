@@ -77,7 +77,13 @@ void router::handle(const std::string& peer, std::uint8_t kind, std::string_view
   const bool publishes = std::holds_alternative<proto::heartbeat>(m) || std::holds_alternative<proto::group_send>(m) ||
                          std::holds_alternative<proto::send>(m);
   if (publishes && !may_publish) return reject(peer, 0, "unknown_gateway", "send HELLO first");
-  if (std::holds_alternative<proto::heartbeat>(m)) return peers_.reply(peer, proto::heartbeat{});
+  if (std::holds_alternative<proto::heartbeat>(m)) {
+    if (auto w = waits_.find(peer); w != waits_.end()) {
+      ++w->second.heartbeats;  // answered when the SENDs before it are (waits_)
+      return;
+    }
+    return peers_.reply(peer, proto::heartbeat{});
+  }
   if (auto* s = std::get_if<proto::group_send>(&m)) {
     on_group_send(peer, *s);
     // Acked whatever became of it (fanned out, or refused with an ERROR):
@@ -155,14 +161,48 @@ void router::refuse_event(const std::string& peer, const char* what, const std::
 void router::on_send(const std::string& peer, const proto::send& s) {
   auto type = common::event_type(s.event);
   if (!type) return refuse_event(peer, "send", s.channel, type.error_text());
-  auto parts = common::split_specific_channel(s.channel);
-  if (!parts || !peers_.is_gateway(std::string(parts->gateway))) {
-    static common::log_limiter limit_5;
-    common::warn_limited(limit_5, "layerd", "send dropped gateway={} channel={} reason=\"no such Switchboard channel\"", peer,
-                                s.channel);
-    return reject(peer, 0, "no_route", "no such channel");
+  // Only a client waits for the outcome before its HEARTBEAT is answered
+  // (switchboard-cli); a gateway's heartbeats never wait for Redis.
+  const bool client = peers_.is_client(peer);
+  if (client) ++waits_[peer].sends;
+  send(s.channel, s.event, [this, peer, client](send_outcome out) {
+    if (!out.code.empty()) reject(peer, 0, out.code.c_str(), out.text);
+    if (!client) return;
+    auto w = waits_.find(peer);
+    if (w == waits_.end() || --w->second.sends > 0) return;
+    for (std::size_t i = 0; i < w->second.heartbeats; ++i) peers_.reply(peer, proto::heartbeat{});
+    waits_.erase(w);
+  });
+}
+
+void router::send(const std::string& channel, const std::string& event, send_done done) {
+  if (!common::is_valid_channel_name(channel)) {
+    static common::log_limiter limit_4;
+    common::warn_limited(limit_4, "layerd", "send refused channel={:.100} reason=\"invalid channel name\"", channel);
+    return done({"bad_name", "invalid channel name"});
   }
-  peers_.reply(std::string(parts->gateway), proto::deliver{{std::string(parts->conn)}, s.event});
+  auto parts = common::split_specific_channel(channel);
+  if (parts && peers_.is_gateway(std::string(parts->gateway))) {
+    peers_.reply(std::string(parts->gateway), proto::deliver{{std::string(parts->conn)}, event});
+    return done({});
+  }
+  // The channel of a Switchboard gateway that is gone: nothing will read
+  // its inbox (layerd polls live gateways' only), so it has no route. Any
+  // other channel is Django's: a worker channel, or a process-local one
+  // (docs/django.md, Sending to Django channels).
+  if (parts && is_switchboard_process_id(parts->gateway)) {
+    static common::log_limiter limit_5;
+    common::warn_limited(limit_5, "layerd", "send dropped channel={} reason=\"no such Switchboard channel\"", channel);
+    return done({"no_route", "no such Switchboard channel (its gateway is gone)"});
+  }
+  bridge_.send_to_channel(channel, event, [channel, done](django_bridge::direct_outcome out) {
+    using o = django_bridge::direct_outcome;
+    if (out == o::written) return done({});
+    if (out == o::full) return done({"channel_full", "channel " + channel + " is at capacity"});
+    static common::log_limiter limit_6;
+    common::warn_limited(limit_6, "redis", "django send failed channel={} reason=\"redis unavailable\"", channel);
+    done({"redis_unavailable", "redis unavailable: channel " + channel + " not written"});
+  });
 }
 
 void router::on_sync(const std::string& peer, const proto::sync& s) {
