@@ -34,11 +34,10 @@ struct api_operations::scan {
   int rounds = 0;
 };
 
-api_operations::api_operations(const layerd_config& cfg, redis_commands& redis, peers& peers, membership& members,
-                               router& router, django_bridge& bridge, const metrics_text& metrics)
+api_operations::api_operations(const layerd_config& cfg, redis_commands& redis, membership& members, router& router,
+                               django_bridge& bridge, const metrics_text& metrics)
     : group_expiry_s_(cfg.group_expiry_s),
       redis_(redis),
-      peers_(peers),
       members_(members),
       router_(router),
       bridge_(bridge),

@@ -181,16 +181,22 @@ void router::send(const std::string& channel, const std::string& event, send_don
     common::warn_limited(limit_4, "layerd", "send refused channel={:.100} reason=\"invalid channel name\"", channel);
     return done({"bad_name", "invalid channel name"});
   }
-  auto parts = common::split_specific_channel(channel);
-  if (parts && peers_.is_gateway(std::string(parts->gateway))) {
-    peers_.reply(std::string(parts->gateway), proto::deliver{{std::string(parts->conn)}, event});
+  // `specific.<process>!<local>`: the process is a live gateway (its
+  // socket <local> gets a DELIVER), or a Switchboard one that is gone
+  // (nothing reads its inbox: layerd polls live gateways' only), or a
+  // Django process. A gateway's bare inbox `specific.<gateway>!` is no
+  // socket. Any other channel is Django's: a worker channel, or a
+  // process-local one (docs/django.md, Sending to Django channels).
+  constexpr std::string_view specific = "specific.";
+  const auto bang = channel.find('!');
+  const std::string process = channel.compare(0, specific.size(), specific) == 0 && bang != std::string::npos
+                                  ? channel.substr(specific.size(), bang - specific.size())
+                                  : std::string();
+  if (!process.empty() && peers_.is_gateway(process) && bang + 1 < channel.size()) {
+    peers_.reply(process, proto::deliver{{channel.substr(bang + 1)}, event});
     return done({});
   }
-  // The channel of a Switchboard gateway that is gone: nothing will read
-  // its inbox (layerd polls live gateways' only), so it has no route. Any
-  // other channel is Django's: a worker channel, or a process-local one
-  // (docs/django.md, Sending to Django channels).
-  if (parts && is_switchboard_process_id(parts->gateway)) {
+  if (!process.empty() && (peers_.is_gateway(process) || is_switchboard_process_id(process))) {
     static common::log_limiter limit_5;
     common::warn_limited(limit_5, "layerd", "send dropped channel={} reason=\"no such Switchboard channel\"", channel);
     return done({"no_route", "no such Switchboard channel (its gateway is gone)"});

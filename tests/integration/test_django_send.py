@@ -150,6 +150,8 @@ class DjangoSend(ProcessTestCase):
         self.assertEqual(rc, 1)
         self.assertIn("no_route", err)
         self.assertEqual(self.send.zmq("bad channel!", event), "bad_name")
+        self.assertEqual(self.send.zmq(f"specific.{CLIENT_ID}!", event), "no_route")  # a client has no channels
+        self.assertEqual(self.redises[0].cmd("DBSIZE"), 0, "nothing written for a refused send")
         self.redises[0].stop()
         rc, err = self.send.cli("worker.thumbnails", event)
         self.assertEqual(rc, 1)
