@@ -304,7 +304,7 @@ void django_bridge::send_to_channel(const std::string& channel, const std::strin
     if (!found) return done(direct_outcome::redis_unavailable);
   }
   // Bounded: a sender flooding a slow Redis is refused, not queued (rule 7).
-  if (direct_in_flight_ >= common::limits::max_django_backlog) return done(direct_outcome::redis_unavailable);
+  if (direct_in_flight_ >= common::limits::max_django_backlog) return done(direct_outcome::too_many_waiting);
   const std::string member =
       stored_member(event, local ? std::vector<std::string>{channel} : std::vector<std::string>{},
                     local ? wire::channel_field::string : wire::channel_field::none);

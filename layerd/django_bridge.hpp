@@ -77,7 +77,7 @@ class django_bridge {
   // A send() to one channel outside Switchboard: written to its inbox as
   // channels_redis' send() does. `done` runs once, on the loop thread
   // (synchronously when Redis is out of reach or too many sends wait).
-  enum class direct_outcome { written, full, redis_unavailable };
+  enum class direct_outcome { written, full, redis_unavailable, too_many_waiting };
   using direct_done = std::function<void(direct_outcome)>;
   void send_to_channel(const std::string& channel, const std::string& event, direct_done done);
 

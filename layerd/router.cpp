@@ -206,6 +206,11 @@ void router::send(const std::string& channel, const std::string& event, send_don
     if (out == o::written) return done({});
     if (out == o::full) return done({"channel_full", "channel " + channel + " is at capacity"});
     static common::log_limiter limit_6;
+    if (out == o::too_many_waiting) {
+      common::warn_limited(limit_6, "redis", "django send refused channel={} reason=\"too many sends waiting for redis\"",
+                           channel);
+      return done({"redis_unavailable", "redis too slow: too many sends waiting; channel " + channel + " not written"});
+    }
     common::warn_limited(limit_6, "redis", "django send failed channel={} reason=\"redis unavailable\"", channel);
     done({"redis_unavailable", "redis unavailable: channel " + channel + " not written"});
   });

@@ -224,7 +224,7 @@ TEST_F(DjangoBridge, AFullInboxOrAbsentRedisIsReportedAndCounted) {
 TEST_F(DjangoBridge, SendsWaitingForRedisAreBounded) {
   std::size_t refused = 0;
   for (std::size_t i = 0; i < common::limits::max_django_backlog + 5; ++i) {
-    bridge.send_to_channel("worker.x", chat_event, [&](outcome o) { refused += o == outcome::redis_unavailable; });
+    bridge.send_to_channel("worker.x", chat_event, [&](outcome o) { refused += o == outcome::too_many_waiting; });
   }
   EXPECT_EQ(refused, 5u);
   EXPECT_EQ(redis.named("EVAL").size(), common::limits::max_django_backlog);
