@@ -78,8 +78,9 @@ void router::handle(const std::string& peer, std::uint8_t kind, std::string_view
                          std::holds_alternative<proto::send>(m);
   if (publishes && !may_publish) return reject(peer, 0, "unknown_gateway", "send HELLO first");
   if (std::holds_alternative<proto::heartbeat>(m)) {
-    if (auto w = waits_.find(peer); w != waits_.end()) {
-      ++w->second.heartbeats;  // answered when the SENDs before it are (waits_)
+    // Answered when the SENDs before it are (waits_); past the bound, at once.
+    if (auto w = waits_.find(peer); w != waits_.end() && w->second.heartbeats.size() < lim::max_django_backlog) {
+      w->second.heartbeats.push_back(w->second.issued);
       return;
     }
     return peers_.reply(peer, proto::heartbeat{});
@@ -163,16 +164,28 @@ void router::on_send(const std::string& peer, const proto::send& s) {
   if (!type) return refuse_event(peer, "send", s.channel, type.error_text());
   // Only a client waits for the outcome before its HEARTBEAT is answered
   // (switchboard-cli); a gateway's heartbeats never wait for Redis.
-  const bool client = peers_.is_client(peer);
-  if (client) ++waits_[peer].sends;
-  send(s.channel, s.event, [this, peer, client](send_outcome out) {
+  std::uint64_t number = 0;
+  if (peers_.is_client(peer)) {
+    auto& w = waits_[peer];
+    number = ++w.issued;
+    w.outstanding.insert(number);
+  }
+  send(s.channel, s.event, [this, peer, number](send_outcome out) {
     if (!out.code.empty()) reject(peer, 0, out.code.c_str(), out.text);
-    if (!client) return;
-    auto w = waits_.find(peer);
-    if (w == waits_.end() || --w->second.sends > 0) return;
-    for (std::size_t i = 0; i < w->second.heartbeats; ++i) peers_.reply(peer, proto::heartbeat{});
-    waits_.erase(w);
+    if (number != 0) send_answered(peer, number);
   });
+}
+
+void router::send_answered(const std::string& peer, std::uint64_t number) {
+  auto it = waits_.find(peer);
+  if (it == waits_.end()) return;
+  auto& w = it->second;
+  w.outstanding.erase(number);
+  while (!w.heartbeats.empty() && (w.outstanding.empty() || *w.outstanding.begin() > w.heartbeats.front())) {
+    peers_.reply(peer, proto::heartbeat{});
+    w.heartbeats.pop_front();
+  }
+  if (w.outstanding.empty()) waits_.erase(it);
 }
 
 void router::send(const std::string& channel, const std::string& event, send_done done) {

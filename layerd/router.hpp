@@ -18,7 +18,9 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -100,13 +102,16 @@ class router {
   stats stats_;
   std::unordered_map<std::string, std::uint64_t> acks_;  // gateway → highest seq handled this batch
   // A client's SENDs waiting for Redis, and the HEARTBEATs it sent after
-  // them: each HEARTBEAT is answered only once the SENDs before it are, so
+  // them: each HEARTBEAT is answered only once every SEND before it is, so
   // an ERROR about a send still arrives before the HEARTBEAT that follows
-  // it (docs/protocol.md, Clients).
+  // it (docs/protocol.md, HELLO roles). Sends are numbered per client; a
+  // waiting HEARTBEAT remembers the last number issued before it.
   struct client_wait {
-    std::size_t sends = 0;
-    std::size_t heartbeats = 0;
+    std::uint64_t issued = 0;
+    std::set<std::uint64_t> outstanding;
+    std::deque<std::uint64_t> heartbeats;
   };
+  void send_answered(const std::string& peer, std::uint64_t number);
   std::unordered_map<std::string, client_wait> waits_;
 };
 

@@ -132,15 +132,33 @@ class DjangoSend(ProcessTestCase):
             self.assertEqual(status, 429)
             self.assertIn("at capacity", js["error"])
             self.assertEqual(self.send.zmq("worker.thumbnails", event), "channel_full")
+            # pipelined: each SEND's ERROR comes before the HEARTBEAT after it
+            sock, hb = self.send.sock, [bytes([7]), msgpack.packb([])]
+            for channel in ("worker.thumbnails", "other.channel", "bad channel!"):
+                sock.send_multipart([bytes([6]), msgpack.packb([channel, msgpack.packb(event)], use_bin_type=True)])
+                sock.send_multipart(hb)
+            got = []
+            while len([g for g in got if g == "heartbeat"]) < 3:
+                self.assertTrue(sock.poll(15000))
+                kind, b = sock.recv_multipart()
+                got.append("heartbeat" if kind == bytes([7]) else msgpack.unpackb(b)[1])
+            # errors of different sends may come in any order (a refusal at
+            # once overtakes a write waiting for Redis); never after the
+            # HEARTBEAT that followed their SEND
+            beats = [i for i, g in enumerate(got) if g == "heartbeat"]
+            self.assertEqual(sorted(g for g in got if g != "heartbeat"), ["bad_name", "channel_full"], got)
+            self.assertLess(got.index("channel_full"), beats[0], got)
+            self.assertLess(got.index("bad_name"), beats[2], got)
             self.assertEqual(self.redises[0].cmd("ZCARD", "asgiworker.thumbnails"), 2)
             after = scrape_metrics(self.metrics_port)["switchboard_layerd_django_full_total"]
-            self.assertEqual(after - before, 3)
+            self.assertEqual(after - before, 4)
             self.assertIn("django send refused channel=worker.thumbnails", self.layerd.log_text())
             # the worker reads one: there is room again
             await self.receive(layer, "worker.thumbnails", 1)
             self.assertIsNone(self.send.zmq("worker.thumbnails", event))
             # other channels keep the default capacity
             self.assertEqual(self.send.api("other.channel", event)[0], 200)
+            self.assertEqual(self.redises[0].cmd("ZCARD", "asgiother.channel"), 2)
         arun(body(), 90)
 
     def test_redis_down_answers_redis_unavailable_and_a_gone_gateway_no_route(self):
