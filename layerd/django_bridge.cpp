@@ -303,7 +303,8 @@ void django_bridge::send_to_channel(const std::string& channel, const std::strin
     }
     if (!found) return done(direct_outcome::redis_unavailable);
   }
-  // Bounded: a sender flooding a slow Redis is refused, not queued (rule 7).
+  // Bounded: a sender flooding a slow Redis is refused with an ERROR, not
+  // queued without end (docs/architecture.md, rules 4 and 7).
   if (direct_in_flight_ >= common::limits::max_django_backlog) return done(direct_outcome::too_many_waiting);
   const std::string member =
       stored_member(event, local ? std::vector<std::string>{channel} : std::vector<std::string>{},
