@@ -34,11 +34,10 @@ struct api_operations::scan {
   int rounds = 0;
 };
 
-api_operations::api_operations(const layerd_config& cfg, redis_commands& redis, peers& peers, membership& members,
-                               router& router, django_bridge& bridge, const metrics_text& metrics)
+api_operations::api_operations(const layerd_config& cfg, redis_commands& redis, membership& members, router& router,
+                               django_bridge& bridge, const metrics_text& metrics)
     : group_expiry_s_(cfg.group_expiry_s),
       redis_(redis),
-      peers_(peers),
       members_(members),
       router_(router),
       bridge_(bridge),
@@ -68,10 +67,15 @@ void api_operations::send(const std::string& channel, const std::string& event, 
   auto type = common::event_type(event);
   if (!type) return done(error(400, type.error_text()));
   if (!common::is_valid_channel_name(channel)) return done(error(400, "invalid channel name"));
-  auto parts = common::split_specific_channel(channel);
-  if (!parts || !peers_.is_gateway(std::string(parts->gateway))) return done(error(404, "no such Switchboard channel"));
-  peers_.reply(std::string(parts->gateway), proto::deliver{{std::string(parts->conn)}, event});
-  done(ok);
+  // The same routing as a peer's SEND (router::send); its ERROR codes map
+  // to statuses (docs/operations.md, HTTP API).
+  router_.send(channel, event, [done](router::send_outcome out) {
+    if (out.code.empty()) return done(ok);
+    if (out.code == "no_route") return done(error(404, out.text));
+    if (out.code == "channel_full") return done(error(429, out.text));
+    if (out.code == "redis_unavailable") return done(error(503, out.text));
+    done(error(400, out.text));
+  });
 }
 
 void api_operations::group_add(const std::string& group, const std::string& channel, done_fn done) {

@@ -20,7 +20,6 @@
 #include "layerd/membership.hpp"
 #include "layerd/metrics_text.hpp"
 #include "layerd/options.hpp"
-#include "layerd/peers.hpp"
 #include "layerd/redis_commands.hpp"
 #include "layerd/router.hpp"
 
@@ -29,12 +28,12 @@ namespace sb::layerd {
 class api_operations {
  public:
   struct result {
-    int status = 200;  // HTTP-like: 200, 400, 404, 503
+    int status = 200;  // HTTP-like: 200, 400, 404, 429, 503
     std::string body;  // JSON, or Prometheus text for metrics()
   };
   using done_fn = std::function<void(result)>;
 
-  api_operations(const layerd_config& cfg, redis_commands& redis, peers& peers, membership& members, router& router,
+  api_operations(const layerd_config& cfg, redis_commands& redis, membership& members, router& router,
                  django_bridge& bridge, const metrics_text& metrics);
 
   void group_send(const std::string& group, const std::string& event, done_fn done);
@@ -52,7 +51,6 @@ class api_operations {
 
   int group_expiry_s_;
   redis_commands& redis_;
-  peers& peers_;
   membership& members_;
   router& router_;
   django_bridge& bridge_;

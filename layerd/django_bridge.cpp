@@ -198,6 +198,20 @@ void django_bridge::finish_check(const std::string& group, group_state& g, std::
   if (!g.waiting.empty()) do_check(group, g);
 }
 
+std::string django_bridge::stored_member(const std::string& event, const std::vector<std::string>& channels,
+                                         wire::channel_field field) {
+  auto body = wire::encode_body(event, channels, field);
+  if (!body) return {};
+  const std::string stored =
+      cfg_.encryption_keys.empty() ? body.value() : fernet::encrypt(cfg_.encryption_keys.front(), body.value());
+  return wire::random_prefix(rng_) + stored;
+}
+
+void django_bridge::purge(std::size_t shard, const std::string& key, double now) {
+  const std::string before = std::to_string(static_cast<long long>(std::floor(now)) - cfg_.expiry_s);
+  redis_.command(shard, {"ZREMRANGEBYSCORE", key, "0", before});
+}
+
 int django_bridge::capacity_for(std::string_view channel) const {
   for (const auto& [pattern, cap] : cfg_.channel_capacity) {
     if (wire::glob_match(pattern, channel)) return cap;
@@ -226,21 +240,18 @@ void django_bridge::do_write(const std::string& group, const std::vector<std::st
     names_of[i].push_back(n);
   }
   const double now = common::unix_now();
-  const std::string purge_before = std::to_string(static_cast<long long>(std::floor(now)) - cfg_.expiry_s);
   for (const std::size_t i : shard_order) {
     const auto& shard_names = names_of[i];
     redis_commands::argv argv{"EVAL", wire::capacity_script, std::to_string(shard_names.size())};
     for (const auto& n : shard_names) {
       std::string key = keys_.inbox(n);
-      redis_.command(i, {"ZREMRANGEBYSCORE", key, "0", purge_before});
+      purge(i, key, now);
       argv.push_back(std::move(key));
     }
     for (const auto& n : shard_names) {
-      auto body = wire::encode_body(event, by_name[n], wire::channel_field::array);
-      if (!body) return;  // the event was checked on arrival; cannot happen
-      const std::string stored =
-          cfg_.encryption_keys.empty() ? body.value() : fernet::encrypt(cfg_.encryption_keys.front(), body.value());
-      argv.push_back(wire::random_prefix(rng_) + stored);
+      std::string member = stored_member(event, by_name[n], wire::channel_field::array);
+      if (member.empty()) return;  // the event was checked on arrival; cannot happen
+      argv.push_back(std::move(member));
     }
     // channels_redis takes a key's capacity from its first member's name.
     for (const auto& n : shard_names) argv.push_back(std::to_string(capacity_for(by_name[n].front())));
@@ -256,6 +267,79 @@ void django_bridge::do_write(const std::string& group, const std::vector<std::st
                                    cfg_.capacity);
       }
     });
+  }
+}
+
+// ---- send() to one Django channel ----
+
+bool is_switchboard_process_id(std::string_view process) {
+  constexpr std::size_t hex_digits = 16;
+  if (process.size() < hex_digits + 2 || process[process.size() - hex_digits - 1] != '.') return false;
+  return std::all_of(process.end() - hex_digits, process.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+void django_bridge::send_to_channel(const std::string& channel, const std::string& event, direct_done done) {
+  // channels_redis' send(): a process-local channel ("...!local") goes to
+  // its process's inbox `<prefix><non-local name>` with the full name in a
+  // string __asgi_channel__; a plain channel to `<prefix><channel>` with no
+  // such field. Host: a process-local channel on the host its process reads
+  // (H(non-local name); channels_redis' own send() hashes the full name
+  // there, which its receiver never reads when there are several hosts:
+  // docs/django.md, Several Redis hosts); a plain channel on the next host
+  // in turn, as channels_redis' send() (its receivers cycle the hosts too),
+  // skipping hosts that are down.
+  const bool local = channel.find('!') != std::string::npos;
+  std::size_t shard = 0;
+  if (local) {
+    shard = redis_.index_of(wire::non_local(channel));
+    if (!redis_.connected(shard)) return done(direct_outcome::redis_unavailable);
+  } else {
+    bool found = false;
+    for (std::size_t tries = 0; tries < redis_.size() && !found; ++tries) {
+      shard = next_plain_shard_;
+      next_plain_shard_ = (next_plain_shard_ + 1) % redis_.size();
+      found = redis_.connected(shard);
+    }
+    if (!found) return done(direct_outcome::redis_unavailable);
+  }
+  // Bounded: a sender flooding a slow Redis is refused with an ERROR, not
+  // queued without end (docs/architecture.md, rules 4 and 7).
+  if (direct_in_flight_ >= common::limits::max_django_backlog) return done(direct_outcome::too_many_waiting);
+  const std::string member =
+      stored_member(event, local ? std::vector<std::string>{channel} : std::vector<std::string>{},
+                    local ? wire::channel_field::string : wire::channel_field::none);
+  if (member.empty()) return done(direct_outcome::redis_unavailable);  // the event was checked on arrival
+  const double now = common::unix_now();
+  const std::string key = keys_.inbox(wire::non_local(channel));
+  purge(shard, key, now);
+  // ZCOUNT against the capacity, then ZADD and EXPIRE: channels_redis'
+  // send() in one script (its capacity comes from the full channel name).
+  redis_commands::argv argv{"EVAL",
+                            wire::capacity_script,
+                            "1",
+                            key,
+                            member,
+                            std::to_string(capacity_for(channel)),
+                            common::score_text(now),
+                            std::to_string(cfg_.expiry_s)};
+  ++direct_in_flight_;
+  const bool sent = redis_.command(shard, argv, [this, channel, done](const ::redisReply* r) {
+    --direct_in_flight_;
+    if (!r || r->type != REDIS_REPLY_INTEGER) return done(direct_outcome::redis_unavailable);
+    if (r->integer > 0) {
+      ++stats_.inbox_full;
+      static common::log_limiter limit;  // a sender can make this every send
+      common::warn_limited(limit, "redis", "django send refused channel={} reason=\"inbox at capacity\" capacity={} full_total={}",
+                           channel, capacity_for(channel), stats_.inbox_full);
+      return done(direct_outcome::full);
+    }
+    ++stats_.written;
+    done(direct_outcome::written);
+  });
+  if (!sent) {
+    --direct_in_flight_;
+    done(direct_outcome::redis_unavailable);
   }
 }
 

@@ -11,9 +11,16 @@
 // (sends arriving meanwhile wait for the next), and the members are read
 // again only when the count changed.
 //
+// Also out: a send() to one channel outside Switchboard (a Django worker
+// channel, a Django consumer's process-local channel) is written to that
+// channel's inbox as channels_redis' send() does, with the same capacity,
+// expiry and encryption as the group_send writes, and its outcome is
+// reported to the sender (docs/django.md, Sending to Django channels).
+//
 // Degraded states, each counted on its own: a group's backlog of sends
 // waiting for Redis is full (the oldest is dropped), or a Django inbox is
-// at capacity (the message is skipped for it, as channels_redis does).
+// at capacity (the message is skipped for it, as channels_redis does; a
+// direct send is refused with channel_full instead).
 //
 // Threading: owned by the layerd loop thread (layer_server); not
 // thread-safe. The redis_commands, peers and pending_notifications outlive it.
@@ -22,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -30,12 +38,20 @@
 #include <vector>
 
 #include "common/channels_keys.hpp"
+#include "layerd/channels_wire.hpp"
 #include "layerd/options.hpp"
 #include "layerd/peers.hpp"
 #include "layerd/pending_notifications.hpp"
 #include "layerd/redis_commands.hpp"
 
 namespace sb::layerd {
+
+// Whether the process part of a `specific.<process>!...` channel has the
+// shape of a Switchboard run id (`<id>.<16 lowercase hex digits>`, what
+// gateways and switchboard-cli make) rather than of a channels_redis
+// process (uuid4 hex, no '.'). A send to such a channel whose gateway is not
+// live has no reader: nothing polls a dead gateway's inbox.
+bool is_switchboard_process_id(std::string_view process);
 
 class django_bridge {
  public:
@@ -45,7 +61,7 @@ class django_bridge {
     std::uint64_t inbox_delivered = 0;  // messages from Django popped and delivered
     std::uint64_t inbox_dropped = 0;    // undecodable or untargeted inbox messages
     std::uint64_t written = 0;          // messages written to Django inboxes
-    std::uint64_t inbox_full = 0;       // Django inboxes at capacity (message skipped, as channels_redis does)
+    std::uint64_t inbox_full = 0;       // Django inboxes at capacity (group_send: skipped; send: channel_full)
     std::uint64_t backlog_dropped = 0;  // sends dropped from a group's full backlog while Redis was slow
   };
 
@@ -58,6 +74,13 @@ class django_bridge {
 
   // A group_send: write it to the group's Django members.
   void send(const std::string& group, const std::string& event);
+  // A send() to one channel outside Switchboard: written to its inbox as
+  // channels_redis' send() does. `done` runs once, on the loop thread
+  // (synchronously when Redis is out of reach or too many sends wait).
+  enum class direct_outcome { written, full, redis_unavailable, too_many_waiting };
+  using direct_done = std::function<void(direct_outcome)>;
+  void send_to_channel(const std::string& channel, const std::string& event, direct_done done);
+
   // The group's Django membership changed behind our back (HTTP API): read
   // it again on the next send.
   void members_changed(const std::string& group);
@@ -84,6 +107,12 @@ class django_bridge {
   void do_write(const std::string& group, const std::vector<std::string>& members, const std::string& event);
   void deliver_popped(const std::vector<std::string>& channels, const std::string& event);
   int capacity_for(std::string_view channel) const;
+  // The inbox member for `event`: 12 random bytes, then the body (with
+  // __asgi_channel__ as `field` says), encrypted when keys are configured.
+  std::string stored_member(const std::string& event, const std::vector<std::string>& channels,
+                            wire::channel_field field);
+  // channels_redis' purge of expired messages before each write.
+  void purge(std::size_t shard, const std::string& key, double now);
 
   const layerd_config& cfg_;
   redis_commands& redis_;
@@ -94,6 +123,8 @@ class django_bridge {
   std::unordered_map<std::string, group_state> groups_;
   clock::time_point next_sweep_{};
   std::mt19937_64 rng_{std::random_device{}()};
+  std::size_t next_plain_shard_ = 0;  // channels_redis cycles the hosts for a send to a plain channel
+  std::size_t direct_in_flight_ = 0;  // direct sends waiting for Redis (bounded)
   stats stats_;
 };
 

@@ -22,7 +22,7 @@ layer_server::layer_server(layerd_config cfg)
       bridge_(cfg_, ring_, peers_, pending_),
       router_(cfg_, peers_, members_, bridge_),
       metrics_(peers_, router_, members_, bridge_, ring_),
-      api_(cfg_, ring_, peers_, members_, router_, bridge_, metrics_) {
+      api_(cfg_, ring_, members_, router_, bridge_, metrics_) {
   members_.attach(pending_);
   for (std::size_t i = 0; i < ring_.size(); ++i) {
     ring_.at(i).commands.on_connected = [this, i] {

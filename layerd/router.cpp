@@ -77,7 +77,14 @@ void router::handle(const std::string& peer, std::uint8_t kind, std::string_view
   const bool publishes = std::holds_alternative<proto::heartbeat>(m) || std::holds_alternative<proto::group_send>(m) ||
                          std::holds_alternative<proto::send>(m);
   if (publishes && !may_publish) return reject(peer, 0, "unknown_gateway", "send HELLO first");
-  if (std::holds_alternative<proto::heartbeat>(m)) return peers_.reply(peer, proto::heartbeat{});
+  if (std::holds_alternative<proto::heartbeat>(m)) {
+    // Answered when the SENDs before it are (waits_); past the bound, at once.
+    if (auto w = waits_.find(peer); w != waits_.end() && w->second.heartbeats.size() < lim::max_django_backlog) {
+      w->second.heartbeats.push_back(w->second.issued);
+      return;
+    }
+    return peers_.reply(peer, proto::heartbeat{});
+  }
   if (auto* s = std::get_if<proto::group_send>(&m)) {
     on_group_send(peer, *s);
     // Acked whatever became of it (fanned out, or refused with an ERROR):
@@ -155,14 +162,71 @@ void router::refuse_event(const std::string& peer, const char* what, const std::
 void router::on_send(const std::string& peer, const proto::send& s) {
   auto type = common::event_type(s.event);
   if (!type) return refuse_event(peer, "send", s.channel, type.error_text());
-  auto parts = common::split_specific_channel(s.channel);
-  if (!parts || !peers_.is_gateway(std::string(parts->gateway))) {
-    static common::log_limiter limit_5;
-    common::warn_limited(limit_5, "layerd", "send dropped gateway={} channel={} reason=\"no such Switchboard channel\"", peer,
-                                s.channel);
-    return reject(peer, 0, "no_route", "no such channel");
+  // Only a client waits for the outcome before its HEARTBEAT is answered
+  // (switchboard-cli); a gateway's heartbeats never wait for Redis.
+  std::uint64_t number = 0;
+  if (peers_.is_client(peer)) {
+    auto& w = waits_[peer];
+    number = ++w.issued;
+    w.outstanding.insert(number);
   }
-  peers_.reply(std::string(parts->gateway), proto::deliver{{std::string(parts->conn)}, s.event});
+  send(s.channel, s.event, [this, peer, number](send_outcome out) {
+    if (!out.code.empty()) reject(peer, 0, out.code.c_str(), out.text);
+    if (number != 0) send_answered(peer, number);
+  });
+}
+
+void router::send_answered(const std::string& peer, std::uint64_t number) {
+  auto it = waits_.find(peer);
+  if (it == waits_.end()) return;
+  auto& w = it->second;
+  w.outstanding.erase(number);
+  while (!w.heartbeats.empty() && (w.outstanding.empty() || *w.outstanding.begin() > w.heartbeats.front())) {
+    peers_.reply(peer, proto::heartbeat{});
+    w.heartbeats.pop_front();
+  }
+  if (w.outstanding.empty()) waits_.erase(it);
+}
+
+void router::send(const std::string& channel, const std::string& event, send_done done) {
+  if (!common::is_valid_channel_name(channel)) {
+    static common::log_limiter limit_4;
+    common::warn_limited(limit_4, "layerd", "send refused channel={:.100} reason=\"invalid channel name\"", channel);
+    return done({"bad_name", "invalid channel name"});
+  }
+  // `specific.<process>!<local>`: the process is a live gateway (its
+  // socket <local> gets a DELIVER), or a Switchboard one that is gone
+  // (nothing reads its inbox: layerd polls live gateways' only), or a
+  // Django process. A gateway's bare inbox `specific.<gateway>!` is no
+  // socket. Any other channel is Django's: a worker channel, or a
+  // process-local one (docs/django.md, Sending to Django channels).
+  constexpr std::string_view specific = "specific.";
+  const auto bang = channel.find('!');
+  const std::string process = channel.compare(0, specific.size(), specific) == 0 && bang != std::string::npos
+                                  ? channel.substr(specific.size(), bang - specific.size())
+                                  : std::string();
+  if (!process.empty() && peers_.is_gateway(process) && bang + 1 < channel.size()) {
+    peers_.reply(process, proto::deliver{{channel.substr(bang + 1)}, event});
+    return done({});
+  }
+  if (!process.empty() && (peers_.is_gateway(process) || is_switchboard_process_id(process))) {
+    static common::log_limiter limit_5;
+    common::warn_limited(limit_5, "layerd", "send dropped channel={} reason=\"no such Switchboard channel\"", channel);
+    return done({"no_route", "no such Switchboard channel (its gateway is gone)"});
+  }
+  bridge_.send_to_channel(channel, event, [channel, done](django_bridge::direct_outcome out) {
+    using o = django_bridge::direct_outcome;
+    if (out == o::written) return done({});
+    if (out == o::full) return done({"channel_full", "channel " + channel + " is at capacity"});
+    static common::log_limiter limit_6;
+    if (out == o::too_many_waiting) {
+      common::warn_limited(limit_6, "redis", "django send refused channel={} reason=\"too many sends waiting for redis\"",
+                           channel);
+      return done({"redis_unavailable", "redis too slow: too many sends waiting; channel " + channel + " not written"});
+    }
+    common::warn_limited(limit_6, "redis", "django send failed channel={} reason=\"redis unavailable\"", channel);
+    done({"redis_unavailable", "redis unavailable: channel " + channel + " not written"});
+  });
 }
 
 void router::on_sync(const std::string& peer, const proto::sync& s) {

@@ -18,6 +18,9 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -59,6 +62,18 @@ class router {
   // so receiving gateways can drop a duplicate re-sent after a failover.
   void group_send(const std::string& group, const std::string& event, const std::string& type,
                   const std::string& origin = {}, std::uint64_t id = 0);
+  // A checked send() to one channel (from a peer or the HTTP API): a live
+  // gateway's socket gets a DELIVER; any other valid channel except a gone
+  // Switchboard one is written to its channels_redis inbox (django_bridge).
+  // `done` gets an empty code when delivered or written, else an ERROR
+  // code (`bad_name`, `no_route`, `channel_full`, `redis_unavailable`) and
+  // its text; it runs once, maybe after a Redis round trip.
+  struct send_outcome {
+    std::string code;
+    std::string text;
+  };
+  using send_done = std::function<void(send_outcome)>;
+  void send(const std::string& channel, const std::string& event, send_done done);
   // Forgets gateways that fell silent.
   void tick(clock::time_point now);
 
@@ -86,6 +101,18 @@ class router {
   django_bridge& bridge_;
   stats stats_;
   std::unordered_map<std::string, std::uint64_t> acks_;  // gateway → highest seq handled this batch
+  // A client's SENDs waiting for Redis, and the HEARTBEATs it sent after
+  // them: each HEARTBEAT is answered only once every SEND before it is, so
+  // an ERROR about a send still arrives before the HEARTBEAT that follows
+  // it (docs/protocol.md, HELLO roles). Sends are numbered per client; a
+  // waiting HEARTBEAT remembers the last number issued before it.
+  struct client_wait {
+    std::uint64_t issued = 0;
+    std::set<std::uint64_t> outstanding;
+    std::deque<std::uint64_t> heartbeats;
+  };
+  void send_answered(const std::string& peer, std::uint64_t number);
+  std::unordered_map<std::string, client_wait> waits_;
 };
 
 }  // namespace sb::layerd

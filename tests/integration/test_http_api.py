@@ -93,7 +93,7 @@ class HttpApi(ProcessTestCase):
             ("event not an object", ("POST", "/api/group_send", {"group": "chat_a", "event": "x"}), {}, 400),
             ("bad group name", ("POST", "/api/group_send", {"group": "chat a!", "event": ok_event}), {}, 400),
             ("unknown group", ("POST", "/api/group_send", {"group": "chat_nobody", "event": ok_event}), {}, 404),
-            ("unknown channel", ("POST", "/api/send", {"channel": "specific.gw.x!1", "event": ok_event}), {}, 404),
+            ("a gone gateway's channel", ("POST", "/api/send", {"channel": "specific.gw.0123456789abcdef!1", "event": ok_event}), {}, 404),
             ("unknown members", ("GET", "/api/members?group=chat_nobody", None), {}, 404),
             ("wrong method", ("GET", "/api/group_send", None), {}, 405),
             ("unknown endpoint", ("POST", "/api/nope", {}), {}, 404),

@@ -155,5 +155,101 @@ TEST_F(DjangoBridge, AnUndecodableInboxMessageIsDroppedAndCounted) {
   EXPECT_EQ(bridge.counters().inbox_delivered, 0u);
 }
 
+// ---- send() to one Django channel ----
+
+using outcome = django_bridge::direct_outcome;
+
+TEST(SwitchboardProcessId, RunIdsOfGatewaysAndClientsButNotChannelsRedisProcesses) {
+  EXPECT_TRUE(is_switchboard_process_id("gwa.0123456789abcdef"));
+  EXPECT_TRUE(is_switchboard_process_id("cli.fedcba9876543210"));
+  EXPECT_TRUE(is_switchboard_process_id("a.b.0123456789abcdef"));
+  EXPECT_FALSE(is_switchboard_process_id("0123456789abcdef0123456789abcdef"));  // channels_redis: uuid4 hex
+  EXPECT_FALSE(is_switchboard_process_id(".0123456789abcdef"));                  // no id before the dot
+  EXPECT_FALSE(is_switchboard_process_id("gwa.0123456789ABCDEF"));              // upper case: not ours
+  EXPECT_FALSE(is_switchboard_process_id("gwa.0123456789abcde"));               // 15 digits
+  EXPECT_FALSE(is_switchboard_process_id("gwa-0123456789abcdef"));
+  EXPECT_FALSE(is_switchboard_process_id(""));
+}
+
+TEST_F(DjangoBridge, ASendToAPlainChannelIsWrittenLikeChannelsRedisSend) {
+  std::vector<outcome> got;
+  bridge.send_to_channel("worker.thumbnails", chat_event, [&](outcome o) { got.push_back(o); });
+  ASSERT_EQ(redis.named("ZREMRANGEBYSCORE").size(), 1u);
+  EXPECT_EQ(redis.calls[redis.named("ZREMRANGEBYSCORE")[0]].args[1], "asgiworker.thumbnails");
+  ASSERT_EQ(redis.named("EVAL").size(), 1u);
+  const auto& eval = redis.calls[redis.named("EVAL")[0]].args;
+  ASSERT_EQ(eval.size(), 8u);
+  EXPECT_EQ(eval[2], "1");
+  EXPECT_EQ(eval[3], "asgiworker.thumbnails");
+  auto in = wire::decode_member(eval[4]);
+  ASSERT_FALSE(in) << "a send to a plain channel carries no __asgi_channel__";
+  EXPECT_EQ(eval[5], std::to_string(cfg.capacity));
+  EXPECT_EQ(eval[7], std::to_string(cfg.expiry_s));
+  EXPECT_TRUE(got.empty());
+  redis.answer(redis.named("EVAL")[0], owned_reply::integer(0).get());
+  EXPECT_EQ(got, std::vector<outcome>{outcome::written});
+  EXPECT_EQ(bridge.counters().written, 1u);
+}
+
+TEST_F(DjangoBridge, ASendToAProcessLocalChannelNamesItInAStringField) {
+  std::vector<outcome> got;
+  bridge.send_to_channel("specific.abc123!xyz", chat_event, [&](outcome o) { got.push_back(o); });
+  ASSERT_EQ(redis.named("EVAL").size(), 1u);
+  const auto& eval = redis.calls[redis.named("EVAL")[0]].args;
+  EXPECT_EQ(eval[3], "asgispecific.abc123!");
+  auto in = wire::decode_member(eval[4]);
+  ASSERT_TRUE(in) << in.error_text();
+  EXPECT_FALSE(in->from_group_send);
+  EXPECT_EQ(in->channels, std::vector<std::string>{"specific.abc123!xyz"});
+  EXPECT_EQ(in->event, chat_event);
+  redis.answer(redis.named("EVAL")[0], owned_reply::integer(0).get());
+  EXPECT_EQ(got, std::vector<outcome>{outcome::written});
+}
+
+TEST_F(DjangoBridge, AFullInboxOrAbsentRedisIsReportedAndCounted) {
+  cfg.channel_capacity = {{"worker.*", 3}};
+  std::vector<outcome> got;
+  bridge.send_to_channel("worker.x", chat_event, [&](outcome o) { got.push_back(o); });
+  EXPECT_EQ(redis.calls[redis.named("EVAL")[0]].args[5], "3");  // --channel-capacity by the full name
+  redis.answer(redis.named("EVAL")[0], owned_reply::integer(1).get());
+  bridge.send_to_channel("worker.x", chat_event, [&](outcome o) { got.push_back(o); });
+  redis.answer(redis.named("EVAL")[1], nullptr);  // the connection went away
+  redis.up = false;
+  bridge.send_to_channel("worker.x", chat_event, [&](outcome o) { got.push_back(o); });
+  EXPECT_EQ(got, (std::vector<outcome>{outcome::full, outcome::redis_unavailable, outcome::redis_unavailable}));
+  EXPECT_EQ(bridge.counters().inbox_full, 1u);
+  EXPECT_EQ(bridge.counters().written, 0u);
+}
+
+TEST_F(DjangoBridge, SendsWaitingForRedisAreBounded) {
+  std::size_t refused = 0;
+  for (std::size_t i = 0; i < common::limits::max_django_backlog + 5; ++i) {
+    bridge.send_to_channel("worker.x", chat_event, [&](outcome o) { refused += o == outcome::too_many_waiting; });
+  }
+  EXPECT_EQ(refused, 5u);
+  EXPECT_EQ(redis.named("EVAL").size(), common::limits::max_django_backlog);
+}
+
+TEST(DjangoBridgeShards, APlainChannelCyclesTheHostsAProcessLocalOneGoesWhereItsProcessReads) {
+  layerd_config cfg;
+  fake_redis_commands redis(2);
+  peers gateways{"tcp://127.0.0.1:*"};
+  pending_notifications pending{cfg, redis, gateways};
+  django_bridge bridge{cfg, redis, gateways, pending};
+  for (int i = 0; i < 4; ++i) bridge.send_to_channel("worker.x", chat_event, [](outcome) {});
+  std::vector<std::size_t> shards;
+  for (auto i : redis.named("EVAL")) shards.push_back(redis.calls[i].shard);
+  EXPECT_EQ(shards, (std::vector<std::size_t>{0, 1, 0, 1}));
+  // Find a process-local channel whose full name and non-local name hash apart.
+  for (int n = 0; n < 1000; ++n) {
+    const std::string channel = "specific.p" + std::to_string(n) + "!c";
+    if (common::redis_shard(channel, 2) == common::redis_shard(wire::non_local(channel), 2)) continue;
+    bridge.send_to_channel(channel, chat_event, [](outcome) {});
+    EXPECT_EQ(redis.calls[redis.named("EVAL").back()].shard, common::redis_shard(wire::non_local(channel), 2));
+    return;
+  }
+  FAIL() << "no channel found";
+}
+
 }  // namespace
 }  // namespace sb::layerd::testing
