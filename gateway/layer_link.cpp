@@ -619,16 +619,20 @@ void layer_link::tick(clock::time_point now) {
   if (beat) next_heartbeat_ = now + std::chrono::milliseconds(cfg_.heartbeat_ms);
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     auto& pr = peers_[i];
+    bool behind = false;
     if (pr.up && now - pr.last_heard > timeout) {
       // This thread may have been busy (a big fan-out) while the layerd's
       // messages waited in the socket: read them before calling it silent.
+      // A batch still waiting for its turn means the same: we are behind,
+      // the layerd is not silent.
       read_peer(i);
+      behind = pr.more_posted;
     }
     if (pr.up) {
       if (pr.lost_at != clock::time_point::max() &&
           now - pr.lost_at >= std::chrono::milliseconds(common::limits::link_lost_grace_ms)) {
         set_up(i, false, "connection lost", std::chrono::milliseconds(common::limits::failover_grace_ms));
-      } else if (now - pr.last_heard > timeout) {
+      } else if (now - pr.last_heard > timeout && !behind) {
         set_up(i, false, "no reply within layerd timeout",
                std::chrono::milliseconds(cfg_.heartbeat_ms + common::limits::failover_grace_ms));
         // Silence on a connection ZeroMQ still holds open: it would never
