@@ -113,17 +113,16 @@ class api_session : public std::enable_shared_from_this<api_session> {
     // The event bounds (common/event.hpp): a size bound broken is 413, anything else 400.
     auto checked = common::event_from_json_checked(ev->dump());
     if (!checked.ok) return answer(checked.too_large ? 413 : 400, error_json(checked.problem), req_.keep_alive());
-    common::result<std::string> event = std::move(checked.event);
     if (path == "/api/group_send") {
       auto g = str("group");
       if (!g) return answer(400, error_json("need a string \"group\""), req_.keep_alive());
-      return call([g = *g, e = std::move(event.value())](api_operations& s, api_operations::done_fn d) {
+      return call([g = *g, e = std::move(checked.event)](api_operations& s, api_operations::done_fn d) {
         s.group_send(g, e, d);
       });
     }
     auto c = str("channel");
     if (!c) return answer(400, error_json("need a string \"channel\""), req_.keep_alive());
-    return call([c = *c, e = std::move(event.value())](api_operations& s, api_operations::done_fn d) {
+    return call([c = *c, e = std::move(checked.event)](api_operations& s, api_operations::done_fn d) {
       s.send(c, e, d);
     });
   }
