@@ -14,7 +14,7 @@ namespace sb::common::limits {
 // Protocol between gateway and layerd (proto/). A peer with another major
 // version is refused.
 inline constexpr std::uint32_t proto_major = 1;
-inline constexpr std::uint32_t proto_minor = 2;  // 1.1: HELLO carries the peer role; 1.2: SYNC's moved groups, acked and numbered group_sends
+inline constexpr std::uint32_t proto_minor = 3;  // 1.1: HELLO carries the peer role; 1.2: SYNC's moved groups, acked and numbered group_sends; 1.3: SEND's request
 
 // channels_redis refuses group and channel names of 100 characters or more.
 inline constexpr std::size_t max_group_name = 99;

@@ -255,7 +255,7 @@ void django_bridge::do_write(const std::string& group, const std::vector<std::st
     }
     // channels_redis takes a key's capacity from its first member's name.
     for (const auto& n : shard_names) argv.push_back(std::to_string(capacity_for(by_name[n].front())));
-    argv.push_back(common::score_text(now));
+    argv.push_back(scores_.next(now));
     argv.push_back(std::to_string(cfg_.expiry_s));
     const std::size_t count = shard_names.size();
     redis_.command(i, argv, [this, group, count](const ::redisReply* r) {
@@ -321,7 +321,7 @@ void django_bridge::send_to_channel(const std::string& channel, const std::strin
                             key,
                             member,
                             std::to_string(capacity_for(channel)),
-                            common::score_text(now),
+                            scores_.next(now),
                             std::to_string(cfg_.expiry_s)};
   ++direct_in_flight_;
   const bool sent = redis_.command(shard, argv, [this, channel, done](const ::redisReply* r) {

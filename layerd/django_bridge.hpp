@@ -16,6 +16,8 @@
 // channel's inbox as channels_redis' send() does, with the same capacity,
 // expiry and encryption as the group_send writes, and its outcome is
 // reported to the sender (docs/django.md, Sending to Django channels).
+// Every write's score is later than the one before (score_clock), so
+// messages land in an inbox in the order layerd wrote them.
 //
 // Degraded states, each counted on its own: a group's backlog of sends
 // waiting for Redis is full (the oldest is dropped), or a Django inbox is
@@ -43,6 +45,7 @@
 #include "layerd/peers.hpp"
 #include "layerd/pending_notifications.hpp"
 #include "layerd/redis_commands.hpp"
+#include "layerd/score_clock.hpp"
 
 namespace sb::layerd {
 
@@ -125,6 +128,9 @@ class django_bridge {
   std::mt19937_64 rng_{std::random_device{}()};
   std::size_t next_plain_shard_ = 0;  // channels_redis cycles the hosts for a send to a plain channel
   std::size_t direct_in_flight_ = 0;  // direct sends waiting for Redis (bounded)
+  // Every inbox write's score, strictly increasing, so a worker pops one
+  // gateway's messages in the order layerd wrote them (docs/protocol.md, Part 3).
+  score_clock scores_;
   stats stats_;
 };
 

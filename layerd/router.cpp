@@ -151,17 +151,18 @@ void router::on_group_send(const std::string& peer, const proto::group_send& s) 
   group_send(s.group, s.event, type.value(), s.id != 0 ? peer : std::string(), s.id);
 }
 
-void router::refuse_event(const std::string& peer, const char* what, const std::string& to, const std::string& why) {
+void router::refuse_event(const std::string& peer, const char* what, const std::string& to, const std::string& why,
+                          std::uint64_t request) {
   ++stats_.malformed;
   ++stats_.events_refused;
   static common::log_limiter limit;
   common::warn_limited(limit, "layerd", "{} refused peer={} to={} error=\"{}\"", what, peer, to, why);
-  reject(peer, 0, "bad_event", why);
+  reject(peer, request, "bad_event", why);
 }
 
 void router::on_send(const std::string& peer, const proto::send& s) {
   auto type = common::event_type(s.event);
-  if (!type) return refuse_event(peer, "send", s.channel, type.error_text());
+  if (!type) return refuse_event(peer, "send", s.channel, type.error_text(), s.request);
   // Only a client waits for the outcome before its HEARTBEAT is answered
   // (switchboard-cli); a gateway's heartbeats never wait for Redis.
   std::uint64_t number = 0;
@@ -170,8 +171,16 @@ void router::on_send(const std::string& peer, const proto::send& s) {
     number = ++w.issued;
     w.outstanding.insert(number);
   }
-  send(s.channel, s.event, [this, peer, number](send_outcome out) {
-    if (!out.code.empty()) reject(peer, 0, out.code.c_str(), out.text);
+  // A SEND with a request (1.3, a gateway's messages to Django workers)
+  // learns its outcome either way: ACK when written or delivered, ERROR
+  // with the request when refused (docs/protocol.md, Part 3, Liveness).
+  const std::uint64_t request = s.request;
+  send(s.channel, s.event, [this, peer, number, request](send_outcome out) {
+    if (!out.code.empty()) {
+      reject(peer, request, out.code.c_str(), out.text);
+    } else if (request != 0) {
+      peers_.reply(peer, proto::ack{request});
+    }
     if (number != 0) send_answered(peer, number);
   });
 }

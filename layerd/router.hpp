@@ -89,7 +89,8 @@ class router {
   // A member-changing message from a peer that is not a gateway.
   void refuse_non_gateway(const std::string& peer, std::uint64_t request);
   // An event check_event refused: counted, logged (rate-limited), ERROR bad_event to the peer.
-  void refuse_event(const std::string& peer, const char* what, const std::string& to, const std::string& why);
+  void refuse_event(const std::string& peer, const char* what, const std::string& to, const std::string& why,
+                    std::uint64_t request = 0);
   void reject(const std::string& peer, std::uint64_t request, const char* code, const std::string& text);
   void forget_gateway(const std::string& gateway, const char* why);
   // Sends each gateway one SEND_ACK for the group_sends of this batch.

@@ -53,9 +53,10 @@ struct encoder {
     }
   }
   void operator()(const send& m) {
-    pk.pack_array(2);
+    pk.pack_array(m.request != 0 ? 3 : 2);
     pack_str(pk, m.channel);
     pack_bin(pk, m.event);
+    if (m.request != 0) pk.pack(m.request);
   }
   void operator()(const heartbeat&) { pk.pack_array(0); }
   void operator()(const deliver& m) {
@@ -174,7 +175,9 @@ message decode_object(kind k, const msgpack::object& o) {
     }
     case kind::send: {
       const auto& a = as_array(o, 2, "send");
-      return send{as_str(a.ptr[0], "channel"), as_bin(a.ptr[1], "event")};
+      send s{as_str(a.ptr[0], "channel"), as_bin(a.ptr[1], "event")};
+      if (a.size > 2) s.request = as_uint(a.ptr[2], "request");  // 1.3
+      return s;
     }
     case kind::heartbeat:
       as_array(o, 0, "heartbeat");

@@ -23,7 +23,7 @@ enum class kind : std::uint8_t {
   group_add = 3,      // gateway → layerd: [request, group, channel]; answered by ACK
   group_discard = 4,  // gateway → layerd: [group, channel]
   group_send = 5,     // gateway → layerd: [group, event, seq, id] (seq, id since 1.2; 0 or absent: no SEND_ACK)
-  send = 6,           // gateway → layerd: [channel, event]
+  send = 6,           // gateway → layerd: [channel, event, request] (request since 1.3; 0 or absent: no ACK)
   heartbeat = 7,      // both ways: []
   deliver = 8,        // layerd → gateway: [[conn_id...], event]
   error = 9,          // layerd → gateway: [request, code, text]
@@ -71,6 +71,10 @@ struct group_send {
 struct send {
   std::string channel;
   std::string event;
+  // Since 1.3: non-zero asks layerd for ACK [request] when the message is
+  // written or delivered, ERROR [request, code, text] when it is refused
+  // (docs/protocol.md, Part 3, Liveness). 0: no ACK, ERRORs carry 0.
+  std::uint64_t request = 0;
 };
 struct heartbeat {};
 struct deliver {

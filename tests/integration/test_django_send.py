@@ -218,6 +218,86 @@ class DjangoSend(ProcessTestCase):
             self.assertEqual(sorted(m["n"] for m in got), [0, 1])
         arun(body(), 90)
 
+    def gateway_socket(self, gateway_id):
+        """A raw ZeroMQ peer saying HELLO as a gateway speaking 1.3."""
+        ctx = zmq.Context()
+        self.addCleanup(ctx.term)
+        sock = ctx.socket(zmq.DEALER)
+        self.addCleanup(sock.close, 0)
+        sock.setsockopt(zmq.IDENTITY, gateway_id.encode())
+        sock.connect(self.layerd.endpoint)
+        sock.send_multipart([bytes([1]), msgpack.packb([1, 3, gateway_id, 0])])
+        self.assertTrue(sock.poll(10000), "WELCOME")
+        kind, body = sock.recv_multipart()
+        self.assertEqual(kind, bytes([2]))
+        self.assertGreaterEqual(msgpack.unpackb(body)[:2], [1, 3], "layerd says 1.3 or later")
+        return sock
+
+    def test_a_send_with_a_request_is_answered_ack_or_error_with_that_request(self):
+        self.start(layerd_args=["--channel-capacity", "worker.*=1"])
+        gw = "gwreq.0123456789abcdef"
+        sock = self.gateway_socket(gw)
+        event = msgpack.packb({"type": "websocket.receive", "text": "hi"})
+
+        def send(channel, request):
+            sock.send_multipart([bytes([6]), msgpack.packb([channel, event, request], use_bin_type=True)])
+
+        def answers(n):
+            got = {}
+            while len(got) < n:
+                self.assertTrue(sock.poll(15000), f"answers so far: {got}")
+                kind, body = sock.recv_multipart()
+                if kind == bytes([10]):
+                    got[msgpack.unpackb(body)[0]] = "ack"
+                elif kind == bytes([9]):
+                    request, code, _ = msgpack.unpackb(body)
+                    self.assertNotEqual(request, 0, code)
+                    got[request] = code
+                elif kind == bytes([8]):
+                    got.setdefault("deliver", []).append(msgpack.unpackb(body, raw=False)[0])
+                    n += 1
+            return got
+
+        send("worker.a", 11)           # written
+        send("worker.a", 12)           # the inbox holds one: channel_full
+        send("bad channel!", 13)       # bad_name
+        send("specific.gwx.00112233445566ff!1", 14)  # a gone Switchboard gateway: no_route
+        send(f"specific.{gw}!c1", 15)  # a live gateway's socket: DELIVER, then ACK
+        sock.send_multipart([bytes([6]), msgpack.packb(["worker.b", b"\x01", 16], use_bin_type=True)])  # bad_event
+        send("worker.plain", 0)        # no request: no ACK (as before 1.3)
+        got = answers(6)
+        self.assertEqual(got, {11: "ack", 12: "channel_full", 13: "bad_name", 14: "no_route", 15: "ack",
+                               16: "bad_event", "deliver": [["c1"]]})
+        self.assertFalse(sock.poll(500), "nothing for the SEND without a request")
+        self.assertEqual(self.redises[0].cmd("ZCARD", "asgiworker.plain"), 1)
+        self.redises[0].stop()
+        send("worker.c", 17)
+        self.assertEqual(answers(1), {17: "redis_unavailable"})
+
+    def test_one_layerds_writes_into_one_inbox_pop_in_the_order_sent(self):
+        # Hundreds of SENDs read in one batch are written in the same
+        # microsecond; equal scores would pop in random-tag order.
+        self.start(layerd_args=["--capacity", "1000"])
+        sock = self.gateway_socket("gworder.0123456789abcdef")
+        n = 600
+        for i in range(n):
+            sock.send_multipart([bytes([6]), msgpack.packb(["worker.order", msgpack.packb({"type": "t", "n": i}),
+                                                            i + 1], use_bin_type=True)])
+        answers = []
+        while len(answers) < n:
+            self.assertTrue(sock.poll(15000))
+            kind, body = sock.recv_multipart()
+            answers.append(msgpack.unpackb(body)[0] if kind == bytes([10]) else msgpack.unpackb(body))
+        self.assertEqual(sorted(answers), list(range(1, n + 1)), "every SEND acknowledged")
+        scores = [float(s) for s in self.redises[0].cmd("ZRANGE", "asgiworker.order", "0", "-1", "WITHSCORES")[1::2]]
+        self.assertEqual(len(set(scores)), n, "every write has its own score")
+
+        async def body():
+            layer = self.layer()
+            got = await self.receive(layer, "worker.order", n)
+            self.assertEqual([m["n"] for m in got], list(range(n)))
+        arun(body(), 90)
+
 
 if __name__ == "__main__":
     unittest.main()

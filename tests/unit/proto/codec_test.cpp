@@ -70,6 +70,37 @@ TEST(Codec, SyncErrorAckWelcomeHeartbeatRoundTrip) {
   EXPECT_TRUE(std::holds_alternative<heartbeat>(round_trip(heartbeat{})));
 }
 
+TEST(Codec, SendCarriesItsRequestSince13) {
+  std::string ev("\x81\xa4type\xa1x", 7);
+  auto s = std::get<send>(round_trip(send{"W", ev, 77}));
+  EXPECT_EQ(s.request, 77u);
+  // request 0 is the 1.2 form: two fields, so an older layerd reads it as before
+  EXPECT_EQ(encode(send{"W", ev}), encode(send{"W", ev, 0}));
+  EXPECT_EQ(std::get<send>(round_trip(send{"W", ev})).request, 0u);
+  const auto two = packed([&](auto& pk) {
+    pk.pack_array(2);
+    pk.pack(std::string("W"));
+    pk.pack_bin(static_cast<std::uint32_t>(ev.size()));
+    pk.pack_bin_body(ev.data(), static_cast<std::uint32_t>(ev.size()));
+  });
+  auto old = decode(static_cast<std::uint8_t>(kind::send), two);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(std::get<send>(old.value()).request, 0u);
+  // a request that is not an unsigned integer is refused
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::send), packed([&](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(std::string("W"));
+    pk.pack_bin(0);
+    pk.pack(std::string("1"));
+  })));
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::send), packed([&](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(std::string("W"));
+    pk.pack_bin(0);
+    pk.pack(-5);
+  })));
+}
+
 TEST(Codec, NumberedGroupSendsAcksAndOrigins) {
   std::string ev("\x81\xa4type\xa1x", 7);
   auto s = std::get<group_send>(round_trip(group_send{"g", ev, 7, 1234}));
