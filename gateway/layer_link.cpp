@@ -354,6 +354,45 @@ bool layer_link::group_send(std::string group, std::string event) {
   return true;
 }
 
+void layer_link::send(std::string channel, std::string event, std::string route_key, send_callback done) {
+  if (stopped_.load(std::memory_order_acquire)) return;
+  on_link_thread([this, channel = std::move(channel), event = std::move(event), route_key = std::move(route_key),
+                  done = std::move(done)]() mutable {
+    do_send_to_channel(std::move(channel), std::move(event), route_key, std::move(done));
+  });
+}
+
+void layer_link::do_send_to_channel(std::string channel, std::string event, const std::string& route_key,
+                                    send_callback done) {
+  auto fail = [&](const char* why) {
+    stats_.channel_sends_failed.fetch_add(1, std::memory_order_relaxed);
+    done(why);
+  };
+  const auto p = owner(route_key);
+  if (!p) return fail("no layerd available");
+  // Bounded: a layerd that never answers cannot make this grow without end.
+  if (sends_.size() >= max_sends_outstanding) return fail("too many sends outstanding");
+  if (!peers_[*p].send_requests) {  // a layerd before 1.3 answers nothing: handed over is done
+    if (!send_to(*p, proto::send{std::move(channel), std::move(event)})) return fail("layerd queue full");
+    stats_.channel_sends.fetch_add(1, std::memory_order_relaxed);
+    return done("");
+  }
+  const std::uint64_t req = next_request_++;
+  if (!send_to(*p, proto::send{std::move(channel), std::move(event), req})) return fail("layerd queue full");
+  stats_.channel_sends.fetch_add(1, std::memory_order_relaxed);
+  sends_.emplace(req, pending_send{std::move(done), *p});
+}
+
+bool layer_link::answer_send(std::uint64_t request, const std::string& error) {
+  auto it = sends_.find(request);
+  if (it == sends_.end()) return false;
+  auto done = std::move(it->second.done);
+  sends_.erase(it);
+  if (!error.empty()) stats_.channel_sends_failed.fetch_add(1, std::memory_order_relaxed);
+  done(error);
+  return true;
+}
+
 void layer_link::release(std::size_t bytes, std::size_t n) {
   unacked_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   unacked_msgs_.fetch_sub(n, std::memory_order_relaxed);
@@ -501,6 +540,7 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
     const auto [bytes, n] = journal_.acked(p, sa->seq);
     release(bytes, n);
   } else if (auto* a = std::get_if<proto::ack>(&m)) {
+    if (answer_send(a->request, "")) return;
     if (auto it = pending_.find(a->request); it != pending_.end()) {
       auto cb = std::move(it->second.cb);
       pending_.erase(it);
@@ -515,12 +555,15 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
     }
     if (!peers_[p].up) {
       peers_[p].acks = w->minor >= 2;
+      peers_[p].send_requests = w->minor >= 3;
       log->info("layerd up layerd={} id={}", peers_[p].endpoint, w->layerd_id);
       set_up(p, true, "welcome");
     }
   } else if (std::holds_alternative<proto::heartbeat>(m)) {
     // last_heard already updated
   } else if (auto* e = std::get_if<proto::error>(&m)) {
+    // A SEND's refusal is its sender's to report (counted and logged there).
+    if (e->request && answer_send(e->request, e->code)) return;
     if (e->request) {
       if (auto it = pending_.find(e->request); it != pending_.end()) {
         auto cb = std::move(it->second.cb);
@@ -586,6 +629,19 @@ void layer_link::set_up(std::size_t p, bool up, const char* why, std::chrono::mi
 }
 
 void layer_link::fail_pending(std::size_t p, const std::string& why) {
+  // SENDs waiting on that layerd will never hear: "layerd lost" (or why, when the gateway stops).
+  std::vector<send_callback> lost;
+  for (auto it = sends_.begin(); it != sends_.end();) {
+    if (p >= peers_.size() || it->second.peer == p) {
+      lost.push_back(std::move(it->second.done));
+      it = sends_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  const std::string send_why = p >= peers_.size() ? why : std::string("layerd lost");
+  stats_.channel_sends_failed.fetch_add(lost.size(), std::memory_order_relaxed);
+  for (auto& done : lost) done(send_why);
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (p >= peers_.size() || it->second.peer == p) {
       auto cb = std::move(it->second.cb);

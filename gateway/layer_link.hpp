@@ -89,6 +89,8 @@ class layer_link final : public channel_layer {
     std::atomic<std::uint64_t> sends_refused{0};     // over the unacked bound: the client got an error frame
     std::atomic<std::uint64_t> sends_resent{0};      // re-sent to a new owner after a failover
     std::atomic<std::uint64_t> duplicates_dropped{0};  // GROUP_DELIVERs already delivered
+    std::atomic<std::uint64_t> channel_sends{0};        // SENDs to one channel handed to ZeroMQ
+    std::atomic<std::uint64_t> channel_sends_failed{0};  // ... that failed (refused, lost, no layerd)
   };
 
   layer_link(const gateway_config& cfg, std::string gateway_id, hub& h);
@@ -107,6 +109,19 @@ class layer_link final : public channel_layer {
   void group_discard(std::string group, std::string channel) override;
   bool group_send(std::string group, std::string event) override;
 
+  // A SEND of `event` (msgpack) to `channel`, routed to the ring owner of
+  // `route_key` (docs/protocol.md, Part 3: every message about one worker
+  // process' sockets goes through one layerd, so layerd's strictly
+  // increasing scores keep them in order). `done` runs once on hub thread
+  // 0 with an empty text when layerd wrote or delivered it (ACK; or sent,
+  // to a layerd older than 1.3, which does not answer), else the ERROR
+  // code, "layerd lost" (the link went down with it outstanding), "no
+  // layerd available", "layerd queue full", "too many sends outstanding"
+  // (past max_sends_outstanding) or "gateway stopping".
+  using send_callback = std::function<void(const std::string& error)>;
+  void send(std::string channel, std::string event, std::string route_key, send_callback done);
+  static constexpr std::size_t max_sends_outstanding = 100000;
+
   std::size_t links_up() const { return links_up_.load(std::memory_order_relaxed); }
   std::size_t links() const { return peers_.size(); }
   const stats& counters() const { return stats_; }
@@ -124,6 +139,7 @@ class layer_link final : public channel_layer {
     clock::time_point reopen_at = clock::time_point::max();  // while down: re-create then
     std::chrono::milliseconds reopen_backoff{0};
     bool acks = false;  // the layerd speaks 1.2: numbered group_sends, SEND_ACK
+    bool send_requests = false;  // the layerd speaks 1.3: SEND answered by ACK or ERROR with its request
     // ZMQ_EVENT_DISCONNECTED / _HANDSHAKE_SUCCEEDED of sock, read like sock
     std::unique_ptr<zmq::socket_t> monitor;
     std::unique_ptr<boost::asio::posix::stream_descriptor> monitor_watch;
@@ -143,6 +159,10 @@ class layer_link final : public channel_layer {
   struct pending_join {
     join_callback cb;
     clock::time_point deadline;
+    std::size_t peer;
+  };
+  struct pending_send {
+    send_callback done;
     std::size_t peer;
   };
 
@@ -183,6 +203,9 @@ class layer_link final : public channel_layer {
   bool send_to(std::size_t p, const proto::message& m);
   std::optional<std::size_t> owner(const std::string& group) const;
   void fail_pending(std::size_t p, const std::string& why);
+  void do_send_to_channel(std::string channel, std::string event, const std::string& route_key, send_callback done);
+  // Runs and forgets the send waiting for `request`; false when none does.
+  bool answer_send(std::uint64_t request, const std::string& error);
 
   gateway_config cfg_;
   std::string gateway_id_;
@@ -197,6 +220,7 @@ class layer_link final : public channel_layer {
   // thread 0 only:
   std::unordered_map<std::string, std::unordered_set<std::string>> members_;  // group → channels
   std::unordered_map<std::uint64_t, pending_join> pending_;
+  std::unordered_map<std::uint64_t, pending_send> sends_;  // SENDs waiting for ACK or ERROR (same request numbers)
   std::uint64_t next_request_ = 1;
   clock::time_point next_heartbeat_{};
   std::unique_ptr<boost::asio::steady_timer> tick_timer_;
