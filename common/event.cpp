@@ -471,6 +471,30 @@ result<std::string> browser_frame_for_event(std::string_view bytes) {
   }
 }
 
+result<std::optional<std::string>> fields_frame_for_event(std::string_view bytes,
+                                                          const std::vector<std::string>& fields) {
+  auto check = check_event(bytes);
+  if (!check.ok) return error{std::move(check.problem)};
+  try {
+    auto oh = unpack_checked(bytes);
+    const msgpack::object& ev = oh.get();
+    ordered out = ordered::object();
+    for (const auto& f : fields) {
+      // The last of a repeated key, as Python's dict would have it.
+      const msgpack::object* value = nullptr;
+      for (std::uint32_t i = 0; i < ev.via.map.size; ++i) {
+        const auto& kv = ev.via.map.ptr[i];
+        if (std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == f) value = &kv.val;
+      }
+      if (!value) return std::optional<std::string>();
+      out[f] = to_json(*value);
+    }
+    return std::optional<std::string>(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } catch (const std::exception& e) {
+    return error{std::string("event cannot be shown as JSON: ") + e.what()};
+  }
+}
+
 std::string error_frame(const client_error& e) {
   ordered out = {{"type", "error"}, {"code", e.code}, {"detail", e.detail}};
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

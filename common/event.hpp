@@ -7,8 +7,10 @@
 // untrusted bytes, so it returns results and never throws.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -56,6 +58,15 @@ result<std::string> event_type(std::string_view msgpack_event);
 // replaced, bin becomes nlohmann's binary form. Fails on what check_event
 // refuses. Time linear in the event's size.
 result<std::string> browser_frame_for_event(std::string_view msgpack_event);
+
+// The frame a handler that forwards only `fields` would send for an
+// event: {"f1": v1, "f2": v2, ...} in `fields`' order, values converted as
+// browser_frame_for_event does (compact JSON). nullopt when the event
+// lacks one of the fields (then the handler itself must run:
+// docs/protocol.md, Part 3, Fast path). Fails on what check_event refuses.
+// Time linear in the event's size.
+result<std::optional<std::string>> fields_frame_for_event(std::string_view msgpack_event,
+                                                          const std::vector<std::string>& fields);
 
 // {"type":"error","code":...,"detail":...}
 std::string error_frame(const client_error& e);

@@ -34,6 +34,10 @@ inline constexpr int default_slow_consumer_ms = 5000;
 inline constexpr int default_heartbeat_ms = 1000;
 inline constexpr int default_layerd_timeout_ms = 3000;
 inline constexpr int default_join_timeout_ms = 5000;
+// Django routes (docs/protocol.md, Part 3): a connect not answered by a
+// worker within this is refused with 503; a worker silent this long is gone.
+inline constexpr int default_connect_timeout_ms = 5000;
+inline constexpr int default_worker_timeout_ms = 5000;
 // group_sends a gateway keeps until a layerd acknowledges them (all links
 // together); past either bound a send is refused with an error frame.
 inline constexpr std::size_t default_unacked_max_messages = 100000;

@@ -27,6 +27,10 @@ enum class close_reason : std::uint8_t {
   rate_limited,      // 1008: faster than --rate-limit/--rate-burst
   slow_consumer,     // 1008: send queue over its bounds
   frame_too_big,     // 1009: message over --max-message-size
+  app_closed,        // a Django worker's websocket.close: its code (docs/protocol.md, Part 3)
+  out_of_order,      // 1011: a Django worker's messages did not arrive in seq order in time
+  worker_lost,       // 1012: the socket's Django worker process fell silent
+  worker_unavailable,  // 1013: a message for the socket's worker could not be handed on
   ping_timeout,      // no pong in time: the connection is cut, no close frame (keep it last)
 };
 inline constexpr std::size_t close_reason_count = static_cast<std::size_t>(close_reason::ping_timeout) + 1;
@@ -47,6 +51,10 @@ constexpr close_info describe(close_reason r) {
     case close_reason::rate_limited: return {1008, "rate limit", "rate_limited"};
     case close_reason::slow_consumer: return {1008, "slow consumer", "slow_consumer"};
     case close_reason::frame_too_big: return {1009, "message too big", "too_big"};
+    case close_reason::app_closed: return {1000, "", "app_closed"};
+    case close_reason::out_of_order: return {1011, "worker messages out of order", "out_of_order"};
+    case close_reason::worker_lost: return {1012, "worker lost", "worker_lost"};
+    case close_reason::worker_unavailable: return {1013, "try again later", "worker_unavailable"};
     case close_reason::ping_timeout: return {0, "no pong", "ping_timeout"};
   }
   return {1002, "protocol error", "protocol_error"};

@@ -16,6 +16,7 @@
 // is pure and runs on the layer link's thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,6 +30,7 @@
 namespace sb::gateway {
 
 struct gateway_stats;
+struct event_delivery;
 
 class consumer {
  public:
@@ -52,6 +54,23 @@ class consumer {
   virtual void on_receive(consumer_socket& socket, std::string_view text) = 0;
   // The socket is closing or gone (after a successful on_connect call).
   virtual void on_disconnect(consumer_socket& socket);
+
+  // Django routes (django_consumer.hpp): the built-ins keep these defaults.
+  // A consumer that takes events gets each message for its socket as the
+  // event (on_layer_message, on_group_event) instead of a rendered frame,
+  // and its socket's conn id says so (hub::add), so the built-in delivery
+  // path stays free of virtual calls.
+  virtual bool takes_events() const { return false; }
+  virtual bool takes_binary() const { return false; }  // else a binary frame closes with 1003
+  virtual void on_binary(consumer_socket&, std::string_view) {}
+  virtual void on_layer_message(consumer_socket&, const std::shared_ptr<const std::string>&) {}
+  virtual void on_group_event(consumer_socket&, event_delivery&) {}
+  // From the hub's once-a-second sweep, in every state (joining included).
+  virtual void on_sweep(consumer_socket&, std::chrono::steady_clock::time_point) {}
+  // The HTTP status when on_connect's accept said no, and the subprotocol
+  // the 101 names (none: nullptr).
+  virtual unsigned refusal_status() const { return 503; }
+  virtual const std::string* subprotocol() const { return nullptr; }
 
   // A group event (msgpack) as the text frame every member receives, built
   // once and shared. Fails only on malformed msgpack.

@@ -29,6 +29,8 @@ struct gateway_config {
   int heartbeat_ms = common::limits::default_heartbeat_ms;
   int layerd_timeout_ms = common::limits::default_layerd_timeout_ms;
   int join_timeout_ms = common::limits::default_join_timeout_ms;
+  int connect_timeout_ms = common::limits::default_connect_timeout_ms;  // django routes: a worker's accept
+  int worker_timeout_ms = common::limits::default_worker_timeout_ms;    // django routes: a silent worker is gone
   std::size_t unacked_max_messages = common::limits::default_unacked_max_messages;
   std::size_t unacked_max_bytes = common::limits::default_unacked_max_bytes;
   int ping_interval_ms = common::limits::default_ping_interval_ms;

@@ -5,11 +5,14 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "common/digest.hpp"
 #include "common/logging.hpp"
 #include "common/service_notify.hpp"
+#include "gateway/django_consumer.hpp"
+#include "gateway/worker_registry.hpp"
 
 namespace sb::gateway {
 
@@ -26,6 +29,14 @@ gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(
   const std::string run_id = make_run_id(cfg_.id);
   link_ = std::make_unique<layer_link>(cfg_, run_id, hub_);
   ctx_ = std::make_unique<server_context>(cfg_, hub_, *link_, run_id);
+  // Django routes (docs/protocol.md, Part 3): worker liveness, the control
+  // channel, and messages for sockets this gateway no longer holds.
+  workers_ = std::make_unique<worker_registry>(*ctx_);
+  ctx_->workers = workers_.get();
+  link_->on_control([w = workers_.get()](const std::string& event) { w->on_control(event); });
+  hub_.on_unknown_event_target([ctx = ctx_.get()](std::uint64_t conn, const std::string& event) {
+    django_consumer::on_unknown_socket(*ctx, conn, event);
+  });
   if (!cfg_.tls_cert.empty()) {
     auto loaded = load_tls_context(cfg_.tls_cert, cfg_.tls_key);
     if (!loaded.context) throw std::runtime_error(loaded.error);
@@ -51,6 +62,7 @@ void gateway_server::reload_tls() {
 
 gateway_server::~gateway_server() {
   hub_.stop();
+  workers_->stop();  // its timer goes before thread 0's io_context
   link_->stop();  // before its watchers' io_context goes; a no-op after run()
   listener_.reset();
   hub_.destroy_handlers();  // sessions die while the link (stopped) and context still exist
@@ -74,6 +86,7 @@ void gateway_server::run() {
   signals.async_wait(on_signal);
   hub_.start();
   link_->start();
+  boost::asio::post(hub_.context(0), [w = workers_.get()] { w->start(); });
   listener_->run();
   const auto ep = listener_->local_endpoint();
   log->info("listening address={}:{} scheme={} gateway={} threads={} layerds={}", ep.address().to_string(), ep.port(),
@@ -96,6 +109,7 @@ void gateway_server::run() {
   listener_->stop();
   link_->stop();  // tells layerds we are gone
   hub_.stop();
+  workers_->stop();
   listener_.reset();
   hub_.destroy_handlers();
   log->info("stopped gateway={}", ctx_->gateway_id);

@@ -17,6 +17,7 @@
 #include "gateway/layer_link.hpp"
 #include "gateway/listener.hpp"
 #include "gateway/server_context.hpp"
+#include "gateway/worker_registry.hpp"
 
 namespace sb::gateway {
 
@@ -43,6 +44,7 @@ class gateway_server {
   hub hub_;
   std::unique_ptr<layer_link> link_;
   std::unique_ptr<server_context> ctx_;
+  std::unique_ptr<worker_registry> workers_;
   std::shared_ptr<listener> listener_;
 };
 

@@ -7,6 +7,9 @@
 #include "common/limits.hpp"
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
+#include "common/names.hpp"
+#include "gateway/django_consumer.hpp"
+#include "gateway/django_scope.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/pages.hpp"
 #include "gateway/request_checks.hpp"
@@ -302,15 +305,47 @@ void http_session::upgrade(const route& r, const request& req) {
     return refuse(static_cast<http::status>(check.status), req.version(), check.error + "\n");
   }
   clear_timeout();
-  auto s = std::make_shared<websocket_session>(r.make_consumer(r.room, *user, ctx_.link, ctx_.stats), ctx_, thread_);
+  auto c = r.django_channel.empty() ? r.make_consumer(r.room, *user, ctx_.link, ctx_.stats) : make_django_consumer(r, req);
+  auto s = std::make_shared<websocket_session>(std::move(c), ctx_, thread_);
   s->run([self = shared_from_this(), s, key = std::move(check.accept), version = req.version()](
              bool ok, const std::string& why) { self->on_joined(*s, ok, why, key, version); });
+}
+
+std::unique_ptr<consumer> http_session::make_django_consumer(const route& r, const request& req) {
+  django_scope scope;
+  const auto [client, scheme] = client_of(req);
+  scope.scheme = scheme == "https" ? "wss" : "ws";
+  const std::string_view target(req.target().data(), req.target().size());
+  const auto q = target.find('?');
+  scope.raw_path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) scope.query_string = std::string(target.substr(q + 1));
+  auto decoded = common::percent_decode(scope.raw_path);
+  scope.path = decoded ? *decoded : scope.raw_path;
+  for (const auto& f : req) {
+    scope.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    if (f.name() == http::field::sec_websocket_protocol) {
+      add_subprotocols(std::string_view(f.value().data(), f.value().size()), scope.subprotocols);
+    }
+  }
+  boost::system::error_code ec;
+  const auto peer = sock().remote_endpoint(ec);
+  // Behind a trusted proxy the client is the address it vouches for, whose port it does not say.
+  const bool direct = !ec && peer.address().to_string() == client;
+  scope.client = {client, direct ? peer.port() : std::uint16_t{0}};
+  const auto local = sock().local_endpoint(ec);
+  if (!ec) scope.server = {local.address().to_string(), local.port()};
+  for (const auto& kw : r.kwargs) scope.kwargs.emplace_back(kw.name, kw.value);
+  auto offered = scope.subprotocols;
+  return std::make_unique<django_consumer>(r.django_channel, scope.to_msgpack(), std::move(offered), ctx_);
 }
 
 // The consumer's join is acknowledged (or failed): the socket becomes the
 // session's, or the handshake is refused here like every other.
 void http_session::on_joined(websocket_session& s, bool ok, const std::string& why, const std::string& key,
                              unsigned version) {
+  if (!ok && s.refusal_status() == 403) {  // a Django consumer closed before accepting (logged there)
+    return refuse(http::status::forbidden, version, "refused by the application\n");
+  }
   if (!ok) {
     ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
     static common::log_limiter unavailable_limit;

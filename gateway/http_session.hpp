@@ -69,6 +69,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // The client's address and scheme: the TCP peer's, or X-Forwarded-For /
   // X-Forwarded-Proto when the peer is a --trusted-proxy (and only then).
   std::pair<std::string, std::string> client_of(const request& req) const;
+  // A django:NAME route's consumer, with the scope of this handshake (django_scope.hpp).
+  std::unique_ptr<consumer> make_django_consumer(const route& r, const request& req);
 
   // Runs f on the stream requests travel over: TLS or plain.
   template <class F>

@@ -8,6 +8,7 @@
 
 #include "common/logging.hpp"
 #include "common/prometheus.hpp"
+#include "gateway/event_delivery.hpp"
 #include "gateway/websocket_session.hpp"
 
 namespace sb::gateway {
@@ -136,18 +137,71 @@ hub::flush_histogram hub::flush_times() const {
   return h;
 }
 
-std::uint64_t hub::add(std::size_t thread, websocket_session* session) {
+std::uint64_t hub::add(std::size_t thread, websocket_session* session, bool events) {
   auto& s = *shards_[thread];
-  const std::uint64_t conn = (static_cast<std::uint64_t>(thread) << 56) | s.next_conn++;
+  const std::uint64_t conn = (static_cast<std::uint64_t>(thread) << 56) | (events ? events_bit : 0) | s.next_conn++;
   s.sessions.emplace(conn, session);
   connections_.fetch_add(1, std::memory_order_relaxed);
+  if (events) events_sessions_.fetch_add(1, std::memory_order_relaxed);
   return conn;
 }
 
 void hub::remove(std::uint64_t conn) {
   if (stopped_.load(std::memory_order_relaxed)) return;
   auto& s = *shards_[thread_of(conn)];
-  if (s.sessions.erase(conn)) connections_.fetch_sub(1, std::memory_order_relaxed);
+  if (s.sessions.erase(conn)) {
+    connections_.fetch_sub(1, std::memory_order_relaxed);
+    if (takes_events(conn)) events_sessions_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+bool hub::parse_conn(std::string_view id, std::uint64_t& conn) const {
+  auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), conn, 16);
+  return ec == std::errc() && p == id.data() + id.size() && !id.empty() && thread_of(conn) < shards_.size();
+}
+
+void hub::close_conns(const std::vector<std::string>& conn_ids, close_reason why) {
+  if (stopped_.load(std::memory_order_relaxed)) return;
+  std::vector<std::vector<std::uint64_t>> per_thread(shards_.size());
+  for (const auto& id : conn_ids) {
+    std::uint64_t conn = 0;
+    if (parse_conn(id, conn)) per_thread[thread_of(conn)].push_back(conn);
+  }
+  for (std::size_t t = 0; t < shards_.size(); ++t) {
+    if (per_thread[t].empty()) continue;
+    shard* s = shards_[t].get();
+    boost::asio::post(*s->ioc, [s, why, conns = std::move(per_thread[t])] {
+      for (auto conn : conns) {
+        auto it = s->sessions.find(conn);
+        if (it == s->sessions.end()) continue;
+        auto keep = it->second->shared_from_this();
+        keep->close(why);
+      }
+    });
+  }
+}
+
+void hub::deliver_events(const std::shared_ptr<const std::string>& event, const std::vector<std::uint64_t>& conns) {
+  if (stopped_.load(std::memory_order_relaxed)) return;
+  std::vector<std::vector<std::uint64_t>> per_thread(shards_.size());
+  for (auto conn : conns) {
+    if (thread_of(conn) < shards_.size()) per_thread[thread_of(conn)].push_back(conn);
+  }
+  for (std::size_t t = 0; t < shards_.size(); ++t) {
+    if (per_thread[t].empty()) continue;
+    shard* s = shards_[t].get();
+    boost::asio::dispatch(*s->ioc, [this, s, event, conns = std::move(per_thread[t])] {
+      for (auto conn : conns) {
+        auto it = s->sessions.find(conn);
+        if (it == s->sessions.end()) {
+          if (unknown_event_target_) unknown_event_target_(conn, *event);
+          continue;
+        }
+        auto keep = it->second->shared_from_this();
+        keep->on_layer_message(event);
+      }
+    });
+  }
 }
 
 std::string hub::conn_string(std::uint64_t conn) {
@@ -171,7 +225,7 @@ void hub::close_all() {
 }
 
 void hub::join_local(std::size_t thread, const std::string& group, websocket_session* session) {
-  auto& members = shards_[thread]->groups[group];
+  auto& members = shards_[thread]->groups[group].members;
   session->set_local_slot(static_cast<std::uint32_t>(members.size()));
   members.push_back(session);
 }
@@ -181,27 +235,41 @@ void hub::leave_local(std::size_t thread, const std::string& group, websocket_se
   shard& s = *shards_[thread];
   auto it = s.groups.find(group);
   if (it == s.groups.end()) return;
-  auto& members = it->second;
+  auto& members = it->second.members;
   const std::uint32_t slot = session->local_slot();
   if (slot >= members.size() || members[slot] != session) return;
   members[slot] = members.back();
   members[slot]->set_local_slot(slot);
   members.pop_back();
-  // While deliver_group walks this list it must stay alive; it erases it after.
-  if (members.empty() && s.delivering != &members) s.groups.erase(it);
+  // While deliver_group walks this group it must stay alive; it erases it after.
+  if (it->second.empty() && s.delivering != &it->second) s.groups.erase(it);
 }
 
-void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group) {
+void hub::join_events(std::size_t thread, const std::string& group, websocket_session* session) {
+  shards_[thread]->groups[group].event_members.insert(session);
+}
+
+void hub::leave_events(std::size_t thread, const std::string& group, websocket_session* session) {
+  if (stopped_.load(std::memory_order_relaxed)) return;
+  shard& s = *shards_[thread];
+  auto it = s.groups.find(group);
+  if (it == s.groups.end()) return;
+  it->second.event_members.erase(session);
+  if (it->second.empty() && s.delivering != &it->second) s.groups.erase(it);
+}
+
+void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group,
+                        const std::shared_ptr<const std::string>& event) {
   if (stopped_.load(std::memory_order_relaxed)) return;
   for (auto& sp : shards_) {
     shard* s = sp.get();
     // On the shard's own thread (the layerd link's, thread 0) it runs at
     // once, so the frames are queued before the flush that pass posts.
-    boost::asio::dispatch(*s->ioc, [s, frame, group] {
+    boost::asio::dispatch(*s->ioc, [s, frame, group, event] {
       auto it = s->groups.find(group);
       if (it == s->groups.end()) return;
-      auto& members = it->second;
-      s->delivering = &members;
+      auto& members = it->second.members;
+      s->delivering = &it->second;
       // send() may close a slow consumer, which leaves the group and moves
       // the last member into its slot: only step on when the slot kept its
       // session.
@@ -210,8 +278,18 @@ void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const s
         session->send(frame);
         if (i < members.size() && members[i] == session) ++i;
       }
+      if (event && !it->second.event_members.empty()) {
+        // Walk a copy: a member that closes leaves its groups meanwhile.
+        // Each renders from the frames this delivery made per RENDER spec.
+        s->scratch.assign(it->second.event_members.begin(), it->second.event_members.end());
+        event_delivery d(event);
+        for (auto* session : s->scratch) {
+          if (it->second.event_members.count(session)) session->on_group_event(d);
+        }
+        s->scratch.clear();
+      }
       s->delivering = nullptr;
-      if (members.empty()) s->groups.erase(it);
+      if (it->second.empty()) s->groups.erase(it);
     });
   }
 }
@@ -221,8 +299,7 @@ void hub::deliver(const std::shared_ptr<const std::string>& frame, const std::ve
   std::vector<std::vector<std::uint64_t>> per_thread(shards_.size());
   for (const auto& id : conn_ids) {
     std::uint64_t conn = 0;
-    auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), conn, 16);
-    if (ec != std::errc() || p != id.data() + id.size() || thread_of(conn) >= shards_.size()) {
+    if (!parse_conn(id, conn)) {
       unknown_targets_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }

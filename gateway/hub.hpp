@@ -15,6 +15,14 @@
 // and runs one sweep timer for every session's keepalive and
 // close deadlines instead of a timer per socket.
 //
+// Sockets whose consumer takes events (django:NAME routes) get the event
+// instead of a frame: their conn ids carry a bit that says so, so the link
+// splits a DELIVER without a lookup, and a group's members are two lists:
+// the built-in sockets (one group each, a slot: the loop that queues the
+// shared frame is unchanged, no virtual call, no allocation per recipient)
+// and the event-taking ones (any number of groups each), which render or
+// forward per RENDER spec, not per member (event_delivery.hpp).
+//
 // Threading: add()/remove()/mark_dirty() only on the conn's own thread;
 // deliver() from any thread.
 #pragma once
@@ -23,15 +31,19 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "gateway/close_reason.hpp"
 
 namespace sb::gateway {
 
@@ -60,8 +72,9 @@ class hub {
   // while the rest of the gateway is still alive.
   void destroy_handlers();
 
-  // On the session's thread:
-  std::uint64_t add(std::size_t thread, websocket_session* s);
+  // On the session's thread. takes_events: the session's consumer takes
+  // events (its conn id has events_bit).
+  std::uint64_t add(std::size_t thread, websocket_session* s, bool takes_events = false);
   void remove(std::uint64_t conn);
   // The session has frames queued: flush it once at the end of this pass.
   void mark_dirty(std::size_t thread, std::shared_ptr<websocket_session> s);
@@ -71,13 +84,29 @@ class hub {
   // From any thread: asks every connection to close with 1001 (going away).
   void close_all();
 
-  // From any thread: send `frame` to every local member of `group`.
-  void deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group);
+  // From any thread: send `frame` to every local member of `group`; the
+  // members that take events get `event` (msgpack) instead (null: none
+  // existed when the caller looked, events_sessions()).
+  void deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group,
+                     const std::shared_ptr<const std::string>& event = nullptr);
+  // From any thread: the event (a DELIVER's) to each listed conn that takes events.
+  void deliver_events(const std::shared_ptr<const std::string>& event, const std::vector<std::uint64_t>& conns);
+  // From any thread: closes each listed conn (hex) that is still open.
+  void close_conns(const std::vector<std::string>& conn_ids, close_reason why);
+  // Before start(): what to do with an event for a conn that takes events
+  // but is not here (on that conn's thread).
+  void on_unknown_event_target(std::function<void(std::uint64_t conn, const std::string& event)> f) {
+    unknown_event_target_ = std::move(f);
+  }
+  std::size_t events_sessions() const { return events_sessions_.load(std::memory_order_relaxed); }
 
   // On the session's thread: local group membership, used by deliver_group.
-  // A session is in at most one group; its slot makes leaving O(1).
+  // A built-in session is in at most one group; its slot makes leaving O(1).
   void join_local(std::size_t thread, const std::string& group, websocket_session* s);
   void leave_local(std::size_t thread, const std::string& group, websocket_session* s);
+  // An event-taking session, in any number of groups.
+  void join_events(std::size_t thread, const std::string& group, websocket_session* s);
+  void leave_events(std::size_t thread, const std::string& group, websocket_session* s);
 
   std::size_t connections() const { return connections_.load(std::memory_order_relaxed); }
 
@@ -95,6 +124,10 @@ class hub {
 
   static std::string conn_string(std::uint64_t conn);
   static std::size_t thread_of(std::uint64_t conn) { return static_cast<std::size_t>(conn >> 56); }
+  static constexpr std::uint64_t events_bit = std::uint64_t{1} << 55;
+  static bool takes_events(std::uint64_t conn) { return (conn & events_bit) != 0; }
+  // A conn id's text (hex) as a number; false when it is none of ours.
+  bool parse_conn(std::string_view id, std::uint64_t& conn) const;
 
  private:
   struct shard {
@@ -102,8 +135,14 @@ class hub {
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
     // Everything below is touched only on this shard's thread.
     std::unordered_map<std::uint64_t, websocket_session*> sessions;  // a session removes itself when it dies
-    std::unordered_map<std::string, std::vector<websocket_session*>> groups;
-    const std::vector<websocket_session*>* delivering = nullptr;  // the member list being walked
+    struct local_group {
+      std::vector<websocket_session*> members;              // built-in sessions (slot = index)
+      std::unordered_set<websocket_session*> event_members;  // sessions that take events
+      bool empty() const { return members.empty() && event_members.empty(); }
+    };
+    std::unordered_map<std::string, local_group> groups;
+    const local_group* delivering = nullptr;  // the group being walked (erased after, not during)
+    std::vector<websocket_session*> scratch;  // a copy of event_members to walk
     std::uint64_t next_conn = 1;
     std::vector<std::shared_ptr<websocket_session>> dirty;
     std::vector<std::shared_ptr<websocket_session>> flushing;
@@ -123,6 +162,8 @@ class hub {
   std::atomic<std::size_t> round_robin_{0};
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> unknown_targets_{0};
+  std::atomic<std::size_t> events_sessions_{0};
+  std::function<void(std::uint64_t, const std::string&)> unknown_event_target_;
   std::array<std::atomic<std::uint64_t>, flush_bounds_ms.size() + 1> flush_buckets_{};
   std::atomic<std::uint64_t> flush_sum_ns_{0};
 };

@@ -1,6 +1,7 @@
 // layer_link.cpp — see layer_link.hpp.
 #include "gateway/layer_link.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <future>
 #include <memory>
@@ -513,6 +514,29 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
   auto& m = decoded.value();
   if (auto* d = std::get_if<proto::deliver>(&m)) {
     stats_.delivers_in.fetch_add(1, std::memory_order_relaxed);
+    // Targets that take events (Django routes' sockets, whose conn ids say
+    // so) and the control channel get the event, the others one frame.
+    const bool mixed = std::any_of(d->targets.begin(), d->targets.end(), [this](const std::string& t) {
+      std::uint64_t conn = 0;
+      return t == control_conn || (hub_.parse_conn(t, conn) && hub::takes_events(conn));
+    });
+    if (mixed) {
+      std::vector<std::string> plain;
+      std::vector<std::uint64_t> events;
+      for (auto& t : d->targets) {
+        std::uint64_t conn = 0;
+        if (t == control_conn) {
+          if (control_) control_(d->event);
+        } else if (hub_.parse_conn(t, conn) && hub::takes_events(conn)) {
+          events.push_back(conn);
+        } else {
+          plain.push_back(std::move(t));
+        }
+      }
+      if (!events.empty()) hub_.deliver_events(std::make_shared<const std::string>(d->event), events);
+      d->targets = std::move(plain);
+      if (d->targets.empty()) return;
+    }
     auto frame = consumer::render(d->event);
     if (!frame) {
       stats_.malformed_in.fetch_add(1);
@@ -535,7 +559,9 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
       log->warn("deliver dropped layerd={} group={} error=\"{}\"", peers_[p].endpoint, g->group, frame.error_text());
       return;
     }
-    hub_.deliver_group(frame.value(), g->group);
+    // Members that take events (Django routes) render or forward the event themselves.
+    hub_.deliver_group(frame.value(), g->group,
+                       hub_.events_sessions() ? std::make_shared<const std::string>(std::move(g->event)) : nullptr);
   } else if (auto* sa = std::get_if<proto::send_ack>(&m)) {
     const auto [bytes, n] = journal_.acked(p, sa->seq);
     release(bytes, n);

@@ -55,6 +55,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -119,6 +120,10 @@ class layer_link final : public channel_layer {
   // layerd available", "layerd queue full", "too many sends outstanding"
   // (past max_sends_outstanding) or "gateway stopping".
   using send_callback = std::function<void(const std::string& error)>;
+  // Before start(): what to do with a DELIVER to the control channel
+  // `specific.<gateway>!ctl` (worker heartbeats: worker_registry); thread 0.
+  void on_control(std::function<void(const std::string& event)> f) { control_ = std::move(f); }
+  static constexpr std::string_view control_conn = "ctl";
   void send(std::string channel, std::string event, std::string route_key, send_callback done);
   static constexpr std::size_t max_sends_outstanding = 100000;
 
@@ -221,6 +226,7 @@ class layer_link final : public channel_layer {
   std::unordered_map<std::string, std::unordered_set<std::string>> members_;  // group → channels
   std::unordered_map<std::uint64_t, pending_join> pending_;
   std::unordered_map<std::uint64_t, pending_send> sends_;  // SENDs waiting for ACK or ERROR (same request numbers)
+  std::function<void(const std::string&)> control_;
   std::uint64_t next_request_ = 1;
   clock::time_point next_heartbeat_{};
   std::unique_ptr<boost::asio::steady_timer> tick_timer_;

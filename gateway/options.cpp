@@ -62,6 +62,10 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
     ("unacked-max-bytes", field(cfg.unacked_max_bytes), "the same bound in bytes")
     ("join-timeout-ms", field(cfg.join_timeout_ms),
      "how long a handshake waits for layerd's join acknowledgement before 503")
+    ("connect-timeout-ms", field(cfg.connect_timeout_ms),
+     "django routes: how long a handshake waits for a worker to accept or refuse before 503")
+    ("worker-timeout-ms", field(cfg.worker_timeout_ms),
+     "django routes: a worker process silent this long is gone; its sockets close with 1012")
     ("ping-interval-ms", field(cfg.ping_interval_ms), "ping a connection that has been silent this long")
     ("ping-timeout-ms", field(cfg.ping_timeout_ms), "drop a connection that does not answer a ping within this time")
     ("allowed-origin", po::value(&cfg.allowed_origins)->composing(),
@@ -73,7 +77,8 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
     ("route", po::value(&cfg.routes)->composing(),
      "'PATTERN KIND': a WebSocket route, tried in order (first match wins); repeat. PATTERN is a path under "
      "/ws/ ending in '/', of literal segments and <name> segments (each matches 1-100 \\w characters, "
-     "percent-decoded); KIND is a built-in consumer, chat or notification, whose one <name> is its room. "
+     "percent-decoded); KIND is a built-in consumer, chat or notification, whose one <name> is its room, "
+     "or django:NAME, the Django app's consumer run by 'runworker NAME' (any number of <name>s). "
      "Given at least once, replaces the default list: '/ws/chat/<room_name>/ chat' and "
      "'/ws/notification/<center_name>/ notification'")
     ("flush-interval-us", field(cfg.flush_interval_us),
@@ -125,6 +130,8 @@ void check(gateway_config& cfg) {
   if (cfg.heartbeat_ms <= 0 || cfg.layerd_timeout_ms <= cfg.heartbeat_ms || cfg.join_timeout_ms <= 0) {
     usage_error("--layerd-timeout-ms must exceed --heartbeat-ms, and both be positive");
   }
+  if (cfg.connect_timeout_ms < 100 || cfg.connect_timeout_ms > 600000) usage_error("--connect-timeout-ms must be 100..600000");
+  if (cfg.worker_timeout_ms < 1000 || cfg.worker_timeout_ms > 600000) usage_error("--worker-timeout-ms must be 1000..600000");
   if (cfg.layerds.empty()) usage_error("at least one --layerd is needed");
   std::string route_error;
   if (!route_table::parse(cfg.routes, route_error)) usage_error(route_error);

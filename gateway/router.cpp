@@ -108,11 +108,23 @@ std::optional<route_table::entry> parse_spec(std::string_view spec, std::string&
     return std::nullopt;
   }
   route_table::entry e;
+  constexpr std::string_view django_prefix = "django:";
+  if (kind.substr(0, django_prefix.size()) == django_prefix) {
+    // NAME is the worker channel `runworker NAME` reads: a plain channel
+    // name (no '!', which marks a process-local channel).
+    const std::string_view name = kind.substr(django_prefix.size());
+    if (name.empty() || !common::is_valid_channel_name(name) || name.find('!') != std::string_view::npos) {
+      error = "django:NAME needs a channel name (ASCII letters, digits, '-', '_', '.', fewer than 100), got \"" +
+              std::string(name) + "\"";
+      return std::nullopt;
+    }
+    e.django_channel = std::string(name);
+  }
   for (const auto& b : builtin_kinds) {
     if (b.name == kind) e.make = b.make;
   }
-  if (!e.make) {
-    error = "unknown kind \"" + std::string(kind) + "\" (known: chat, notification)";
+  if (!e.make && e.django_channel.empty()) {
+    error = "unknown kind \"" + std::string(kind) + "\" (known: chat, notification, django:NAME)";
     return std::nullopt;
   }
   if (pattern.size() > max_pattern_size) {
@@ -163,7 +175,7 @@ std::optional<route_table::entry> parse_spec(std::string_view spec, std::string&
       shape += "/" + std::string(seg);
     }
   }
-  if (names != 1) {
+  if (names != 1 && e.django_channel.empty()) {
     error = "the built-in " + std::string(kind) + " consumer needs exactly one <name> segment (its " +
             (kind == "chat" ? "room" : "center") + "), got " + std::to_string(names);
     return std::nullopt;
@@ -237,7 +249,8 @@ route match_route(std::string_view target, const route_table& routes) {
       if (match_entry(path, e, r)) {
         r.what = route::kind::websocket;
         r.make_consumer = e.make;
-        r.room = r.kwargs.front().value;  // a built-in's single kwarg (route_table::parse)
+        r.django_channel = e.django_channel;
+        if (!r.kwargs.empty()) r.room = r.kwargs.front().value;  // a built-in's single kwarg (route_table::parse)
         return r;
       }
       r.kwargs.clear();

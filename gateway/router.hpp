@@ -1,7 +1,10 @@
 // router.hpp — URL → what serves it, like Django's urls.py and routing.py.
 //
 // Pure function of the request target and the route table, so it is tested
-// without sockets. WebSocket paths map to a consumer factory through the
+// without sockets. A route of kind django:NAME hands its sockets to the
+// Django app's own consumer run by `runworker NAME` (django_consumer.hpp);
+// its pattern may have any number of <name> segments, all passed on as
+// the scope's url_route kwargs. WebSocket paths map to a consumer factory through the
 // table built from --route (Django's websocket_urlpatterns; defaults below):
 // http_session builds the route's consumer and hands it to the
 // websocket_session; it never knows which consumer it is. Path segments are
@@ -40,7 +43,8 @@ struct route {
   };
   kind what = kind::not_found;
   std::string room;  // decoded: the room page's room, or a built-in consumer's single kwarg (room or center)
-  consumer::factory make_consumer = nullptr;  // websocket only
+  consumer::factory make_consumer = nullptr;  // websocket only (a built-in kind)
+  std::string django_channel;                 // websocket only (kind django:NAME): NAME, the worker channel
   std::vector<route_kwarg> kwargs;            // websocket only, in pattern order
 };
 
@@ -62,7 +66,8 @@ class route_table {
   };
   struct entry {
     std::vector<segment> segments;  // between the slashes of the pattern
-    consumer::factory make = nullptr;
+    consumer::factory make = nullptr;  // a built-in kind
+    std::string django_channel;        // kind django:NAME (docs/protocol.md, Part 3): NAME
   };
   const std::vector<entry>& entries() const { return entries_; }
 

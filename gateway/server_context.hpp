@@ -25,6 +25,7 @@ namespace sb::gateway {
 
 class hub;
 class layer_link;
+class worker_registry;
 
 struct gateway_stats {
   std::atomic<std::uint64_t> handshakes{0};
@@ -49,6 +50,29 @@ struct gateway_stats {
   std::atomic<std::uint64_t> tls_handshakes{0};
   std::atomic<std::uint64_t> tls_failures{0};     // TLS handshakes that failed
   std::atomic<std::uint64_t> tls_plain_http{0};   // plain HTTP sent to the TLS port
+  // Django routes (docs/protocol.md, Part 3; docs/operations.md, Metrics).
+  struct worker_counters {
+    enum connect_outcome : std::uint8_t { accepted, refused, timeout, unavailable, connect_outcomes };
+    enum drop_reason : std::uint8_t {
+      unknown_socket,  // a message for a socket this gateway does not hold
+      bad_message,     // not a worker message (shape, fields, sizes, RENDER, UTF-8)
+      out_of_order,    // a duplicate seq, or a socket closed for a gap
+      send_failed,     // a message to a worker that could not be handed on
+      before_accept,   // websocket.send before the accept
+      wrong_worker,    // a message naming another worker than the socket's
+      drop_reasons
+    };
+    std::array<std::atomic<std::uint64_t>, connect_outcomes> connects{};
+    std::atomic<std::int64_t> sockets{0};  // accepted and open now
+    std::atomic<std::uint64_t> to_worker{0};
+    std::atomic<std::uint64_t> from_worker{0};
+    std::atomic<std::uint64_t> events_rendered{0};   // fast path: deliveries the gateway rendered itself
+    std::atomic<std::uint64_t> events_forwarded{0};  // switchboard.event sent to a worker
+    std::array<std::atomic<std::uint64_t>, drop_reasons> dropped{};
+    std::atomic<std::uint64_t> workers_lost{0};
+    std::atomic<std::uint64_t> close_codes_replaced{0};  // a websocket.close code a server may not send
+  };
+  worker_counters workers;
 };
 
 // --route values parse_options already accepted.
@@ -74,6 +98,7 @@ struct server_context {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<bool> draining{false};  // SIGTERM: /healthz says 503, clients are asked to go
   tls_holder tls;                     // empty unless --tls-cert/--tls-key
+  worker_registry* workers = nullptr;  // Django routes' worker liveness (set by gateway_server)
   gateway_stats stats;
 };
 

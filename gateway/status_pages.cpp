@@ -7,6 +7,7 @@
 
 #include "common/prometheus.hpp"
 #include "gateway/hub.hpp"
+#include "gateway/worker_registry.hpp"
 #include "gateway/layer_link.hpp"
 
 namespace sb::gateway {
@@ -101,6 +102,34 @@ std::string metrics_text(const server_context& ctx) {
       "Group deliveries dropped as already delivered (re-sent after a failover).", v(link.duplicates_dropped));
   one("switchboard_gateway_group_sends_unacked", "gauge",
       "group_sends kept until a layerd acknowledges them.", ctx.link.unacked_messages());
+  {  // Django routes (docs/protocol.md, Part 3)
+    using wc = gateway_stats::worker_counters;
+    const auto& w = st.workers;
+    head("switchboard_gateway_worker_connects_total", "counter",
+         "Sockets on django:NAME routes handed to a worker, by outcome.");
+    const char* outcomes[] = {"{outcome=\"accepted\"}", "{outcome=\"refused\"}", "{outcome=\"timeout\"}",
+                              "{outcome=\"unavailable\"}"};
+    for (std::size_t i = 0; i < wc::connect_outcomes; ++i) metric("switchboard_gateway_worker_connects_total", v(w.connects[i]), outcomes[i]);
+    one("switchboard_gateway_worker_sockets", "gauge", "Sockets a Django worker accepted, open now.",
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, w.sockets.load(std::memory_order_relaxed))));
+    head("switchboard_gateway_worker_messages_total", "counter", "Messages to and from Django workers.");
+    metric("switchboard_gateway_worker_messages_total", v(w.to_worker), "{direction=\"to_worker\"}");
+    metric("switchboard_gateway_worker_messages_total", v(w.from_worker), "{direction=\"from_worker\"}");
+    one("switchboard_gateway_worker_events_rendered_total", "counter",
+        "Events for Django sockets rendered by the gateway from their RENDER (no message to the worker).",
+        v(w.events_rendered));
+    one("switchboard_gateway_worker_events_forwarded_total", "counter",
+        "Events for Django sockets sent to their worker as switchboard.event.", v(w.events_forwarded));
+    head("switchboard_gateway_worker_dropped_total", "counter", "Worker messages dropped, by reason.");
+    const char* reasons[] = {"{reason=\"unknown_socket\"}", "{reason=\"bad_message\"}", "{reason=\"out_of_order\"}",
+                             "{reason=\"send_failed\"}", "{reason=\"before_accept\"}", "{reason=\"wrong_worker\"}"};
+    for (std::size_t i = 0; i < wc::drop_reasons; ++i) metric("switchboard_gateway_worker_dropped_total", v(w.dropped[i]), reasons[i]);
+    one("switchboard_gateway_workers_lost_total", "counter",
+        "Django worker processes declared gone (silent for --worker-timeout-ms); their sockets closed with 1012.",
+        v(w.workers_lost));
+    one("switchboard_gateway_workers", "gauge", "Django worker processes holding sockets on this gateway.",
+        ctx.workers ? ctx.workers->workers() : 0);
+  }
   one("switchboard_gateway_draining", "gauge",
       "1 while the gateway drains after SIGTERM.", ctx.draining.load() ? 1 : 0);
   {

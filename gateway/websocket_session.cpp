@@ -87,7 +87,7 @@ websocket_session::~websocket_session() {
 std::string websocket_session::channel() const { return common::make_channel(ctx_.gateway_id, hub::conn_string(conn_)); }
 
 void websocket_session::run(channel_layer::join_callback joined) {
-  conn_ = ctx_.hub_ref.add(thread_, this);
+  conn_ = ctx_.hub_ref.add(thread_, this, consumer_->takes_events());
   join_sent_ = true;
   auto ex = socket_.get_executor();
   consumer_->on_connect(*this, [self = shared_from_this(), ex, joined = std::move(joined)](bool ok,
@@ -116,10 +116,13 @@ void websocket_session::on_accepted(std::string accept_key) {
   state_ = state::open;
   last_heard_ = clock::now();
   progress_ = last_heard_;
-  ctx_.hub_ref.join_local(thread_, consumer_->group(), this);
-  in_local_group_ = true;
+  if (!consumer_->group().empty()) {  // a Django route's consumer joins its groups itself
+    ctx_.hub_ref.join_local(thread_, consumer_->group(), this);
+    in_local_group_ = true;
+  }
   // The 101 goes first; anything delivered while joining follows it.
-  auto response = std::make_shared<const std::string>(ws::switching_protocols(accept_key));
+  const std::string* protocol = consumer_->subprotocol();
+  auto response = std::make_shared<const std::string>(ws::switching_protocols(accept_key, protocol ? *protocol : ""));
   out_bytes_ += response->size();
   out_.insert(out_.begin(), std::move(response));
   ctx_.stats.handshakes.fetch_add(1, std::memory_order_relaxed);
@@ -208,13 +211,17 @@ void websocket_session::on_event(const ws::event& ev) {
       ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
       return consumer_->on_receive(*this, ev.payload);
     case ws::event::binary:
-      return close(close_reason::unsupported_data);
+      if (!consumer_->takes_binary()) return close(close_reason::unsupported_data);
+      if (!take_token()) return close(close_reason::rate_limited);
+      ctx_.stats.frames_in.fetch_add(1, std::memory_order_relaxed);
+      return consumer_->on_binary(*this, ev.payload);
     case ws::event::ping:
       if (!take_token()) return close(close_reason::rate_limited);
       return queue_control(ws::make_frame(ws::op_pong, ev.payload));
     case ws::event::pong:
       return;
     case ws::event::close:
+      peer_code_ = ev.code;
       return close(answer_to_peer(ev.code));
     case ws::event::error:
       return close(frame_error(ev.code, ev.why));
@@ -478,6 +485,8 @@ void websocket_session::close(close_cause why) {
     log->log(level, "connection closed channel={} code={} reason=\"{}\"", channel(), why.code, why.text);
   }
   if (why.code == 0) return hard_close();  // nothing to say: cut
+  // What the consumer is told: the browser's own code (1005: none), else ours.
+  close_code_ = why.reason == close_reason::peer_closed ? peer_code_ : why.code;
   state_ = state::closing;
   no_longer_behind();
   close_deadline_ = clock::now() + close_timeout;
@@ -516,7 +525,19 @@ void websocket_session::hard_close() {
   lowest_socket().close(ignored);  // pending handlers end; the last one frees the session
 }
 
+void websocket_session::join_local(const std::string& group) { ctx_.hub_ref.join_events(thread_, group, this); }
+void websocket_session::leave_local(const std::string& group) { ctx_.hub_ref.leave_events(thread_, group, this); }
+
+consumer_socket::poster_fn websocket_session::poster() {
+  return [weak = weak_from_this(), ex = socket_.get_executor()](std::function<void()> f) {
+    asio::post(ex, [weak, f = std::move(f)] {
+      if (auto self = weak.lock()) f();
+    });
+  };
+}
+
 void websocket_session::sweep(clock::time_point now) {
+  if (consumer_->takes_events()) consumer_->on_sweep(*this, now);
   if (state_ == state::closing) {
     if (now >= close_deadline_) hard_close();
     return;

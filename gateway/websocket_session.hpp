@@ -42,6 +42,7 @@
 
 #include "gateway/close_reason.hpp"
 #include "gateway/consumer.hpp"
+#include "gateway/event_delivery.hpp"
 #include "gateway/server_context.hpp"
 #include "gateway/tls_socket.hpp"
 #include "gateway/ws_frame.hpp"
@@ -74,6 +75,18 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   // consumer_socket:
   std::string channel() const override;
   void reply(std::shared_ptr<const std::string> frame) override { send(std::move(frame)); }
+  void close_with(close_cause why) override { close(why); }
+  std::uint16_t close_code() const override { return close_code_ ? close_code_ : 1006; }
+  void join_local(const std::string& group) override;
+  void leave_local(const std::string& group) override;
+  poster_fn poster() override;
+
+  // For a consumer that takes events (hub.hpp): a message for this socket
+  // from the layer, and a group event; on this session's thread.
+  void on_layer_message(const std::shared_ptr<const std::string>& event) { consumer_->on_layer_message(*this, event); }
+  void on_group_event(event_delivery& d) { consumer_->on_group_event(*this, d); }
+  // The HTTP status of a refused handshake (the consumer's).
+  unsigned refusal_status() const { return consumer_->refusal_status(); }
 
   // Called by the hub: once per reactor pass if dirty, and on every sweep.
   void flush();
@@ -131,6 +144,8 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   clock::time_point progress_;  // the last write that took bytes (or the first frame queued after idle)
   int kernel_queued_ = 0;       // kernel_queued() when the socket last refused bytes
   std::uint32_t local_slot_ = 0;
+  std::uint16_t close_code_ = 0;  // the code this socket closed with (0: not yet, or cut)
+  std::uint16_t peer_code_ = 1005;  // the browser's close code (1005: its close frame had none)
   std::uint8_t thread_;
   state state_ = state::joining;
   bool writing_ = false;

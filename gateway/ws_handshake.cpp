@@ -84,7 +84,7 @@ upgrade_check check_upgrade(const http::request<http::string_body>& req) {
   return r;
 }
 
-std::string switching_protocols(std::string_view accept) {
+std::string switching_protocols(std::string_view accept, std::string_view protocol) {
   std::string out =
       "HTTP/1.1 101 Switching Protocols\r\n"
       "Upgrade: websocket\r\n"
@@ -92,6 +92,10 @@ std::string switching_protocols(std::string_view accept) {
       "Server: switchboard\r\n"
       "Sec-WebSocket-Accept: ";
   out += accept;
+  if (!protocol.empty()) {
+    out += "\r\nSec-WebSocket-Protocol: ";
+    out += protocol;
+  }
   out += "\r\n\r\n";
   return out;
 }

@@ -28,7 +28,8 @@ upgrade_check check_upgrade(const boost::beast::http::request<boost::beast::http
 std::string accept_key(std::string_view client_key);
 
 // The complete "101 Switching Protocols" response.
-std::string switching_protocols(std::string_view accept);
+// `protocol` non-empty: the Sec-WebSocket-Protocol the server chose (one the client offered).
+std::string switching_protocols(std::string_view accept, std::string_view protocol = {});
 
 std::string base64_encode(std::string_view bytes);
 // nullopt-free: returns false when `in` is not canonical base64.

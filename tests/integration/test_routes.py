@@ -114,7 +114,7 @@ class Routes(ProcessTestCase):
                               start_new_session=True, env=clean_env(**(env or {})))
 
     def test_a_bad_route_anywhere_exits_2_with_one_line_naming_it(self):
-        bad = "/ws/chat/<room>/ django:chat"
+        bad = "/ws/chat/<room>/ django:no!such"
         for source, args, env in (
                 ("command line", ["--route", bad], None),
                 ("file", ["--config", self.write_config("bad.ini", [ROOMS_ROUTE.join(["route = ", ""]),
@@ -126,7 +126,7 @@ class Routes(ProcessTestCase):
                 lines = [l for l in r.stderr.splitlines() if l.strip()]
                 self.assertEqual(len(lines), 1, r.stderr)
                 self.assertIn(f"--route '{bad}'", lines[0])
-                self.assertIn('unknown kind "django:chat"', lines[0])
+                self.assertIn('django:NAME needs a channel name', lines[0])
         r = self.run_gateway(["--route", ROOMS_ROUTE, "--route", "/ws/rooms/<other>/ notification"])
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("duplicate pattern", r.stderr)

@@ -19,6 +19,10 @@ TEST(CloseReason, EachReasonKeepsTheCodeBrowsersHaveAlwaysSeen) {
   EXPECT_EQ(describe(close_reason::frame_too_big).code, 1009);
   EXPECT_EQ(describe(close_reason::ping_timeout).code, 0) << "cut without a close frame";
   EXPECT_EQ(describe(close_reason::slow_consumer).text, "slow consumer");
+  // Django routes (docs/protocol.md, Part 3)
+  EXPECT_EQ(describe(close_reason::out_of_order).code, 1011);
+  EXPECT_EQ(describe(close_reason::worker_lost).code, 1012);
+  EXPECT_EQ(describe(close_reason::worker_unavailable).code, 1013);
 }
 
 TEST(CloseReason, EveryReasonHasItsOwnCounterLabel) {

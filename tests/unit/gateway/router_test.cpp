@@ -174,6 +174,9 @@ TEST(RouteTable, BadRoutesAreRefusedNamingTheValueAndWhy) {
   };
   for (const auto& c : std::vector<bad_case>{
            {"/ws/chat/<room>/ django", "unknown kind \"django\""},
+           {"/ws/chat/<room>/ django:", "django:NAME needs a channel name"},
+           {"/ws/chat/<room>/ django:a!b", "django:NAME needs a channel name"},
+           {"/ws/chat/<room>/ django:a b", "expected PATTERN KIND"},
            {"/ws/chat/<room>/", "expected PATTERN KIND"},
            {"/ws/chat/<room>/ chat extra", "expected PATTERN KIND"},
            {"", "expected PATTERN KIND"},
@@ -210,6 +213,37 @@ TEST(RouteTable, BadRoutesAreRefusedNamingTheValueAndWhy) {
   EXPECT_NE(refusal(many).find("at most"), std::string::npos);
   many.pop_back();
   table(many);
+}
+
+}  // namespace
+}  // namespace sb::gateway
+
+namespace sb::gateway {
+namespace {
+
+TEST(RouteTable, DjangoRoutesTakeANameAndAnyNumberOfKwargs) {
+  std::string error;
+  auto t = route_table::parse({"/ws/app/<room>/<part>/ django:chat.worker", "/ws/plain/ django:w",
+                               "/ws/chat/<room_name>/ chat"},
+                              error);
+  ASSERT_TRUE(t) << error;
+  auto r = match_route("/ws/app/lobby/x_1/?a=b", *t);
+  ASSERT_EQ(r.what, route::kind::websocket);
+  EXPECT_EQ(r.django_channel, "chat.worker");
+  EXPECT_EQ(r.make_consumer, nullptr);
+  ASSERT_EQ(r.kwargs.size(), 2u);
+  EXPECT_EQ(r.kwargs[0].name, "room");
+  EXPECT_EQ(r.kwargs[0].value, "lobby");
+  EXPECT_EQ(r.kwargs[1].name, "part");
+  EXPECT_EQ(r.kwargs[1].value, "x_1");
+  auto plain = match_route("/ws/plain/", *t);
+  ASSERT_EQ(plain.what, route::kind::websocket);
+  EXPECT_EQ(plain.django_channel, "w");
+  EXPECT_TRUE(plain.kwargs.empty());
+  auto chat = match_route("/ws/chat/lobby/", *t);
+  EXPECT_TRUE(chat.django_channel.empty());
+  EXPECT_NE(chat.make_consumer, nullptr);
+  EXPECT_EQ(match_route("/ws/app/lobby/", *t).what, route::kind::ws_not_found);
 }
 
 }  // namespace

@@ -1,0 +1,275 @@
+// django_consumer.cpp — see django_consumer.hpp.
+#include "gateway/django_consumer.hpp"
+
+#include <algorithm>
+
+#include "common/log_limiter.hpp"
+#include "common/logging.hpp"
+#include "common/names.hpp"
+#include "gateway/event_delivery.hpp"
+#include "gateway/hub.hpp"
+#include "gateway/layer_link.hpp"
+#include "gateway/server_context.hpp"
+#include "gateway/worker_registry.hpp"
+#include "gateway/ws_frame.hpp"
+
+namespace sb::gateway {
+
+namespace {
+using counters = gateway_stats::worker_counters;
+
+const char* drop_name(int reason) {
+  switch (reason) {
+    case counters::unknown_socket: return "unknown_socket";
+    case counters::bad_message: return "bad_message";
+    case counters::out_of_order: return "out_of_order";
+    case counters::send_failed: return "send_failed";
+    case counters::before_accept: return "before_accept";
+    case counters::wrong_worker: return "wrong_worker";
+  }
+  return "?";
+}
+}  // namespace
+
+django_consumer::django_consumer(std::string name, std::string scope_msgpack, std::vector<std::string> offered,
+                                 server_context& ctx)
+    : consumer(std::string(), ctx.link, ctx.stats),
+      name_(std::move(name)),
+      scope_(std::move(scope_msgpack)),
+      offered_(std::move(offered)),
+      ctx_(ctx) {}
+
+django_consumer::~django_consumer() {
+  if (entry_ && ctx_.workers) ctx_.workers->detach(entry_, channel_);
+}
+
+void django_consumer::drop(int reason, const char* what, const std::string& detail) {
+  const auto n = ctx_.stats.workers.dropped[reason].fetch_add(1, std::memory_order_relaxed) + 1;
+  static common::log_limiter limit;
+  common::warn_limited(limit, "django", "worker message dropped socket={} reason={} what=\"{}\" detail=\"{:.200}\" "
+                       "dropped_total={}", channel_, drop_name(reason), what, detail, n);
+}
+
+void django_consumer::on_connect(consumer_socket& socket, channel_layer::join_callback accept) {
+  channel_ = socket.channel();
+  state_ = state::connecting;
+  accept_ = std::move(accept);
+  deadline_ = clock::now() + std::chrono::milliseconds(ctx_.cfg.connect_timeout_ms);
+  ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
+  // The connect may go through NAME's ring owner: nothing else about this
+  // socket is in flight yet (docs/protocol.md, Part 3).
+  ctx_.link.send(name_, worker_wire::connect(channel_, scope_), name_,
+                 [this, post = socket.poster()](const std::string& error) {
+                   if (error.empty()) return;
+                   post([this, error] { refuse(503, counters::unavailable, "the connect could not be written: " + error); });
+                 });
+}
+
+void django_consumer::refuse(unsigned status, int outcome, const std::string& why) {
+  if (state_ != state::connecting) return;
+  state_ = state::refused;
+  refusal_ = status;
+  ctx_.stats.workers.connects[outcome].fetch_add(1, std::memory_order_relaxed);
+  static common::log_limiter limit;
+  common::log_limited(limit, "django", status == 403 ? spdlog::level::info : spdlog::level::warn,
+                      "django connect refused socket={} route={} status={} reason=\"{}\"", channel_, name_, status, why);
+  auto cb = std::move(accept_);
+  accept_ = nullptr;
+  if (cb) cb(false, why);
+}
+
+void django_consumer::end(consumer_socket& socket, close_cause why, const std::string& text) {
+  if (state_ == state::connecting) {
+    return refuse(503, why.reason == close_reason::worker_lost ? counters::unavailable : counters::refused, text);
+  }
+  if (state_ == state::open) socket.close_with(why);
+}
+
+void django_consumer::to_worker(consumer_socket& socket, std::string message, on_fail f) {
+  ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
+  ctx_.link.send(worker_, std::move(message), worker_, [this, &socket, f, post = socket.poster()](const std::string& error) {
+    if (error.empty()) return;
+    post([this, &socket, f, error] {
+      drop(counters::send_failed, f == on_fail::close_socket ? "websocket.receive" : "switchboard.event", error);
+      // A consumer that missed a browser message would go on wrongly:
+      // the socket ends, and the browser may try again (1013).
+      if (f == on_fail::close_socket && state_ == state::open) socket.close_with(close_reason::worker_unavailable);
+    });
+  });
+}
+
+void django_consumer::on_receive(consumer_socket& socket, std::string_view text) {
+  if (state_ != state::open) return;
+  to_worker(socket, worker_wire::receive_text(channel_, text), on_fail::close_socket);
+}
+
+void django_consumer::on_binary(consumer_socket& socket, std::string_view data) {
+  if (state_ != state::open) return;
+  to_worker(socket, worker_wire::receive_bytes(channel_, data), on_fail::close_socket);
+}
+
+void django_consumer::leave_all(consumer_socket& socket) {
+  for (const auto& g : groups_) {
+    socket.leave_local(g);
+    ctx_.link.group_discard(g, channel_);
+  }
+  groups_.clear();
+}
+
+void django_consumer::on_disconnect(consumer_socket& socket) {
+  const bool was_open = state_ == state::open;
+  leave_all(socket);
+  if (was_open) ctx_.stats.workers.sockets.fetch_sub(1, std::memory_order_relaxed);
+  // The consumer there ends (its disconnect handler runs): it took the
+  // socket, or at least spoke about it.
+  if (!worker_.empty() && (was_open || state_ == state::connecting)) {
+    ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
+    ctx_.link.send(worker_, worker_wire::disconnect(channel_, socket.close_code()), worker_,
+                   [](const std::string&) {});
+  }
+  if (state_ == state::connecting) refuse(503, counters::unavailable, "the socket went away");
+  state_ = state::closed;
+}
+
+void django_consumer::on_layer_message(consumer_socket& socket, const std::shared_ptr<const std::string>& event) {
+  if (state_ == state::closed || state_ == state::refused) return;
+  auto decoded = worker_wire::decode(*event, ctx_.cfg.max_message_size);
+  if (!decoded) return drop(counters::bad_message, "undecodable", decoded.error_text());
+  auto& m = decoded.value();
+  using k = worker_wire::message::kind;
+  if (m.what == k::event) {  // a send() to S from Django or a Switchboard client
+    event_delivery d(event);
+    return on_event(socket, d);
+  }
+  ctx_.stats.workers.from_worker.fetch_add(1, std::memory_order_relaxed);
+  if (m.what == k::worker_alive) return drop(counters::bad_message, "worker_alive", "sent to a socket, not to the control channel");
+  if (worker_.empty()) {
+    worker_ = m.worker;
+  } else if (m.worker != worker_) {
+    return drop(counters::wrong_worker, "another worker", m.worker);
+  }
+  if (entry_) entry_->heard();
+  const auto now = clock::now();
+  switch (order_.offer(m.seq, std::move(m), now)) {
+    case seq_reorder<worker_wire::message>::verdict::apply: {
+      auto ready = order_.take_ready();
+      apply(socket, ready);
+      while (state_ == state::connecting || state_ == state::open) {
+        auto next = order_.pop_ready(now);
+        if (!next) break;
+        apply(socket, *next);
+      }
+      return;
+    }
+    case seq_reorder<worker_wire::message>::verdict::waiting:
+      return;
+    case seq_reorder<worker_wire::message>::verdict::duplicate:
+      return drop(counters::out_of_order, "duplicate seq", std::to_string(m.seq));
+    case seq_reorder<worker_wire::message>::verdict::overflow:
+      drop(counters::out_of_order, "too many messages ahead of their turn", std::to_string(order_.waiting()));
+      return end(socket, close_reason::out_of_order, "worker messages out of order");
+  }
+}
+
+void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
+  using k = worker_wire::message::kind;
+  switch (m.what) {
+    case k::accept: {
+      if (state_ != state::connecting) return drop(counters::bad_message, "websocket.accept", "the socket is already accepted");
+      if (!m.render) {
+        drop(counters::bad_message, "websocket.accept", "bad render: " + m.render_problem);
+        return refuse(403, counters::refused, "bad render: " + m.render_problem);
+      }
+      if (m.has_subprotocol && std::find(offered_.begin(), offered_.end(), m.data) == offered_.end()) {
+        return refuse(403, counters::refused, "subprotocol \"" + m.data.substr(0, 100) + "\" was not offered");
+      }
+      subprotocol_ = m.data;
+      has_subprotocol_ = m.has_subprotocol;
+      render_ = std::move(m.render);
+      state_ = state::open;
+      ctx_.stats.workers.connects[counters::accepted].fetch_add(1, std::memory_order_relaxed);
+      ctx_.stats.workers.sockets.fetch_add(1, std::memory_order_relaxed);
+      if (ctx_.workers) entry_ = ctx_.workers->attach(worker_, channel_);
+      auto cb = std::move(accept_);
+      accept_ = nullptr;
+      if (cb) cb(true, "");
+      return;
+    }
+    case k::send_text:
+    case k::send_bytes:
+      if (state_ != state::open) return drop(counters::before_accept, "websocket.send", "before the accept");
+      return socket.reply(m.what == k::send_text ? ws::make_shared_text(m.data)
+                                                 : std::make_shared<const std::string>(ws::make_frame(ws::op_binary, m.data)));
+    case k::close:
+      if (m.code_replaced) {
+        ctx_.stats.workers.close_codes_replaced.fetch_add(1, std::memory_order_relaxed);
+        drop(counters::bad_message, "websocket.close", "a code a server may not send: closed with 1000");
+      }
+      if (state_ == state::connecting) return refuse(403, counters::refused, "the consumer closed before accepting");
+      if (state_ == state::open) socket.close_with(close_cause(close_reason::app_closed, m.code, ""));
+      return;
+    case k::group_add:
+      if (groups_.count(m.data)) return;
+      if (groups_.size() >= max_groups) return drop(counters::bad_message, "switchboard.group_add", "too many groups");
+      groups_.insert(m.data);
+      socket.join_local(m.data);
+      ctx_.link.group_add(m.data, channel_, [](bool, const std::string&) {});
+      return;
+    case k::group_discard:
+      if (!groups_.erase(m.data)) return;
+      socket.leave_local(m.data);
+      ctx_.link.group_discard(m.data, channel_);
+      return;
+    case k::group_send:
+      if (!ctx_.link.group_send(m.data, std::move(m.event_msgpack))) {
+        drop(counters::send_failed, "switchboard.group_send", "too many group_sends not acknowledged by layerd");
+      }
+      return;
+    case k::worker_alive:
+    case k::event:
+      return;
+  }
+}
+
+void django_consumer::on_group_event(consumer_socket& socket, event_delivery& d) {
+  if (state_ == state::closed || state_ == state::refused) return;
+  on_event(socket, d);
+}
+
+void django_consumer::on_event(consumer_socket& socket, event_delivery& d) {
+  if (render_) {
+    if (auto frame = d.frame_for(*render_)) {
+      ctx_.stats.workers.events_rendered.fetch_add(1, std::memory_order_relaxed);
+      return socket.reply(std::move(frame));
+    }
+  }
+  if (worker_.empty()) return drop(counters::before_accept, "event", "no worker has spoken for the socket yet");
+  ctx_.stats.workers.events_forwarded.fetch_add(1, std::memory_order_relaxed);
+  to_worker(socket, worker_wire::event(channel_, *d.event), on_fail::drop);
+}
+
+void django_consumer::on_sweep(consumer_socket& socket, clock::time_point now) {
+  if (state_ == state::connecting && now >= deadline_) {
+    return refuse(503, counters::timeout, "no worker answered within --connect-timeout-ms");
+  }
+  if ((state_ == state::connecting || state_ == state::open) && order_.gap_expired(now)) {
+    drop(counters::out_of_order, "a seq gap that did not fill in time", "next=" + std::to_string(order_.next()));
+    end(socket, close_reason::out_of_order, "worker messages out of order");
+  }
+}
+
+void django_consumer::on_unknown_socket(server_context& ctx, std::uint64_t conn, const std::string& event) {
+  const std::string channel = common::make_channel(ctx.gateway_id, hub::conn_string(conn));
+  auto m = worker_wire::decode(event, ctx.cfg.max_message_size);
+  const auto n = ctx.stats.workers.dropped[counters::unknown_socket].fetch_add(1, std::memory_order_relaxed) + 1;
+  static common::log_limiter limit;
+  common::warn_limited(limit, "django", "worker message dropped socket={} reason=unknown_socket dropped_total={}", channel, n);
+  if (m && m.value().what == worker_wire::message::kind::accept) {
+    // The consumer there believes it has a socket: end it (docs/protocol.md, Part 3).
+    const std::string worker = m.value().worker;
+    ctx.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
+    ctx.link.send(worker, worker_wire::disconnect(channel, 1006), worker, [](const std::string&) {});
+  }
+}
+
+}  // namespace sb::gateway

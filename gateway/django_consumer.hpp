@@ -1,0 +1,101 @@
+// django_consumer.hpp — a socket on a django:NAME route: the Django app's
+// own consumer, run by `runworker NAME`, drives it over the channel layer
+// (docs/protocol.md, Part 3; docs/django.md, Keep your consumers).
+//
+// The handshake is held (no 101) while the connect goes to NAME and the
+// worker answers on the socket's channel S: websocket.accept gives the
+// 101, a close before it 403, no answer within --connect-timeout-ms 503.
+// From then on browser messages go to the worker process W that took the
+// socket, and W's messages (websocket.send, websocket.close,
+// switchboard.group_*) drive the socket, applied in their `seq` order
+// (seq_reorder.hpp). Group events are rendered here when the socket's
+// RENDER covers them (event_delivery.hpp), else forwarded to W as
+// switchboard.event. Every message to W goes through the ring owner of W
+// (layer_link::send), so layerd writes them in order.
+//
+// Every drop is counted (gateway_stats::workers) and logged rate-limited
+// (docs/architecture.md, rule 7).
+//
+// Threading: like every consumer, touched only on its socket's thread;
+// the link's callbacks hop back with consumer_socket::run_later.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "gateway/consumer.hpp"
+#include "gateway/render_spec.hpp"
+#include "gateway/seq_reorder.hpp"
+#include "gateway/worker_wire.hpp"
+
+namespace sb::gateway {
+
+struct server_context;
+class worker_registry;
+class worker_entry;
+
+class django_consumer final : public consumer {
+ public:
+  using clock = std::chrono::steady_clock;
+  // A socket may be in at most this many groups (switchboard.group_add past it is dropped).
+  static constexpr std::size_t max_groups = 1000;
+
+  django_consumer(std::string name, std::string scope_msgpack, std::vector<std::string> offered_subprotocols,
+                  server_context& ctx);
+  ~django_consumer() override;
+
+  void on_connect(consumer_socket& socket, channel_layer::join_callback accept) override;
+  void on_receive(consumer_socket& socket, std::string_view text) override;
+  void on_disconnect(consumer_socket& socket) override;
+
+  bool takes_events() const override { return true; }
+  bool takes_binary() const override { return true; }
+  void on_binary(consumer_socket& socket, std::string_view data) override;
+  void on_layer_message(consumer_socket& socket, const std::shared_ptr<const std::string>& event) override;
+  void on_group_event(consumer_socket& socket, event_delivery& d) override;
+  void on_sweep(consumer_socket& socket, clock::time_point now) override;
+  unsigned refusal_status() const override { return refusal_; }
+  const std::string* subprotocol() const override { return has_subprotocol_ ? &subprotocol_ : nullptr; }
+
+  // A message for a conn this gateway does not hold (closed, timed out,
+  // refused): counted; a late accept gets websocket.disconnect 1006 to its
+  // worker, so the consumer there ends. On any I/O thread.
+  static void on_unknown_socket(server_context& ctx, std::uint64_t conn, const std::string& event);
+
+ private:
+  enum class state : std::uint8_t { idle, connecting, open, refused, closed };
+
+  void apply(consumer_socket& socket, worker_wire::message& m);
+  void on_event(consumer_socket& socket, event_delivery& d);
+  // Before the accept: the handshake is answered `status` (403 or 503).
+  void refuse(unsigned status, int outcome, const std::string& why);
+  // Ends the socket: refused while connecting, else closed with `why`.
+  void end(consumer_socket& socket, close_cause why, const std::string& text);
+  // A message to W; what happens when it cannot be handed on: `on_fail`.
+  enum class on_fail { close_socket, drop };
+  void to_worker(consumer_socket& socket, std::string message, on_fail f);
+  void drop(int reason, const char* what, const std::string& detail);
+  void leave_all(consumer_socket& socket);
+
+  std::string name_;
+  std::string scope_;
+  std::vector<std::string> offered_;  // subprotocols the browser offered
+  server_context& ctx_;
+  std::string channel_;  // S
+  std::string worker_;   // W, from the first message the worker sent about this socket
+  std::shared_ptr<worker_entry> entry_;  // W's liveness (worker_registry), once accepted
+  state state_ = state::idle;
+  channel_layer::join_callback accept_;
+  clock::time_point deadline_{};
+  unsigned refusal_ = 503;
+  std::string subprotocol_;
+  bool has_subprotocol_ = false;
+  std::shared_ptr<const render_spec> render_;
+  seq_reorder<worker_wire::message> order_;
+  std::set<std::string> groups_;
+};
+
+}  // namespace sb::gateway

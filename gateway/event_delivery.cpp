@@ -1,0 +1,27 @@
+// event_delivery.cpp — see event_delivery.hpp.
+#include "gateway/event_delivery.hpp"
+
+#include "common/event.hpp"
+#include "gateway/ws_frame.hpp"
+
+namespace sb::gateway {
+
+std::shared_ptr<const std::string> event_delivery::frame_for(const render_spec& spec) {
+  if (spec.empty()) return nullptr;
+  for (const auto& [s, frame] : frames) {
+    if (s == &spec) return frame;
+  }
+  if (!type) {
+    auto t = common::event_type(*event);
+    type = t ? t.value() : std::string();
+  }
+  std::shared_ptr<const std::string> frame;
+  if (const auto* fields = type->empty() ? nullptr : spec.fields_for(*type)) {
+    auto text = common::fields_frame_for_event(*event, *fields);
+    if (text && text.value()) frame = ws::make_shared_text(*text.value());
+  }
+  frames.emplace_back(&spec, frame);
+  return frame;
+}
+
+}  // namespace sb::gateway

@@ -1,0 +1,36 @@
+// event_delivery.hpp — one event delivered to the Django sockets on one
+// I/O thread (docs/protocol.md, Part 3, Fast path).
+//
+// A group_send reaches a thread once; each Django member either gets a
+// frame the gateway renders from its RENDER, or the event goes to its
+// worker. The frame depends only on the event and the (interned) RENDER
+// spec, so it is rendered once per distinct spec and shared by every
+// member with that spec (docs/architecture.md, rule 5): the per-member
+// cost is a short lookup here.
+//
+// Threading: built and used on one I/O thread, within one delivery.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gateway/render_spec.hpp"
+
+namespace sb::gateway {
+
+struct event_delivery {
+  std::shared_ptr<const std::string> event;  // msgpack, as it came
+  std::optional<std::string> type;           // read on first use ("" when unreadable)
+  // Per spec seen in this delivery: the frame, or nullptr (the worker handles it).
+  std::vector<std::pair<const render_spec*, std::shared_ptr<const std::string>>> frames;
+
+  explicit event_delivery(std::shared_ptr<const std::string> e) : event(std::move(e)) {}
+  // The frame for members with `spec`, or nullptr when the event is not
+  // rendered for them (no handler, a field missing).
+  std::shared_ptr<const std::string> frame_for(const render_spec& spec);
+};
+
+}  // namespace sb::gateway

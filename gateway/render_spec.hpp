@@ -1,0 +1,54 @@
+// render_spec.hpp — a Django socket's RENDER: which events the gateway
+// renders itself instead of asking the worker (docs/protocol.md, Part 3,
+// Fast path).
+//
+// RENDER comes with the worker's websocket.accept: a map from a handler
+// name to the fields that handler forwards. Thousands of sockets of one
+// consumer class share one RENDER, so specs are interned: equal specs are
+// one shared, immutable object, and a delivery renders once per distinct
+// spec, whatever the number of members (docs/architecture.md, rule 5).
+//
+// Threading: a render_spec is immutable, shared between threads; intern()
+// may be called from any thread (a mutex, taken once per accept).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <msgpack.hpp>
+
+#include "common/result.hpp"
+
+namespace sb::gateway {
+
+class render_spec {
+ public:
+  // Bounds (docs/protocol.md, Part 3, Fast path).
+  static constexpr std::size_t max_handlers = 64;
+  static constexpr std::size_t max_fields = 16;
+  static constexpr std::size_t max_name = 100;
+
+  // The handler's fields when `event_type` (with '.' as '_', as Channels
+  // names handlers) is one of this spec's handlers, else nullptr.
+  const std::vector<std::string>* fields_for(std::string_view event_type) const;
+  bool empty() const { return handlers_.empty(); }
+  std::size_t size() const { return handlers_.size(); }
+
+  // Checks a RENDER (a msgpack map of str → array of str, within the
+  // bounds above) and returns the interned spec; nil means "none" (the
+  // empty spec: every event goes to the worker).
+  static common::result<std::shared_ptr<const render_spec>> from_msgpack(const msgpack::object& render);
+  // The one spec with these handlers (equal specs share one object).
+  static std::shared_ptr<const render_spec> intern(std::vector<std::pair<std::string, std::vector<std::string>>> handlers);
+  // How many distinct specs are interned now (for tests).
+  static std::size_t interned_count();
+
+ private:
+  std::vector<std::pair<std::string, std::vector<std::string>>> handlers_;  // sorted by handler name
+};
+
+}  // namespace sb::gateway

@@ -1,0 +1,245 @@
+// worker_wire.cpp — see worker_wire.hpp.
+#include "gateway/worker_wire.hpp"
+
+#include <msgpack.hpp>
+
+#include "common/event.hpp"
+#include "common/limits.hpp"
+#include "common/names.hpp"
+
+namespace sb::gateway::worker_wire {
+namespace {
+
+using packer = msgpack::packer<msgpack::sbuffer>;
+
+void str(packer& pk, std::string_view s) { pk.pack(s); }
+void bin(packer& pk, std::string_view b) {
+  pk.pack_bin(static_cast<std::uint32_t>(b.size()));
+  pk.pack_bin_body(b.data(), static_cast<std::uint32_t>(b.size()));
+}
+std::string bytes_of(const msgpack::sbuffer& buf) { return std::string(buf.data(), buf.size()); }
+
+// A message for one socket: {"type": type, "socket": S, <field>: ...}.
+template <class F>
+std::string socket_message(std::string_view type, std::string_view socket, std::uint32_t extra, F&& fields) {
+  msgpack::sbuffer buf;
+  packer pk(buf);
+  pk.pack_map(2 + extra);
+  str(pk, "type");
+  str(pk, type);
+  str(pk, "socket");
+  str(pk, socket);
+  fields(pk, buf);
+  return bytes_of(buf);
+}
+
+struct bad : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const msgpack::object* field(const msgpack::object_map& m, std::string_view key) {
+  const msgpack::object* found = nullptr;  // the last of a repeated key, as Python's dict
+  for (std::uint32_t i = 0; i < m.size; ++i) {
+    const auto& k = m.ptr[i].key;
+    if (k.type == msgpack::type::STR && std::string_view(k.via.str.ptr, k.via.str.size) == key) found = &m.ptr[i].val;
+  }
+  return found;
+}
+std::string_view as_str(const msgpack::object* o, const char* what) {
+  if (!o) throw bad(std::string("missing \"") + what + "\"");
+  if (o->type != msgpack::type::STR) throw bad(std::string("\"") + what + "\" is not a string");
+  return {o->via.str.ptr, o->via.str.size};
+}
+
+}  // namespace
+
+std::string connect(std::string_view socket, std::string_view scope_msgpack) {
+  return socket_message("switchboard.connect", socket, 1, [&](packer& pk, msgpack::sbuffer& buf) {
+    str(pk, "scope");
+    buf.write(scope_msgpack.data(), scope_msgpack.size());  // already msgpack
+  });
+}
+
+std::string receive_text(std::string_view socket, std::string_view text) {
+  return socket_message("websocket.receive", socket, 1, [&](packer& pk, msgpack::sbuffer&) {
+    str(pk, "text");
+    str(pk, text);
+  });
+}
+
+std::string receive_bytes(std::string_view socket, std::string_view bytes) {
+  return socket_message("websocket.receive", socket, 1, [&](packer& pk, msgpack::sbuffer&) {
+    str(pk, "bytes");
+    bin(pk, bytes);
+  });
+}
+
+std::string disconnect(std::string_view socket, int code) {
+  return socket_message("websocket.disconnect", socket, 1, [&](packer& pk, msgpack::sbuffer&) {
+    str(pk, "code");
+    pk.pack(code);
+  });
+}
+
+std::string event(std::string_view socket, std::string_view event_msgpack) {
+  return socket_message("switchboard.event", socket, 1, [&](packer& pk, msgpack::sbuffer& buf) {
+    str(pk, "event");
+    buf.write(event_msgpack.data(), event_msgpack.size());  // the event unchanged
+  });
+}
+
+std::string alive(std::string_view gateway, const std::vector<std::string>& sockets) {
+  msgpack::sbuffer buf;
+  packer pk(buf);
+  const bool listed = sockets.size() <= max_alive_sockets;
+  pk.pack_map(listed ? 3 : 2);
+  str(pk, "type");
+  str(pk, "switchboard.alive");
+  str(pk, "gateway");
+  str(pk, gateway);
+  if (listed) {
+    str(pk, "sockets");
+    pk.pack_array(static_cast<std::uint32_t>(sockets.size()));
+    for (const auto& s : sockets) str(pk, s);
+  }
+  return bytes_of(buf);
+}
+
+bool server_may_send(int code) {
+  // RFC 6455 7.4: 1000-1003, 1007-1011 (and 1012-1014, registered since),
+  // and the 3000-4999 ranges; never 1004-1006 or 1015.
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+common::result<message> decode(std::string_view bytes, std::size_t max_payload) {
+  namespace lim = common::limits;
+  if (bytes.size() > lim::max_event_bytes) return common::error{"message over " + std::to_string(lim::max_event_bytes) + " bytes"};
+  try {
+    const msgpack::unpack_limit limit(lim::max_event_items, lim::max_event_items, lim::max_event_bytes,
+                                      lim::max_event_bytes, lim::max_event_bytes, lim::max_event_depth);
+    std::size_t off = 0;
+    auto oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, limit);
+    if (off != bytes.size()) return common::error{"trailing bytes after the message"};
+    const msgpack::object& o = oh.get();
+    if (o.type != msgpack::type::MAP) return common::error{"message is not a map"};
+    const auto& m = o.via.map;
+    message out;
+    const std::string_view type = as_str(field(m, "type"), "type");
+    const bool ws = type.substr(0, 10) == "websocket.";
+    const bool sb = type.substr(0, 12) == "switchboard.";
+    if (!ws && !sb) {
+      out.what = message::kind::event;
+      out.type = std::string(type);
+      return out;
+    }
+    if (type == "websocket.accept") {
+      out.what = message::kind::accept;
+    } else if (type == "websocket.send") {
+      out.what = message::kind::send_text;
+    } else if (type == "websocket.close") {
+      out.what = message::kind::close;
+    } else if (type == "switchboard.group_add") {
+      out.what = message::kind::group_add;
+    } else if (type == "switchboard.group_discard") {
+      out.what = message::kind::group_discard;
+    } else if (type == "switchboard.group_send") {
+      out.what = message::kind::group_send;
+    } else if (type == "switchboard.worker_alive") {
+      out.what = message::kind::worker_alive;
+    } else {
+      return common::error{"unknown message type \"" + std::string(type.substr(0, 100)) + "\""};
+    }
+    const std::string_view worker = as_str(field(m, "worker"), "worker");
+    if (!common::is_valid_channel_name(worker) || worker.find('!') == std::string_view::npos) {
+      return common::error{"\"worker\" is not a process-local channel name"};
+    }
+    out.worker = std::string(worker);
+    if (out.what == message::kind::worker_alive) return out;
+    const auto* seq = field(m, "seq");
+    if (!seq) return common::error{"missing \"seq\""};
+    if (seq->type != msgpack::type::POSITIVE_INTEGER || seq->via.u64 == 0) {
+      return common::error{"\"seq\" is not a positive integer"};
+    }
+    out.seq = seq->via.u64;
+    switch (out.what) {
+      case message::kind::accept: {
+        const auto* sub = field(m, "subprotocol");
+        if (sub && sub->type != msgpack::type::NIL) {
+          out.data = std::string(as_str(sub, "subprotocol"));
+          out.has_subprotocol = true;
+        }
+        const msgpack::object nil;
+        const msgpack::object* render = &nil;
+        if (const auto* ext = field(m, "switchboard"); ext && ext->type != msgpack::type::NIL) {
+          if (ext->type != msgpack::type::MAP) return common::error{"\"switchboard\" is not a map"};
+          if (const auto* r = field(ext->via.map, "render")) render = r;
+        }
+        auto spec = render_spec::from_msgpack(*render);
+        if (spec) {
+          out.render = std::move(spec.value());
+        } else {
+          out.render_problem = spec.error_text();
+        }
+        return out;
+      }
+      case message::kind::send_text: {
+        const auto* text = field(m, "text");
+        const auto* data = field(m, "bytes");
+        if (text && text->type != msgpack::type::NIL) {
+          out.data = std::string(as_str(text, "text"));
+          if (!common::decode_utf8(out.data)) return common::error{"\"text\" is not valid UTF-8"};
+        } else if (data && data->type != msgpack::type::NIL) {
+          if (data->type != msgpack::type::BIN) return common::error{"\"bytes\" is not bytes"};
+          out.what = message::kind::send_bytes;
+          out.data = std::string(data->via.bin.ptr, data->via.bin.size);
+        } else {
+          return common::error{"websocket.send has neither \"text\" nor \"bytes\""};
+        }
+        if (out.data.size() > max_payload) {
+          return common::error{"websocket.send over the frame limit of " + std::to_string(max_payload) + " bytes"};
+        }
+        return out;
+      }
+      case message::kind::close: {
+        const auto* code = field(m, "code");
+        if (!code || code->type == msgpack::type::NIL) return out;  // 1000
+        if (code->type != msgpack::type::POSITIVE_INTEGER && code->type != msgpack::type::NEGATIVE_INTEGER) {
+          return common::error{"\"code\" is not an integer"};
+        }
+        const std::int64_t c = code->type == msgpack::type::POSITIVE_INTEGER
+                                   ? static_cast<std::int64_t>(std::min<std::uint64_t>(code->via.u64, 1u << 20))
+                                   : code->via.i64;
+        if (server_may_send(static_cast<int>(c)) && c <= 4999 && c >= 1000) {
+          out.code = static_cast<std::uint16_t>(c);
+        } else {
+          out.code_replaced = true;
+        }
+        return out;
+      }
+      case message::kind::group_add:
+      case message::kind::group_discard:
+      case message::kind::group_send: {
+        out.data = std::string(as_str(field(m, "group"), "group"));
+        if (!common::is_valid_group_name(out.data)) return common::error{"\"group\" is not a valid group name"};
+        if (out.what != message::kind::group_send) return out;
+        const auto* ev = field(m, "message");
+        if (!ev) return common::error{"missing \"message\""};
+        msgpack::sbuffer buf;
+        msgpack::pack(buf, *ev);
+        std::string packed(buf.data(), buf.size());
+        auto check = common::check_event(packed);
+        if (!check.ok) return common::error{"bad \"message\": " + check.problem};
+        out.event_msgpack = std::move(packed);
+        return out;
+      }
+      default:
+        return out;
+    }
+  } catch (const bad& e) {
+    return common::error{e.what()};
+  } catch (const std::exception& e) {
+    return common::error{std::string("malformed msgpack (") + e.what() + ")"};
+  }
+}
+
+}  // namespace sb::gateway::worker_wire

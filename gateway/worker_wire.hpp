@@ -1,0 +1,75 @@
+// worker_wire.hpp — the messages between the gateway and Django workers
+// (docs/protocol.md, Part 3): encoding what the gateway sends, and the one
+// door for what workers send to a socket's channel.
+//
+// Everything is a channels_redis message: a msgpack map with a string
+// "type". The gateway's messages are built here as msgpack bytes, once;
+// an event forwarded to a worker is embedded as its own bytes, never
+// re-encoded. decode() checks a worker's message (types, fields, sizes)
+// and returns an error text instead of throwing (docs/architecture.md,
+// rule 8); anything that is not a worker message (another type, not
+// `websocket.*` or `switchboard.*`) is an event for the socket, which the
+// consumer renders or forwards.
+//
+// Pure; any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+#include "gateway/render_spec.hpp"
+
+namespace sb::gateway::worker_wire {
+
+// ---- gateway → worker ----
+
+std::string connect(std::string_view socket, std::string_view scope_msgpack);
+std::string receive_text(std::string_view socket, std::string_view text);
+std::string receive_bytes(std::string_view socket, std::string_view bytes);
+std::string disconnect(std::string_view socket, int code);
+std::string event(std::string_view socket, std::string_view event_msgpack);
+// `sockets` omitted when there are more than max_alive_sockets.
+std::string alive(std::string_view gateway, const std::vector<std::string>& sockets);
+inline constexpr std::size_t max_alive_sockets = 50000;
+
+// ---- worker → gateway ----
+
+struct message {
+  enum class kind {
+    accept,         // websocket.accept
+    send_text,      // websocket.send with "text"
+    send_bytes,     // websocket.send with "bytes"
+    close,          // websocket.close
+    group_add,      // switchboard.group_add
+    group_discard,  // switchboard.group_discard
+    group_send,     // switchboard.group_send
+    worker_alive,   // switchboard.worker_alive (to the control channel)
+    event,          // not a worker message: an event for the socket (fast path or switchboard.event)
+  };
+  kind what = kind::event;
+  std::string worker;    // W (all but event)
+  std::uint64_t seq = 0;  // all but event and worker_alive
+  std::string type;       // the event's type (event only)
+  // send_text/send_bytes: the payload; group_*: the group; accept: the subprotocol
+  std::string data;
+  bool has_subprotocol = false;                 // accept
+  std::shared_ptr<const render_spec> render;    // accept: the empty spec without one; null when bad
+  std::string render_problem;                   // accept: why RENDER was refused (the socket gets 403)
+  std::uint16_t code = 1000;                    // close
+  bool code_replaced = false;                   // close: a code a server may not send became 1000
+  std::string event_msgpack;                    // group_send: the message to send
+};
+
+// Decodes the message `bytes` (one DELIVER's event). max_payload bounds a
+// websocket.send (the gateway's frame limit). Errors name what is wrong.
+common::result<message> decode(std::string_view bytes, std::size_t max_payload);
+
+// Whether a server may send `code` in a close frame (RFC 6455 7.4).
+bool server_may_send(int code);
+
+}  // namespace sb::gateway::worker_wire

@@ -1,0 +1,372 @@
+# test_worker_wire.py — the wire between a gateway and Django workers
+# (docs/protocol.md, Part 3), with the test itself as the worker.
+#
+# The worker is Debian's real channels_redis (RedisChannelLayer: receive()
+# on the route's NAME and on its own new_channel(), send() to the socket's
+# channel S), exactly what switchboard_django does under runworker; the
+# gateways, layerds and redis-server are real, on loopback. Covered: the
+# held handshake (accept → 101 with the scope, a close before the accept →
+# 403, no worker → 503 after --connect-timeout-ms), the receive/send round
+# trip (text and binary), a worker's close code, groups both ways (the
+# fast path renders chat messages without a message to the worker; other
+# events go to it as switchboard.event), seq reordering, a silent worker
+# (1012), bad messages counted, and two layerds keeping one worker's order.
+import asyncio
+import json
+import re
+import unittest
+
+import msgpack
+import websockets
+from channels_redis.core import RedisChannelLayer
+
+from harness import ProcessTestCase, arun, scrape_metrics, wait_until
+
+ROUTES = ["--route", "/ws/app/<room>/<part>/ django:chat", "--route", "/ws/chat/<room_name>/ chat"]
+
+
+class Worker:
+    """What switchboard_django does for one worker process, by hand."""
+
+    def __init__(self, test, redis_port, name="chat"):
+        self.test, self.name = test, name
+        self.layer = RedisChannelLayer(hosts=[("127.0.0.1", redis_port)])
+        self.seq = {}
+        self.W = None
+
+    async def start(self):
+        self.W = await self.layer.new_channel()
+        return self
+
+    async def connect(self, timeout=15):
+        msg = await asyncio.wait_for(self.layer.receive(self.name), timeout)
+        self.test.assertEqual(msg["type"], "switchboard.connect", msg)
+        return msg
+
+    async def to(self, socket, type, seq=None, **fields):
+        if seq is None:
+            seq = self.seq.get(socket, 0) + 1
+        self.seq[socket] = max(seq, self.seq.get(socket, 0))
+        await self.layer.send(socket, {"type": type, "worker": self.W, "seq": seq, **fields})
+
+    async def accept(self, socket, render=None, subprotocol=None):
+        await self.to(socket, "websocket.accept", subprotocol=subprotocol,
+                      switchboard={"render": render} if render is not None else {})
+
+    async def recv(self, timeout=15):
+        return await asyncio.wait_for(self.layer.receive(self.W), timeout)
+
+    async def recv_type(self, type, timeout=15):
+        """The next message of `type` for W (alive messages skipped)."""
+        while True:
+            m = await self.recv(timeout)
+            if m["type"] == type:
+                return m
+            self.test.assertEqual(m["type"], "switchboard.alive", m)
+
+    async def heartbeat(self, gateway_id):
+        await self.layer.send(f"specific.{gateway_id}!ctl", {"type": "switchboard.worker_alive", "worker": self.W})
+
+    def keep_alive(self, gateway_id):
+        """switchboard.worker_alive every 0.5 s, as switchboard_django does every second."""
+        async def beat():
+            while True:
+                await self.heartbeat(gateway_id)
+                await asyncio.sleep(0.5)
+        self.beating = asyncio.ensure_future(beat())
+
+    def inbox_types(self, redis):
+        """The types of the messages waiting in W's inbox (read in Redis, not popped)."""
+        key = "asgi" + self.W[: self.W.index("!") + 1]
+        return [msgpack.unpackb(m[12:])["type"] for m in redis.cmd("ZRANGE", key, "0", "-1")]
+
+
+def run_id(gw):
+    return json.loads(gw.healthz()[1])["gateway"]
+
+
+def ws_url(gw, path):
+    return f"ws://127.0.0.1:{gw.port}{path}"
+
+
+async def open_ws(gw, path, **kw):
+    kw.setdefault("ping_interval", None)
+    kw.setdefault("close_timeout", 2)
+    return await websockets.connect(ws_url(gw, path), open_timeout=20, **kw)
+
+
+async def handshake(worker, gw, path, render=None, **kw):
+    """Browser connects; the worker accepts. (ws, S, connect message)."""
+    task = asyncio.ensure_future(open_ws(gw, path, **kw))
+    msg = await worker.connect()
+    await worker.accept(msg["socket"], render=render)
+    ws = await asyncio.wait_for(task, 20)
+    return ws, msg["socket"], msg
+
+
+class WorkerWire(ProcessTestCase):
+
+    def cluster(self, layerds=1, gateways=1, gateway_args=()):
+        c = self.start_cluster(layerds=layerds, gateways=gateways, gateway_args=[*ROUTES, *gateway_args])
+        self.redis_port = c.redis.port
+        return c
+
+    def metrics(self, gw):
+        return scrape_metrics(gw.port)
+
+    def test_accept_answers_101_with_the_scope_daphne_would_build(self):
+        c = self.cluster()
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/part_2/?q=1&x=%20",
+                                                 extra_headers={"Cookie": "sessionid=abc; csrftoken=t"},
+                                                 subprotocols=["p1", "p2"]))
+            msg = await w.connect()
+            S = msg["socket"]
+            self.assertRegex(S, r"^specific\.gwa\.[0-9a-f]{16}![0-9a-f]+$")
+            scope = msg["scope"]
+            self.assertEqual(scope["type"], "websocket")
+            self.assertEqual(scope["asgi"], {"version": "3.0"})
+            self.assertEqual(scope["scheme"], "ws")
+            self.assertEqual(scope["path"], "/ws/app/lobby/part_2/")
+            self.assertEqual(scope["raw_path"], b"/ws/app/lobby/part_2/")
+            self.assertEqual(scope["query_string"], b"q=1&x=%20")
+            self.assertEqual(scope["root_path"], "")
+            self.assertEqual(scope["url_route"], {"args": [], "kwargs": {"room": "lobby", "part": "part_2"}})
+            headers = [tuple(h) for h in scope["headers"]]
+            self.assertIn((b"cookie", b"sessionid=abc; csrftoken=t"), headers)
+            self.assertTrue(all(k == k.lower() and isinstance(k, bytes) for k, _ in headers), headers)
+            self.assertEqual(scope["client"][0], "127.0.0.1")
+            self.assertGreater(scope["client"][1], 0)
+            self.assertEqual(scope["server"], ["127.0.0.1", gw.port])
+            self.assertEqual(scope["subprotocols"], ["p1", "p2"])
+            self.assertFalse(task.done(), "no 101 before the worker accepts")
+            await w.accept(S, subprotocol="p2")
+            ws = await asyncio.wait_for(task, 20)
+            self.assertEqual(ws.subprotocol, "p2")
+            await ws.close()
+            gone = await w.recv_type("websocket.disconnect")
+            self.assertEqual((gone["socket"], gone["code"]), (S, 1000))
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="accepted"}'], 1)
+
+    def test_close_before_accept_is_403_and_no_worker_is_503_after_the_timeout(self):
+        c = self.cluster(gateway_args=["--connect-timeout-ms", "1000"])
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/a/"))
+            msg = await w.connect()
+            await w.to(msg["socket"], "websocket.close", code=4003)
+            with self.assertRaises(websockets.exceptions.InvalidStatusCode) as e:
+                await asyncio.wait_for(task, 20)
+            self.assertEqual(e.exception.status_code, 403)
+            # nobody reads `chat` now: 503 after --connect-timeout-ms (checked by the 1 s sweep)
+            with self.assertRaises(websockets.exceptions.InvalidStatusCode) as e:
+                await open_ws(gw, "/ws/app/lobby/b/")
+            self.assertEqual(e.exception.status_code, 503)
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="refused"}'], 1)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="timeout"}'], 1)
+
+    def test_receive_and_send_text_and_binary_and_a_close_code(self):
+        c = self.cluster()
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            ws, S, _ = await handshake(w, gw, "/ws/app/lobby/a/")
+            await ws.send("hello ☃")
+            got = await w.recv_type("websocket.receive")
+            self.assertEqual((got["socket"], got["text"]), (S, "hello ☃"))
+            self.assertNotIn("bytes", got)
+            await ws.send(b"\x00\xffbin")
+            got = await w.recv_type("websocket.receive")
+            self.assertEqual(got["bytes"], b"\x00\xffbin")
+            await w.to(S, "websocket.send", text="from the consumer")
+            self.assertEqual(await asyncio.wait_for(ws.recv(), 15), "from the consumer")
+            await w.to(S, "websocket.send", bytes=b"\x01\x02")
+            self.assertEqual(await asyncio.wait_for(ws.recv(), 15), b"\x01\x02")
+            await w.to(S, "websocket.close", code=4001)
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 15)
+            self.assertEqual(ws.close_code, 4001)
+            gone = await w.recv_type("websocket.disconnect")
+            self.assertEqual(gone["code"], 4001)
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m['switchboard_gateway_closes_total{reason="app_closed"}'], 1)
+        self.assertGreaterEqual(m['switchboard_gateway_worker_messages_total{direction="to_worker"}'], 4)
+
+    def test_out_of_order_seq_is_applied_in_order_and_a_duplicate_dropped(self):
+        c = self.cluster()
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            ws, S, _ = await handshake(w, gw, "/ws/app/lobby/a/")
+            await w.to(S, "websocket.send", seq=4, text="d")
+            await w.to(S, "websocket.send", seq=3, text="c")
+            await w.to(S, "websocket.send", seq=2, text="b")
+            await w.to(S, "websocket.send", seq=2, text="again")
+            got = [await asyncio.wait_for(ws.recv(), 15) for _ in range(3)]
+            self.assertEqual(got, ["b", "c", "d"])
+            await w.to(S, "websocket.send", seq=5, text="e")
+            self.assertEqual(await asyncio.wait_for(ws.recv(), 15), "e")
+            # a gap that never fills: 1011 after about 2 s
+            await w.to(S, "websocket.send", seq=7, text="g")
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 15)
+            self.assertEqual(ws.close_code, 1011)
+        arun(body(), 90)
+        wait_until(lambda: self.metrics(gw)['switchboard_gateway_worker_dropped_total{reason="out_of_order"}'] >= 2,
+                   10, "the duplicate and the gap counted")
+        self.assertEqual(self.metrics(gw)['switchboard_gateway_closes_total{reason="out_of_order"}'], 1)
+
+    def test_bad_messages_are_counted_and_the_socket_goes_on(self):
+        c = self.cluster()
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            ws, S, _ = await handshake(w, gw, "/ws/app/lobby/a/")
+            await w.layer.send(S, {"type": "switchboard.bogus", "worker": w.W, "seq": 2})
+            await w.layer.send(S, {"type": "websocket.send", "worker": w.W, "text": "no seq"})
+            await w.layer.send(S, {"type": "websocket.send", "worker": w.W, "seq": 2, "text": "x" * 70000})
+            await w.layer.send(S, {"type": "websocket.send", "worker": "not a channel", "seq": 2, "text": "x"})
+            await w.layer.send(S, {"type": "websocket.send", "worker": w.W, "seq": 2, "text": 5})
+            await w.to(S, "websocket.send", seq=2, text="still here")
+            self.assertEqual(await asyncio.wait_for(ws.recv(), 15), "still here")
+            # a bad RENDER refuses the socket with 403
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/b/"))
+            msg = await w.connect()
+            await w.accept(msg["socket"], render={"chat_message": "message"})
+            with self.assertRaises(websockets.exceptions.InvalidStatusCode) as e:
+                await asyncio.wait_for(task, 20)
+            self.assertEqual(e.exception.status_code, 403)
+            await ws.close()
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertGreaterEqual(m['switchboard_gateway_worker_dropped_total{reason="bad_message"}'], 6)
+        self.assertIn("worker message dropped", gw.log_text())
+        self.assertTrue(gw.alive())
+
+    def test_groups_fast_path_forwarded_events_and_group_send_from_the_worker(self):
+        c = self.cluster()
+        gw = c.gateways[0]
+        gid = run_id(gw)
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            w.keep_alive(gid)
+            ws, S, _ = await handshake(w, gw, "/ws/app/lobby/a/", render={"chat_message": ["message"]})
+            await w.to(S, "switchboard.group_add", group="chat_lobby")
+            chat = await open_ws(gw, "/ws/chat/lobby/")
+            # the join is in once a message from the chat socket reaches the django socket
+            for i in range(50):
+                await chat.send(json.dumps({"message": f"hi {i}"}))
+                try:
+                    got = await asyncio.wait_for(ws.recv(), 0.5)
+                    break
+                except asyncio.TimeoutError:
+                    continue
+            else:
+                self.fail("the django socket never got the room's messages")
+            self.assertEqual(json.loads(got), {"message": f"hi {i}"})
+            # a channels_redis group_send of another type goes to the worker
+            await w.layer.group_send("chat_lobby", {"type": "user.joined", "who": "ann"})
+            ev = await w.recv_type("switchboard.event")
+            self.assertEqual((ev["socket"], ev["event"]), (S, {"type": "user.joined", "who": "ann"}))
+            # a channels_redis group_send of chat.message is rendered by the gateway
+            await w.layer.group_send("chat_lobby", {"type": "chat.message", "message": "from django"})
+            self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 15)), {"message": "from django"})
+            await asyncio.sleep(1)
+            self.assertEqual([t for t in w.inbox_types(c.redis) if t != "switchboard.alive"], [],
+                             "nothing at W for the rendered ones")
+            # the worker's group_send reaches the built-in chat socket
+            await w.to(S, "switchboard.group_send", group="chat_lobby",
+                       message={"type": "chat.message", "message": "from the consumer"})
+            while True:
+                m = json.loads(await asyncio.wait_for(chat.recv(), 15))
+                if m == {"message": "from the consumer"}:
+                    break
+            # group_discard: no more deliveries
+            await w.to(S, "switchboard.group_discard", group="chat_lobby")
+            await asyncio.sleep(0.5)
+            await chat.send(json.dumps({"message": "after discard"}))
+            await w.to(S, "websocket.send", text="marker")
+            while True:
+                m = await asyncio.wait_for(ws.recv(), 15)
+                self.assertNotIn("after discard", m)
+                if m == "marker":
+                    break
+            await chat.close()
+            await ws.close()
+            w.beating.cancel()
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertGreaterEqual(m["switchboard_gateway_worker_events_rendered_total"], 2)
+        self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 1)
+
+    def test_a_silent_worker_closes_its_sockets_with_1012(self):
+        c = self.cluster(gateway_args=["--worker-timeout-ms", "1500"])
+        gw = c.gateways[0]
+
+        gid = run_id(gw)
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            ws, S, _ = await handshake(w, gw, "/ws/app/lobby/a/")
+            # alive while it beats
+            for _ in range(6):
+                await w.heartbeat(gid)
+                await asyncio.sleep(0.5)
+            self.assertEqual(ws.close_code, None)
+            alive = await w.recv_type("switchboard.alive")
+            self.assertEqual(alive["gateway"], gid)
+            self.assertEqual(alive["sockets"], [S.split("!")[1]])
+            # then silent: closed 1012 within the timeout plus a sweep
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            self.assertEqual(ws.close_code, 1012)
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m["switchboard_gateway_workers_lost_total"], 1)
+        self.assertEqual(m['switchboard_gateway_closes_total{reason="worker_lost"}'], 1)
+
+    def test_two_layerds_keep_one_workers_order_and_a_late_accept_is_answered(self):
+        c = self.cluster(layerds=2, gateway_args=["--connect-timeout-ms", "1000"])
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            ws, S, _ = await handshake(w, gw, "/ws/app/lobby/a/")
+            for i in range(40):
+                await ws.send(f"m{i}")
+            got = [(await w.recv_type("websocket.receive"))["text"] for _ in range(40)]
+            self.assertEqual(got, [f"m{i}" for i in range(40)])
+            for i in range(40):
+                await w.to(S, "websocket.send", text=f"r{i}")
+            got = [await asyncio.wait_for(ws.recv(), 15) for _ in range(40)]
+            self.assertEqual(got, [f"r{i}" for i in range(40)])
+            await ws.close()
+            # a connect that times out; the worker's late accept gets a disconnect 1006
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/b/"))
+            msg = await w.connect()
+            with self.assertRaises(websockets.exceptions.InvalidStatusCode):
+                await asyncio.wait_for(task, 20)
+            late = await Worker(self, self.redis_port).start()
+            await late.accept(msg["socket"])
+            gone = await late.recv_type("websocket.disconnect")
+            self.assertEqual((gone["socket"], gone["code"]), (msg["socket"], 1006))
+        arun(body(), 120)
+        self.assertGreaterEqual(self.metrics(gw)['switchboard_gateway_worker_dropped_total{reason="unknown_socket"}'], 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
