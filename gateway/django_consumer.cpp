@@ -132,7 +132,8 @@ void django_consumer::on_disconnect(consumer_socket& socket) {
 }
 
 void django_consumer::on_layer_message(consumer_socket& socket, const std::shared_ptr<const std::string>& event) {
-  if (state_ == state::closed || state_ == state::refused) return;
+  // Closing, or refused and about to go: the socket is no longer held.
+  if (state_ == state::closed || state_ == state::refused) return on_unknown_socket(ctx_, channel_, *event);
   auto decoded = worker_wire::decode(*event, ctx_.cfg.max_message_size);
   if (!decoded) return drop(counters::bad_message, "undecodable", decoded.error_text());
   auto& m = decoded.value();
@@ -258,8 +259,7 @@ void django_consumer::on_sweep(consumer_socket& socket, clock::time_point now) {
   }
 }
 
-void django_consumer::on_unknown_socket(server_context& ctx, std::uint64_t conn, const std::string& event) {
-  const std::string channel = common::make_channel(ctx.gateway_id, hub::conn_string(conn));
+void django_consumer::on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event) {
   auto m = worker_wire::decode(event, ctx.cfg.max_message_size);
   const auto n = ctx.stats.workers.dropped[counters::unknown_socket].fetch_add(1, std::memory_order_relaxed) + 1;
   static common::log_limiter limit;

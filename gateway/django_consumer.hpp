@@ -63,7 +63,7 @@ class django_consumer final : public consumer {
   // A message for a conn this gateway does not hold (closed, timed out,
   // refused): counted; a late accept gets websocket.disconnect 1006 to its
   // worker, so the consumer there ends. On any I/O thread.
-  static void on_unknown_socket(server_context& ctx, std::uint64_t conn, const std::string& event);
+  static void on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event);
 
  private:
   enum class state : std::uint8_t { idle, connecting, open, refused, closed };

@@ -10,6 +10,7 @@
 
 #include "common/digest.hpp"
 #include "common/logging.hpp"
+#include "common/names.hpp"
 #include "common/service_notify.hpp"
 #include "gateway/django_consumer.hpp"
 #include "gateway/worker_registry.hpp"
@@ -35,7 +36,7 @@ gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(
   ctx_->workers = workers_.get();
   link_->on_control([w = workers_.get()](const std::string& event) { w->on_control(event); });
   hub_.on_unknown_event_target([ctx = ctx_.get()](std::uint64_t conn, const std::string& event) {
-    django_consumer::on_unknown_socket(*ctx, conn, event);
+    django_consumer::on_unknown_socket(*ctx, common::make_channel(ctx->gateway_id, hub::conn_string(conn)), event);
   });
   if (!cfg_.tls_cert.empty()) {
     auto loaded = load_tls_context(cfg_.tls_cert, cfg_.tls_key);

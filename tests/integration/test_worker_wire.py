@@ -106,8 +106,9 @@ async def handshake(worker, gw, path, render=None, **kw):
 
 class WorkerWire(ProcessTestCase):
 
-    def cluster(self, layerds=1, gateways=1, gateway_args=()):
-        c = self.start_cluster(layerds=layerds, gateways=gateways, gateway_args=[*ROUTES, *gateway_args])
+    def cluster(self, layerds=1, gateways=1, gateway_args=(), layerd_args=()):
+        c = self.start_cluster(layerds=layerds, gateways=gateways, gateway_args=[*ROUTES, *gateway_args],
+                               layerd_args=layerd_args)
         self.redis_port = c.redis.port
         return c
 
@@ -202,6 +203,26 @@ class WorkerWire(ProcessTestCase):
         m = self.metrics(gw)
         self.assertEqual(m['switchboard_gateway_closes_total{reason="app_closed"}'], 1)
         self.assertGreaterEqual(m['switchboard_gateway_worker_messages_total{direction="to_worker"}'], 4)
+
+    def test_a_browser_message_the_worker_cannot_get_closes_the_socket_1013(self):
+        # W's inbox holds 3 messages: the worker reads none, so the 4th is refused (channel_full)
+        c = self.cluster(layerd_args=["--channel-capacity", "specific.*=3"])
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            ws, S, _ = await handshake(w, gw, "/ws/app/lobby/a/")
+            for i in range(6):
+                await ws.send(f"m{i}")
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 15)
+            self.assertEqual(ws.close_code, 1013)
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertGreaterEqual(m['switchboard_gateway_worker_dropped_total{reason="send_failed"}'], 1)
+        self.assertEqual(m['switchboard_gateway_closes_total{reason="worker_unavailable"}'], 1)
+        self.assertIn("reason=send_failed", gw.log_text())
 
     def test_out_of_order_seq_is_applied_in_order_and_a_duplicate_dropped(self):
         c = self.cluster()
