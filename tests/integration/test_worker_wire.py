@@ -116,13 +116,14 @@ class WorkerWire(ProcessTestCase):
         return scrape_metrics(gw.port)
 
     def test_accept_answers_101_with_the_scope_daphne_would_build(self):
-        c = self.cluster()
+        c = self.cluster(gateway_args=["--trusted-proxy", "127.0.0.1"])
         gw = c.gateways[0]
 
         async def body():
             w = await Worker(self, self.redis_port).start()
             task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/part_2/?q=1&x=%20",
-                                                 extra_headers={"Cookie": "sessionid=abc; csrftoken=t"},
+                                                 extra_headers={"Cookie": "sessionid=abc; csrftoken=t",
+                                                                "X-Forwarded-For": "198.51.100.1, 203.0.113.7"},
                                                  subprotocols=["p1", "p2"]))
             msg = await w.connect()
             S = msg["socket"]
@@ -139,8 +140,8 @@ class WorkerWire(ProcessTestCase):
             headers = [tuple(h) for h in scope["headers"]]
             self.assertIn((b"cookie", b"sessionid=abc; csrftoken=t"), headers)
             self.assertTrue(all(k == k.lower() and isinstance(k, bytes) for k, _ in headers), headers)
-            self.assertEqual(scope["client"][0], "127.0.0.1")
-            self.assertGreater(scope["client"][1], 0)
+            # --trusted-proxy: the address the proxy vouches for (the last X-Forwarded-For entry)
+            self.assertEqual(scope["client"], ["203.0.113.7", 0])
             self.assertEqual(scope["server"], ["127.0.0.1", gw.port])
             self.assertEqual(scope["subprotocols"], ["p1", "p2"])
             self.assertFalse(task.done(), "no 101 before the worker accepts")
