@@ -151,7 +151,7 @@ void django_consumer::on_layer_message(consumer_socket& socket, const std::share
   }
   if (entry_) entry_->heard();
   const auto now = clock::now();
-  switch (order_.offer(m.seq, std::move(m), now)) {
+  switch (order_.offer(m.seq, std::move(m), now, event->size())) {
     case seq_reorder<worker_wire::message>::verdict::apply: {
       auto ready = order_.take_ready();
       apply(socket, ready);

@@ -101,8 +101,9 @@ void worker_registry::sweep(clock::time_point now) {
   }
   for (auto& [w, conns] : lost) {
     const auto n = ctx_.stats.workers.workers_lost.fetch_add(1, std::memory_order_relaxed) + 1;
-    common::log("django")->warn("worker lost worker={} sockets={} reason=\"silent for {} ms\" lost_total={}", w,
-                                conns.size(), ctx_.cfg.worker_timeout_ms, n);
+    static common::log_limiter limit;  // whoever writes to Redis can make workers come and go
+    common::warn_limited(limit, "django", "worker lost worker={} sockets={} reason=\"silent for {} ms\" lost_total={}", w,
+                         conns.size(), ctx_.cfg.worker_timeout_ms, n);
     ctx_.hub_ref.close_conns(conns, close_reason::worker_lost);
   }
   for (auto& [w, conns] : alive) {

@@ -53,6 +53,17 @@ TEST(SeqReorder, TooManyWaitingOverflows) {
   EXPECT_EQ(q.offer(10000, "x", t), r::verdict::overflow);
 }
 
+TEST(SeqReorder, TooManyBytesWaitingOverflows) {
+  r q;
+  const auto t = clock::now();
+  EXPECT_EQ(q.offer(3, "x", t, r::max_waiting_bytes - 10), r::verdict::waiting);
+  EXPECT_EQ(q.offer(4, "x", t, 11), r::verdict::overflow);
+  EXPECT_EQ(q.offer(4, "x", t, 10), r::verdict::waiting);
+  EXPECT_EQ(apply_all(q, 1, "a", t).size(), 1u);
+  EXPECT_EQ(apply_all(q, 2, "b", t).size(), 3u);  // 2, 3, 4: their bytes are free again
+  EXPECT_EQ(q.offer(6, "x", t, r::max_waiting_bytes), r::verdict::waiting);
+}
+
 TEST(SeqReorder, AGapExpiresAfterTwoSeconds) {
   r q;
   const auto t = clock::now();
