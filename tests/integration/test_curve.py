@@ -323,6 +323,17 @@ class CurveCluster(ProcessTestCase):
         self.assertEqual(self.answer(t, ERROR)[1], "forbidden")
         self.assertIsNone(self.answer(t, WELCOME, 500))
 
+    def test_a_gateway_key_may_send_to_a_django_worker_with_a_request(self):
+        # what a gateway's django:NAME route does (docs/protocol.md, Part 3): SEND [channel, event, request]
+        rid = "gwa.00112233445566ee"
+        s = self.dealer(rid.encode(), self.gw_keys["gwa"][0])
+        self.send(s, HELLO, [1, 3, rid, 0])
+        self.assertIsNotNone(self.answer(s, WELCOME), "a gateway key's HELLO got no WELCOME")
+        s.send_multipart([bytes([6]), msgpack.packb(["chat", msgpack.packb({"type": "switchboard.connect"}), 41],
+                                                    use_bin_type=True)])
+        self.assertEqual(self.answer(s, 10), [41], "ACK with the request")
+        self.assertEqual(self.c.redis.cmd("ZCARD", "asgichat"), 1)
+
     def test_claiming_a_live_gateways_routing_id_changes_nothing(self):
         async def body():
             async with Clients() as cl:
