@@ -240,7 +240,7 @@ class Dispatcher:
                 stats.add("heartbeats", len(beats))
             if now - last_stats >= self.stats_interval:
                 last_stats = now
-                logger.info("stats %s sockets=%d gateways=%d", stats.line(), len(self.sockets),
+                logger.info("stats %s route=%s sockets=%d gateways=%d", stats.line(), self.route, len(self.sockets),
                             len(self.gateways))
 
     # ---------------------------------------------------------------- sending
