@@ -359,7 +359,30 @@ class BadInput(WorkerTestCase):
                 await g.close()
         arun(body(), TEST_TIMEOUT)
 
-    def test_duplicate_connect_and_sends_after_close(self):
+    def test_a_consumer_that_falls_behind_is_closed_with_1013(self):
+        """Messages waiting for one consumer are bounded (switchboard_max_queue,
+        5 here): past it that socket is closed with 1013; the others go on."""
+        self.start_workers(["slow"])
+
+        async def body():
+            g = self.gateway()
+            try:
+                s, w, _ = await self.open(g, "slow")
+                other, _, _ = await self.open(g, "slow")
+                await g.receive(w, s, "sleep")
+                for i in range(20):
+                    await g.receive(w, s, f"m{i}")
+                m = await g.next(s)
+                self.assertEqual((m["type"], m["code"]), ("websocket.close", 1013))
+                await g.receive(w, other, "x")
+                self.assertEqual(json.loads((await g.next(other))["text"])["count"], 1)
+                st = self.workers[0].wait_stat("dropped_queue_full", lambda n: n >= 14)
+                self.assertLessEqual(st["receives"], 1 + 6 + 1)
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_duplicate_connect(self):
         self.start_workers(["state"])
 
         async def body():

@@ -4,6 +4,7 @@
 # are what tests/integration/test_switchboard_django.py needs: the fast
 # path, the tutorial's anonymous-refusing variant, per-socket state in
 # self, and a consumer that raises.
+import asyncio
 import json
 
 from switchboard_django import AsyncWebsocketConsumer
@@ -90,4 +91,15 @@ class RaisingConsumer(StateConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if text_data == "boom":
             raise RuntimeError("boom, as asked")
+        await super().receive(text_data=text_data, bytes_data=bytes_data)
+
+
+class SlowConsumer(StateConsumer):
+    """Sleeps 3 s on "sleep"; at most 5 messages may wait for it."""
+
+    switchboard_max_queue = 5
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data == "sleep":
+            await asyncio.sleep(3)
         await super().receive(text_data=text_data, bytes_data=bytes_data)

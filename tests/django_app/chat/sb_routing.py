@@ -9,4 +9,5 @@ channel_routes = {
     "authchat": sb_consumers.AuthChatConsumer.as_asgi(),
     "state": sb_consumers.StateConsumer.as_asgi(),
     "boom": sb_consumers.RaisingConsumer.as_asgi(),
+    "slow": sb_consumers.SlowConsumer.as_asgi(),
 }
