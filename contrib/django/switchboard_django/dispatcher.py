@@ -220,28 +220,38 @@ class Dispatcher:
         last_stats = time.monotonic()
         while True:
             await asyncio.sleep(HEARTBEAT_INTERVAL)
-            now = time.monotonic()
-            beats = []
-            for gateway, entry in list(self.gateways.items()):
-                if now - entry.last_seen > GATEWAY_TIMEOUT:
-                    n = len(entry.sockets)
-                    stats.add("gateway_timeouts")
-                    stats.add("sockets_ended_gateway_silent", n)
-                    logger.warning("gateway %s silent for %.0f s: ending its %d sockets here (1006)",
-                                   gateway, GATEWAY_TIMEOUT, n)
-                    for name in list(entry.sockets):
-                        self.sockets[name].end(1006)
-                    continue
-                beats.append(self.send_to(control_channel(gateway),
-                                          {"type": "switchboard.worker_alive", "worker": self.worker},
-                                          "heartbeat"))
-            if beats:
-                await asyncio.gather(*beats)
-                stats.add("heartbeats", len(beats))
-            if now - last_stats >= self.stats_interval:
-                last_stats = now
-                logger.info("stats %s route=%s sockets=%d gateways=%d", stats.line(), self.route, len(self.sockets),
-                            len(self.gateways))
+            try:
+                last_stats = await self._tick_once(last_stats)
+            except Exception:
+                stats.drop("internal_error")
+                logger.exception("heartbeat round of %s failed", self.route)
+
+    async def _tick_once(self, last_stats):
+        """Heartbeats, silent gateways, and the stats line; returns when the
+        stats line was last written."""
+        now = time.monotonic()
+        beats = []
+        for gateway, entry in list(self.gateways.items()):
+            if now - entry.last_seen > GATEWAY_TIMEOUT:
+                n = len(entry.sockets)
+                stats.add("gateway_timeouts")
+                stats.add("sockets_ended_gateway_silent", n)
+                logger.warning("gateway %s silent for %.0f s: ending its %d sockets here (1006)",
+                               gateway, GATEWAY_TIMEOUT, n)
+                for name in list(entry.sockets):
+                    self.sockets[name].end(1006)
+                continue
+            beats.append(self.send_to(control_channel(gateway),
+                                      {"type": "switchboard.worker_alive", "worker": self.worker},
+                                      "heartbeat"))
+        if beats:
+            await asyncio.gather(*beats)
+            stats.add("heartbeats", len(beats))
+        if now - last_stats >= self.stats_interval:
+            last_stats = now
+            logger.info("stats %s route=%s sockets=%d gateways=%d", stats.line(), self.route,
+                        len(self.sockets), len(self.gateways))
+        return last_stats
 
     # ---------------------------------------------------------------- sending
 

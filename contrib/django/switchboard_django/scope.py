@@ -27,7 +27,7 @@ def parse_socket(name):
     if not isinstance(name, str) or len(name) >= MAX_NAME:
         raise BadMessage("socket is not a socket channel name")
     m = SOCKET_RE.match(name)
-    if not m:
+    if not m or len(control_channel(m.group(1))) >= MAX_NAME:
         raise BadMessage("socket is not a socket channel name")
     return m.group(1), m.group(2)
 

@@ -79,6 +79,7 @@ class StateConsumer(AsyncWebsocketConsumer):
             "client": list(self.scope["client"]) if self.scope["client"] else None,
             "cookies": sorted(self.scope["cookies"]),
             "channel": self.channel_name,
+            "worker": self.scope["switchboard"].worker,
         }))
 
     async def state_ping(self, event):
