@@ -15,13 +15,17 @@
 # processes, two Redis hosts, symmetric encryption, and bad input.
 import asyncio
 import json
+import re
 import subprocess
 import time
 import unittest
 
+import websockets
+
 from harness import ProcessTestCase, arun, await_until
 from harness_django import (DJANGO_APP, PY, FakeGateway, Runworker, django_env, login_cookie,
-                            non_local, raw_body, shard, ws_scope)
+                            non_local, shard, ws_scope)
+from test_django_daphne import Daphne
 
 TEST_TIMEOUT = 90.0
 
@@ -313,6 +317,30 @@ class Layers(WorkerTestCase):
         for k in keys:
             for member in r.cmd("ZRANGE", k, 0, -1):
                 self.assertTrue(member[12:].startswith(b"gAAAA"), (k, member[:40]))
+
+
+class UnderDaphne(WorkerTestCase):
+    def test_the_same_class_under_daphne_is_channels_own(self):
+        """switchboard_django's ChatConsumer served by daphne (ws/sbchat/):
+        no dispatcher, no switchboard.* messages, the tutorial chat as is."""
+        redis = self.start_redis()
+        daphne = self.own(Daphne(redis.port, self.workdir)).start()
+
+        async def body():
+            url = f"ws://127.0.0.1:{daphne.port}/ws/sbchat/lobby/"
+            a = await websockets.connect(url, open_timeout=10, ping_interval=None, close_timeout=2)
+            b = await websockets.connect(url, open_timeout=10, ping_interval=None, close_timeout=2)
+            try:
+                members = lambda: redis.cmd("ZRANGE", "asgi:group:chat_lobby", 0, -1)
+                await await_until(lambda: len(members()) == 2, 10, "two members")
+                self.assertTrue(all(re.match(rb"^specific\.[0-9a-f]+![0-9a-f]+$", m) for m in members()))
+                await a.send(json.dumps({"message": "hi"}))
+                for ws in (a, b):
+                    self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 10)), {"message": "hi"})
+            finally:
+                await a.close()
+                await b.close()
+        arun(body(), TEST_TIMEOUT)
 
 
 class BadInput(WorkerTestCase):
