@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 
-import msgpack
 from channels_redis.core import RedisChannelLayer
 
 from harness import REPO, Process, wait_until
@@ -179,7 +178,3 @@ def ws_scope(path="/ws/chat/lobby/", kwargs=None, cookie=None, query=b"", subpro
             "subprotocols": list(subprotocols),
             "url_route": {"args": [], "kwargs": kwargs if kwargs is not None else {"room_name": "lobby"}}}
 
-
-def raw_body(message):
-    """A message as channels_redis stores it unencrypted: 12 random bytes + msgpack."""
-    return os.urandom(12) + msgpack.packb(message, use_bin_type=True)
