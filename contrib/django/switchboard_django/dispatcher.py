@@ -17,6 +17,7 @@
 # what is wrong is counted (switchboard_django.stats) and logged through
 # warn_limited, and never ends the dispatcher.
 import asyncio
+import collections
 import time
 
 from channels.exceptions import ChannelFull
@@ -33,6 +34,8 @@ ALIVE_GRACE = 10.0        # a socket this young may be missing from an alive lis
 DISCONNECT_GRACE = 10.0   # a consumer still running this long after its disconnect is cancelled
 SEND_PATIENCE = 2.0       # how long a send to a full gateway inbox is retried
 MAX_ALIVE_LIST = 50000
+ENDED_MEMORY = 30.0       # how long a socket whose consumer ended first is remembered
+ENDED_MAX = 10000         # and how many
 
 
 class Socket:
@@ -168,6 +171,9 @@ class Dispatcher:
         self.worker = None
         self.sockets = {}   # S -> Socket, until its consumer ends
         self.gateways = {}  # gateway run id -> _Gateway, while it holds sockets here
+        # S -> when its consumer ended before the gateway's disconnect came (a
+        # close from the worker): what the gateway still sends is expected
+        self.ended_here = collections.OrderedDict()
         self._background = set()
 
         async def consumer_app(scope, receive, send):
@@ -343,6 +349,15 @@ class Dispatcher:
             if self.sockets.get(sock.name) is sock:
                 del self.sockets[sock.name]
             self.detach(sock)
+            if not sock.ended:
+                self._remember_ended(sock.name)
+
+    def _remember_ended(self, name):
+        now = time.monotonic()
+        memory = self.ended_here
+        while memory and (len(memory) >= ENDED_MAX or now - next(iter(memory.values())) > ENDED_MEMORY):
+            memory.popitem(last=False)
+        memory[name] = now
 
     def detach(self, sock):
         entry = self.gateways.get(sock.gateway)
@@ -364,6 +379,12 @@ class Dispatcher:
             return
         name = message.get("socket")
         sock = self.sockets.get(name) if isinstance(name, str) else None
+        if sock is None and name in self.ended_here:
+            # the gateway's disconnect (or a frame in flight) after the consumer ended
+            stats.add("after_consumer_end")
+            if kind == "websocket.disconnect":
+                del self.ended_here[name]
+            return
         if sock is None:
             stats.drop("unknown_socket")
             warn_limited("unknown_socket", "%s for a socket this worker does not hold dropped", kind)
