@@ -5,9 +5,21 @@
 # files. The channel layer is channels_redis' RedisChannelLayer with its
 # defaults on the Redis named by SB_REDIS_HOST / SB_REDIS_PORT, which the
 # test points at the same redis-server as Switchboard's layerd.
+#
+# Switchboard's worker tests (tests/integration/test_switchboard_django.py)
+# select more by environment: SB_DJANGO_DB_DIR (an SQLite database and
+# database sessions there, for a real login), SB_REDIS_HOSTS
+# ("host:port,host:port": channels_redis sharding), SB_SYMMETRIC_KEYS
+# ("k1,k2"), SB_STATS_INTERVAL (switchboard_django's stats line, seconds).
+import importlib.util
 import os
+import sys
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# switchboard_django from this repository when it is not installed.
+if importlib.util.find_spec("switchboard_django") is None:
+    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(BASE_DIR)), "contrib", "django"))
 
 # Test-only key: nothing here signs anything anybody keeps.
 SECRET_KEY = os.environ.get("SB_PEER_SECRET_KEY", "switchboard-interop-test-not-secret")
@@ -28,6 +40,15 @@ DATABASES = {}
 # With no session cookie nothing is ever loaded; signed cookies keep it DB-free.
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 
+DB_DIR = os.environ.get("SB_DJANGO_DB_DIR")
+if DB_DIR:
+    # Users and database sessions, so a login gives a real session cookie.
+    INSTALLED_APPS.insert(2, "django.contrib.sessions")
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3",
+                             "NAME": os.path.join(DB_DIR, "db.sqlite3")}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
 ASGI_APPLICATION = "chatsite.asgi.application"
 
 CHANNEL_LAYERS = {
@@ -43,6 +64,13 @@ CHANNEL_LAYERS = {
         },
     },
 }
+if os.environ.get("SB_REDIS_HOSTS"):
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        (h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in os.environ["SB_REDIS_HOSTS"].split(",")]
+if os.environ.get("SB_SYMMETRIC_KEYS"):
+    CHANNEL_LAYERS["default"]["CONFIG"]["symmetric_encryption_keys"] = os.environ["SB_SYMMETRIC_KEYS"].split(",")
+
+SWITCHBOARD_STATS_INTERVAL = float(os.environ.get("SB_STATS_INTERVAL", "60"))
 
 USE_TZ = True
 LOGGING = {
@@ -50,4 +78,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"switchboard_django": {"level": "INFO"}},
 }

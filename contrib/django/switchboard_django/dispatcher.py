@@ -1,0 +1,464 @@
+# dispatcher.py — one worker process' side of a `django:NAME` route.
+#
+# Under `python manage.py runworker NAME`, Channels' worker makes one
+# application instance for the channel NAME; switchboard_django's consumer
+# class, called with that `channel` scope, runs a Dispatcher. It makes the
+# process channel W (new_channel()), takes `switchboard.connect`s from NAME
+# (the worker hands them over through `receive`), and reads W for
+# everything about the sockets it took (docs/protocol.md, Part 3). Per
+# socket it runs one consumer instance, wrapped in the class' middleware
+# stack (AuthMiddlewareStack by default), fed through a per-socket queue in
+# the gateway's order. It also keeps the liveness rules of Part 3: a
+# heartbeat to each gateway with sockets here every second, a gateway
+# silent for 15 s ends its sockets, and a `switchboard.alive` list that no
+# longer names a socket held for over 10 s ends that socket.
+#
+# Everything a gateway (or anybody writing to W or NAME) sends is checked;
+# what is wrong is counted (switchboard_django.stats) and logged through
+# warn_limited, and never ends the dispatcher.
+import asyncio
+import collections
+import time
+
+from channels.exceptions import ChannelFull
+from django.conf import settings
+
+from .layer import SocketLayer
+from .render import check_renders
+from .scope import BadMessage, build_scope, control_channel, parse_socket
+from .stats import logger, stats, warn_limited
+
+HEARTBEAT_INTERVAL = 1.0  # worker_alive to each gateway with sockets here
+GATEWAY_TIMEOUT = 15.0    # a gateway silent this long is gone
+ALIVE_GRACE = 10.0        # a socket this young may be missing from an alive list
+DISCONNECT_GRACE = 10.0   # a consumer still running this long after its disconnect is cancelled
+SEND_PATIENCE = 2.0       # how long a send to a full gateway inbox is retried
+MAX_ALIVE_LIST = 50000
+ENDED_MEMORY = 30.0       # how long a socket whose consumer ended first is remembered
+ENDED_MAX = 10000         # and how many
+
+
+class Socket:
+    """One socket this process took: the consumer's `scope["switchboard"]`.
+
+    `name` is S (the consumer's channel_name), `gateway` the gateway's run
+    id, `worker` W. `ended` once the gateway no longer holds the socket (a
+    disconnect was delivered to the consumer); `closed` once the consumer
+    sent websocket.close."""
+
+    def __init__(self, dispatcher, name, gateway, conn):
+        self.name, self.gateway, self.conn = name, gateway, conn
+        self.worker = dispatcher.worker
+        self.layer = SocketLayer(dispatcher.layer, self)
+        self.created = time.monotonic()
+        self.ended = False
+        self.closed = False
+        self.overflowed = False
+        self.task = None
+        self._dispatcher = dispatcher
+        self._queue = asyncio.Queue()
+        self._seq = 0
+
+    def __repr__(self):
+        return f"<switchboard socket {self.name}>"
+
+    def dropped(self, reason):
+        stats.drop(reason)
+
+    async def emit(self, message):
+        """A worker -> gateway message to S, with worker W and the next seq."""
+        self._seq += 1
+        message["worker"] = self.worker
+        message["seq"] = self._seq
+        await self._dispatcher.send_to(self.name, message, "socket")
+
+    async def send(self, message):
+        """The ASGI send the consumer's base_send ends in (under its middleware)."""
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "websocket.accept":
+            sub = message.get("subprotocol")
+            if sub is not None and not isinstance(sub, str):
+                raise ValueError("websocket.accept subprotocol must be a str or None")
+            out = {"type": kind, "subprotocol": sub,
+                   "switchboard": {"render": self._dispatcher.render}}
+        elif kind == "websocket.send":
+            text, data = message.get("text"), message.get("bytes")
+            if text is not None:
+                if not isinstance(text, str):
+                    raise ValueError("websocket.send text must be a str")
+                out = {"type": kind, "text": text}
+            elif data is not None:
+                if not isinstance(data, (bytes, bytearray)):
+                    raise ValueError("websocket.send bytes must be bytes")
+                out = {"type": kind, "bytes": bytes(data)}
+            else:
+                raise ValueError("websocket.send needs text or bytes")
+        elif kind == "websocket.close":
+            out = {"type": kind}
+            code = message.get("code")
+            if code is not None:
+                if not isinstance(code, int) or isinstance(code, bool):
+                    raise ValueError("websocket.close code must be an int")
+                out["code"] = code
+        else:
+            raise ValueError(f"a Switchboard socket cannot send a {kind!r} message")
+        if self.ended or self.closed:
+            stats.drop("send_after_close")
+            return
+        if kind == "websocket.close":
+            self.closed = True
+        await self.emit(out)
+
+    async def close_here(self, code):
+        """Close the socket at the gateway from the worker's side."""
+        if not self.ended and not self.closed:
+            self.closed = True
+            await self.emit({"type": "websocket.close", "code": code})
+
+    def deliver(self, message):
+        self._queue.put_nowait(message)
+
+    def queued(self):
+        return self._queue.qsize()
+
+    async def receive(self):
+        return await self._queue.get()
+
+    def end(self, code):
+        """The gateway no longer holds the socket: the consumer gets
+        websocket.disconnect (after what is queued before it) and has
+        DISCONNECT_GRACE seconds to finish."""
+        if self.ended:
+            return
+        self.ended = True
+        self._queue.put_nowait({"type": "websocket.disconnect", "code": code})
+        self._dispatcher.detach(self)
+        asyncio.get_running_loop().call_later(DISCONNECT_GRACE, self._cancel_if_running)
+
+    def _cancel_if_running(self):
+        if self.task is not None and not self.task.done():
+            stats.add("consumers_cancelled")
+            warn_limited("cancelled", "consumer for %s still running %.0f s after its disconnect; "
+                         "cancelled", self.name, DISCONNECT_GRACE)
+            self.task.cancel()
+
+
+class _Gateway:
+    __slots__ = ("last_seen", "sockets")
+
+    def __init__(self):
+        self.last_seen = time.monotonic()
+        self.sockets = set()  # S of the sockets it still holds here
+
+
+def _middleware(consumer_class):
+    for klass in consumer_class.__mro__:
+        if "switchboard_middleware" in vars(klass):
+            value = vars(klass)["switchboard_middleware"]
+            return value.__func__ if isinstance(value, staticmethod) else value
+    return None
+
+
+class Dispatcher:
+    def __init__(self, consumer_class, initkwargs, route, layer):
+        self.consumer_class = consumer_class
+        self.route = route
+        self.layer = layer
+        self.render = check_renders(consumer_class)
+        self.max_sockets = int(getattr(consumer_class, "switchboard_max_sockets", 10000))
+        self.max_queue = int(getattr(consumer_class, "switchboard_max_queue", 1000))
+        self.stats_interval = float(getattr(settings, "SWITCHBOARD_STATS_INTERVAL", 60))
+        self.worker = None
+        self.sockets = {}   # S -> Socket, until its consumer ends
+        self.gateways = {}  # gateway run id -> _Gateway, while it holds sockets here
+        # S -> when its consumer ended before the gateway's disconnect came (a
+        # close from the worker): what the gateway still sends is expected
+        self.ended_here = collections.OrderedDict()
+        self._background = set()
+
+        async def consumer_app(scope, receive, send):
+            consumer = consumer_class(**initkwargs)
+            return await consumer(scope, receive, send)
+
+        middleware = _middleware(consumer_class)
+        self.app = middleware(consumer_app) if middleware is not None else consumer_app
+
+    # ---------------------------------------------------------------- loops
+
+    async def run(self, receive):
+        self.worker = await self.layer.new_channel()
+        logger.info("worker for %s (%s.%s) reads %s; gateway renders %s", self.route,
+                    self.consumer_class.__module__, self.consumer_class.__qualname__,
+                    self.worker, sorted(self.render) or "nothing")
+        await asyncio.gather(self._read_route(receive), self._read_worker(), self._tick())
+
+    async def _read_route(self, receive):
+        while True:
+            message = await receive()
+            try:
+                await self.on_connect(message)
+            except Exception:
+                stats.drop("internal_error")
+                logger.exception("switchboard.connect on %s failed", self.route)
+
+    async def _read_worker(self):
+        while True:
+            try:
+                message = await self.layer.receive(self.worker)
+            except asyncio.CancelledError:
+                raise
+            except (ConnectionError, OSError, asyncio.TimeoutError) as e:
+                stats.add("receive_errors")
+                warn_limited("receive_failed", "receive on %s failed (%s); retrying in 1 s", self.worker, e)
+                await asyncio.sleep(1)
+                continue
+            except Exception as e:  # a message channels_redis could not decode
+                stats.drop("undecodable")
+                warn_limited("undecodable", "undecodable message on %s dropped: %r", self.worker, e)
+                continue
+            try:
+                self.on_worker_message(message)
+            except Exception:
+                stats.drop("internal_error")
+                logger.exception("message on %s failed", self.worker)
+
+    async def _tick(self):
+        last_stats = time.monotonic()
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            try:
+                last_stats = await self._tick_once(last_stats)
+            except Exception:
+                stats.drop("internal_error")
+                logger.exception("heartbeat round of %s failed", self.route)
+
+    async def _tick_once(self, last_stats):
+        """Heartbeats, silent gateways, and the stats line; returns when the
+        stats line was last written."""
+        now = time.monotonic()
+        beats = []
+        for gateway, entry in list(self.gateways.items()):
+            if now - entry.last_seen > GATEWAY_TIMEOUT:
+                n = len(entry.sockets)
+                stats.add("gateway_timeouts")
+                stats.add("sockets_ended_gateway_silent", n)
+                logger.warning("gateway %s silent for %.0f s: ending its %d sockets here (1006)",
+                               gateway, GATEWAY_TIMEOUT, n)
+                for name in list(entry.sockets):
+                    self.sockets[name].end(1006)
+                continue
+            beats.append(self.send_to(control_channel(gateway),
+                                      {"type": "switchboard.worker_alive", "worker": self.worker},
+                                      "heartbeat"))
+        if beats:
+            await asyncio.gather(*beats)
+            stats.add("heartbeats", len(beats))
+        if now - last_stats >= self.stats_interval:
+            last_stats = now
+            logger.info("stats %s route=%s sockets=%d gateways=%d", stats.line(), self.route,
+                        len(self.sockets), len(self.gateways))
+        return last_stats
+
+    # ---------------------------------------------------------------- sending
+
+    async def send_to(self, channel, message, what):
+        """channel_layer.send, retried for SEND_PATIENCE while the inbox is
+        full; a failure is counted and logged, not raised (for a socket the
+        gateway sees the seq gap and closes it, docs/protocol.md, Part 3)."""
+        delay, deadline = 0.02, time.monotonic() + SEND_PATIENCE
+        while True:
+            try:
+                await self.layer.send(channel, message)
+                return True
+            except ChannelFull:
+                if time.monotonic() + delay > deadline:
+                    stats.drop(what + "_inbox_full")
+                    warn_limited("full_" + what, "%s to %s dropped: the gateway's inbox stayed full "
+                                 "for %.0f s (raise its channels_redis capacity)", what, channel,
+                                 SEND_PATIENCE)
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+            except (ConnectionError, OSError, asyncio.TimeoutError) as e:
+                stats.drop(what + "_send_failed")
+                warn_limited("failed_" + what, "%s to %s failed: %s", what, channel, e)
+                return False
+
+    def _later(self, coro):
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---------------------------------------------------------------- connects
+
+    async def on_connect(self, message):
+        if not isinstance(message, dict) or message.get("type") != "switchboard.connect":
+            stats.drop("malformed")
+            warn_limited("malformed_route", "message on %s that is not a switchboard.connect dropped",
+                         self.route)
+            return
+        try:
+            gateway, conn = parse_socket(message.get("socket"))
+        except BadMessage as e:
+            stats.drop("malformed")
+            warn_limited("malformed_connect", "switchboard.connect on %s dropped: %s", self.route, e)
+            return
+        name = message["socket"]
+        if name in self.sockets:
+            stats.drop("duplicate_connect")
+            warn_limited("duplicate_connect", "second switchboard.connect for %s dropped", name)
+            return
+        stats.add("connects")
+        sock = Socket(self, name, gateway, conn)
+        try:
+            scope = build_scope(message.get("scope"), sock)
+        except BadMessage as e:
+            stats.drop("malformed")
+            warn_limited("malformed_scope", "switchboard.connect for %s refused: %s", name, e)
+            await sock.close_here(1000)  # before the accept: the gateway answers 403
+            return
+        if len(self.sockets) >= self.max_sockets:
+            stats.drop("too_many_sockets")
+            warn_limited("too_many_sockets", "switchboard.connect for %s refused: this process "
+                         "holds %d sockets (switchboard_max_sockets)", name, len(self.sockets))
+            await sock.close_here(1000)
+            return
+        self.sockets[name] = sock
+        entry = self.gateways.get(gateway)
+        if entry is None:
+            entry = self.gateways[gateway] = _Gateway()
+        entry.last_seen = time.monotonic()
+        entry.sockets.add(name)
+        sock.deliver({"type": "websocket.connect"})
+        sock.task = asyncio.ensure_future(self._run_socket(sock, scope))
+
+    async def _run_socket(self, sock, scope):
+        try:
+            await self.app(scope, sock.receive, sock.send)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            stats.add("consumer_errors")
+            logger.exception("consumer %s raised for socket %s; closing it with 1011",
+                             self.consumer_class.__qualname__, sock.name)
+            await sock.close_here(1011)
+        else:
+            # The consumer returned while the gateway still holds the socket.
+            await sock.close_here(1000)
+        finally:
+            if self.sockets.get(sock.name) is sock:
+                del self.sockets[sock.name]
+            self.detach(sock)
+            if not sock.ended:
+                self._remember_ended(sock.name)
+
+    def _remember_ended(self, name):
+        now = time.monotonic()
+        memory = self.ended_here
+        while memory and (len(memory) >= ENDED_MAX or now - next(iter(memory.values())) > ENDED_MEMORY):
+            memory.popitem(last=False)
+        memory[name] = now
+
+    def detach(self, sock):
+        entry = self.gateways.get(sock.gateway)
+        if entry is not None:
+            entry.sockets.discard(sock.name)
+            if not entry.sockets:
+                del self.gateways[sock.gateway]
+
+    # ---------------------------------------------------------------- W
+
+    def on_worker_message(self, message):
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "switchboard.alive":
+            self.on_alive(message)
+            return
+        if kind not in ("websocket.receive", "websocket.disconnect", "switchboard.event"):
+            stats.drop("malformed")
+            warn_limited("malformed_kind", "message of type %.100r on %s dropped", kind, self.worker)
+            return
+        name = message.get("socket")
+        sock = self.sockets.get(name) if isinstance(name, str) else None
+        if sock is None and name in self.ended_here:
+            # the gateway's disconnect (or a frame in flight) after the consumer ended
+            stats.add("after_consumer_end")
+            if kind == "websocket.disconnect":
+                del self.ended_here[name]
+            return
+        if sock is None:
+            stats.drop("unknown_socket")
+            warn_limited("unknown_socket", "%s for a socket this worker does not hold dropped", kind)
+            return
+        entry = self.gateways.get(sock.gateway)
+        if entry is not None:
+            entry.last_seen = time.monotonic()
+        if sock.ended:
+            stats.drop("after_disconnect")
+            return
+        if kind == "websocket.disconnect":
+            code = message.get("code", 1006)
+            if not isinstance(code, int) or isinstance(code, bool):
+                stats.drop("malformed")
+                warn_limited("malformed_disconnect", "websocket.disconnect for %s without an int "
+                             "code; taken as 1006", name)
+                code = 1006
+            stats.add("disconnects")
+            sock.end(code)
+            return
+        if kind == "websocket.receive":
+            text, data = message.get("text"), message.get("bytes")
+            if isinstance(text, str):
+                event = {"type": "websocket.receive", "text": text}
+            elif isinstance(data, bytes):
+                event = {"type": "websocket.receive", "bytes": data}
+            else:
+                stats.drop("malformed")
+                warn_limited("malformed_receive", "websocket.receive for %s without text or bytes "
+                             "dropped", name)
+                return
+            counter = "receives"
+        else:
+            event = message.get("event")
+            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                stats.drop("malformed")
+                warn_limited("malformed_event", "switchboard.event for %s without an event map "
+                             "with a type dropped", name)
+                return
+            counter = "events"
+        if sock.overflowed:
+            stats.drop("queue_full")
+            return
+        if sock.queued() >= self.max_queue:
+            sock.overflowed = True
+            stats.drop("queue_full")
+            warn_limited("queue_full", "consumer for %s has %d messages waiting; closing the "
+                         "socket with 1013", name, self.max_queue)
+            self._later(sock.close_here(1013))
+            return
+        stats.add(counter)
+        sock.deliver(event)
+
+    def on_alive(self, message):
+        gateway = message.get("gateway")
+        entry = self.gateways.get(gateway) if isinstance(gateway, str) else None
+        if entry is None:
+            stats.add("alive_without_sockets")
+            return
+        now = time.monotonic()
+        entry.last_seen = now
+        listed = message.get("sockets")
+        if listed is None:
+            return
+        if not isinstance(listed, list) or len(listed) > MAX_ALIVE_LIST:
+            stats.drop("malformed")
+            warn_limited("malformed_alive", "switchboard.alive from %s with a bad socket list ignored",
+                         gateway)
+            return
+        conns = {c for c in listed if isinstance(c, str)}
+        for name in list(entry.sockets):
+            sock = self.sockets[name]
+            if sock.conn not in conns and now - sock.created > ALIVE_GRACE:
+                stats.add("sockets_ended_not_listed")
+                warn_limited("not_listed", "gateway %s no longer lists %s; ending it (1006)",
+                             gateway, name)
+                sock.end(1006)

@@ -1,0 +1,278 @@
+# test_django_consumers.py — the app's own consumers behind real gateways
+# (issue 12, "Keep your consumers"), end to end.
+#
+# Real everything: redis-server, two layerds, two gateways with `django:NAME`
+# routes (docs/protocol.md, Part 3), `python3 manage.py runworker ...`
+# processes serving tests/django_app's consumers (chat/sb_consumers.py:
+# the tutorial's ChatConsumer with only the import changed, and the test
+# variants) through switchboard_django, and daphne serving the same app's
+# ChatConsumer, all on one Redis. Browsers are the websockets library.
+# Checked: the tutorial chat across two gateways and two worker processes
+# with a built-in chat client and a daphne client in the same room; a
+# session login accepted and an anonymous socket refused (403);
+# per-socket state; a killed worker's sockets closed with 1012 while the
+# others keep chatting; the fast path (a group_send to a room of N
+# fast-path sockets reaches all N with no event at any worker); a worker
+# channel nobody reads (503) and a consumer that raises (1011).
+import asyncio
+import json
+import signal
+import unittest
+
+import websockets
+import websockets.exceptions
+from channels_redis.core import RedisChannelLayer
+
+from harness import (Cluster, ProcessTestCase, arun, await_until, group_key, handshake_status,
+                     scrape_metrics)
+from harness_django import Runworker, django_env, login_cookie
+from test_django_daphne import Daphne
+
+TEST_TIMEOUT = 120.0
+WORKER_TIMEOUT_MS = 3000
+CONNECT_TIMEOUT_MS = 3000
+ROUTES = [
+    "/ws/chat/<room_name>/ django:chat",
+    "/ws/plain/<room_name>/ chat",
+    "/ws/fast/<room_name>/ django:chatfast",
+    "/ws/auth/<room_name>/ django:authchat",
+    "/ws/state/<room_name>/ django:state",
+    "/ws/boom/<room_name>/ django:boom",
+    "/ws/nobody/<room_name>/ django:nobody",
+]
+
+
+class DjangoConsumers(ProcessTestCase):
+    def start_all(self, worker_channels, workers=2, db=False, daphne=False):
+        redis = self.start_redis()
+        lds = [self.start_layerd(redis.url, id=f"layerd{i}") for i in range(2)]
+        args = []
+        for r in ROUTES:
+            args += ["--route", r]
+        args += ["--worker-timeout-ms", str(WORKER_TIMEOUT_MS),
+                 "--connect-timeout-ms", str(CONNECT_TIMEOUT_MS)]
+        gws = [self.start_gateway([l.endpoint for l in lds], extra_args=args, id=f"gw{c}")
+               for c in "ab"]
+        self.c = Cluster(redis, lds, gws)
+        self.wait_links_up(self.c)
+        self.env = django_env(redis.port, db_dir=self.workdir if db else None)
+        self.cookie = login_cookie(self.env) if db else None
+        self.workers = [self.own(Runworker(worker_channels, self.env, self.workdir, name=f"worker{i}")).start()
+                        for i in range(workers)]
+        self.daphne = self.own(Daphne(redis.port, self.workdir)).start() if daphne else None
+        self.sockets = []
+
+    def url(self, gw, kind, room):
+        return f"ws://127.0.0.1:{gw.port}/ws/{kind}/{room}/"
+
+    async def ws(self, url, **kw):
+        ws = await websockets.connect(url, open_timeout=15, ping_interval=None, close_timeout=2, **kw)
+        self.sockets.append(ws)
+        return ws
+
+    async def close_all(self):
+        socks, self.sockets = self.sockets, []
+        await asyncio.wait_for(asyncio.gather(*(s.close() for s in socks), return_exceptions=True), 15)
+
+    def run_body(self, fn):
+        async def wrapper():
+            try:
+                await fn()
+            finally:
+                await self.close_all()
+        arun(wrapper(), TEST_TIMEOUT)
+
+    async def recv_message(self, ws, text, timeout=10.0):
+        """Reads frames until {"message": text}; fails on a timeout."""
+        async def body():
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame.get("message") == text:
+                    return frame
+        return await asyncio.wait_for(body(), timeout)
+
+    async def all_chat(self, clients, tag, timeout=10.0):
+        for i, sender in enumerate(clients):
+            text = f"{tag}-{i}"
+            await sender.send(json.dumps({"message": text}))
+            await asyncio.gather(*(self.recv_message(r, text, timeout) for r in clients))
+
+    def worker_of(self, w):
+        """The Runworker whose dispatcher reads W."""
+        for p in self.workers:
+            if f"reads {w};" in p.log_text():
+                return p
+        raise AssertionError(f"no worker reads {w}")
+
+    # ------------------------------------------------------------------
+
+    def test_1_tutorial_chat_two_gateways_two_workers_builtin_and_daphne(self):
+        self.start_all(["chat"], daphne=True)
+
+        async def body():
+            ga, gb = self.c.gateways
+            dj = [await self.ws(self.url(g, "chat", "lobby")) for g in (ga, gb, ga, gb)]
+            plain = await self.ws(self.url(gb, "plain", "lobby"))
+            daphne = await self.ws(self.daphne.ws_url("lobby"))
+
+            def members():
+                return len(self.c.redis.cmd("ZRANGE", group_key("lobby"), 0, -1)) == 6
+            await await_until(members, 15, "4 django sockets, 1 built-in, 1 daphne in chat_lobby")
+            await self.all_chat(dj + [plain, daphne], "hello")
+            # handler-in-worker: each django socket's chat_message ran in a worker
+            # (6 messages x 4 django sockets)
+            await await_until(lambda: sum(w.stats().get("events", 0) for w in self.workers) == 24,
+                              15, "24 chat_message events handled in the workers")
+        self.run_body(body)
+
+    def test_2_session_login_accepted_anonymous_refused(self):
+        self.start_all(["authchat", "state"], workers=1, db=True)
+
+        async def body():
+            ga, gb = self.c.gateways
+            self.assertEqual(await handshake_status(self.url(ga, "auth", "lobby")), 403)
+            a = await self.ws(self.url(ga, "auth", "lobby"), extra_headers={"Cookie": self.cookie})
+            b = await self.ws(self.url(gb, "auth", "lobby"), extra_headers={"Cookie": self.cookie})
+            await self.all_chat([a, b], "authed")
+            st = await self.ws(self.url(gb, "state", "r1"), extra_headers={"Cookie": self.cookie})
+            await st.send("who")
+            rep = json.loads(await asyncio.wait_for(st.recv(), 10))
+            self.assertEqual((rep["user"], rep["path"], rep["kwargs"]), ("alice", "/ws/state/r1/",
+                                                                          {"room_name": "r1"}))
+        self.run_body(body)
+
+    def test_3_per_socket_state(self):
+        self.start_all(["state"])
+
+        async def body():
+            ga, gb = self.c.gateways
+            socks = [await self.ws(self.url(g, "state", "r")) for g in (ga, gb, ga)]
+            for n in range(1, 4):
+                for i, s in enumerate(socks):
+                    if i <= n - 1 or n == 3:
+                        await s.send(f"m{n}")
+            counts = []
+            for i, s in enumerate(socks):
+                expect = {0: 3, 1: 2, 2: 1}[i]
+                got = [json.loads(await asyncio.wait_for(s.recv(), 10))["count"] for _ in range(expect)]
+                counts.append(got)
+            self.assertEqual(counts, [[1, 2, 3], [1, 2], [1]])
+        self.run_body(body)
+
+    def test_4_killed_worker_sockets_get_1012_others_keep_chatting(self):
+        self.start_all(["state", "chat"])
+
+        async def body():
+            ga, gb = self.c.gateways
+            socks = []
+            deadline = asyncio.get_running_loop().time() + 40
+            while len({w for _, w in socks}) < 2 and asyncio.get_running_loop().time() < deadline:
+                s = await self.ws(self.url([ga, gb][len(socks) % 2], "state", "r"))
+                await s.send("who")
+                socks.append((s, json.loads(await asyncio.wait_for(s.recv(), 10))["worker"]))
+                await asyncio.sleep(0.1)  # the second process may still be starting
+            victim_w = socks[0][1]
+            victim = self.worker_of(victim_w)
+            survivor = [p for p in self.workers if p is not victim][0]
+            chat = [await self.ws(self.url(g, "chat", "lobby")) for g in (ga, gb)]
+            await self.all_chat(chat, "before")
+            victim.kill(signal.SIGKILL)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            for s, w in socks:
+                if w != victim_w:
+                    continue
+                with self.assertRaises(websockets.exceptions.ConnectionClosed) as cm:
+                    await asyncio.wait_for(s.recv(), WORKER_TIMEOUT_MS / 1000 + 10)
+                self.assertEqual(cm.exception.rcvd.code, 1012)
+            self.assertLess(loop.time() - t0, WORKER_TIMEOUT_MS / 1000 + 1 + 5)
+            for s, w in socks:
+                if w == victim_w:
+                    continue
+                await s.send("still")
+                self.assertEqual(json.loads(await asyncio.wait_for(s.recv(), 10))["text"], "still")
+            survivor.check_alive("the other worker")
+            # new chat sockets land on the live worker and chat with each other
+            fresh = [await self.ws(self.url(g, "chat", "kitchen")) for g in (ga, gb)]
+            await self.all_chat(fresh, "after")
+        self.run_body(body)
+
+    def test_5_fast_path_reaches_all_with_no_event_at_any_worker(self):
+        n = 20
+        self.start_all(["chatfast", "chat"])
+
+        async def body():
+            ga, gb = self.c.gateways
+            fast = [await self.ws(self.url([ga, gb][i % 2], "fast", "big")) for i in range(n)]
+            plain = await self.ws(self.url(ga, "plain", "big"))
+            await await_until(lambda: len(self.c.redis.cmd("ZRANGE", group_key("big"), 0, -1)) == n + 1,
+                              15, "all in chat_big")
+            await plain.send(json.dumps({"message": "to all"}))
+            await asyncio.gather(*(self.recv_message(s, "to all") for s in fast + [plain]))
+            # a fast-path socket's own message: its consumer's receive() runs, the
+            # group_send's deliveries do not
+            await fast[3].send(json.dumps({"message": "from a consumer"}))
+            await asyncio.gather(*(self.recv_message(s, "from a consumer") for s in fast + [plain]))
+            await asyncio.sleep(2)  # two stats lines later
+            stats = [w.stats() for w in self.workers]
+            self.assertEqual(sum(s.get("events", 0) for s in stats), 0, stats)
+            self.assertEqual(sum(s.get("receives", 0) for s in stats), 1, stats)
+            self.assertEqual(sum(s.get("connects", 0) for s in stats), n, stats)
+            # the gateways rendered the deliveries themselves: 2 messages x n sockets
+            rendered = sum(scrape_metrics(g.port).get("switchboard_gateway_worker_events_rendered_total", 0)
+                           for g in (ga, gb))
+            forwarded = sum(scrape_metrics(g.port).get("switchboard_gateway_worker_events_forwarded_total", 0)
+                            for g in (ga, gb))
+            self.assertEqual((rendered, forwarded), (2 * n, 0))
+        self.run_body(body)
+
+    def test_6_bad_inputs(self):
+        self.start_all(["boom"], workers=1)
+        metrics = lambda gw: scrape_metrics(gw.port)  # noqa: E731
+
+        def dropped(gw, reason):
+            return metrics(gw).get(f'switchboard_gateway_worker_dropped_total{{reason="{reason}"}}', 0)
+
+        async def body():
+            ga, gb = self.c.gateways
+            # a worker channel that no process reads: 503, not a hung handshake
+            self.assertEqual(await handshake_status(self.url(ga, "nobody", "x"), timeout=30), 503)
+            # a consumer that raises: that socket gets 1011, the other goes on
+            a = await self.ws(self.url(ga, "boom", "x"))
+            b = await self.ws(self.url(gb, "boom", "x"))
+            await a.send("boom")
+            with self.assertRaises(websockets.exceptions.ConnectionClosed) as cm:
+                await asyncio.wait_for(a.recv(), 15)
+            self.assertEqual(cm.exception.rcvd.code, 1011)
+            await b.send("fine")
+            rep = json.loads(await asyncio.wait_for(b.recv(), 10))
+            self.assertEqual(rep["count"], 1)
+            # replies the gateway must refuse, written as any Django code could:
+            # no seq, another worker's name (with the socket's next seq), a
+            # socket that does not exist
+            sock, worker = rep["channel"], rep["worker"]
+            layer = RedisChannelLayer(hosts=[("127.0.0.1", self.c.redis.port)])
+            try:
+                await layer.send(sock, {"type": "websocket.send", "text": "no seq", "worker": worker})
+                await layer.send(sock, {"type": "websocket.send", "text": "spoofed", "seq": 3,
+                                        "worker": "specific.0123456789abcdef0123456789abcdef!x"})
+                await layer.send(sock.split("!")[0] + "!7fffffff", {"type": "websocket.send", "text": "x",
+                                                                    "worker": worker, "seq": 1})
+            finally:
+                await layer.close_pools()
+            # (a conn the gateway never had is one of its unknown targets)
+            await await_until(lambda: dropped(gb, "bad_message") >= 1 and dropped(gb, "wrong_worker") >= 1
+                              and dropped(gb, "unknown_socket")
+                              + metrics(gb).get("switchboard_gateway_unknown_targets_total", 0) >= 1,
+                              15, "three drops counted")
+            await b.send("still fine")
+            rep = json.loads(await asyncio.wait_for(b.recv(), 10))
+            self.assertEqual((rep["count"], rep["text"]), (2, "still fine"))
+            for gw in (ga, gb):
+                gw.check_alive("after bad replies")
+            self.workers[0].check_alive("after bad replies")
+        self.run_body(body)
+
+
+if __name__ == "__main__":
+    unittest.main()

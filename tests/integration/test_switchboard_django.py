@@ -1,0 +1,436 @@
+# test_switchboard_django.py — switchboard_django's worker, with the test
+# playing the gateway.
+#
+# Real `python3 manage.py runworker ...` processes serve tests/django_app's
+# consumers (chat/sb_consumers.py) with Debian's Django, Channels and
+# channels_redis on a real redis-server; the test is the gateway of
+# docs/protocol.md, Part 3 (harness_django.FakeGateway, over channels_redis
+# too): it sends switchboard.connect to the worker channel, reads the
+# worker's replies from its inbox `specific.<run id>!`, and sends the
+# socket's messages to the worker's process channel W. Checked: accept with
+# the RENDER, group ops as switchboard.* messages, seq, events dispatched
+# to handlers, heartbeats on !ctl, anonymous refused / a real session
+# accepted, per-socket state, a consumer exception closing only its socket
+# (1011), gateway liveness (silent gateway, alive lists), two worker
+# processes, two Redis hosts, symmetric encryption, and bad input.
+import asyncio
+import json
+import re
+import subprocess
+import time
+import unittest
+
+import websockets
+
+from harness import ProcessTestCase, arun, await_until
+from harness_django import (DJANGO_APP, PY, FakeGateway, Runworker, django_env, login_cookie,
+                            non_local, shard, ws_scope)
+from test_django_daphne import Daphne
+
+TEST_TIMEOUT = 90.0
+
+
+class WorkerTestCase(ProcessTestCase):
+    def start_workers(self, channels, n=1, redis_count=1, keys=None, db=False):
+        self.redises = [self.start_redis() for _ in range(redis_count)]
+        self.ports = [r.port for r in self.redises]
+        self.keys = keys
+        self.env = django_env(self.ports, db_dir=self.workdir if db else None, keys=keys)
+        self.cookie = login_cookie(self.env) if db else None
+        self.workers = [self.own(Runworker(channels, self.env, self.workdir, name=f"worker{i}")).start()
+                        for i in range(n)]
+
+    def gateway(self, run_id="fakegw.0123456789abcdef"):
+        return FakeGateway(self.ports, run_id=run_id, keys=self.keys)
+
+    async def open(self, g, route, sock=None, expect_group=False, **scope_kw):
+        """Connects one socket; returns (S, W, accept message)."""
+        sock = sock or g.socket()
+        await g.connect(route, sock, ws_scope(**scope_kw))
+        m = await g.next(sock, 30)
+        if expect_group:
+            self.assertEqual(m["type"], "switchboard.group_add")
+            m = await g.next(sock)
+        self.assertEqual(m["type"], "websocket.accept", m)
+        return sock, m["worker"], m
+
+
+class Chat(WorkerTestCase):
+    def test_1_tutorial_consumer_group_ops_seq_events_heartbeats(self):
+        self.start_workers(["chat"])
+
+        async def body():
+            g = self.gateway()
+            try:
+                s = g.socket()
+                await g.connect("chat", s, ws_scope(kwargs={"room_name": "lobby"}))
+                add = await g.next(s, 30)
+                self.assertEqual((add["type"], add["group"], add["seq"]),
+                                 ("switchboard.group_add", "chat_lobby", 1))
+                w = add["worker"]
+                self.assertRegex(w, r"^specific\.[0-9a-f]+![0-9a-f]+$")
+                acc = await g.next(s)
+                self.assertEqual(acc, {"type": "websocket.accept", "subprotocol": None, "worker": w,
+                                       "seq": 2, "switchboard": {"render": {}}})
+                # a browser message: the consumer's group_send goes to the gateway
+                await g.receive(w, s, json.dumps({"message": "hi"}))
+                m = await g.next(s)
+                self.assertEqual(m, {"type": "switchboard.group_send", "group": "chat_lobby",
+                                     "message": {"type": "chat_message", "message": "hi"},
+                                     "worker": w, "seq": 3})
+                # a group event runs the handler
+                await g.event(w, s, {"type": "chat.message", "message": "from the room"})
+                m = await g.next(s)
+                self.assertEqual(m, {"type": "websocket.send", "text": json.dumps({"message": "from the room"}),
+                                     "worker": w, "seq": 4})
+                for i in range(5):
+                    await g.event(w, s, {"type": "chat_message", "message": f"n{i}"})
+                seqs = [(await g.next(s))["seq"] for _ in range(5)]
+                self.assertEqual(seqs, [5, 6, 7, 8, 9])
+                # heartbeats on the gateway's control channel while it has sockets here
+                hb = await g.next(g.ctl, 10)
+                self.assertEqual(hb, {"type": "switchboard.worker_alive", "worker": w})
+                # disconnect: the consumer ends; its group_discard needs no message (the
+                # gateway drops its memberships itself) and heartbeats stop
+                await g.disconnect(w, s, 1001)
+                self.workers[0].wait_stat("disconnects", lambda n: n == 1)
+                self.assertIsNone(await g.none_within(s, 2.0))
+                while not g.queue(g.ctl).empty():
+                    g.queue(g.ctl).get_nowait()
+                self.assertIsNone(await g.none_within(g.ctl, 3.0), "heartbeats stop with no socket")
+                st = self.workers[0].wait_stat("events", lambda n: n == 6)
+                self.assertEqual((st["connects"], st["receives"]), (1, 1))
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_2_fast_path_render_in_accept(self):
+        self.start_workers(["chatfast"])
+
+        async def body():
+            g = self.gateway()
+            try:
+                s, w, acc = await self.open(g, "chatfast", expect_group=True)
+                self.assertEqual(acc["switchboard"], {"render": {"chat_message": ["message"]}})
+                self.assertEqual(acc["seq"], 2)
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_3_bad_gateway_renders_fail_at_startup(self):
+        """as_asgi checks gateway_renders, so asgi.py's import fails loudly."""
+        cases = {
+            "{'chat_mesage': ['message']}": "no such handler",
+            "{'chat_message': 'message'}": "list of field names",
+            "['chat_message']": "must be a dict",
+            "{'chat_message': []}": "1 to 16",
+            "{'chat.message': ['message']}": "not a handler name",
+            "{'chat_message': ['f%d' % i for i in range(17)]}": "17 fields",
+        }
+        for renders, expect in cases.items():
+            code = ("import django; django.setup()\n"
+                    "from chat.sb_consumers import ChatConsumer\n"
+                    f"class Bad(ChatConsumer):\n    gateway_renders = {renders}\n"
+                    "Bad.as_asgi()\n")
+            r = subprocess.run([PY, "-c", code], cwd=str(DJANGO_APP), env=django_env(6379),
+                               capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(r.returncode, 0, renders)
+            self.assertIn("ImproperlyConfigured", r.stderr, renders)
+            self.assertIn(expect, r.stderr, renders)
+
+
+class Auth(WorkerTestCase):
+    def test_anonymous_refused_session_accepted(self):
+        self.start_workers(["authchat", "state"], db=True)
+        self.assertRegex(self.cookie, r"^sessionid=\w+$")
+
+        async def body():
+            g = self.gateway()
+            try:
+                anon = g.socket()
+                await g.connect("authchat", anon, ws_scope())
+                m = await g.next(anon, 30)
+                self.assertEqual((m["type"], m["seq"]), ("websocket.close", 1), m)
+                self.assertNotIn("code", m)  # close() without a code: the gateway answers 403
+                self.assertIsNone(await g.none_within(anon, 1.0))
+                s, w, _ = await self.open(g, "authchat", expect_group=True, cookie=self.cookie)
+                # the user as AuthMiddlewareStack resolves it, from the database session
+                st, ws, _ = await self.open(g, "state", cookie="theme=dark; " + self.cookie)
+                await g.receive(ws, st, "who")
+                rep = json.loads((await g.next(st))["text"])
+                self.assertEqual((rep["user"], rep["cookies"]), ("alice", ["sessionid", "theme"]))
+                bad = g.socket()
+                await self.open(g, "state", sock=bad, cookie="sessionid=forged0000000000000000000000000")
+                await g.receive(ws, bad, "who")
+                self.assertIsNone(json.loads((await g.next(bad))["text"])["user"])
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+
+class State(WorkerTestCase):
+    def test_per_socket_state_and_scope(self):
+        self.start_workers(["state"])
+
+        async def body():
+            g = self.gateway()
+            try:
+                a, w, _ = await self.open(g, "state", path="/ws/state/r1/", kwargs={"room_name": "r1"},
+                                          query=b"x=1&y=%20")
+                b, w2, _ = await self.open(g, "state", path="/ws/state/r2/", kwargs={"room_name": "r2"})
+                self.assertEqual(w, w2)
+                for i in range(3):
+                    await g.receive(w, a, f"a{i}")
+                await g.to_worker(w, {"type": "websocket.receive", "socket": b, "bytes": b"\x00\xff"})
+                got_a = [json.loads((await g.next(a))["text"]) for _ in range(3)]
+                got_b = json.loads((await g.next(b))["text"])
+                self.assertEqual([r["count"] for r in got_a], [1, 2, 3])
+                self.assertEqual([r["text"] for r in got_a], ["a0", "a1", "a2"])
+                self.assertEqual((got_b["count"], got_b["bytes"], got_b["text"]), (1, "00ff", None))
+                r = got_a[0]
+                self.assertEqual((r["path"], r["query"], r["kwargs"], r["client"], r["channel"], r["user"]),
+                                 ("/ws/state/r1/", "x=1&y=%20", {"room_name": "r1"}, ["127.0.0.1", 40000],
+                                  a, None))
+                await g.event(w, b, {"type": "state.ping", "n": 7})
+                self.assertEqual(json.loads((await g.next(b))["text"]), {"ping": 7, "count": 1})
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_consumer_exception_closes_only_its_socket(self):
+        self.start_workers(["boom"])
+
+        async def body():
+            g = self.gateway()
+            try:
+                a, w, _ = await self.open(g, "boom")
+                b, _, _ = await self.open(g, "boom")
+                await g.receive(w, a, "boom")
+                m = await g.next(a)
+                self.assertEqual((m["type"], m["code"], m["seq"]), ("websocket.close", 1011, 2))
+                await g.receive(w, b, "still here")
+                self.assertEqual(json.loads((await g.next(b))["text"])["count"], 1)
+                # the consumer of a has ended: what the gateway still sends for it (a
+                # frame in flight, the disconnect that follows the close) is expected,
+                # counted apart, not delivered, not warned about
+                await g.receive(w, a, "late")
+                await g.disconnect(w, a, 1011)
+                st = self.workers[0].wait_stat("after_consumer_end", lambda n: n == 2)
+                self.assertNotIn("dropped_unknown_socket", st)
+                self.assertEqual(st["consumer_errors"], 1)
+                self.assertIn("RuntimeError: boom, as asked", self.workers[0].log_text())
+                self.assertIn("Traceback", self.workers[0].log_text())
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_two_worker_processes_share_sockets_each_keeps_its_own(self):
+        self.start_workers(["state"], n=2)
+
+        async def body():
+            g = self.gateway()
+            try:
+                # connects one at a time: each process, back in its blocking pop,
+                # queues behind the other, so both take sockets once both run
+                socks = []
+                deadline = asyncio.get_running_loop().time() + 40
+                while len({w for _, w, _ in socks}) < 2 and asyncio.get_running_loop().time() < deadline:
+                    socks.append(await self.open(g, "state"))
+                    await asyncio.sleep(0.1)  # the second process may still be starting
+                self.assertEqual(len({w for _, w, _ in socks}), 2, "both processes took sockets")
+                for round_ in range(2):
+                    for s, w, _ in socks:
+                        await g.receive(w, s, f"r{round_}")
+                for s, w, _ in socks:
+                    counts = [json.loads((await g.next(s))["text"])["count"] for _ in range(2)]
+                    self.assertEqual(counts, [1, 2])
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+
+class Liveness(WorkerTestCase):
+    def test_silent_gateway_and_alive_lists_end_sockets(self):
+        """Gateway A keeps sending alive lists that name only a1; gateway B is
+        silent. After 10 s a2 is ended (not listed); after 15 s B's socket."""
+        self.start_workers(["state"])
+
+        async def body():
+            ga = self.gateway("gwa.00000000000000aa")
+            gb = self.gateway("gwb.00000000000000bb")
+            try:
+                a1, w, _ = await self.open(ga, "state")
+                a2, _, _ = await self.open(ga, "state")
+                b1, _, _ = await self.open(gb, "state")
+                conn_a1 = a1.split("!")[1]
+                await gb.next(gb.ctl, 10)  # the worker heartbeats gateway B too
+                stats = self.workers[0].stats
+
+                async def listed_until(pred, what, timeout):
+                    async def tick():
+                        await ga.alive(w, [conn_a1])
+                        return pred()
+                    await await_until(tick, timeout, what, interval=1.0)
+                await listed_until(lambda: stats().get("sockets_ended_not_listed", 0) == 1,
+                                   "a2 ended (not listed)", 30)
+                await listed_until(lambda: stats().get("sockets_ended_gateway_silent", 0) == 1,
+                                   "b1 ended (gateway B silent)", 30)
+                self.assertEqual(stats().get("gateway_timeouts"), 1)
+                # a1 lives on; a2 and b1 are gone
+                await ga.receive(w, a1, "x")
+                self.assertEqual(json.loads((await ga.next(a1))["text"])["count"], 1)
+                await ga.receive(w, a2, "x")
+                await gb.receive(w, b1, "x")
+                self.assertIsNone(await ga.none_within(a2, 1.0))
+                self.assertIsNone(await gb.none_within(b1, 0.5))
+                self.workers[0].wait_stat("dropped_unknown_socket", lambda n: n == 2)
+                self.assertIn("gateway gwb.00000000000000bb silent", self.workers[0].log_text())
+            finally:
+                await ga.close()
+                await gb.close()
+        arun(body(), TEST_TIMEOUT)
+
+
+class Layers(WorkerTestCase):
+    async def chat_flow(self):
+        g = self.gateway()
+        try:
+            for room in ("lobby", "kitchen", "r3", "zz9"):
+                s, w, _ = await self.open(g, "chat", expect_group=True, kwargs={"room_name": room})
+                await g.receive(w, s, json.dumps({"message": room}))
+                m = await g.next(s)
+                self.assertEqual((m["type"], m["group"], m["message"]["message"]),
+                                 ("switchboard.group_send", f"chat_{room}", room))
+                await g.event(w, s, {"type": "chat.message", "message": "back"})
+                self.assertEqual((await g.next(s))["text"], json.dumps({"message": "back"}))
+                await g.next(g.ctl, 10)
+            return w
+        finally:
+            await g.close()
+
+    def test_two_redis_hosts(self):
+        self.start_workers(["chat"], redis_count=2)
+        w = arun(self.chat_flow(), TEST_TIMEOUT)
+        # the worker's inbox lives on the host its process name hashes to
+        self.assertIn(shard(non_local(w), 2), (0, 1))
+
+    def test_symmetric_encryption(self):
+        self.start_workers(["chat"], keys=["first-key-for-tests", "older-key"])
+        arun(self.chat_flow(), TEST_TIMEOUT)
+        # what the worker wrote is Fernet tokens: not msgpack maps
+        r = self.redises[0]
+        keys = [k.decode() for k in r.cmd("KEYS", "asgi*")]
+        for k in keys:
+            for member in r.cmd("ZRANGE", k, 0, -1):
+                self.assertTrue(member[12:].startswith(b"gAAAA"), (k, member[:40]))
+
+
+class UnderDaphne(WorkerTestCase):
+    def test_the_same_class_under_daphne_is_channels_own(self):
+        """switchboard_django's ChatConsumer served by daphne (ws/sbchat/):
+        no dispatcher, no switchboard.* messages, the tutorial chat as is."""
+        redis = self.start_redis()
+        daphne = self.own(Daphne(redis.port, self.workdir)).start()
+
+        async def body():
+            url = f"ws://127.0.0.1:{daphne.port}/ws/sbchat/lobby/"
+            a = await websockets.connect(url, open_timeout=10, ping_interval=None, close_timeout=2)
+            b = await websockets.connect(url, open_timeout=10, ping_interval=None, close_timeout=2)
+            try:
+                members = lambda: redis.cmd("ZRANGE", "asgi:group:chat_lobby", 0, -1)
+                await await_until(lambda: len(members()) == 2, 10, "two members")
+                self.assertTrue(all(re.match(rb"^specific\.[0-9a-f]+![0-9a-f]+$", m) for m in members()))
+                await a.send(json.dumps({"message": "hi"}))
+                for ws in (a, b):
+                    self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 10)), {"message": "hi"})
+            finally:
+                await a.close()
+                await b.close()
+        arun(body(), TEST_TIMEOUT)
+
+
+class BadInput(WorkerTestCase):
+    def test_bad_messages_are_counted_and_the_worker_goes_on(self):
+        self.start_workers(["state"])
+
+        async def body():
+            g = self.gateway()
+            try:
+                s, w, _ = await self.open(g, "state")
+                # on the worker channel: not a connect, a bad socket name, a bad scope
+                await g.layer.send("state", {"type": "websocket.receive", "text": "x"})
+                await g.layer.send("state", {"type": "switchboard.connect", "socket": "specific.x!ctl",
+                                             "scope": ws_scope()})
+                bad_scope = g.socket()
+                await g.layer.send("state", {"type": "switchboard.connect", "socket": bad_scope,
+                                             "scope": {"type": "websocket", "path": 7}})
+                m = await g.next(bad_scope)
+                self.assertEqual((m["type"], m["seq"]), ("websocket.close", 1))  # refused: 403
+                huge_headers = g.socket()
+                sc = ws_scope()
+                sc["headers"] = [[b"x-a", b"b"]] * 5000
+                await g.connect("state", huge_headers, sc)
+                self.assertEqual((await g.next(huge_headers))["type"], "websocket.close")
+                # on W: unknown type, unknown socket, receive without text, event without type,
+                # a bad alive list, a disconnect without a code for nobody, undecodable bytes
+                await g.to_worker(w, {"type": "switchboard.bogus", "socket": s})
+                await g.to_worker(w, {"type": "websocket.receive", "socket": g.socket(), "text": "x"})
+                await g.to_worker(w, {"type": "websocket.receive", "socket": s, "text": 5})
+                await g.to_worker(w, {"type": "switchboard.event", "socket": s, "event": ["x"]})
+                await g.to_worker(w, {"type": "switchboard.alive", "gateway": g.run_id, "sockets": "x"})
+                await g.to_worker(w, {"type": "websocket.receive", "socket": 12})
+                r = self.redises[0]
+                r.cmd("ZADD", "asgi" + non_local(w), str(time.time()), b"0123456789ab\xc1\xc1not msgpack")
+                # the socket still works, in order
+                await g.receive(w, s, "after")
+                self.assertEqual(json.loads((await g.next(s))["text"])["count"], 1)
+                st = self.workers[0].wait_stat("dropped_malformed", lambda n: n >= 8)
+                self.assertEqual(st["dropped_unknown_socket"], 2)
+                self.assertEqual(st.get("dropped_undecodable"), 1)
+                self.assertTrue(self.workers[0].alive())
+                self.assertIn("dropped", self.workers[0].log_text())
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_a_consumer_that_falls_behind_is_closed_with_1013(self):
+        """Messages waiting for one consumer are bounded (switchboard_max_queue,
+        5 here): past it that socket is closed with 1013; the others go on."""
+        self.start_workers(["slow"])
+
+        async def body():
+            g = self.gateway()
+            try:
+                s, w, _ = await self.open(g, "slow")
+                other, _, _ = await self.open(g, "slow")
+                await g.receive(w, s, "sleep")
+                for i in range(20):
+                    await g.receive(w, s, f"m{i}")
+                m = await g.next(s)
+                self.assertEqual((m["type"], m["code"]), ("websocket.close", 1013))
+                await g.receive(w, other, "x")
+                self.assertEqual(json.loads((await g.next(other))["text"])["count"], 1)
+                st = self.workers[0].wait_stat("dropped_queue_full", lambda n: n >= 14)
+                self.assertLessEqual(st["receives"], 1 + 6 + 1)
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_duplicate_connect(self):
+        self.start_workers(["state"])
+
+        async def body():
+            g = self.gateway()
+            try:
+                s, w, _ = await self.open(g, "state")
+                await g.connect("state", s, ws_scope())  # the same socket again
+                self.workers[0].wait_stat("dropped_duplicate_connect", lambda n: n == 1)
+                await g.receive(w, s, "one")
+                self.assertEqual(json.loads((await g.next(s))["text"])["count"], 1)
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+
+if __name__ == "__main__":
+    unittest.main()
