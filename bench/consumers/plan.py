@@ -1,0 +1,106 @@
+# consumers/plan.py — what bench/consumers runs in each leg: the sizes of
+# the default and --quick runs, the switchboard-bench command of each part,
+# and running a part (one fan-out ladder, or a ladder of round-trip steps).
+#
+# Why a module of its own: the plan is what a reader tunes, and the bench
+# command line must stay exactly the same from leg to leg, so both are kept
+# together, apart from process handling (legs.py) and the table (report.py).
+# Single-threaded; every bench run is bounded by its --deadline.
+import json
+import os
+import shlex
+
+import probe
+
+# fanout: one room of "members", aggregate msg/s per step (deliveries/s =
+# rate x members); a step is sustainable when >= 99% arrives with p99 <= 1 s,
+# and the bench stops at the first that is not. Fine steps at the low end
+# (where daphne and handler-in-worker stop), coarser above.
+# rt: "clients" sockets, each alone in its room, so every message is one
+# receive -> consumer.receive -> group_send -> chat_message -> send round
+# trip back to its sender; one bench run per aggregate rate, stopping at the
+# first step that is not sustainable; the first step's latency is the round
+# trip at light load, the last sustained rate the per-process rate.
+PLANS = {
+    "default": {
+        "fanout": {"members": 1000, "rates": [1, 2, 4, 8, 16, 64, 256, 1024, 2048, 4096, 8192],
+                   "duration": 1.5, "drain": 1.5},
+        "rt": {"clients": 50, "rates": [50, 200, 400, 800, 1600, 3200, 6400], "duration": 2, "drain": 1},
+        "budget": 175, "quiesce": 8,
+    },
+    "quick": {
+        "fanout": {"members": 100, "rates": [2, 8, 32, 128, 512], "duration": 1, "drain": 1},
+        "rt": {"clients": 20, "rates": [20, 200, 800], "duration": 1, "drain": 1},
+        "budget": 110, "quiesce": 4,
+    },
+}
+MAX_SENDER_RATE = 200  # msg/s per fan-out sender; the gateways allow 1,000 (legs.GATEWAY_ARGS)
+CONNECT_CONCURRENCY = 16  # in-flight handshakes per bench worker: under daphne's listen backlog of 50
+
+
+def bench_argv(args, stack, leg, part, scenario_args, deadline):
+    argv = [os.path.join(args.bin, "switchboard-bench"), *map(str, scenario_args)]
+    for u in stack.urls:
+        argv += ["--url", u]
+    for pid in stack.pids.values():
+        argv += ["--server-pid", str(pid)]
+    return argv + ["--room-prefix", f"cons_{leg}_{part}", "--workers", "2",
+                   "--connect-concurrency", str(CONNECT_CONCURRENCY), "--deadline", str(int(deadline))]
+
+
+def record(out, leg, part, obj):
+    out.write(json.dumps({"consumers_leg": leg, "consumers_part": part, **obj}) + "\n")
+    out.flush()
+
+
+def run_fanout(args, plan, stack, leg, kinds, out, log, commands):
+    f = plan["fanout"]
+    deadline = 30 + len(f["rates"]) * (f["duration"] + f["drain"] + 1)
+    argv = bench_argv(args, stack, leg, "fanout",
+                      ["fanout", "--members", f["members"], "--rates", ",".join(map(str, f["rates"])),
+                       "--max-sender-rate", MAX_SENDER_RATE, "--duration", f["duration"], "--drain", f["drain"]],
+                      deadline)
+    commands.append(f"[{leg}] {shlex.join(argv)}")
+    log(f"[{leg}] fanout, room of {f['members']}: {shlex.join(argv)}")
+    rc, lines = probe.run(argv, kinds, os.path.join(stack.dir, "bench-fanout.log"), deadline + 30)
+    for obj in lines:
+        record(out, leg, "fanout", obj)
+    if rc != 0:
+        log(f"[{leg}] fanout: switchboard-bench exited {rc} (see {stack.dir}/bench-fanout.log)")
+    steps = [o for o in lines if o.get("phase") == "step"]
+    summary = next((o["metrics"] for o in lines if o.get("phase") == "summary"), {})
+    return {"steps": {o["params"]["rate"]: o["metrics"] for o in steps}, "summary": summary, "rc": rc}
+
+
+def run_rt(args, plan, stack, leg, kinds, out, log, commands, time_left):
+    r = plan["rt"]
+    steps = {}
+    stop = "rates_exhausted"
+    for rate in r["rates"]:
+        if time_left() < r["duration"] + r["drain"] + 10:
+            stop = "budget"
+            log(f"[{leg}] round trip: {rate:g}/s and above skipped (time budget)")
+            break
+        deadline = 20 + r["duration"] + r["drain"]
+        argv = bench_argv(args, stack, leg, f"rt{rate:g}",
+                          ["rooms", "--clients", r["clients"], "--room-size", 1,
+                           "--rate-per-client", f"{rate / r['clients']:g}",
+                           "--duration", r["duration"], "--drain", r["drain"]], deadline)
+        commands.append(f"[{leg}] {shlex.join(argv)}")
+        rc, lines = probe.run(argv, kinds, os.path.join(stack.dir, f"bench-rt{rate:g}.log"), deadline + 30)
+        for obj in lines:
+            record(out, leg, "rt", obj)
+        m = next((o["metrics"] for o in lines if o.get("phase") == "result"), None)
+        if rc != 0 or m is None:
+            stop = f"bench_exit_{rc}"
+            log(f"[{leg}] round trip at {rate:g}/s: switchboard-bench exited {rc} (see {stack.dir})")
+            break
+        ok = (m.get("delivery_ratio") or 0) >= 0.99 and (m.get("latency_p99_ms") or 1e9) <= 1000
+        m["sustainable"] = ok
+        steps[rate] = m
+        log(f"[{leg}] round trip at {rate:g}/s: {m.get('delivery_ratio')} delivered, "
+            f"p50 {m.get('latency_p50_ms')} / p99 {m.get('latency_p99_ms')} ms")
+        if not ok:
+            stop = "delivery_ratio" if (m.get("delivery_ratio") or 0) < 0.99 else "p99"
+            break
+    return {"steps": steps, "stop": stop}
