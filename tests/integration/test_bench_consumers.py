@@ -1,0 +1,126 @@
+# test_bench_consumers.py — bench/consumers/run, the "Keep your consumers"
+# benchmark (bench/README.md, "consumers"), run for real on small sizes.
+#
+# What must hold, whatever the machine's speed (nothing here asserts a
+# timing or a rate): a bad --legs or a missing switchboard_django package
+# is refused with one clear line before anything starts; a --quick run of
+# the built-in and daphne legs starts both stacks, measures both ladders,
+# prints one table with a column per leg and stops every process it
+# started; the CPU it charges to each process kind over a step adds up to
+# the bench's own server CPU for that step (so the per-kind split is read
+# over the bench's window, not some other); and, when the package and the
+# gateway's django routes are there, the fast-path leg's deliveries are
+# rendered by the gateway and the handler leg's go through the worker, as
+# the gateway's counters say.
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+from harness_base import BIN_DIR, REPO
+
+RUN = REPO / "bench" / "consumers" / "run"
+PY = "/usr/bin/python3"
+
+
+def run(args, timeout):
+    return subprocess.run([PY, str(RUN), "--bin", str(BIN_DIR), *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def result_lines(stdout):
+    path = next(line.split(": ", 1)[1] for line in stdout.splitlines() if line.startswith("results: "))
+    with open(path) as f:
+        return [json.loads(x) for x in f if x.strip()]
+
+
+def own_processes(marker):
+    """PIDs whose command line mentions `marker` (this run's state folder)."""
+    out = []
+    for cmd in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            text = Path(cmd).read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text:
+            out.append(int(cmd.split("/")[2]))
+    return out
+
+
+class BadInput(unittest.TestCase):
+    def test_unknown_leg_is_refused_with_its_name(self):
+        r = run(["--legs", "builtin,bogus"], 30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("bogus", r.stderr)
+        self.assertNotIn("starting", r.stderr)
+
+    def test_worker_procs_out_of_range_is_refused(self):
+        r = run(["--worker-procs", "0"], 30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--worker-procs", r.stderr)
+
+    def test_consumer_leg_without_the_package_says_so(self):
+        r = run(["--legs", "fast", "--contrib", "/nonexistent"], 30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("switchboard_django", r.stderr)
+        self.assertIn("--legs builtin,daphne", r.stderr)
+        self.assertNotIn("starting", r.stderr)
+
+
+class QuickRun(unittest.TestCase):
+    def check_run(self, legs, kinds):
+        out = tempfile.mkdtemp(prefix="sb-bench-consumers-")
+        self.addCleanup(shutil.rmtree, out, True)
+        r = run(["--quick", "--legs", ",".join(legs), "--out", out], 280)
+        self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
+        head = next(x for x in r.stdout.splitlines() if x.startswith("figure"))
+        for leg in legs:
+            self.assertIn(leg, head)
+        lines = result_lines(r.stdout)
+        stamp = next(x["time"] for x in lines if x.get("consumers_event") == "start")
+        self.assertEqual(own_processes(f"consumers-{stamp}.d"), [], "a process of the run outlived it")
+        for leg in legs:
+            steps = [x for x in lines if x.get("consumers_leg") == leg and x.get("phase") in ("step", "result")]
+            parts = {x["consumers_part"] for x in steps}
+            self.assertEqual(parts, {"rt", "fanout"}, f"{leg}: {parts}")
+            for x in steps:
+                m = x["metrics"]
+                self.assertGreater(m["delivered"], 0, f"{leg}: {m}")
+                by = m["cpu_us_by_kind"]
+                self.assertTrue(set(kinds[leg]) <= set(by), f"{leg}: {by}")
+                server = sum(v for k, v in by.items() if k != "bench")
+                bench = m["server_cpu_us_per_delivery"] * m["delivered"]
+                # Read a moment apart from the bench's own reading: each kind may be a
+                # clock tick off, but not a step's worth.
+                tick = 1e6 / os.sysconf("SC_CLK_TCK")
+                self.assertLessEqual(abs(server - bench), len(by) * tick + 0.01 * bench,
+                                     f"{leg} {x['consumers_part']}: {by} vs the bench's {m}")
+        return r, lines
+
+    def test_builtin_and_daphne_legs(self):
+        self.check_run(["builtin", "daphne"], {"builtin": ["gateway", "layerd", "redis"],
+                                               "daphne": ["daphne", "redis"]})
+
+    @unittest.skipUnless((REPO / "contrib" / "django" / "switchboard_django").is_dir(),
+                         "contrib/django (switchboard_django) is not in this tree")
+    def test_fast_path_leg_renders_in_the_gateway_and_handler_leg_in_the_worker(self):
+        r, lines = self.check_run(["fast", "handler"], {"fast": ["gateway", "layerd", "redis", "worker"],
+                                                        "handler": ["gateway", "layerd", "redis", "worker"]})
+        counters = {x["consumers_leg"]: x["counters"] for x in lines if x.get("consumers_event") == "end"
+                    and "consumers_leg" in x}
+
+        def total(leg, name):
+            return sum(v for k, v in counters[leg].items() if k.split("{")[0] == name)
+
+        self.assertGreater(total("fast", "switchboard_gateway_worker_events_rendered_total"), 0, counters)
+        self.assertEqual(total("fast", "switchboard_gateway_worker_events_forwarded_total"), 0, counters)
+        self.assertGreater(total("handler", "switchboard_gateway_worker_events_forwarded_total"), 0, counters)
+        self.assertEqual(total("handler", "switchboard_gateway_worker_events_rendered_total"), 0, counters)
+
+
+if __name__ == "__main__":
+    unittest.main()
