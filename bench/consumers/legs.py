@@ -51,12 +51,16 @@ def kinds(stack):
     return out
 
 
-def chat_check(port, limit):
+def chat_check(stack, limit):
     """Two clients in one room exchange {"message": ...} (run_seed.sh check), retried
-    until `limit` s: a worker that is still importing Django answers 503 meanwhile."""
+    until `limit` s: a worker that is still importing Django answers 503 meanwhile.
+    A process of the stack that exits ends the wait at once."""
+    port = stack.urls[0].rsplit(":", 1)[1]
     t0 = time.monotonic()
     last = ""
     while time.monotonic() - t0 < limit:
+        if not stack.alive():
+            raise RuntimeError("a process exited while starting")
         r = subprocess.run([RUN_SEED, "check", str(port), "-", "-"], capture_output=True, text=True, timeout=30)
         if r.returncode == 0:
             return
@@ -89,6 +93,21 @@ def start(stack, leg, args):
                "DJANGO_SETTINGS_MODULE": args.settings, "SB_REDIS_HOST": "127.0.0.1", "SB_REDIS_PORT": str(rp)}
         for i in range(args.worker_procs):
             stack.spawn(f"worker{i + 1}", [PY, "manage.py", "runworker", channel], env=env, cwd=args.django_app)
+
+
+def exited(stack):
+    """One line per process of the stack that has exited: its exit code and last log line."""
+    out = []
+    for label, p in stack.procs:
+        if p.poll() is None:
+            continue
+        try:
+            with open(os.path.join(stack.dir, f"{label}.log"), errors="replace") as f:
+                last = [x.strip() for x in f.readlines() if x.strip()][-1:] or ["(no output)"]
+        except OSError:
+            last = ["(no log)"]
+        out.append(f"{label} exited with {p.returncode}: {last[0][:300]}")
+    return out
 
 
 def gateway_counters(stack):

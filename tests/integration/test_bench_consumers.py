@@ -71,6 +71,25 @@ class BadInput(unittest.TestCase):
         self.assertNotIn("starting", r.stderr)
 
 
+    def test_a_leg_that_cannot_start_is_named_with_the_reason(self):
+        # A worker that dies at once (a manage.py that exits 3): the leg is reported
+        # as not measured, with the process and its last words, and the run exits 1
+        # after stopping what it started.
+        fake = Path(tempfile.mkdtemp(prefix="sb-bench-consumers-fake-"))
+        self.addCleanup(shutil.rmtree, fake, True)
+        (fake / "contrib" / "switchboard_django").mkdir(parents=True)
+        (fake / "app").mkdir()
+        (fake / "app" / "manage.py").write_text("import sys\nprint('worker says no')\nsys.exit(3)\n")
+        r = run(["--quick", "--legs", "fast", "--contrib", str(fake / "contrib"), "--django-app", str(fake / "app"),
+                 "--out", str(fake / "out")], 120)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        line = next(x for x in r.stdout.splitlines() if x.strip().startswith("(a)"))
+        self.assertIn("NOT MEASURED, did not start", line)
+        self.assertIn("exited with", line)
+        stamp = next(x["time"] for x in result_lines(r.stdout) if x.get("consumers_event") == "start")
+        self.assertEqual(own_processes(f"consumers-{stamp}.d"), [], "a process of the run outlived it")
+
+
 class QuickRun(unittest.TestCase):
     def check_run(self, legs, kinds):
         out = tempfile.mkdtemp(prefix="sb-bench-consumers-")
