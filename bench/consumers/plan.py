@@ -11,6 +11,7 @@ import os
 import shlex
 
 import probe
+from compare_lib.stacks import quiesce
 
 # fanout: one room of "members", aggregate msg/s per step (deliveries/s =
 # rate x members); a step is sustainable when >= 99% arrives with p99 <= 1 s,
@@ -26,12 +27,12 @@ PLANS = {
         "fanout": {"members": 1000, "rates": [1, 2, 4, 8, 16, 64, 256, 1024, 2048, 4096, 8192],
                    "duration": 1.5, "drain": 1.5},
         "rt": {"clients": 50, "rates": [50, 200, 400, 800, 1600, 3200, 6400], "duration": 2, "drain": 1},
-        "budget": 175, "quiesce": 8,
+        "fine": 3, "budget": 175, "quiesce": 8,
     },
     "quick": {
         "fanout": {"members": 100, "rates": [2, 8, 32, 128, 512], "duration": 1, "drain": 1},
         "rt": {"clients": 20, "rates": [20, 200, 800], "duration": 1, "drain": 1},
-        "budget": 110, "quiesce": 4,
+        "fine": 1, "budget": 110, "quiesce": 4,
     },
 }
 MAX_SENDER_RATE = 200  # msg/s per fan-out sender; the gateways allow 1,000 (legs.GATEWAY_ARGS)
@@ -53,23 +54,49 @@ def record(out, leg, part, obj):
     out.flush()
 
 
-def run_fanout(args, plan, stack, leg, kinds, out, log, commands):
+def fanout_once(args, plan, stack, leg, kinds, out, log, commands, rates, part):
     f = plan["fanout"]
-    deadline = 30 + len(f["rates"]) * (f["duration"] + f["drain"] + 1)
-    argv = bench_argv(args, stack, leg, "fanout",
-                      ["fanout", "--members", f["members"], "--rates", ",".join(map(str, f["rates"])),
+    deadline = 30 + len(rates) * (f["duration"] + f["drain"] + 1)
+    argv = bench_argv(args, stack, leg, part,
+                      ["fanout", "--members", f["members"], "--rates", ",".join(f"{r:g}" for r in rates),
                        "--max-sender-rate", MAX_SENDER_RATE, "--duration", f["duration"], "--drain", f["drain"]],
                       deadline)
     commands.append(f"[{leg}] {shlex.join(argv)}")
-    log(f"[{leg}] fanout, room of {f['members']}: {shlex.join(argv)}")
-    rc, lines = probe.run(argv, kinds, os.path.join(stack.dir, "bench-fanout.log"), deadline + 30)
+    log(f"[{leg}] {part}, room of {f['members']}: {shlex.join(argv)}")
+    rc, lines = probe.run(argv, kinds, os.path.join(stack.dir, f"bench-{part}.log"), deadline + 30)
     for obj in lines:
         record(out, leg, "fanout", obj)
     if rc != 0:
-        log(f"[{leg}] fanout: switchboard-bench exited {rc} (see {stack.dir}/bench-fanout.log)")
-    steps = [o for o in lines if o.get("phase") == "step"]
+        log(f"[{leg}] {part}: switchboard-bench exited {rc} (see {stack.dir}/bench-{part}.log)")
+    steps = {o["params"]["rate"]: o["metrics"] for o in lines if o.get("phase") == "step"}
     summary = next((o["metrics"] for o in lines if o.get("phase") == "summary"), {})
-    return {"steps": {o["params"]["rate"]: o["metrics"] for o in steps}, "summary": summary, "rc": rc}
+    return rc, steps, summary
+
+
+def run_fanout(args, plan, stack, leg, kinds, out, log, commands, time_left):
+    """The ladder, then (when it found a limit and time allows) plan["fine"] steps
+    between the last sustained rate and the first that was not, on fresh
+    connections: the maximum is then a quarter of the gap coarse, not a whole one."""
+    rc, steps, summary = fanout_once(args, plan, stack, leg, kinds, out, log, commands,
+                                     plan["fanout"]["rates"], "fanout")
+    best, failed = summary.get("at_rate") or 0, [r for r, m in steps.items() if not m.get("sustainable")]
+    n = plan.get("fine", 0)
+    f = plan["fanout"]
+    if rc == 0 and best and failed and n and time_left() > 30 + n * (f["duration"] + f["drain"] + 1):
+        top = min(failed)
+        fine = [round(best * (top / best) ** (k / (n + 1)), 2) for k in range(1, n + 1)]
+        quiesce(list(stack.pids.values()), plan["quiesce"])
+        rc2, steps2, summary2 = fanout_once(args, plan, stack, leg, kinds, out, log, commands, fine, "fanoutfine")
+        for r, m in steps2.items():
+            m["fine"] = True
+            steps.setdefault(r, m)
+        if summary2.get("at_rate") and summary2["max_sustainable_deliveries_per_s"] > \
+                summary["max_sustainable_deliveries_per_s"]:
+            summary = {**summary, "max_sustainable_deliveries_per_s": summary2["max_sustainable_deliveries_per_s"],
+                       "at_rate": summary2["at_rate"], "refined": fine}
+        else:
+            summary = {**summary, "refined": fine}
+    return {"steps": steps, "summary": summary, "rc": rc}
 
 
 def run_rt(args, plan, stack, leg, kinds, out, log, commands, time_left):

@@ -41,10 +41,10 @@ def rt_max(r):
     return max(ok), (r.get("rt") or {}).get("stop") in ("rates_exhausted", "budget")
 
 
-def common_fan_rate(results):
-    """Highest fan-out rate every leg ran and sustained (latency and CPU side by side)."""
+def common_fan_rate(results, among=None):
+    """Highest fan-out rate every leg (of `among`) ran and sustained (latency and CPU side by side)."""
     sets = [{rate for rate, m in ((r.get("fanout") or {}).get("steps") or {}).items() if m.get("sustainable")}
-            for r in results.values()]
+            for leg, r in results.items() if among is None or leg in among]
     common = set.intersection(*sets) if sets and all(sets) else set()
     return max(common) if common else None
 
@@ -93,16 +93,22 @@ def table(results, plan):
             lambda r, k=kind: (cpu_row(fan_step(r, fan_best_rate(r)), k), False), 3)
     add("  at that step: machine CPU us/delivery", "lower",
         lambda r: ((fan_step(r, fan_best_rate(r)) or {}).get("machine_cpu_us_per_delivery"), False), 3)
-    rate = common_fan_rate(results)
-    if rate is not None:
-        pre = f"fan-out at {rate:g} msg/s ({rate * n:,.0f} dl/s, every leg):"
+    def at_rate(rate, pre, kinds):
         for q in ("p50", "p99"):
             add(f"{pre} latency {q}, ms", "lower",
                 lambda r, q=q: ((fan_step(r, rate) or {}).get(f"latency_{q}_ms"), False), 2)
-        for kind in CPU_KINDS:
+        for kind in kinds:
             add(f"{pre} {kind} CPU us/delivery", "lower", lambda r, k=kind: (cpu_row(fan_step(r, rate), k), False), 3)
         add(f"{pre} server CPU us/delivery", "lower",
             lambda r: ((fan_step(r, rate) or {}).get("server_cpu_us_per_delivery"), False), 3)
+
+    rate = common_fan_rate(results)
+    if rate is not None and len(results) > 1:
+        at_rate(rate, f"fan-out at {rate:g} msg/s ({rate * n:,.0f} dl/s, every leg):", CPU_KINDS)
+    # the fast path's cost against the built-in chat's at the highest load both carried
+    pair = common_fan_rate(results, ("fast", "builtin")) if {"fast", "builtin"} <= set(results) else None
+    if pair is not None and pair != rate:
+        at_rate(pair, f"fan-out at {pair:g} msg/s ({pair * n:,.0f} dl/s, a and d):", ("gateway", "layerd", "worker"))
     rt = plan["rt"]
     first = rt["rates"][0]
     add(f"round trip at {first:g}/s ({rt['clients']} sockets, each alone in a room): p50, ms", "lower",
