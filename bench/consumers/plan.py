@@ -26,8 +26,8 @@ PLANS = {
     "default": {
         "fanout": {"members": 1000, "rates": [1, 2, 4, 8, 16, 64, 256, 1024, 2048, 4096, 8192],
                    "duration": 1.5, "drain": 1.5},
-        "rt": {"clients": 50, "rates": [50, 200, 400, 800, 1600, 3200, 6400], "duration": 2, "drain": 1},
-        "fine": 3, "budget": 175, "quiesce": 8,
+        "rt": {"clients": 50, "rates": [50, 200, 400, 800, 1600, 3200], "duration": 1.5, "drain": 1},
+        "fine": 3, "budget": 240, "quiesce": 8,
     },
     "quick": {
         "fanout": {"members": 100, "rates": [2, 8, 32, 128, 512], "duration": 1, "drain": 1},

@@ -23,12 +23,16 @@ HZ = os.sysconf("SC_CLK_TCK")
 STEP_START = re.compile(r"switchboard-bench: (?:fanout step (\d+):|rooms: )")
 
 
-def cpu_us(pid):
-    """utime + stime of one process in µs; 0 when it is gone."""
+def cpu_us(pid, reaped=False):
+    """utime + stime of one process in µs (reaped: plus that of its children it has
+    waited for); 0 when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) * 1_000_000 // HZ
+        ticks = int(fields[11]) + int(fields[12])
+        if reaped:
+            ticks += int(fields[13]) + int(fields[14])
+        return ticks * 1_000_000 // HZ
     except (OSError, IndexError, ValueError):
         return 0
 
@@ -47,7 +51,9 @@ def children(pid):
 def snapshot(kinds, bench_pid):
     """{kind: CPU µs so far} for the server kinds, plus "bench" (the generator and its workers)."""
     snap = {k: sum(cpu_us(p) for p in pids) for k, pids in kinds.items()}
-    snap["bench"] = cpu_us(bench_pid) + sum(cpu_us(c) for c in children(bench_pid))
+    # The generator's workers: those still running, and (cutime, cstime) those it has
+    # already reaped, which it does right after printing its last line.
+    snap["bench"] = sum(cpu_us(c) for c in children(bench_pid)) + cpu_us(bench_pid, reaped=True)
     snap["_t"] = time.monotonic()
     return snap
 
