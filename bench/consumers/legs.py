@@ -36,6 +36,15 @@ TITLES = {
 # (plan "max_sender_rate"). daphne has no rate limit at all.
 GATEWAY_ARGS = ["--threads", "2", "--rate-limit", "1000", "--rate-burst", "1000"]
 PY = "/usr/bin/python3"  # Debian's, with Django, Channels and channels_redis
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def capacity(channel):
+    """The channel capacities of a consumer leg, for layerd (what gateways write)
+    and the workers (worker_settings.py), as docs/django.md, "Channel
+    capacities", recommends for busy sockets: every process inbox (the workers'
+    and the gateway's) 5,000, the worker channel 1,000."""
+    return [("specific.*", 5000), (channel, 1000)]
 KINDS = ("gateway", "layerd", "redis", "worker", "daphne")
 
 
@@ -78,19 +87,23 @@ def start(stack, leg, args):
     stack.spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(rp), "--dir", stack.dir,
                           "--save", "", "--appendonly", "no", "--daemonize", "no"])
     wait_until("redis-server", 10, lambda: redis_ping(rp), stack.alive)
+    channel = {"fast": args.fast_channel, "handler": args.handler_channel}.get(leg)
+    caps = capacity(channel) if channel else []
     stack.spawn("layerd", [os.path.join(args.bin, "switchboard-layerd"), "--bind", f"tcp://127.0.0.1:{lp}",
-                           "--redis", f"redis://127.0.0.1:{rp}/0"])
+                           "--redis", f"redis://127.0.0.1:{rp}/0",
+                           *(a for g, n in caps for a in ("--channel-capacity", f"{g}={n}"))])
     gw = [os.path.join(args.bin, "switchboard-gateway"), "--listen", f"127.0.0.1:{hp}",
           "--layerd", f"tcp://127.0.0.1:{lp}", *GATEWAY_ARGS]
-    channel = {"fast": args.fast_channel, "handler": args.handler_channel}.get(leg)
     if channel:
         gw += ["--route", f"/ws/chat/<room_name>/ django:{channel}"]
     stack.spawn("gateway1", gw)
     wait_until("gateway /healthz", 20, lambda: healthz(hp), stack.alive)
     stack.urls.append(f"ws://127.0.0.1:{hp}")
     if channel:
-        env = {"PYTHONPATH": os.pathsep.join([args.contrib, args.django_app]),
-               "DJANGO_SETTINGS_MODULE": args.settings, "SB_REDIS_HOST": "127.0.0.1", "SB_REDIS_PORT": str(rp)}
+        env = {"PYTHONPATH": os.pathsep.join([args.contrib, args.django_app, HERE]),
+               "DJANGO_SETTINGS_MODULE": "worker_settings", "SB_BENCH_APP_SETTINGS": args.settings,
+               "SB_BENCH_CAPACITY": ",".join(f"{g}={n}" for g, n in caps),
+               "SB_REDIS_HOST": "127.0.0.1", "SB_REDIS_PORT": str(rp)}
         for i in range(args.worker_procs):
             stack.spawn(f"worker{i + 1}", [PY, "manage.py", "runworker", channel], env=env, cwd=args.django_app)
 

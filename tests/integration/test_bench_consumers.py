@@ -25,6 +25,10 @@ from harness_base import BIN_DIR, REPO
 
 RUN = REPO / "bench" / "consumers" / "run"
 PY = "/usr/bin/python3"
+# switchboard_django and the Django project of the consumer legs: this tree's
+# by default (the bench's own defaults); overridable to try another checkout.
+CONTRIB = Path(os.environ.get("SB_BENCH_CONTRIB", str(REPO / "contrib" / "django")))
+DJANGO_APP = Path(os.environ.get("SB_BENCH_DJANGO_APP", str(REPO / "tests" / "django_app")))
 
 
 def run(args, timeout):
@@ -91,10 +95,10 @@ class BadInput(unittest.TestCase):
 
 
 class QuickRun(unittest.TestCase):
-    def check_run(self, legs, kinds):
+    def check_run(self, legs, kinds, extra=()):
         out = tempfile.mkdtemp(prefix="sb-bench-consumers-")
         self.addCleanup(shutil.rmtree, out, True)
-        r = run(["--quick", "--legs", ",".join(legs), "--out", out], 280)
+        r = run(["--quick", "--legs", ",".join(legs), "--out", out, *extra], 280)
         self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
         head = next(x for x in r.stdout.splitlines() if x.startswith("figure"))
         for leg in legs:
@@ -124,11 +128,12 @@ class QuickRun(unittest.TestCase):
         self.check_run(["builtin", "daphne"], {"builtin": ["gateway", "layerd", "redis"],
                                                "daphne": ["daphne", "redis"]})
 
-    @unittest.skipUnless((REPO / "contrib" / "django" / "switchboard_django").is_dir(),
-                         "contrib/django (switchboard_django) is not in this tree")
+    @unittest.skipUnless((CONTRIB / "switchboard_django").is_dir(),
+                         f"no switchboard_django in {CONTRIB}")
     def test_fast_path_leg_renders_in_the_gateway_and_handler_leg_in_the_worker(self):
         r, lines = self.check_run(["fast", "handler"], {"fast": ["gateway", "layerd", "redis", "worker"],
-                                                        "handler": ["gateway", "layerd", "redis", "worker"]})
+                                                        "handler": ["gateway", "layerd", "redis", "worker"]},
+                                  ["--contrib", str(CONTRIB), "--django-app", str(DJANGO_APP)])
         counters = {x["consumers_leg"]: x["counters"] for x in lines if x.get("consumers_event") == "end"
                     and "consumers_leg" in x}
 
