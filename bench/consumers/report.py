@@ -102,6 +102,15 @@ def table(results, plan):
         add(f"{pre} server CPU us/delivery", "lower",
             lambda r: ((fan_step(r, rate) or {}).get("server_cpu_us_per_delivery"), False), 3)
 
+    # the first step, sustained or not: what a leg that cannot carry even that does
+    first = plan["fanout"]["rates"][0]
+    pre = f"fan-out at {first:g} msg/s ({first * n:,.0f} dl/s offered, first step):"
+    add(f"{pre} delivered %", "higher",
+        lambda r: (100 * (fan_step(r, first) or {})["delivery_ratio"] if fan_step(r, first) else None, False), 1)
+    add(f"{pre} deliveries/s", "higher", lambda r: ((fan_step(r, first) or {}).get("deliveries_per_s"), False))
+    for q in ("p50", "p99"):
+        add(f"{pre} latency {q}, ms", "lower",
+            lambda r, q=q: ((fan_step(r, first) or {}).get(f"latency_{q}_ms"), False), 2)
     rate = common_fan_rate(results)
     if rate is not None and len(results) > 1:
         at_rate(rate, f"fan-out at {rate:g} msg/s ({rate * n:,.0f} dl/s, every leg):", CPU_KINDS)
