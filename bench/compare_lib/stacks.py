@@ -104,10 +104,13 @@ class Stack:
         self.commands = []
         self.seed_args = None
 
-    def spawn(self, label, argv):
-        self.commands.append(shlex.join(argv))
+    def spawn(self, label, argv, env=None, cwd=None):
+        """Start argv (its output to <dir>/<label>.log); env: variables added to ours."""
+        self.commands.append(shlex.join(argv) if not env else
+                             shlex.join(["env", *(f"{k}={v}" for k, v in env.items()), *argv]))
         logf = open(os.path.join(self.dir, f"{label}.log"), "wb")
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                             env={**os.environ, **env} if env else None, cwd=cwd)
         logf.close()
         self.procs.append((label, p))
         self.pids[label] = p.pid
