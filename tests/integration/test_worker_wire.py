@@ -18,6 +18,7 @@ import unittest
 
 import msgpack
 import websockets
+import zmq
 from channels_redis.core import RedisChannelLayer
 
 from harness import ProcessTestCase, arun, scrape_metrics, wait_until
@@ -224,6 +225,40 @@ class WorkerWire(ProcessTestCase):
         self.assertGreaterEqual(m['switchboard_gateway_worker_dropped_total{reason="send_failed"}'], 1)
         self.assertEqual(m['switchboard_gateway_closes_total{reason="worker_unavailable"}'], 1)
         self.assertIn("reason=send_failed", gw.log_text())
+
+    def test_accept_then_close_at_once_gives_the_browser_the_close_code(self):
+        # Django's `await self.accept(); await self.close(code=4001)`: the close follows the 101
+        c = self.cluster()
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/a/"))
+            msg = await w.connect()
+            S = msg["socket"]
+            # The three in one burst, so the gateway reads them in one batch,
+            # before its 101 is written: sent through layerd as SENDs from a
+            # ZeroMQ client (the same DELIVERs as a worker's inbox writes).
+            ctx = zmq.Context()
+            self.addCleanup(ctx.term)
+            sock = ctx.socket(zmq.DEALER)
+            self.addCleanup(sock.close, 0)
+            sock.setsockopt(zmq.IDENTITY, b"cli.0123456789abcdef")
+            sock.connect(c.layerds[0].endpoint)
+            sock.send_multipart([bytes([1]), msgpack.packb([1, 3, "cli.0123456789abcdef", 1])])
+            self.assertTrue(sock.poll(10000), "WELCOME")
+            sock.recv_multipart()
+            burst = [{"type": "websocket.accept", "worker": w.W, "seq": 1, "subprotocol": None},
+                     {"type": "websocket.send", "worker": w.W, "seq": 2, "text": "bye"},
+                     {"type": "websocket.close", "worker": w.W, "seq": 3, "code": 4001}]
+            for m in burst:
+                sock.send_multipart([bytes([6]), msgpack.packb([S, msgpack.packb(m)], use_bin_type=True)])
+            ws = await asyncio.wait_for(task, 20)
+            self.assertEqual(await asyncio.wait_for(ws.recv(), 15), "bye")
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 15)
+            self.assertEqual(ws.close_code, 4001)
+        arun(body(), 90)
 
     def test_out_of_order_seq_is_applied_in_order_and_a_duplicate_dropped(self):
         c = self.cluster()
