@@ -425,5 +425,12 @@ class WorkerWire(ProcessTestCase):
         self.assertGreaterEqual(self.metrics(gw)['switchboard_gateway_worker_dropped_total{reason="unknown_socket"}'], 1)
 
 
+class WorkerWireThreads(WorkerWire):
+    """The same with three I/O threads: sockets on other threads than the link's."""
+
+    def cluster(self, layerds=1, gateways=1, gateway_args=(), layerd_args=()):
+        return super().cluster(layerds, gateways, ["--threads", "3", *gateway_args], layerd_args)
+
+
 if __name__ == "__main__":
     unittest.main()
