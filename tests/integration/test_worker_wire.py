@@ -21,7 +21,7 @@ import websockets
 import zmq
 from channels_redis.core import RedisChannelLayer
 
-from harness import ProcessTestCase, arun, scrape_metrics, wait_until
+from harness import ProcessTestCase, arun, handshake_status, scrape_metrics, wait_until
 
 ROUTES = ["--route", "/ws/app/<room>/<part>/ django:chat", "--route", "/ws/chat/<room_name>/ chat"]
 
@@ -176,6 +176,25 @@ class WorkerWire(ProcessTestCase):
         m = self.metrics(gw)
         self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="refused"}'], 1)
         self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="timeout"}'], 1)
+
+    def test_a_connect_layerd_cannot_write_is_503_at_once(self):
+        # NAME's inbox holds one connect: with nobody reading, the first waits
+        # out --connect-timeout-ms; the second is refused (channel_full) at once
+        c = self.cluster(gateway_args=["--connect-timeout-ms", "8000"],
+                         layerd_args=["--channel-capacity", "chat=1"])
+        gw = c.gateways[0]
+
+        async def body():
+            first = asyncio.ensure_future(handshake_status(ws_url(gw, "/ws/app/lobby/a/")))
+            await asyncio.sleep(0.5)
+            self.assertEqual(await handshake_status(ws_url(gw, "/ws/app/lobby/b/")), 503)
+            self.assertFalse(first.done(), "the first still waits for a worker")
+            self.assertEqual(await asyncio.wait_for(first, 20), 503)
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="unavailable"}'], 1)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="timeout"}'], 1)
+        self.assertIn("channel_full", gw.log_text())
 
     def test_receive_and_send_text_and_binary_and_a_close_code(self):
         c = self.cluster()
