@@ -325,9 +325,17 @@ class WorkerWire(ProcessTestCase):
             with self.assertRaises(websockets.exceptions.InvalidStatusCode) as e:
                 await asyncio.wait_for(task, 20)
             self.assertEqual(e.exception.status_code, 403)
+            # a subprotocol the browser did not offer: 403 too
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/c/", subprotocols=["p1"]))
+            msg = await w.connect()
+            await w.accept(msg["socket"], subprotocol="p9")
+            with self.assertRaises(websockets.exceptions.InvalidStatusCode) as e:
+                await asyncio.wait_for(task, 20)
+            self.assertEqual(e.exception.status_code, 403)
             await ws.close()
         arun(body(), 90)
         m = self.metrics(gw)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="refused"}'], 2)
         self.assertGreaterEqual(m['switchboard_gateway_worker_dropped_total{reason="bad_message"}'], 6)
         self.assertIn("worker message dropped", gw.log_text())
         self.assertTrue(gw.alive())
