@@ -70,6 +70,9 @@ class consumer {
   // The HTTP status when on_connect's accept said no, and the subprotocol
   // the 101 names (none: nullptr).
   virtual unsigned refusal_status() const { return 503; }
+  // The consumer accepted the socket and its 101 is on its way: a close
+  // before the 101 is written waits for it (Django's accept() then close()).
+  virtual bool accepted() const { return false; }
   virtual const std::string* subprotocol() const { return nullptr; }
 
   // A group event (msgpack) as the text frame every member receives, built

@@ -5,9 +5,7 @@
 
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
-#include "common/names.hpp"
 #include "gateway/event_delivery.hpp"
-#include "gateway/hub.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/server_context.hpp"
 #include "gateway/worker_registry.hpp"

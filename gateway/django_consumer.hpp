@@ -58,6 +58,7 @@ class django_consumer final : public consumer {
   void on_group_event(consumer_socket& socket, event_delivery& d) override;
   void on_sweep(consumer_socket& socket, clock::time_point now) override;
   unsigned refusal_status() const override { return refusal_; }
+  bool accepted() const override { return state_ == state::open; }
   const std::string* subprotocol() const override { return has_subprotocol_ ? &subprotocol_ : nullptr; }
 
   // A message for a conn this gateway does not hold (closed, timed out,

@@ -129,6 +129,7 @@ void websocket_session::on_accepted(std::string accept_key) {
   common::log("ws")->debug("connection open channel={} group={}", channel(), consumer_->group());
   do_write();
   do_wait_read();
+  if (close_after_accept_) close(*close_after_accept_);
 }
 
 void websocket_session::do_wait_read() {
@@ -458,7 +459,15 @@ void websocket_session::after_flush() {
 
 void websocket_session::close(close_cause why) {
   if (state_ == state::closing || state_ == state::closed) return;
-  if (state_ == state::joining) return hard_close();  // no socket yet: http_session's connection ends
+  if (state_ == state::joining) {
+    // Accepted, the 101 not yet written: the close follows it, so the
+    // browser sees the consumer's close code (accept() then close()).
+    if (consumer_->accepted() && why.code != 0) {
+      if (!close_after_accept_) close_after_accept_ = why;
+      return;
+    }
+    return hard_close();  // no socket yet: http_session's connection ends
+  }
   ctx_.stats.closes[static_cast<std::size_t>(why.reason)].fetch_add(1, std::memory_order_relaxed);
   auto log = common::log("ws");
   const auto level = why.reason == close_reason::peer_closed || why.reason == close_reason::going_away

@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -145,7 +146,8 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   int kernel_queued_ = 0;       // kernel_queued() when the socket last refused bytes
   std::uint32_t local_slot_ = 0;
   std::uint16_t close_code_ = 0;  // the code this socket closed with (0: not yet, or cut)
-  std::uint16_t peer_code_ = 1005;  // the browser's close code (1005: its close frame had none)
+  std::uint16_t peer_code_ = 1005;
+  std::optional<close_cause> close_after_accept_;  // a close asked for between the consumer's accept and the 101  // the browser's close code (1005: its close frame had none)
   std::uint8_t thread_;
   state state_ = state::joining;
   bool writing_ = false;

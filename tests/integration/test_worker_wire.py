@@ -18,9 +18,10 @@ import unittest
 
 import msgpack
 import websockets
+import zmq
 from channels_redis.core import RedisChannelLayer
 
-from harness import ProcessTestCase, arun, scrape_metrics, wait_until
+from harness import ProcessTestCase, arun, handshake_status, scrape_metrics, wait_until
 
 ROUTES = ["--route", "/ws/app/<room>/<part>/ django:chat", "--route", "/ws/chat/<room_name>/ chat"]
 
@@ -176,6 +177,25 @@ class WorkerWire(ProcessTestCase):
         self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="refused"}'], 1)
         self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="timeout"}'], 1)
 
+    def test_a_connect_layerd_cannot_write_is_503_at_once(self):
+        # NAME's inbox holds one connect: with nobody reading, the first waits
+        # out --connect-timeout-ms; the second is refused (channel_full) at once
+        c = self.cluster(gateway_args=["--connect-timeout-ms", "8000"],
+                         layerd_args=["--channel-capacity", "chat=1"])
+        gw = c.gateways[0]
+
+        async def body():
+            first = asyncio.ensure_future(handshake_status(ws_url(gw, "/ws/app/lobby/a/")))
+            await asyncio.sleep(0.5)
+            self.assertEqual(await handshake_status(ws_url(gw, "/ws/app/lobby/b/")), 503)
+            self.assertFalse(first.done(), "the first still waits for a worker")
+            self.assertEqual(await asyncio.wait_for(first, 20), 503)
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="unavailable"}'], 1)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="timeout"}'], 1)
+        self.assertIn("channel_full", gw.log_text())
+
     def test_receive_and_send_text_and_binary_and_a_close_code(self):
         c = self.cluster()
         gw = c.gateways[0]
@@ -225,6 +245,40 @@ class WorkerWire(ProcessTestCase):
         self.assertEqual(m['switchboard_gateway_closes_total{reason="worker_unavailable"}'], 1)
         self.assertIn("reason=send_failed", gw.log_text())
 
+    def test_accept_then_close_at_once_gives_the_browser_the_close_code(self):
+        # Django's `await self.accept(); await self.close(code=4001)`: the close follows the 101
+        c = self.cluster()
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/a/"))
+            msg = await w.connect()
+            S = msg["socket"]
+            # The three in one burst, so the gateway reads them in one batch,
+            # before its 101 is written: sent through layerd as SENDs from a
+            # ZeroMQ client (the same DELIVERs as a worker's inbox writes).
+            ctx = zmq.Context()
+            self.addCleanup(ctx.term)
+            sock = ctx.socket(zmq.DEALER)
+            self.addCleanup(sock.close, 0)
+            sock.setsockopt(zmq.IDENTITY, b"cli.0123456789abcdef")
+            sock.connect(c.layerds[0].endpoint)
+            sock.send_multipart([bytes([1]), msgpack.packb([1, 3, "cli.0123456789abcdef", 1])])
+            self.assertTrue(sock.poll(10000), "WELCOME")
+            sock.recv_multipart()
+            burst = [{"type": "websocket.accept", "worker": w.W, "seq": 1, "subprotocol": None},
+                     {"type": "websocket.send", "worker": w.W, "seq": 2, "text": "bye"},
+                     {"type": "websocket.close", "worker": w.W, "seq": 3, "code": 4001}]
+            for m in burst:
+                sock.send_multipart([bytes([6]), msgpack.packb([S, msgpack.packb(m)], use_bin_type=True)])
+            ws = await asyncio.wait_for(task, 20)
+            self.assertEqual(await asyncio.wait_for(ws.recv(), 15), "bye")
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 15)
+            self.assertEqual(ws.close_code, 4001)
+        arun(body(), 90)
+
     def test_out_of_order_seq_is_applied_in_order_and_a_duplicate_dropped(self):
         c = self.cluster()
         gw = c.gateways[0]
@@ -271,9 +325,17 @@ class WorkerWire(ProcessTestCase):
             with self.assertRaises(websockets.exceptions.InvalidStatusCode) as e:
                 await asyncio.wait_for(task, 20)
             self.assertEqual(e.exception.status_code, 403)
+            # a subprotocol the browser did not offer: 403 too
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/c/", subprotocols=["p1"]))
+            msg = await w.connect()
+            await w.accept(msg["socket"], subprotocol="p9")
+            with self.assertRaises(websockets.exceptions.InvalidStatusCode) as e:
+                await asyncio.wait_for(task, 20)
+            self.assertEqual(e.exception.status_code, 403)
             await ws.close()
         arun(body(), 90)
         m = self.metrics(gw)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="refused"}'], 2)
         self.assertGreaterEqual(m['switchboard_gateway_worker_dropped_total{reason="bad_message"}'], 6)
         self.assertIn("worker message dropped", gw.log_text())
         self.assertTrue(gw.alive())
@@ -388,6 +450,13 @@ class WorkerWire(ProcessTestCase):
             self.assertEqual((gone["socket"], gone["code"]), (msg["socket"], 1006))
         arun(body(), 120)
         self.assertGreaterEqual(self.metrics(gw)['switchboard_gateway_worker_dropped_total{reason="unknown_socket"}'], 1)
+
+
+class WorkerWireThreads(WorkerWire):
+    """The same with three I/O threads: sockets on other threads than the link's."""
+
+    def cluster(self, layerds=1, gateways=1, gateway_args=(), layerd_args=()):
+        return super().cluster(layerds, gateways, ["--threads", "3", *gateway_args], layerd_args)
 
 
 if __name__ == "__main__":
