@@ -185,6 +185,16 @@ def targets(results):
         (a, al), (b, bl) = fan_max(results["fast"]), fan_max(results["builtin"])
         out.append("fast path within 10% of the built-in chat's fan-out (max deliveries/s, a/d >= 0.90): "
                    + verdict(a, b, 0.9, al, bl))
+    pair = common_fan_rate(results, ("fast", "builtin")) if {"fast", "builtin"} <= set(results) else None
+    if pair is not None:
+        # the fan-out itself, without the input path (the worker's receive and group_send)
+        cost = {leg: sum(cpu_row(fan_step(results[leg], pair), k) or 0 for k in ("gateway", "layerd"))
+                for leg in ("fast", "builtin")}
+        if cost["fast"] and cost["builtin"]:
+            x = cost["fast"] / cost["builtin"]
+            out.append(f"fast path's fan-out cost within 10% of the built-in chat's (gateway + layerd CPU us/delivery "
+                       f"at {pair:g} msg/s, a/d <= 1.10): {'met' if x <= 1.10 else 'not met'} ({x:.2f}x: "
+                       f"{cost['fast']:.3f} vs {cost['builtin']:.3f})")
     for leg in ("fast", "handler"):
         if leg in results and "daphne" in results:
             (a, al), (b, bl) = fan_max(results[leg]), fan_max(results["daphne"])
