@@ -75,7 +75,7 @@ def cpu_row(m, kind):
     return per.get(kind)
 
 
-def table(results, plan):
+def table(results, plan, worker_procs=1):
     legs = [leg for leg in ORDER if leg in results]
     rows = []  # (label, better, {leg: (value, lower_bound)}, digits)
 
@@ -124,7 +124,8 @@ def table(results, plan):
         lambda r: ((rt_steps(r).get(first) or {}).get("latency_p50_ms"), False), 2)
     add("round trip at light load: p99, ms", "lower",
         lambda r: ((rt_steps(r).get(first) or {}).get("latency_p99_ms"), False), 2)
-    add("round trips/s sustained (one worker / one daphne process)", "higher", rt_max)
+    workers = "one worker" if worker_procs == 1 else f"{worker_procs} worker processes"
+    add(f"round trips/s sustained ({workers} / one daphne process)", "higher", rt_max)
 
     def rt_at_max(r):
         return rt_steps(r).get(rt_max(r)[0]) or {}
