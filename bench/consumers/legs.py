@@ -33,7 +33,7 @@ TITLES = {
 }
 # Every Switchboard leg runs the same gateway: two I/O threads (the machine's
 # cores) and a per-connection rate limit above the bench's senders
-# (plan "max_sender_rate"). daphne has no rate limit at all.
+# (plan.MAX_SENDER_RATE). daphne has no rate limit at all.
 GATEWAY_ARGS = ["--threads", "2", "--rate-limit", "1000", "--rate-burst", "1000"]
 PY = "/usr/bin/python3"  # Debian's, with Django, Channels and channels_redis
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,10 +45,10 @@ def capacity(channel):
     capacities", recommends for busy sockets: every process inbox (the workers'
     and the gateway's) 5,000, the worker channel 1,000."""
     return [("specific.*", 5000), (channel, 1000)]
-KINDS = ("gateway", "layerd", "redis", "worker", "daphne")
 
 
 def kind_of(label):
+    """"gateway1" -> "gateway": what the table charges a process' CPU to."""
     return label.rstrip("0123456789")
 
 

@@ -75,7 +75,7 @@ def cpu_row(m, kind):
     return per.get(kind)
 
 
-def table(results, plan):
+def table(results, plan, worker_procs=1):
     legs = [leg for leg in ORDER if leg in results]
     rows = []  # (label, better, {leg: (value, lower_bound)}, digits)
 
@@ -124,7 +124,8 @@ def table(results, plan):
         lambda r: ((rt_steps(r).get(first) or {}).get("latency_p50_ms"), False), 2)
     add("round trip at light load: p99, ms", "lower",
         lambda r: ((rt_steps(r).get(first) or {}).get("latency_p99_ms"), False), 2)
-    add("round trips/s sustained (one worker / one daphne process)", "higher", rt_max)
+    workers = "one worker" if worker_procs == 1 else f"{worker_procs} worker processes"
+    add(f"round trips/s sustained ({workers} / one daphne process)", "higher", rt_max)
 
     def rt_at_max(r):
         return rt_steps(r).get(rt_max(r)[0]) or {}
@@ -185,6 +186,16 @@ def targets(results):
         (a, al), (b, bl) = fan_max(results["fast"]), fan_max(results["builtin"])
         out.append("fast path within 10% of the built-in chat's fan-out (max deliveries/s, a/d >= 0.90): "
                    + verdict(a, b, 0.9, al, bl))
+    pair = common_fan_rate(results, ("fast", "builtin")) if {"fast", "builtin"} <= set(results) else None
+    if pair is not None:
+        # the fan-out itself, without the input path (the worker's receive and group_send)
+        cost = {leg: sum(cpu_row(fan_step(results[leg], pair), k) or 0 for k in ("gateway", "layerd"))
+                for leg in ("fast", "builtin")}
+        if cost["fast"] and cost["builtin"]:
+            x = cost["fast"] / cost["builtin"]
+            out.append(f"fast path's fan-out cost within 10% of the built-in chat's (gateway + layerd CPU us/delivery "
+                       f"at {pair:g} msg/s, a/d <= 1.10): {'met' if x <= 1.10 else 'not met'} ({x:.2f}x: "
+                       f"{cost['fast']:.3f} vs {cost['builtin']:.3f})")
     for leg in ("fast", "handler"):
         if leg in results and "daphne" in results:
             (a, al), (b, bl) = fan_max(results[leg]), fan_max(results["daphne"])

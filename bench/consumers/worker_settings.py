@@ -4,7 +4,8 @@
 # capacities") tells a deployment with busy sockets to set, the same as
 # the bench gives layerd (legs.CAPACITY). Without them a message into a room
 # of 1,000 handled in the worker is 1,000 events for one worker inbox of
-# channels_redis' default capacity, 100, and most are refused.
+# channels_redis' default capacity, 100, and most are refused. Read once,
+# by Django, when a worker process starts.
 import importlib
 import os
 

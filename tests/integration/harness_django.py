@@ -160,11 +160,20 @@ class FakeGateway:
         await self.to_worker(worker, m)
 
     async def close(self):
-        for t in self._readers:
-            t.cancel()
-        await asyncio.gather(*self._readers, return_exceptions=True)
+        # A cancel that lands as redis-py's socket timeout fires can be lost
+        # (the reader then pops again): cancel until the readers are done.
+        for _ in range(40):
+            pending = [t for t in self._readers if not t.done()]
+            if not pending:
+                break
+            for t in pending:
+                t.cancel()
+            await asyncio.wait(pending, timeout=0.5)
         for layer in [self.layer, *self.host_layers]:
-            await layer.close_pools()
+            try:
+                await asyncio.wait_for(layer.close_pools(), 5)
+            except (asyncio.TimeoutError, OSError):
+                pass
 
 
 def ws_scope(path="/ws/chat/lobby/", kwargs=None, cookie=None, query=b"", subprotocols=()):

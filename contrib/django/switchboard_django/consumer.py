@@ -17,7 +17,8 @@ from channels.exceptions import StopConsumer
 from channels.generic import websocket as channels_websocket
 from channels.layers import get_channel_layer
 
-from .dispatcher import Dispatcher, Socket
+from .dispatcher import Dispatcher
+from .socket_handle import Socket
 from .render import check_renders
 
 

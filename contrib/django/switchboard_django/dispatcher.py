@@ -6,12 +6,13 @@
 # process channel W (new_channel()), takes `switchboard.connect`s from NAME
 # (the worker hands them over through `receive`), and reads W for
 # everything about the sockets it took (docs/protocol.md, Part 3). Per
-# socket it runs one consumer instance, wrapped in the class' middleware
-# stack (AuthMiddlewareStack by default), fed through a per-socket queue in
-# the gateway's order. It also keeps the liveness rules of Part 3: a
-# heartbeat to each gateway with sockets here every second, a gateway
-# silent for 15 s ends its sockets, and a `switchboard.alive` list that no
-# longer names a socket held for over 10 s ends that socket.
+# socket (a Socket, socket_handle.py) it runs one consumer instance,
+# wrapped in the class' middleware stack (AuthMiddlewareStack by default),
+# fed through a per-socket queue in the gateway's order. It also keeps the
+# liveness rules of Part 3: a heartbeat to each gateway with sockets here
+# every second, a gateway silent for 15 s ends its sockets, and a
+# `switchboard.alive` list that no longer names a socket held for over
+# 10 s ends that socket.
 #
 # Everything a gateway (or anybody writing to W or NAME) sends is checked;
 # what is wrong is counted (switchboard_django.stats) and logged through
@@ -23,124 +24,18 @@ import time
 from channels.exceptions import ChannelFull
 from django.conf import settings
 
-from .layer import SocketLayer
 from .render import check_renders
 from .scope import BadMessage, build_scope, control_channel, parse_socket
+from .socket_handle import Socket
 from .stats import logger, stats, warn_limited
 
 HEARTBEAT_INTERVAL = 1.0  # worker_alive to each gateway with sockets here
 GATEWAY_TIMEOUT = 15.0    # a gateway silent this long is gone
 ALIVE_GRACE = 10.0        # a socket this young may be missing from an alive list
-DISCONNECT_GRACE = 10.0   # a consumer still running this long after its disconnect is cancelled
 SEND_PATIENCE = 2.0       # how long a send to a full gateway inbox is retried
 MAX_ALIVE_LIST = 50000
 ENDED_MEMORY = 30.0       # how long a socket whose consumer ended first is remembered
 ENDED_MAX = 10000         # and how many
-
-
-class Socket:
-    """One socket this process took: the consumer's `scope["switchboard"]`.
-
-    `name` is S (the consumer's channel_name), `gateway` the gateway's run
-    id, `worker` W. `ended` once the gateway no longer holds the socket (a
-    disconnect was delivered to the consumer); `closed` once the consumer
-    sent websocket.close."""
-
-    def __init__(self, dispatcher, name, gateway, conn):
-        self.name, self.gateway, self.conn = name, gateway, conn
-        self.worker = dispatcher.worker
-        self.layer = SocketLayer(dispatcher.layer, self)
-        self.created = time.monotonic()
-        self.ended = False
-        self.closed = False
-        self.overflowed = False
-        self.task = None
-        self._dispatcher = dispatcher
-        self._queue = asyncio.Queue()
-        self._seq = 0
-
-    def __repr__(self):
-        return f"<switchboard socket {self.name}>"
-
-    def dropped(self, reason):
-        stats.drop(reason)
-
-    async def emit(self, message):
-        """A worker -> gateway message to S, with worker W and the next seq."""
-        self._seq += 1
-        message["worker"] = self.worker
-        message["seq"] = self._seq
-        await self._dispatcher.send_to(self.name, message, "socket")
-
-    async def send(self, message):
-        """The ASGI send the consumer's base_send ends in (under its middleware)."""
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "websocket.accept":
-            sub = message.get("subprotocol")
-            if sub is not None and not isinstance(sub, str):
-                raise ValueError("websocket.accept subprotocol must be a str or None")
-            out = {"type": kind, "subprotocol": sub,
-                   "switchboard": {"render": self._dispatcher.render}}
-        elif kind == "websocket.send":
-            text, data = message.get("text"), message.get("bytes")
-            if text is not None:
-                if not isinstance(text, str):
-                    raise ValueError("websocket.send text must be a str")
-                out = {"type": kind, "text": text}
-            elif data is not None:
-                if not isinstance(data, (bytes, bytearray)):
-                    raise ValueError("websocket.send bytes must be bytes")
-                out = {"type": kind, "bytes": bytes(data)}
-            else:
-                raise ValueError("websocket.send needs text or bytes")
-        elif kind == "websocket.close":
-            out = {"type": kind}
-            code = message.get("code")
-            if code is not None:
-                if not isinstance(code, int) or isinstance(code, bool):
-                    raise ValueError("websocket.close code must be an int")
-                out["code"] = code
-        else:
-            raise ValueError(f"a Switchboard socket cannot send a {kind!r} message")
-        if self.ended or self.closed:
-            stats.drop("send_after_close")
-            return
-        if kind == "websocket.close":
-            self.closed = True
-        await self.emit(out)
-
-    async def close_here(self, code):
-        """Close the socket at the gateway from the worker's side."""
-        if not self.ended and not self.closed:
-            self.closed = True
-            await self.emit({"type": "websocket.close", "code": code})
-
-    def deliver(self, message):
-        self._queue.put_nowait(message)
-
-    def queued(self):
-        return self._queue.qsize()
-
-    async def receive(self):
-        return await self._queue.get()
-
-    def end(self, code):
-        """The gateway no longer holds the socket: the consumer gets
-        websocket.disconnect (after what is queued before it) and has
-        DISCONNECT_GRACE seconds to finish."""
-        if self.ended:
-            return
-        self.ended = True
-        self._queue.put_nowait({"type": "websocket.disconnect", "code": code})
-        self._dispatcher.detach(self)
-        asyncio.get_running_loop().call_later(DISCONNECT_GRACE, self._cancel_if_running)
-
-    def _cancel_if_running(self):
-        if self.task is not None and not self.task.done():
-            stats.add("consumers_cancelled")
-            warn_limited("cancelled", "consumer for %s still running %.0f s after its disconnect; "
-                         "cancelled", self.name, DISCONNECT_GRACE)
-            self.task.cancel()
 
 
 class _Gateway:
