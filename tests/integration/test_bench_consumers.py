@@ -31,7 +31,7 @@ CONTRIB = Path(os.environ.get("SB_BENCH_CONTRIB", str(REPO / "contrib" / "django
 DJANGO_APP = Path(os.environ.get("SB_BENCH_DJANGO_APP", str(REPO / "tests" / "django_app")))
 
 
-def run(args, timeout):
+def run_bench(args, timeout):
     return subprocess.run([PY, str(RUN), "--bin", str(BIN_DIR), *args], capture_output=True, text=True,
                           timeout=timeout)
 
@@ -57,18 +57,18 @@ def own_processes(marker):
 
 class BadInput(unittest.TestCase):
     def test_unknown_leg_is_refused_with_its_name(self):
-        r = run(["--legs", "builtin,bogus"], 30)
+        r = run_bench(["--legs", "builtin,bogus"], 30)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("bogus", r.stderr)
         self.assertNotIn("starting", r.stderr)
 
     def test_worker_procs_out_of_range_is_refused(self):
-        r = run(["--worker-procs", "0"], 30)
+        r = run_bench(["--worker-procs", "0"], 30)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--worker-procs", r.stderr)
 
     def test_consumer_leg_without_the_package_says_so(self):
-        r = run(["--legs", "fast", "--contrib", "/nonexistent"], 30)
+        r = run_bench(["--legs", "fast", "--contrib", "/nonexistent"], 30)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("switchboard_django", r.stderr)
         self.assertIn("--legs builtin,daphne", r.stderr)
@@ -84,7 +84,7 @@ class BadInput(unittest.TestCase):
         (fake / "contrib" / "switchboard_django").mkdir(parents=True)
         (fake / "app").mkdir()
         (fake / "app" / "manage.py").write_text("import sys\nprint('worker says no')\nsys.exit(3)\n")
-        r = run(["--quick", "--legs", "fast", "--contrib", str(fake / "contrib"), "--django-app", str(fake / "app"),
+        r = run_bench(["--quick", "--legs", "fast", "--contrib", str(fake / "contrib"), "--django-app", str(fake / "app"),
                  "--out", str(fake / "out")], 120)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         line = next(x for x in r.stdout.splitlines() if x.strip().startswith("(a)"))
@@ -98,7 +98,7 @@ class QuickRun(unittest.TestCase):
     def check_run(self, legs, kinds, extra=()):
         out = tempfile.mkdtemp(prefix="sb-bench-consumers-")
         self.addCleanup(shutil.rmtree, out, True)
-        r = run(["--quick", "--legs", ",".join(legs), "--out", out, *extra], 280)
+        r = run_bench(["--quick", "--legs", ",".join(legs), "--out", out, *extra], 280)
         self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
         head = next(x for x in r.stdout.splitlines() if x.startswith("figure"))
         for leg in legs:
