@@ -181,7 +181,15 @@ void django_bridge::on_group_members(const std::string& group, std::uint64_t cov
     const auto* e = reply->element[i];
     if (e->type != REDIS_REPLY_STRING) continue;
     std::string_view channel(e->str, e->len);
-    if (!peers_.owns_channel(channel)) g.members.emplace_back(channel);
+    // A Switchboard socket is never a Django member, even when its gateway
+    // is not (or not yet) known here: another layerd drains that gateway's
+    // inbox, so writing there would deliver the message twice; and a gone
+    // gateway's inbox has no reader at all. The cache below is re-read only
+    // when the group's size changes, so this must not depend on who is
+    // connected at the moment of the read.
+    auto parts = common::split_specific_channel(channel);
+    const bool switchboard_socket = parts && is_switchboard_process_id(parts->gateway);
+    if (!switchboard_socket && !peers_.owns_channel(channel)) g.members.emplace_back(channel);
   }
   finish_check(group, g, covers, true);
 }

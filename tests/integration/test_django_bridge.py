@@ -14,7 +14,7 @@ import unittest
 
 from channels_redis.core import RedisChannelLayer
 
-from harness import ProcessTestCase, arun, await_until, recv_json, send_msg, ws_connect
+from harness import ProcessTestCase, arun, await_until, recv_json, redis_cmd, send_msg, ws_connect
 
 
 class DjangoBridge(ProcessTestCase):
@@ -87,6 +87,27 @@ class DjangoBridge(ProcessTestCase):
             self.assertEqual(await recv_json(a, 10), {"message": "round trip"})
             msg = await asyncio.wait_for(layer.receive(django_channel), 10)
             self.assertEqual(msg["message"], "round trip")
+            await a.close()
+        arun(body(), 60)
+
+    def test_a_switchboard_socket_layerd_does_not_know_is_never_written_as_a_django_member(self):
+        # A socket of a gateway this layerd has not heard from (yet: it said
+        # HELLO to another layerd first, or it is gone) is in the group in
+        # Redis. Its gateway's inbox is drained by whichever layerd knows it,
+        # so writing the group_send there would deliver it twice.
+        async def body():
+            layer = self.layer()
+            stranger = "specific.gwz.00112233aabbccdd!1f"
+            await layer.group_add("chat_lobby", stranger)
+            django_channel = await layer.new_channel()
+            await layer.group_add("chat_lobby", django_channel)
+            a = await ws_connect(self.gwa, "lobby")
+            await self.members_of("lobby", 3)
+            await send_msg(a, "once")
+            self.assertEqual(await recv_json(a, 10), {"message": "once"})
+            msg = await asyncio.wait_for(layer.receive(django_channel), 10)
+            self.assertEqual(msg["message"], "once")  # the Django member is still written
+            self.assertEqual(redis_cmd(self.c.redis.port, "EXISTS", "asgispecific.gwz.00112233aabbccdd!"), 0)
             await a.close()
         arun(body(), 60)
 
