@@ -66,6 +66,8 @@ struct gateway_stats {
     std::atomic<std::int64_t> sockets{0};  // accepted and open now
     std::atomic<std::uint64_t> to_worker{0};
     std::atomic<std::uint64_t> from_worker{0};
+    std::atomic<std::uint64_t> batches_to_worker{0};    // switchboard.batch messages sent
+    std::atomic<std::uint64_t> batches_from_worker{0};  // switchboard.batch messages taken
     std::atomic<std::uint64_t> events_rendered{0};   // fast path: deliveries the gateway rendered itself
     std::atomic<std::uint64_t> events_forwarded{0};  // switchboard.event sent to a worker
     std::array<std::atomic<std::uint64_t>, drop_reasons> dropped{};

@@ -28,6 +28,7 @@ namespace sb::gateway::worker_wire {
 
 // ---- gateway → worker ----
 
+// Carries "batch": true: this gateway takes switchboard.batch on its control channel.
 std::string connect(std::string_view socket, std::string_view scope_msgpack);
 std::string receive_text(std::string_view socket, std::string_view text);
 std::string receive_bytes(std::string_view socket, std::string_view bytes);
@@ -68,6 +69,24 @@ struct message {
 // Decodes the message `bytes` (one DELIVER's event). max_payload bounds a
 // websocket.send (the gateway's frame limit). Errors name what is wrong.
 common::result<message> decode(std::string_view bytes, std::size_t max_payload);
+
+// A worker's switchboard.batch on the control channel (docs/protocol.md,
+// Part 3, Batches): each entry is one of the socket messages above plus
+// "socket": S, handed on as its own msgpack bytes to the socket's door.
+inline constexpr std::size_t max_batch_messages = 1000;
+struct batch {
+  struct entry {
+    std::string socket;  // S
+    std::string bytes;   // the entry, re-packed as its own message
+  };
+  std::string worker;                 // W
+  std::vector<entry> entries;         // in the batch's order
+  std::vector<std::string> problems;  // one per entry dropped (not a map, no "socket")
+};
+// nullopt when `bytes` is not a switchboard.batch (decode() it instead);
+// an error when it is one that is refused as a whole (not a list, over
+// max_batch_messages, no valid "worker").
+std::optional<common::result<batch>> decode_batch(std::string_view bytes);
 
 // Whether a server may send `code` in a close frame (RFC 6455 7.4).
 bool server_may_send(int code);

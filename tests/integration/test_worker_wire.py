@@ -76,6 +76,15 @@ class Worker:
                 await asyncio.sleep(0.5)
         self.beating = asyncio.ensure_future(beat())
 
+    def entry(self, socket, type, **fields):
+        """One message of a switchboard.batch, with the next seq for socket."""
+        self.seq[socket] = self.seq.get(socket, 0) + 1
+        return {"type": type, "socket": socket, "worker": self.W, "seq": self.seq[socket], **fields}
+
+    async def batch(self, gateway_id, messages):
+        await self.layer.send(f"specific.{gateway_id}!ctl",
+                              {"type": "switchboard.batch", "worker": self.W, "messages": messages})
+
     def inbox_types(self, redis):
         """The types of the messages waiting in W's inbox (read in Redis, not popped)."""
         key = "asgi" + self.W[: self.W.index("!") + 1]
@@ -396,6 +405,50 @@ class WorkerWire(ProcessTestCase):
         m = self.metrics(gw)
         self.assertGreaterEqual(m["switchboard_gateway_worker_events_rendered_total"], 2)
         self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 1)
+
+    def test_a_batch_from_the_worker_applies_each_entry_and_drops_bad_ones(self):
+        c = self.cluster()
+        gw = c.gateways[0]
+        gid = run_id(gw)
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/lobby/{p}/")) for p in ("a", "b")]
+            connects = [await w.connect(), await w.connect()]
+            self.assertTrue(all(m["batch"] is True for m in connects), "the gateway takes batches")
+            S1, S2 = (m["socket"] for m in connects)
+            # both accepts in one batch, on the control channel
+            await w.batch(gid, [w.entry(S1, "websocket.accept", subprotocol=None),
+                                w.entry(S2, "websocket.accept", subprotocol=None)])
+            ws1, ws2 = [await asyncio.wait_for(t, 20) for t in tasks]
+            # sends to both, each socket's in its seq order, with bad entries between
+            # (not a map, no socket, another gateway's socket): those dropped, the rest applied
+            await w.batch(gid, [w.entry(S1, "websocket.send", text="1a"), "not a map",
+                                w.entry(S2, "websocket.send", text="2a"),
+                                {"type": "websocket.send", "worker": w.W, "seq": 9, "text": "x"},
+                                {"type": "websocket.send", "socket": "specific.other.0123456789abcdef!1",
+                                 "worker": w.W, "seq": 1, "text": "x"},
+                                w.entry(S1, "websocket.send", text="1b"),
+                                w.entry(S2, "websocket.send", text="2b")])
+            self.assertEqual([await asyncio.wait_for(ws1.recv(), 15) for _ in range(2)], ["1a", "1b"])
+            self.assertEqual([await asyncio.wait_for(ws2.recv(), 15) for _ in range(2)], ["2a", "2b"])
+            # over 1,000 messages: refused as a whole
+            first = w.seq[S1] + 1
+            await w.batch(gid, [w.entry(S1, "websocket.send", text=f"big {i}") for i in range(1001)])
+            w.seq[S1] = first - 1
+            await w.batch(gid, [w.entry(S1, "websocket.send", text="after")])
+            self.assertEqual(await asyncio.wait_for(ws1.recv(), 15), "after")
+            # the old form still works beside it
+            await w.to(S2, "websocket.send", text="unbatched")
+            self.assertEqual(await asyncio.wait_for(ws2.recv(), 15), "unbatched")
+            await ws1.close()
+            await ws2.close()
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m['switchboard_gateway_worker_batches_total{direction="from_worker"}'], 3)
+        self.assertEqual(m['switchboard_gateway_worker_dropped_total{reason="bad_message"}'], 4)
+        self.assertIn("switchboard.batch refused", gw.log_text())
+        self.assertIn("switchboard.batch entries dropped", gw.log_text())
 
     def test_a_silent_worker_closes_its_sockets_with_1012(self):
         c = self.cluster(gateway_args=["--worker-timeout-ms", "1500"])
