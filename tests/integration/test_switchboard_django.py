@@ -22,7 +22,9 @@ import unittest
 
 import websockets
 
-from harness import ProcessTestCase, arun, await_until
+from channels_redis.core import RedisChannelLayer
+
+from harness import ProcessTestCase, arun, await_until, wait_until
 from harness_django import (DJANGO_APP, PY, FakeGateway, Runworker, django_env, login_cookie,
                             non_local, shard, ws_scope)
 from test_django_daphne import Daphne
@@ -315,14 +317,27 @@ class Layers(WorkerTestCase):
         self.assertIn(shard(non_local(w), 2), (0, 1))
 
     def test_symmetric_encryption(self):
-        self.start_workers(["chat"], keys=["first-key-for-tests", "older-key"])
+        keys = ["first-key-for-tests", "older-key"]
+        self.start_workers(["chat", "state"], keys=keys)
         arun(self.chat_flow(), TEST_TIMEOUT)
-        # what the worker wrote is Fernet tokens: not msgpack maps
+
+        async def reply_stays():
+            g = self.gateway("fakegw.00000000000000e2")  # sockets of its own
+            s, w, _ = await self.open(g, "state")
+            await g.close()  # nobody reads the gateway's inbox now
+            layer = RedisChannelLayer(hosts=[("127.0.0.1", self.ports[0])], symmetric_encryption_keys=keys)
+            try:
+                await layer.send(w, {"type": "websocket.receive", "socket": s, "text": "x"})
+            finally:
+                await layer.close_pools()
+            return g.run_id
+        run_id = arun(reply_stays(), TEST_TIMEOUT)
+        # what the worker wrote into the gateway's inbox is a Fernet token
         r = self.redises[0]
-        keys = [k.decode() for k in r.cmd("KEYS", "asgi*")]
-        for k in keys:
-            for member in r.cmd("ZRANGE", k, 0, -1):
-                self.assertTrue(member[12:].startswith(b"gAAAA"), (k, member[:40]))
+        inbox = f"asgispecific.{run_id}!"
+        wait_until(lambda: r.cmd("ZCARD", inbox) >= 1, 15, "the worker's reply in the inbox")
+        for member in r.cmd("ZRANGE", inbox, 0, -1):
+            self.assertTrue(member[12:].startswith(b"gAAAA"), member[:40])
 
 
 class UnderDaphne(WorkerTestCase):
@@ -485,6 +500,38 @@ class BadInput(WorkerTestCase):
                 self.assertEqual(json.loads((await g.next(other))["text"])["count"], 1)
                 st = self.workers[0].wait_stat("dropped_queue_full", lambda n: n >= 14)
                 self.assertLessEqual(st["receives"], 1 + 6 + 1)
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_a_connect_delivered_twice_runs_one_consumer(self):
+        """channels_redis may hand one connect to two processes reading NAME;
+        the socket's claim in Redis lets only one run the consumer."""
+        self.start_workers(["state"], n=2)
+
+        async def body():
+            g = self.gateway()
+            try:
+                # both processes read NAME once each has taken a socket
+                taken = []
+                deadline = asyncio.get_running_loop().time() + 40
+                while len(set(taken)) < 2 and asyncio.get_running_loop().time() < deadline:
+                    taken.append((await self.open(g, "state"))[1])
+                    await asyncio.sleep(0.1)
+                self.assertEqual(len(set(taken)), 2)
+                s = g.socket()
+                await g.connect("state", s, ws_scope())
+                await g.connect("state", s, ws_scope())
+                m = await g.next(s, 30)
+                self.assertEqual((m["type"], m["seq"]), ("websocket.accept", 1))
+                self.assertIsNone(await g.none_within(s, 3.0), "one consumer answers")
+                # (channels_redis may deliver a copy more than once again)
+                await await_until(lambda: sum(w.stats().get("dropped_duplicate_connect", 0)
+                                              for w in self.workers) >= 1, 15, "the duplicate counted")
+                await await_until(lambda: sum(w.stats().get("connects", 0) for w in self.workers)
+                                  == len(taken) + 1, 15, "one connect per socket")
+                self.assertEqual(self.redises[0].cmd("GET", f"asgi:switchboard:connect:{s}").decode(),
+                                 m["worker"])
             finally:
                 await g.close()
         arun(body(), TEST_TIMEOUT)

@@ -22,6 +22,7 @@ import collections
 import time
 
 import msgpack
+import redis.exceptions
 from channels.exceptions import ChannelFull
 from django.conf import settings
 
@@ -37,6 +38,10 @@ SEND_PATIENCE = 2.0       # how long a send to a full gateway inbox is retried
 MAX_ALIVE_LIST = 50000
 ENDED_MEMORY = 30.0       # how long a socket whose consumer ended first is remembered
 ENDED_MAX = 10000         # and how many
+CLAIM_TTL = 60            # seconds a connect's claim is kept in Redis
+# What an unreachable or too slow Redis raises through channels_redis.
+REDIS_DOWN = (ConnectionError, OSError, asyncio.TimeoutError, redis.exceptions.ConnectionError,
+              redis.exceptions.TimeoutError)
 # switchboard.batch (docs/protocol.md, Part 3, Batches): at most this many
 # messages, and about this many bytes and msgpack items, in one batch; an
 # outbox holds at most OUTBOX_MAX messages per gateway (past it a send
@@ -147,7 +152,7 @@ class Dispatcher:
                 message = await self.layer.receive(self.worker)
             except asyncio.CancelledError:
                 raise
-            except (ConnectionError, OSError, asyncio.TimeoutError) as e:
+            except REDIS_DOWN as e:
                 stats.add("receive_errors")
                 warn_limited("receive_failed", "receive on %s failed (%s); retrying in 1 s", self.worker, e)
                 await asyncio.sleep(1)
@@ -219,7 +224,7 @@ class Dispatcher:
                     return False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
-            except (ConnectionError, OSError, asyncio.TimeoutError) as e:
+            except REDIS_DOWN as e:
                 stats.drop(what + "_send_failed")
                 warn_limited("failed_" + what, "%s to %s failed: %s", what, channel, e)
                 return False
@@ -305,6 +310,11 @@ class Dispatcher:
             stats.drop("duplicate_connect")
             warn_limited("duplicate_connect", "second switchboard.connect for %s dropped", name)
             return
+        if not await self._claim(name):
+            stats.drop("duplicate_connect")
+            warn_limited("claimed", "switchboard.connect for %s dropped: another worker process "
+                         "took it (channels_redis delivered it twice)", name)
+            return
         stats.add("connects")
         sock = Socket(self, name, gateway, conn, batch=message.get("batch") is True)
         try:
@@ -328,6 +338,26 @@ class Dispatcher:
         entry.sockets.add(name)
         sock.deliver({"type": "websocket.connect"})
         sock.task = asyncio.ensure_future(self._run_socket(sock, scope))
+
+    async def _claim(self, name):
+        """True when this process may take the socket. channels_redis can hand
+        one message of a channel several processes read to two of them (its
+        receive puts a popped message back while another process still works
+        on it), and a consumer's connect() must run once per socket: the first
+        process to SET NX the socket's claim key in Redis takes it. Without
+        Redis behind the layer (one process) there is nothing to claim."""
+        if not hasattr(self.layer, "connection") or not hasattr(self.layer, "consistent_hash"):
+            return True
+        key = f"{self.layer.prefix}:switchboard:connect:{name}"
+        try:
+            redis = self.layer.connection(self.layer.consistent_hash(name))
+            return bool(await redis.set(key, self.worker, nx=True, ex=CLAIM_TTL))
+        except REDIS_DOWN as e:
+            # Nobody can know who took it: leave it; the gateway answers 503.
+            stats.drop("claim_failed")
+            warn_limited("claim_failed", "switchboard.connect for %s dropped: claiming it in Redis "
+                         "failed (%s)", name, e)
+            return False
 
     async def _run_socket(self, sock, scope):
         try:
