@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "common/limits.hpp"
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "gateway/event_delivery.hpp"
@@ -138,7 +139,9 @@ void django_consumer::on_layer_message(consumer_socket& socket, const std::share
   using k = worker_wire::message::kind;
   if (m.what == k::event) {  // a send() to S from Django or a Switchboard client
     event_delivery d(event);
-    return on_event(socket, d);
+    on_event(socket, d);
+    if (!d.forward.empty()) send_forwarded(ctx_, d);
+    return;
   }
   ctx_.stats.workers.from_worker.fetch_add(1, std::memory_order_relaxed);
   if (m.what == k::worker_alive) return drop(counters::bad_message, "worker_alive", "sent to a socket, not to the control channel");
@@ -184,6 +187,7 @@ void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
       }
       subprotocol_ = m.data;
       has_subprotocol_ = m.has_subprotocol;
+      batches_ = m.in_batch;
       render_ = std::move(m.render);
       state_ = state::open;
       ctx_.stats.workers.connects[counters::accepted].fetch_add(1, std::memory_order_relaxed);
@@ -243,6 +247,8 @@ void django_consumer::on_event(consumer_socket& socket, event_delivery& d) {
     }
   }
   if (worker_.empty()) return drop(counters::before_accept, "event", "no worker has spoken for the socket yet");
+  // A worker that batches gets one message for all its sockets in this delivery.
+  if (batches_) return d.forward_to(worker_, channel_);
   ctx_.stats.workers.events_forwarded.fetch_add(1, std::memory_order_relaxed);
   to_worker(socket, worker_wire::event(channel_, *d.event), on_fail::drop);
 }
@@ -255,6 +261,31 @@ void django_consumer::on_sweep(consumer_socket& socket, clock::time_point now) {
     drop(counters::out_of_order, "a seq gap that did not fill in time", "next=" + std::to_string(order_.next()));
     end(socket, close_reason::out_of_order, "worker messages out of order");
   }
+}
+
+void django_consumer::send_forwarded(server_context& ctx, event_delivery& d) {
+  // Each message stays within the event bounds (common/limits.hpp): the
+  // event once, plus at most 100 bytes per channel name.
+  namespace lim = common::limits;
+  const std::size_t room = lim::max_event_bytes > d.event->size() + 1024 ? lim::max_event_bytes - d.event->size() - 1024 : 0;
+  const std::size_t per = std::clamp<std::size_t>(room / 104, 1, worker_wire::max_batch_messages);
+  for (auto& [w, sockets] : d.forward) {
+    for (std::size_t i = 0; i < sockets.size(); i += per) {
+      const std::size_t n = std::min(per, sockets.size() - i);
+      ctx.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
+      ctx.stats.workers.events_forwarded.fetch_add(n, std::memory_order_relaxed);
+      std::string message = n == 1 ? worker_wire::event(sockets[i], *d.event) : worker_wire::event_for(sockets, i, n, *d.event);
+      ctx.link.send(w, std::move(message), w, [&ctx, n, w = w](const std::string& error) {
+        if (error.empty()) return;
+        // The event is dropped for each socket it named (docs/protocol.md, Part 3, Liveness).
+        const auto total = ctx.stats.workers.dropped[counters::send_failed].fetch_add(n, std::memory_order_relaxed) + n;
+        static common::log_limiter limit;
+        common::warn_limited(limit, "django", "worker message dropped worker={} reason=send_failed what=\"switchboard.event\" "
+                             "sockets={} detail=\"{:.200}\" dropped_total={}", w, n, error, total);
+      });
+    }
+  }
+  d.forward.clear();
 }
 
 void django_consumer::on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event) {

@@ -90,6 +90,21 @@ std::string event(std::string_view socket, std::string_view event_msgpack) {
   });
 }
 
+std::string event_for(const std::vector<std::string>& sockets, std::size_t first, std::size_t count,
+                      std::string_view event_msgpack) {
+  msgpack::sbuffer buf;
+  packer pk(buf);
+  pk.pack_map(3);
+  str(pk, "type");
+  str(pk, "switchboard.event");
+  str(pk, "sockets");
+  pk.pack_array(static_cast<std::uint32_t>(count));
+  for (std::size_t i = first; i < first + count; ++i) str(pk, sockets[i]);
+  str(pk, "event");
+  buf.write(event_msgpack.data(), event_msgpack.size());  // the event unchanged, once
+  return bytes_of(buf);
+}
+
 std::string alive(std::string_view gateway, const std::vector<std::string>& sockets) {
   msgpack::sbuffer buf;
   packer pk(buf);
@@ -206,6 +221,7 @@ common::result<message> decode(std::string_view bytes, std::size_t max_payload) 
       return common::error{"\"worker\" is not a process-local channel name"};
     }
     out.worker = std::string(worker);
+    out.in_batch = field(m, "socket") != nullptr;
     if (out.what == message::kind::worker_alive) return out;
     const auto* seq = field(m, "seq");
     if (!seq) return common::error{"missing \"seq\""};

@@ -34,6 +34,9 @@ std::string receive_text(std::string_view socket, std::string_view text);
 std::string receive_bytes(std::string_view socket, std::string_view bytes);
 std::string disconnect(std::string_view socket, int code);
 std::string event(std::string_view socket, std::string_view event_msgpack);
+// One event for several sockets of one worker: {"sockets": [S, ...]}.
+std::string event_for(const std::vector<std::string>& sockets, std::size_t first, std::size_t count,
+                      std::string_view event_msgpack);
 // `sockets` omitted when there are more than max_alive_sockets.
 std::string alive(std::string_view gateway, const std::vector<std::string>& sockets);
 inline constexpr std::size_t max_alive_sockets = 50000;
@@ -59,6 +62,7 @@ struct message {
   // send_text/send_bytes: the payload; group_*: the group; accept: the subprotocol
   std::string data;
   bool has_subprotocol = false;                 // accept
+  bool in_batch = false;                        // came in a switchboard.batch (it names its "socket")
   std::shared_ptr<const render_spec> render;    // accept: the empty spec without one; null when bad
   std::string render_problem;                   // accept: why RENDER was refused (the socket gets 403)
   std::uint16_t code = 1000;                    // close

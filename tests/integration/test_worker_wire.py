@@ -115,6 +115,7 @@ async def handshake(worker, gw, path, render=None, **kw):
 
 
 class WorkerWire(ProcessTestCase):
+    single_thread = True
 
     def cluster(self, layerds=1, gateways=1, gateway_args=(), layerd_args=()):
         c = self.start_cluster(layerds=layerds, gateways=gateways, gateway_args=[*ROUTES, *gateway_args],
@@ -374,6 +375,7 @@ class WorkerWire(ProcessTestCase):
             # a channels_redis group_send of another type goes to the worker
             await w.layer.group_send("chat_lobby", {"type": "user.joined", "who": "ann"})
             ev = await w.recv_type("switchboard.event")
+            print("EV", ev)
             self.assertEqual((ev["socket"], ev["event"]), (S, {"type": "user.joined", "who": "ann"}))
             # a channels_redis group_send of chat.message is rendered by the gateway
             await w.layer.group_send("chat_lobby", {"type": "chat.message", "message": "from django"})
@@ -450,6 +452,57 @@ class WorkerWire(ProcessTestCase):
         self.assertIn("switchboard.batch refused", gw.log_text())
         self.assertIn("switchboard.batch entries dropped", gw.log_text())
 
+    def test_an_event_for_sockets_of_a_batching_worker_goes_once_naming_them(self):
+        c = self.cluster()
+        gw = c.gateways[0]
+        gid = run_id(gw)
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            old = await Worker(self, self.redis_port).start()  # accepts unbatched: per-socket events
+            w.keep_alive(gid)
+            old.keep_alive(gid)
+            tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/lobby/{p}/")) for p in ("a", "b", "c")]
+            names = [(await w.connect())["socket"] for _ in range(3)]
+            S1, S2, S3 = names
+            await w.batch(gid, [w.entry(S1, "websocket.accept", subprotocol=None),
+                                w.entry(S2, "websocket.accept", subprotocol=None),
+                                w.entry(S1, "switchboard.group_add", group="room"),
+                                w.entry(S2, "switchboard.group_add", group="room")])
+            await old.accept(S3)
+            await old.to(S3, "switchboard.group_add", group="room")
+            socks = [await asyncio.wait_for(t, 20) for t in tasks]
+            both = False
+            await asyncio.sleep(0.5)  # the joins reach layerd
+            # a group_send through the gateway (GROUP_SEND, fanned out by the gateway)
+            await w.batch(gid, [w.entry(S1, "switchboard.group_send", group="room",
+                                        message={"type": "user.joined", "who": "ann"})])
+            # one message per I/O thread for the sockets it holds: "sockets" when
+            # several, the per-socket form for one
+            got = []
+            while len(got) < 2:
+                ev = await w.recv_type("switchboard.event")
+                self.assertEqual(ev["event"], {"type": "user.joined", "who": "ann"})
+                got += ev["sockets"] if "sockets" in ev else [ev["socket"]]
+                if "sockets" in ev:
+                    self.assertNotIn("socket", ev)
+                    both = True
+            self.assertEqual(sorted(got), sorted([S1, S2]))
+            if self.single_thread:
+                self.assertTrue(both, "one message naming both sockets")
+            ev3 = await old.recv_type("switchboard.event")
+            self.assertEqual((ev3["socket"], ev3["event"]), (S3, {"type": "user.joined", "who": "ann"}))
+            await asyncio.sleep(0.5)
+            self.assertEqual([t for t in w.inbox_types(c.redis) if t != "switchboard.alive"], [],
+                             "one message for both sockets")
+            for ws in socks:
+                await ws.close()
+            w.beating.cancel()
+            old.beating.cancel()
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 3)
+
     def test_a_silent_worker_closes_its_sockets_with_1012(self):
         c = self.cluster(gateway_args=["--worker-timeout-ms", "1500"])
         gw = c.gateways[0]
@@ -507,6 +560,7 @@ class WorkerWire(ProcessTestCase):
 
 class WorkerWireThreads(WorkerWire):
     """The same with three I/O threads: sockets on other threads than the link's."""
+    single_thread = False
 
     def cluster(self, layerds=1, gateways=1, gateway_args=(), layerd_args=()):
         return super().cluster(layerds, gateways, ["--threads", "3", *gateway_args], layerd_args)
