@@ -9,6 +9,7 @@
 #include "gateway/event_delivery.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/server_context.hpp"
+#include "gateway/worker_outbox.hpp"
 #include "gateway/worker_registry.hpp"
 #include "gateway/ws_frame.hpp"
 
@@ -86,7 +87,7 @@ void django_consumer::end(consumer_socket& socket, close_cause why, const std::s
 
 void django_consumer::to_worker(consumer_socket& socket, std::string message, on_fail f) {
   ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
-  ctx_.link.send(worker_, std::move(message), worker_, [this, &socket, f, post = socket.poster()](const std::string& error) {
+  auto failed = [this, &socket, f, post = socket.poster()](const std::string& error) {
     if (error.empty()) return;
     post([this, &socket, f, error] {
       drop(counters::send_failed, f == on_fail::close_socket ? "websocket.receive" : "switchboard.event", error);
@@ -94,7 +95,10 @@ void django_consumer::to_worker(consumer_socket& socket, std::string message, on
       // the socket ends, and the browser may try again (1013).
       if (f == on_fail::close_socket && state_ == state::open) socket.close_with(close_reason::worker_unavailable);
     });
-  });
+  };
+  // A worker that batches gets it in W's next batch (worker_outbox.hpp).
+  if (batches_ && ctx_.outbox) return ctx_.outbox->send(worker_, std::move(message), false, std::move(failed));
+  ctx_.link.send(worker_, std::move(message), worker_, std::move(failed));
 }
 
 void django_consumer::on_receive(consumer_socket& socket, std::string_view text) {
@@ -123,8 +127,12 @@ void django_consumer::on_disconnect(consumer_socket& socket) {
   // socket, or at least spoke about it.
   if (!worker_.empty() && (was_open || state_ == state::connecting)) {
     ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
-    ctx_.link.send(worker_, worker_wire::disconnect(channel_, socket.close_code()), worker_,
-                   [](const std::string&) {});
+    auto message = worker_wire::disconnect(channel_, socket.close_code());
+    if (batches_ && ctx_.outbox) {
+      ctx_.outbox->send(worker_, std::move(message), false, [](const std::string&) {});
+    } else {
+      ctx_.link.send(worker_, std::move(message), worker_, [](const std::string&) {});
+    }
   }
   if (state_ == state::connecting) refuse(503, counters::unavailable, "the socket went away");
   state_ = state::closed;
@@ -275,14 +283,21 @@ void django_consumer::send_forwarded(server_context& ctx, event_delivery& d) {
       ctx.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
       ctx.stats.workers.events_forwarded.fetch_add(n, std::memory_order_relaxed);
       std::string message = n == 1 ? worker_wire::event(sockets[i], *d.event) : worker_wire::event_for(sockets, i, n, *d.event);
-      ctx.link.send(w, std::move(message), w, [&ctx, n, w = w](const std::string& error) {
+      auto failed = [&ctx, n, w = w](const std::string& error) {
         if (error.empty()) return;
         // The event is dropped for each socket it named (docs/protocol.md, Part 3, Liveness).
         const auto total = ctx.stats.workers.dropped[counters::send_failed].fetch_add(n, std::memory_order_relaxed) + n;
         static common::log_limiter limit;
         common::warn_limited(limit, "django", "worker message dropped worker={} reason=send_failed what=\"switchboard.event\" "
                              "sockets={} detail=\"{:.200}\" dropped_total={}", w, n, error, total);
-      });
+      };
+      // Only workers that batch are in d.forward: through W's outbox, alone
+      // (an event is never put in a batch: its depth is its own), in order.
+      if (ctx.outbox) {
+        ctx.outbox->send(w, std::move(message), true, std::move(failed));
+      } else {
+        ctx.link.send(w, std::move(message), w, std::move(failed));
+      }
     }
   }
   d.forward.clear();

@@ -26,6 +26,7 @@ namespace sb::gateway {
 class hub;
 class layer_link;
 class worker_registry;
+class worker_outbox;
 
 struct gateway_stats {
   std::atomic<std::uint64_t> handshakes{0};
@@ -101,6 +102,7 @@ struct server_context {
   std::atomic<bool> draining{false};  // SIGTERM: /healthz says 503, clients are asked to go
   tls_holder tls;                     // empty unless --tls-cert/--tls-key
   worker_registry* workers = nullptr;  // Django routes' worker liveness (set by gateway_server)
+  worker_outbox* outbox = nullptr;     // messages to workers that batch (set by gateway_server)
   gateway_stats stats;
 };
 

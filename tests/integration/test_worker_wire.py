@@ -503,6 +503,70 @@ class WorkerWire(ProcessTestCase):
         m = self.metrics(gw)
         self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 3)
 
+    async def batching_sockets(self, w, gw, n):
+        """n sockets W accepts in one switchboard.batch: (websockets, names)."""
+        tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/lobby/p{i}/")) for i in range(n)]
+        names = [(await w.connect())["socket"] for _ in range(n)]
+        await w.batch(run_id(gw), [w.entry(S, "websocket.accept", subprotocol=None) for S in names])
+        return [await asyncio.wait_for(t, 20) for t in tasks], names
+
+    def test_browser_messages_for_a_batching_worker_share_sends_in_order(self):
+        c = self.cluster(gateway_args=["--rate-limit", "1000", "--rate-burst", "1000"])
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            w.keep_alive(run_id(gw))
+            socks, names = await self.batching_sockets(w, gw, 3)
+            await asyncio.gather(*[ws.send(f"{i}:{k}") for k in range(40) for i, ws in enumerate(socks)])
+            got, pops, biggest = {S: [] for S in names}, 0, 0
+            while sum(len(v) for v in got.values()) < 120:
+                m = await w.recv()
+                if m["type"] == "switchboard.alive":
+                    continue
+                pops += 1
+                entries = m["messages"] if m["type"] == "switchboard.batch" else [m]
+                biggest = max(biggest, len(entries))
+                for e in entries:
+                    self.assertEqual(e["type"], "websocket.receive", e)
+                    got[e["socket"]].append(e["text"])
+            browsers = set()
+            for S in names:  # which browser is which S is the gateway's business
+                i = got[S][0].split(":")[0]
+                browsers.add(i)
+                self.assertEqual(got[S], [f"{i}:{k}" for k in range(40)], "each socket's messages in frame order")
+            self.assertEqual(browsers, {"0", "1", "2"})
+            self.assertLess(pops, 120, "messages that came while a send was in flight shared one")
+            self.assertGreater(biggest, 1)
+            for ws in socks:
+                await ws.close()
+            w.beating.cancel()
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertGreaterEqual(m['switchboard_gateway_worker_batches_total{direction="to_worker"}'], 1)
+
+    def test_a_batch_the_worker_cannot_get_closes_each_of_its_sockets_1013(self):
+        # W's inbox holds 1 message and the worker reads none: the first receive fills
+        # it, and whatever comes after (alone or in a batch) is refused: each socket 1013
+        c = self.cluster(layerd_args=["--channel-capacity", "specific.*=1"])
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            socks, names = await self.batching_sockets(w, gw, 3)
+            await asyncio.sleep(0.5)
+            await socks[0].send("fills the inbox")
+            await asyncio.sleep(0.5)
+            await asyncio.gather(*[ws.send(f"m{k}") for k in range(5) for ws in socks], return_exceptions=True)
+            for ws in socks:
+                with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 15)
+                self.assertEqual(ws.close_code, 1013)
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertGreaterEqual(m['switchboard_gateway_worker_dropped_total{reason="send_failed"}'], 3)
+
     def test_a_silent_worker_closes_its_sockets_with_1012(self):
         c = self.cluster(gateway_args=["--worker-timeout-ms", "1500"])
         gw = c.gateways[0]
