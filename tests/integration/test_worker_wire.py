@@ -511,7 +511,9 @@ class WorkerWire(ProcessTestCase):
         return [await asyncio.wait_for(t, 20) for t in tasks], names
 
     def test_browser_messages_for_a_batching_worker_share_sends_in_order(self):
-        c = self.cluster(gateway_args=["--rate-limit", "1000", "--rate-burst", "1000"])
+        # W's inbox holds 1,000 (a slow reader must not make layerd refuse a receive: 1013)
+        c = self.cluster(gateway_args=["--rate-limit", "1000", "--rate-burst", "1000"],
+                         layerd_args=["--channel-capacity", "specific.*=1000"])
         gw = c.gateways[0]
 
         async def body():
