@@ -3,11 +3,13 @@
 
 #include <algorithm>
 
+#include "common/limits.hpp"
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "gateway/event_delivery.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/server_context.hpp"
+#include "gateway/worker_outbox.hpp"
 #include "gateway/worker_registry.hpp"
 #include "gateway/ws_frame.hpp"
 
@@ -85,7 +87,7 @@ void django_consumer::end(consumer_socket& socket, close_cause why, const std::s
 
 void django_consumer::to_worker(consumer_socket& socket, std::string message, on_fail f) {
   ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
-  ctx_.link.send(worker_, std::move(message), worker_, [this, &socket, f, post = socket.poster()](const std::string& error) {
+  auto failed = [this, &socket, f, post = socket.poster()](const std::string& error) {
     if (error.empty()) return;
     post([this, &socket, f, error] {
       drop(counters::send_failed, f == on_fail::close_socket ? "websocket.receive" : "switchboard.event", error);
@@ -93,7 +95,10 @@ void django_consumer::to_worker(consumer_socket& socket, std::string message, on
       // the socket ends, and the browser may try again (1013).
       if (f == on_fail::close_socket && state_ == state::open) socket.close_with(close_reason::worker_unavailable);
     });
-  });
+  };
+  // A worker that batches gets it in W's next batch (worker_outbox.hpp).
+  if (batches_ && ctx_.outbox) return ctx_.outbox->send(worker_, std::move(message), false, std::move(failed));
+  ctx_.link.send(worker_, std::move(message), worker_, std::move(failed));
 }
 
 void django_consumer::on_receive(consumer_socket& socket, std::string_view text) {
@@ -122,8 +127,12 @@ void django_consumer::on_disconnect(consumer_socket& socket) {
   // socket, or at least spoke about it.
   if (!worker_.empty() && (was_open || state_ == state::connecting)) {
     ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
-    ctx_.link.send(worker_, worker_wire::disconnect(channel_, socket.close_code()), worker_,
-                   [](const std::string&) {});
+    auto message = worker_wire::disconnect(channel_, socket.close_code());
+    if (batches_ && ctx_.outbox) {
+      ctx_.outbox->send(worker_, std::move(message), false, [](const std::string&) {});
+    } else {
+      ctx_.link.send(worker_, std::move(message), worker_, [](const std::string&) {});
+    }
   }
   if (state_ == state::connecting) refuse(503, counters::unavailable, "the socket went away");
   state_ = state::closed;
@@ -138,7 +147,9 @@ void django_consumer::on_layer_message(consumer_socket& socket, const std::share
   using k = worker_wire::message::kind;
   if (m.what == k::event) {  // a send() to S from Django or a Switchboard client
     event_delivery d(event);
-    return on_event(socket, d);
+    on_event(socket, d);
+    if (!d.forward.empty()) send_forwarded(ctx_, d);
+    return;
   }
   ctx_.stats.workers.from_worker.fetch_add(1, std::memory_order_relaxed);
   if (m.what == k::worker_alive) return drop(counters::bad_message, "worker_alive", "sent to a socket, not to the control channel");
@@ -184,6 +195,7 @@ void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
       }
       subprotocol_ = m.data;
       has_subprotocol_ = m.has_subprotocol;
+      batches_ = m.in_batch;
       render_ = std::move(m.render);
       state_ = state::open;
       ctx_.stats.workers.connects[counters::accepted].fetch_add(1, std::memory_order_relaxed);
@@ -243,6 +255,8 @@ void django_consumer::on_event(consumer_socket& socket, event_delivery& d) {
     }
   }
   if (worker_.empty()) return drop(counters::before_accept, "event", "no worker has spoken for the socket yet");
+  // A worker that batches gets one message for all its sockets in this delivery.
+  if (batches_) return d.forward_to(worker_, channel_);
   ctx_.stats.workers.events_forwarded.fetch_add(1, std::memory_order_relaxed);
   to_worker(socket, worker_wire::event(channel_, *d.event), on_fail::drop);
 }
@@ -255,6 +269,38 @@ void django_consumer::on_sweep(consumer_socket& socket, clock::time_point now) {
     drop(counters::out_of_order, "a seq gap that did not fill in time", "next=" + std::to_string(order_.next()));
     end(socket, close_reason::out_of_order, "worker messages out of order");
   }
+}
+
+void django_consumer::send_forwarded(server_context& ctx, event_delivery& d) {
+  // Each message stays within the event bounds (common/limits.hpp): the
+  // event once, plus at most 100 bytes per channel name.
+  namespace lim = common::limits;
+  const std::size_t room = lim::max_event_bytes > d.event->size() + 1024 ? lim::max_event_bytes - d.event->size() - 1024 : 0;
+  const std::size_t per = std::clamp<std::size_t>(room / 104, 1, worker_wire::max_batch_messages);
+  for (auto& [w, sockets] : d.forward) {
+    for (std::size_t i = 0; i < sockets.size(); i += per) {
+      const std::size_t n = std::min(per, sockets.size() - i);
+      ctx.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
+      ctx.stats.workers.events_forwarded.fetch_add(n, std::memory_order_relaxed);
+      std::string message = n == 1 ? worker_wire::event(sockets[i], *d.event) : worker_wire::event_for(sockets, i, n, *d.event);
+      auto failed = [&ctx, n, w = w](const std::string& error) {
+        if (error.empty()) return;
+        // The event is dropped for each socket it named (docs/protocol.md, Part 3, Liveness).
+        const auto total = ctx.stats.workers.dropped[counters::send_failed].fetch_add(n, std::memory_order_relaxed) + n;
+        static common::log_limiter limit;
+        common::warn_limited(limit, "django", "worker message dropped worker={} reason=send_failed what=\"switchboard.event\" "
+                             "sockets={} detail=\"{:.200}\" dropped_total={}", w, n, error, total);
+      };
+      // Only workers that batch are in d.forward: through W's outbox, alone
+      // (an event is never put in a batch: its depth is its own), in order.
+      if (ctx.outbox) {
+        ctx.outbox->send(w, std::move(message), true, std::move(failed));
+      } else {
+        ctx.link.send(w, std::move(message), w, std::move(failed));
+      }
+    }
+  }
+  d.forward.clear();
 }
 
 void django_consumer::on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event) {

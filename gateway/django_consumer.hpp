@@ -65,6 +65,9 @@ class django_consumer final : public consumer {
   // refused): counted; a late accept gets websocket.disconnect 1006 to its
   // worker, so the consumer there ends. On any I/O thread.
   static void on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event);
+  // The events a delivery's members left for their workers (event_delivery::forward):
+  // one switchboard.event per worker naming its sockets. On any I/O thread.
+  static void send_forwarded(server_context& ctx, event_delivery& d);
 
  private:
   enum class state : std::uint8_t { idle, connecting, open, refused, closed };
@@ -94,6 +97,7 @@ class django_consumer final : public consumer {
   unsigned refusal_ = 503;
   std::string subprotocol_;
   bool has_subprotocol_ = false;
+  bool batches_ = false;  // W took the socket in a switchboard.batch: it reads `sockets` events
   std::shared_ptr<const render_spec> render_;
   seq_reorder<worker_wire::message> order_;
   std::set<std::string> groups_;

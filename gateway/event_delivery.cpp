@@ -6,6 +6,13 @@
 
 namespace sb::gateway {
 
+void event_delivery::forward_to(const std::string& worker, const std::string& socket) {
+  for (auto& [w, sockets] : forward) {
+    if (w == worker) return sockets.push_back(socket);
+  }
+  forward.emplace_back(worker, std::vector<std::string>{socket});
+}
+
 std::shared_ptr<const std::string> event_delivery::frame_for(const render_spec& spec) {
   if (spec.empty()) return nullptr;
   for (const auto& [s, frame] : frames) {

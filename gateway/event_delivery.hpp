@@ -8,6 +8,9 @@
 // member with that spec (docs/architecture.md, rule 5): the per-member
 // cost is a short lookup here.
 //
+// Members whose event goes to their worker are collected per worker and
+// sent as one message naming them all (forward_to).
+//
 // Threading: built and used on one I/O thread, within one delivery.
 #pragma once
 
@@ -27,7 +30,13 @@ struct event_delivery {
   // Per spec seen in this delivery: the frame, or nullptr (the worker handles it).
   std::vector<std::pair<const render_spec*, std::shared_ptr<const std::string>>> frames;
 
+  // Members whose worker takes `sockets` events and runs the handler: per
+  // worker W, its sockets S, sent as one switchboard.event per W when the
+  // walk ends (docs/protocol.md, Part 3, Batches), not one per member.
+  std::vector<std::pair<std::string, std::vector<std::string>>> forward;
+
   explicit event_delivery(std::shared_ptr<const std::string> e) : event(std::move(e)) {}
+  void forward_to(const std::string& worker, const std::string& socket);
   // The frame for members with `spec`, or nullptr when the event is not
   // rendered for them (no handler, a field missing).
   std::shared_ptr<const std::string> frame_for(const render_spec& spec);

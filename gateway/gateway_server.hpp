@@ -17,6 +17,7 @@
 #include "gateway/layer_link.hpp"
 #include "gateway/listener.hpp"
 #include "gateway/server_context.hpp"
+#include "gateway/worker_outbox.hpp"
 #include "gateway/worker_registry.hpp"
 
 namespace sb::gateway {
@@ -45,6 +46,7 @@ class gateway_server {
   std::unique_ptr<layer_link> link_;
   std::unique_ptr<server_context> ctx_;
   std::unique_ptr<worker_registry> workers_;
+  std::unique_ptr<worker_outbox> outbox_;
   std::shared_ptr<listener> listener_;
 };
 

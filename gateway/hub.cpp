@@ -265,7 +265,7 @@ void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const s
     shard* s = sp.get();
     // On the shard's own thread (the layerd link's, thread 0) it runs at
     // once, so the frames are queued before the flush that pass posts.
-    boost::asio::dispatch(*s->ioc, [s, frame, group, event] {
+    boost::asio::dispatch(*s->ioc, [this, s, frame, group, event] {
       auto it = s->groups.find(group);
       if (it == s->groups.end()) return;
       auto& members = it->second.members;
@@ -287,6 +287,7 @@ void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const s
           if (it->second.event_members.count(session)) session->on_group_event(d);
         }
         s->scratch.clear();
+        if (!d.forward.empty() && forwarded_) forwarded_(d);
       }
       s->delivering = nullptr;
       if (it->second.empty()) s->groups.erase(it);

@@ -48,6 +48,7 @@
 namespace sb::gateway {
 
 class websocket_session;
+struct event_delivery;
 
 class hub {
  public:
@@ -98,6 +99,9 @@ class hub {
   void on_unknown_event_target(std::function<void(std::uint64_t conn, const std::string& event)> f) {
     unknown_event_target_ = std::move(f);
   }
+  // Before start(): what to do, on the thread, with a group delivery's
+  // events its members left for their workers (event_delivery::forward).
+  void on_forwarded(std::function<void(event_delivery&)> f) { forwarded_ = std::move(f); }
   std::size_t events_sessions() const { return events_sessions_.load(std::memory_order_relaxed); }
 
   // On the session's thread: local group membership, used by deliver_group.
@@ -164,6 +168,7 @@ class hub {
   std::atomic<std::uint64_t> unknown_targets_{0};
   std::atomic<std::size_t> events_sessions_{0};
   std::function<void(std::uint64_t, const std::string&)> unknown_event_target_;
+  std::function<void(event_delivery&)> forwarded_;
   std::array<std::atomic<std::uint64_t>, flush_bounds_ms.size() + 1> flush_buckets_{};
   std::atomic<std::uint64_t> flush_sum_ns_{0};
 };

@@ -26,6 +26,7 @@ namespace sb::gateway {
 class hub;
 class layer_link;
 class worker_registry;
+class worker_outbox;
 
 struct gateway_stats {
   std::atomic<std::uint64_t> handshakes{0};
@@ -66,6 +67,8 @@ struct gateway_stats {
     std::atomic<std::int64_t> sockets{0};  // accepted and open now
     std::atomic<std::uint64_t> to_worker{0};
     std::atomic<std::uint64_t> from_worker{0};
+    std::atomic<std::uint64_t> batches_to_worker{0};    // switchboard.batch messages sent
+    std::atomic<std::uint64_t> batches_from_worker{0};  // switchboard.batch messages taken
     std::atomic<std::uint64_t> events_rendered{0};   // fast path: deliveries the gateway rendered itself
     std::atomic<std::uint64_t> events_forwarded{0};  // switchboard.event sent to a worker
     std::array<std::atomic<std::uint64_t>, drop_reasons> dropped{};
@@ -99,6 +102,7 @@ struct server_context {
   std::atomic<bool> draining{false};  // SIGTERM: /healthz says 503, clients are asked to go
   tls_holder tls;                     // empty unless --tls-cert/--tls-key
   worker_registry* workers = nullptr;  // Django routes' worker liveness (set by gateway_server)
+  worker_outbox* outbox = nullptr;     // messages to workers that batch (set by gateway_server)
   gateway_stats stats;
 };
 

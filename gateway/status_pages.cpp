@@ -115,6 +115,9 @@ std::string metrics_text(const server_context& ctx) {
     head("switchboard_gateway_worker_messages_total", "counter", "Messages to and from Django workers.");
     metric("switchboard_gateway_worker_messages_total", v(w.to_worker), "{direction=\"to_worker\"}");
     metric("switchboard_gateway_worker_messages_total", v(w.from_worker), "{direction=\"from_worker\"}");
+    head("switchboard_gateway_worker_batches_total", "counter", "switchboard.batch messages to and from Django workers.");
+    metric("switchboard_gateway_worker_batches_total", v(w.batches_to_worker), "{direction=\"to_worker\"}");
+    metric("switchboard_gateway_worker_batches_total", v(w.batches_from_worker), "{direction=\"from_worker\"}");
     one("switchboard_gateway_worker_events_rendered_total", "counter",
         "Events for Django sockets rendered by the gateway from their RENDER (no message to the worker).",
         v(w.events_rendered));

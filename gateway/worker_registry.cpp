@@ -43,6 +43,7 @@ void worker_registry::detach(const std::shared_ptr<worker_entry>& entry, const s
 }
 
 void worker_registry::on_control(const std::string& event) {
+  if (auto b = worker_wire::decode_batch(event)) return on_batch(*b);
   auto m = worker_wire::decode(event, 0);
   if (!m || m.value().what != worker_wire::message::kind::worker_alive) {
     const auto n = ctx_.stats.workers.dropped[gateway_stats::worker_counters::bad_message].fetch_add(1) + 1;
@@ -54,6 +55,42 @@ void worker_registry::on_control(const std::string& event) {
   ctx_.stats.workers.from_worker.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   if (auto it = workers_.find(m.value().worker); it != workers_.end()) it->second.entry->heard();
+}
+
+void worker_registry::on_batch(const common::result<worker_wire::batch>& b) {
+  using counters = gateway_stats::worker_counters;
+  // anybody who can write to the gateway's inbox can send these
+  static common::log_limiter refused_limit, entries_limit;
+  if (!b) {
+    const auto n = ctx_.stats.workers.dropped[counters::bad_message].fetch_add(1) + 1;
+    common::warn_limited(refused_limit, "django", "switchboard.batch refused reason=bad_message detail=\"{:.200}\" dropped_total={}",
+                         b.error_text(), n);
+    return;
+  }
+  const auto& batch = b.value();
+  ctx_.stats.workers.batches_from_worker.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = workers_.find(batch.worker); it != workers_.end()) it->second.entry->heard();
+  }
+  std::size_t dropped = batch.problems.size();
+  std::string first = dropped ? batch.problems.front() : std::string();
+  // Each entry goes to its socket's door, as a message sent to S would
+  // (django_consumer::on_layer_message), in the batch's order.
+  for (const auto& e : batch.entries) {
+    const auto parts = common::split_specific_channel(e.socket);
+    std::uint64_t conn = 0;
+    if (!parts || parts->gateway != ctx_.gateway_id || !ctx_.hub_ref.parse_conn(parts->conn, conn)) {
+      if (!dropped++) first = "\"socket\" is not a socket of this gateway";
+      continue;
+    }
+    ctx_.hub_ref.deliver_events(std::make_shared<const std::string>(e.bytes), {conn});
+  }
+  if (dropped) {
+    const auto n = ctx_.stats.workers.dropped[counters::bad_message].fetch_add(dropped) + dropped;
+    common::warn_limited(entries_limit, "django", "switchboard.batch entries dropped worker={} entries={} reason=bad_message "
+                         "detail=\"{:.200}\" dropped_total={}", batch.worker, dropped, first, n);
+  }
 }
 
 std::size_t worker_registry::workers() const {

@@ -1,6 +1,9 @@
 // worker_registry.hpp — the Django worker processes this gateway's sockets
 // belong to, and whether each is alive (docs/protocol.md, Part 3, Liveness).
 //
+// The control channel also takes a worker's switchboard.batch (Part 3,
+// Batches): each entry goes to its socket as if sent to S.
+//
 // A worker process W is alive while it is heard from: any message about
 // one of its sockets, or its switchboard.worker_alive on the control
 // channel `specific.<gateway>!ctl`. A sweep every 500 ms closes the
@@ -27,6 +30,9 @@
 #include <unordered_map>
 
 #include <boost/asio/steady_timer.hpp>
+
+#include "common/result.hpp"
+#include "gateway/worker_wire.hpp"
 
 namespace sb::gateway {
 
@@ -67,6 +73,8 @@ class worker_registry {
     std::shared_ptr<worker_entry> entry;
     std::set<std::string> sockets;  // conns: the part of S after '!'
   };
+  // A worker's switchboard.batch: each entry to its socket, bad ones counted.
+  void on_batch(const common::result<worker_wire::batch>& b);
   void arm();
   void sweep(clock::time_point now);
 

@@ -54,9 +54,11 @@ std::string_view as_str(const msgpack::object* o, const char* what) {
 }  // namespace
 
 std::string connect(std::string_view socket, std::string_view scope_msgpack) {
-  return socket_message("switchboard.connect", socket, 1, [&](packer& pk, msgpack::sbuffer& buf) {
+  return socket_message("switchboard.connect", socket, 2, [&](packer& pk, msgpack::sbuffer& buf) {
     str(pk, "scope");
     buf.write(scope_msgpack.data(), scope_msgpack.size());  // already msgpack
+    str(pk, "batch");
+    pk.pack_true();
   });
 }
 
@@ -88,6 +90,21 @@ std::string event(std::string_view socket, std::string_view event_msgpack) {
   });
 }
 
+std::string event_for(const std::vector<std::string>& sockets, std::size_t first, std::size_t count,
+                      std::string_view event_msgpack) {
+  msgpack::sbuffer buf;
+  packer pk(buf);
+  pk.pack_map(3);
+  str(pk, "type");
+  str(pk, "switchboard.event");
+  str(pk, "sockets");
+  pk.pack_array(static_cast<std::uint32_t>(count));
+  for (std::size_t i = first; i < first + count; ++i) str(pk, sockets[i]);
+  str(pk, "event");
+  buf.write(event_msgpack.data(), event_msgpack.size());  // the event unchanged, once
+  return bytes_of(buf);
+}
+
 std::string alive(std::string_view gateway, const std::vector<std::string>& sockets) {
   msgpack::sbuffer buf;
   packer pk(buf);
@@ -111,15 +128,65 @@ bool server_may_send(int code) {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
-common::result<message> decode(std::string_view bytes, std::size_t max_payload) {
+namespace {
+// The message as msgpack objects, within the event bounds (common/limits.hpp).
+msgpack::object_handle unpack_bounded(std::string_view bytes) {
   namespace lim = common::limits;
-  if (bytes.size() > lim::max_event_bytes) return common::error{"message over " + std::to_string(lim::max_event_bytes) + " bytes"};
+  if (bytes.size() > lim::max_event_bytes) throw bad("message over " + std::to_string(lim::max_event_bytes) + " bytes");
+  const msgpack::unpack_limit limit(lim::max_event_items, lim::max_event_items, lim::max_event_bytes,
+                                    lim::max_event_bytes, lim::max_event_bytes, lim::max_event_depth);
+  std::size_t off = 0;
+  auto oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, limit);
+  if (off != bytes.size()) throw bad("trailing bytes after the message");
+  return oh;
+}
+}  // namespace
+
+std::optional<common::result<batch>> decode_batch(std::string_view bytes) {
   try {
-    const msgpack::unpack_limit limit(lim::max_event_items, lim::max_event_items, lim::max_event_bytes,
-                                      lim::max_event_bytes, lim::max_event_bytes, lim::max_event_depth);
-    std::size_t off = 0;
-    auto oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, limit);
-    if (off != bytes.size()) return common::error{"trailing bytes after the message"};
+    auto oh = unpack_bounded(bytes);
+    const msgpack::object& o = oh.get();
+    if (o.type != msgpack::type::MAP) return std::nullopt;
+    const auto* type = field(o.via.map, "type");
+    if (!type || type->type != msgpack::type::STR ||
+        std::string_view(type->via.str.ptr, type->via.str.size) != "switchboard.batch") {
+      return std::nullopt;
+    }
+    batch out;
+    const std::string_view worker = as_str(field(o.via.map, "worker"), "worker");
+    if (!common::is_valid_channel_name(worker) || worker.find('!') == std::string_view::npos) {
+      return common::result<batch>(common::error{"\"worker\" is not a process-local channel name"});
+    }
+    out.worker = std::string(worker);
+    const auto* list = field(o.via.map, "messages");
+    if (!list || list->type != msgpack::type::ARRAY) return common::result<batch>(common::error{"\"messages\" is not a list"});
+    if (list->via.array.size > max_batch_messages) {
+      return common::result<batch>(common::error{"a batch of " + std::to_string(list->via.array.size) + " messages (at most " +
+                                                 std::to_string(max_batch_messages) + ")"});
+    }
+    out.entries.reserve(list->via.array.size);
+    for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
+      const auto& e = list->via.array.ptr[i];
+      const auto* socket = e.type == msgpack::type::MAP ? field(e.via.map, "socket") : nullptr;
+      if (!socket || socket->type != msgpack::type::STR) {
+        out.problems.push_back("entry " + std::to_string(i) + (e.type == msgpack::type::MAP ? " has no \"socket\" string" : " is not a map"));
+        continue;
+      }
+      msgpack::sbuffer buf;
+      msgpack::pack(buf, e);
+      out.entries.push_back({std::string(socket->via.str.ptr, socket->via.str.size), bytes_of(buf)});
+    }
+    return common::result<batch>(std::move(out));
+  } catch (const bad& e) {
+    return common::result<batch>(common::error{e.what()});
+  } catch (const std::exception& e) {
+    return common::result<batch>(common::error{std::string("malformed msgpack (") + e.what() + ")"});
+  }
+}
+
+common::result<message> decode(std::string_view bytes, std::size_t max_payload) {
+  try {
+    auto oh = unpack_bounded(bytes);
     const msgpack::object& o = oh.get();
     if (o.type != msgpack::type::MAP) return common::error{"message is not a map"};
     const auto& m = o.via.map;
@@ -154,6 +221,7 @@ common::result<message> decode(std::string_view bytes, std::size_t max_payload) 
       return common::error{"\"worker\" is not a process-local channel name"};
     }
     out.worker = std::string(worker);
+    out.in_batch = field(m, "socket") != nullptr;
     if (out.what == message::kind::worker_alive) return out;
     const auto* seq = field(m, "seq");
     if (!seq) return common::error{"missing \"seq\""};

@@ -28,11 +28,15 @@ namespace sb::gateway::worker_wire {
 
 // ---- gateway → worker ----
 
+// Carries "batch": true: this gateway takes switchboard.batch on its control channel.
 std::string connect(std::string_view socket, std::string_view scope_msgpack);
 std::string receive_text(std::string_view socket, std::string_view text);
 std::string receive_bytes(std::string_view socket, std::string_view bytes);
 std::string disconnect(std::string_view socket, int code);
 std::string event(std::string_view socket, std::string_view event_msgpack);
+// One event for several sockets of one worker: {"sockets": [S, ...]}.
+std::string event_for(const std::vector<std::string>& sockets, std::size_t first, std::size_t count,
+                      std::string_view event_msgpack);
 // `sockets` omitted when there are more than max_alive_sockets.
 std::string alive(std::string_view gateway, const std::vector<std::string>& sockets);
 inline constexpr std::size_t max_alive_sockets = 50000;
@@ -58,6 +62,7 @@ struct message {
   // send_text/send_bytes: the payload; group_*: the group; accept: the subprotocol
   std::string data;
   bool has_subprotocol = false;                 // accept
+  bool in_batch = false;                        // came in a switchboard.batch (it names its "socket")
   std::shared_ptr<const render_spec> render;    // accept: the empty spec without one; null when bad
   std::string render_problem;                   // accept: why RENDER was refused (the socket gets 403)
   std::uint16_t code = 1000;                    // close
@@ -68,6 +73,24 @@ struct message {
 // Decodes the message `bytes` (one DELIVER's event). max_payload bounds a
 // websocket.send (the gateway's frame limit). Errors name what is wrong.
 common::result<message> decode(std::string_view bytes, std::size_t max_payload);
+
+// A worker's switchboard.batch on the control channel (docs/protocol.md,
+// Part 3, Batches): each entry is one of the socket messages above plus
+// "socket": S, handed on as its own msgpack bytes to the socket's door.
+inline constexpr std::size_t max_batch_messages = 1000;
+struct batch {
+  struct entry {
+    std::string socket;  // S
+    std::string bytes;   // the entry, re-packed as its own message
+  };
+  std::string worker;                 // W
+  std::vector<entry> entries;         // in the batch's order
+  std::vector<std::string> problems;  // one per entry dropped (not a map, no "socket")
+};
+// nullopt when `bytes` is not a switchboard.batch (decode() it instead);
+// an error when it is one that is refused as a whole (not a list, over
+// max_batch_messages, no valid "worker").
+std::optional<common::result<batch>> decode_batch(std::string_view bytes);
 
 // Whether a server may send `code` in a close frame (RFC 6455 7.4).
 bool server_may_send(int code);

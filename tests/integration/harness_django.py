@@ -97,10 +97,16 @@ class FakeGateway:
     connects go to the worker channel NAME, socket messages to W (on the
     host W's process reads, as layerd writes them), and what workers send to
     `specific.<run id>!<conn>` or `!ctl` is read from the gateway's inbox on
-    every host, as layerd drains it. Use inside one event loop; close()."""
+    every host, as layerd drains it. With batch=True its connects say it
+    takes switchboard.batch, and each batch's entries are queued under their
+    socket (`batches` lists the sizes, `direct` the channels that got a
+    message of their own). Use inside one event loop; close()."""
 
-    def __init__(self, redis_ports, run_id="fakegw.0123456789abcdef", keys=None):
+    def __init__(self, redis_ports, run_id="fakegw.0123456789abcdef", keys=None, batch=False):
         self.run_id = run_id
+        self.batch = batch
+        self.batches = []
+        self.direct = set()
         hosts = [("127.0.0.1", p) for p in redis_ports]
         kw = {"symmetric_encryption_keys": keys} if keys else {}
         self.layer = RedisChannelLayer(hosts=hosts, **kw)
@@ -125,6 +131,13 @@ class FakeGateway:
     async def _read(self, layer):
         while True:
             channel, message = await layer.receive_single(f"specific.{self.run_id}!")
+            if self.batch and channel == self.ctl and message.get("type") == "switchboard.batch":
+                self.batches.append(len(message["messages"]))
+                for m in message["messages"]:
+                    self.queue(m.pop("socket")).put_nowait(m)
+                continue
+            if channel != self.ctl:
+                self.direct.add(channel)
             self.queue(channel).put_nowait(message)
 
     async def next(self, channel, timeout=15.0):
@@ -138,7 +151,10 @@ class FakeGateway:
         return m
 
     async def connect(self, route, sock, scope):
-        await self.layer.send(route, {"type": "switchboard.connect", "socket": sock, "scope": scope})
+        m = {"type": "switchboard.connect", "socket": sock, "scope": scope}
+        if self.batch:
+            m["batch"] = True
+        await self.layer.send(route, m)
 
     async def to_worker(self, worker, message):
         layer = self.host_layers[shard(non_local(worker), len(self.host_layers))]
@@ -149,6 +165,9 @@ class FakeGateway:
 
     async def event(self, worker, sock, event):
         await self.to_worker(worker, {"type": "switchboard.event", "socket": sock, "event": event})
+
+    async def batch_to(self, worker, messages):
+        await self.to_worker(worker, {"type": "switchboard.batch", "messages": messages})
 
     async def disconnect(self, worker, sock, code=1000):
         await self.to_worker(worker, {"type": "websocket.disconnect", "socket": sock, "code": code})

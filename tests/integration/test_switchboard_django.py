@@ -42,8 +42,8 @@ class WorkerTestCase(ProcessTestCase):
         self.workers = [self.own(Runworker(channels, self.env, self.workdir, name=f"worker{i}")).start()
                         for i in range(n)]
 
-    def gateway(self, run_id="fakegw.0123456789abcdef"):
-        return FakeGateway(self.ports, run_id=run_id, keys=self.keys)
+    def gateway(self, run_id="fakegw.0123456789abcdef", batch=False):
+        return FakeGateway(self.ports, run_id=run_id, keys=self.keys, batch=batch)
 
     async def open(self, g, route, sock=None, expect_group=False, **scope_kw):
         """Connects one socket; returns (S, W, accept message)."""
@@ -361,6 +361,79 @@ class UnderDaphne(WorkerTestCase):
             finally:
                 await a.close()
                 await b.close()
+        arun(body(), TEST_TIMEOUT)
+
+
+class Batches(WorkerTestCase):
+    """switchboard.batch both ways (docs/protocol.md, Part 3, Batches)."""
+
+    def test_outbox_batches_for_a_gateway_that_takes_them_and_events_name_sockets(self):
+        self.start_workers(["chat"])
+
+        async def body():
+            g = self.gateway(batch=True)
+            old = self.gateway(run_id="oldgw.0123456789abcdef")  # a gateway without batches
+            try:
+                socks = [await self.open(g, "chat", expect_group=True) for _ in range(3)]
+                w = socks[0][1]
+                names = [s for s, _, _ in socks]
+                # one event for three sockets, 20 times, in one batch: each socket's
+                # handler runs 20 times, its sends in seq order, collected into batches
+                before = len(g.batches)
+                await g.batch_to(w, [{"type": "switchboard.event", "sockets": names,
+                                      "event": {"type": "chat_message", "message": f"m{i}"}}
+                                     for i in range(20)])
+                for s in names:
+                    got = [await g.next(s) for _ in range(20)]
+                    self.assertEqual([m["seq"] for m in got], list(range(3, 23)))
+                    self.assertEqual([json.loads(m["text"])["message"] for m in got],
+                                     [f"m{i}" for i in range(20)])
+                sizes = g.batches[before:]
+                self.assertEqual(sum(sizes), 60)
+                self.assertGreater(max(sizes), 1, "messages collected while a flush was in flight")
+                self.assertEqual(g.direct, set(), "nothing sent to a socket's channel alone")
+                # a gateway whose connect does not say batch gets the old form
+                s_old, w_old, acc = await self.open(old, "chat", expect_group=True)
+                self.assertEqual(acc["seq"], 2)
+                self.assertEqual(old.direct, {s_old})
+                st = self.workers[0].wait_stat("events", lambda n: n == 60)
+                self.assertEqual(st["batches_in"], 1)
+                self.assertGreaterEqual(st["batched"], 60 + 6)
+            finally:
+                await g.close()
+                await old.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_a_bad_entry_is_dropped_the_rest_applied_and_an_oversize_batch_refused(self):
+        self.start_workers(["state"])
+
+        async def body():
+            g = self.gateway(batch=True)
+            try:
+                s, w, _ = await self.open(g, "state")
+                await g.batch_to(w, [
+                    {"type": "websocket.receive", "socket": s, "text": "a"},
+                    "not a map",
+                    {"type": "switchboard.batch", "messages": []},   # no batch in a batch
+                    {"type": "switchboard.event", "sockets": "x", "event": {"type": "state.ping"}},
+                    {"type": "switchboard.event", "sockets": [s, 5, g.socket()],
+                     "event": {"type": "state.ping", "n": 7}},
+                    {"type": "websocket.receive", "socket": s, "text": "b"},
+                ])
+                got = [json.loads((await g.next(s))["text"]) for _ in range(3)]
+                self.assertEqual([m.get("count") for m in got], [1, 1, 2])
+                self.assertEqual(got[1].get("ping"), 7)
+                # over 1,000 messages: refused as a whole, nothing of it applied
+                await g.batch_to(w, [{"type": "websocket.receive", "socket": s, "text": "x"}] * 1001)
+                await g.batch_to(w, [{"type": "websocket.receive", "socket": s, "text": "c"}])
+                self.assertEqual(json.loads((await g.next(s))["text"])["count"], 3)
+                st = self.workers[0].wait_stat("dropped_bad_batch", lambda n: n == 1)
+                self.assertEqual(st["dropped_malformed"], 3)  # not a map, nested batch, "x"
+                self.assertEqual(st["dropped_unknown_socket"], 2)  # 5 and a socket never connected
+                self.assertEqual(st["receives"], 3)
+                self.assertTrue(self.workers[0].alive())
+            finally:
+                await g.close()
         arun(body(), TEST_TIMEOUT)
 
 

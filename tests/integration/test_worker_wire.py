@@ -76,6 +76,15 @@ class Worker:
                 await asyncio.sleep(0.5)
         self.beating = asyncio.ensure_future(beat())
 
+    def entry(self, socket, type, **fields):
+        """One message of a switchboard.batch, with the next seq for socket."""
+        self.seq[socket] = self.seq.get(socket, 0) + 1
+        return {"type": type, "socket": socket, "worker": self.W, "seq": self.seq[socket], **fields}
+
+    async def batch(self, gateway_id, messages):
+        await self.layer.send(f"specific.{gateway_id}!ctl",
+                              {"type": "switchboard.batch", "worker": self.W, "messages": messages})
+
     def inbox_types(self, redis):
         """The types of the messages waiting in W's inbox (read in Redis, not popped)."""
         key = "asgi" + self.W[: self.W.index("!") + 1]
@@ -106,6 +115,7 @@ async def handshake(worker, gw, path, render=None, **kw):
 
 
 class WorkerWire(ProcessTestCase):
+    single_thread = True
 
     def cluster(self, layerds=1, gateways=1, gateway_args=(), layerd_args=()):
         c = self.start_cluster(layerds=layerds, gateways=gateways, gateway_args=[*ROUTES, *gateway_args],
@@ -365,6 +375,7 @@ class WorkerWire(ProcessTestCase):
             # a channels_redis group_send of another type goes to the worker
             await w.layer.group_send("chat_lobby", {"type": "user.joined", "who": "ann"})
             ev = await w.recv_type("switchboard.event")
+            print("EV", ev)
             self.assertEqual((ev["socket"], ev["event"]), (S, {"type": "user.joined", "who": "ann"}))
             # a channels_redis group_send of chat.message is rendered by the gateway
             await w.layer.group_send("chat_lobby", {"type": "chat.message", "message": "from django"})
@@ -396,6 +407,167 @@ class WorkerWire(ProcessTestCase):
         m = self.metrics(gw)
         self.assertGreaterEqual(m["switchboard_gateway_worker_events_rendered_total"], 2)
         self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 1)
+
+    def test_a_batch_from_the_worker_applies_each_entry_and_drops_bad_ones(self):
+        c = self.cluster()
+        gw = c.gateways[0]
+        gid = run_id(gw)
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/lobby/{p}/")) for p in ("a", "b")]
+            connects = [await w.connect(), await w.connect()]
+            self.assertTrue(all(m["batch"] is True for m in connects), "the gateway takes batches")
+            S1, S2 = (m["socket"] for m in connects)
+            # both accepts in one batch, on the control channel
+            await w.batch(gid, [w.entry(S1, "websocket.accept", subprotocol=None),
+                                w.entry(S2, "websocket.accept", subprotocol=None)])
+            ws1, ws2 = [await asyncio.wait_for(t, 20) for t in tasks]
+            # sends to both, each socket's in its seq order, with bad entries between
+            # (not a map, no socket, another gateway's socket): those dropped, the rest applied
+            await w.batch(gid, [w.entry(S1, "websocket.send", text="1a"), "not a map",
+                                w.entry(S2, "websocket.send", text="2a"),
+                                {"type": "websocket.send", "worker": w.W, "seq": 9, "text": "x"},
+                                {"type": "websocket.send", "socket": "specific.other.0123456789abcdef!1",
+                                 "worker": w.W, "seq": 1, "text": "x"},
+                                w.entry(S1, "websocket.send", text="1b"),
+                                w.entry(S2, "websocket.send", text="2b")])
+            self.assertEqual([await asyncio.wait_for(ws1.recv(), 15) for _ in range(2)], ["1a", "1b"])
+            self.assertEqual([await asyncio.wait_for(ws2.recv(), 15) for _ in range(2)], ["2a", "2b"])
+            # over 1,000 messages: refused as a whole
+            first = w.seq[S1] + 1
+            await w.batch(gid, [w.entry(S1, "websocket.send", text=f"big {i}") for i in range(1001)])
+            w.seq[S1] = first - 1
+            await w.batch(gid, [w.entry(S1, "websocket.send", text="after")])
+            self.assertEqual(await asyncio.wait_for(ws1.recv(), 15), "after")
+            # the old form still works beside it
+            await w.to(S2, "websocket.send", text="unbatched")
+            self.assertEqual(await asyncio.wait_for(ws2.recv(), 15), "unbatched")
+            await ws1.close()
+            await ws2.close()
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m['switchboard_gateway_worker_batches_total{direction="from_worker"}'], 3)
+        self.assertEqual(m['switchboard_gateway_worker_dropped_total{reason="bad_message"}'], 4)
+        self.assertIn("switchboard.batch refused", gw.log_text())
+        self.assertIn("switchboard.batch entries dropped", gw.log_text())
+
+    def test_an_event_for_sockets_of_a_batching_worker_goes_once_naming_them(self):
+        c = self.cluster()
+        gw = c.gateways[0]
+        gid = run_id(gw)
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            old = await Worker(self, self.redis_port).start()  # accepts unbatched: per-socket events
+            w.keep_alive(gid)
+            old.keep_alive(gid)
+            tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/lobby/{p}/")) for p in ("a", "b", "c")]
+            names = [(await w.connect())["socket"] for _ in range(3)]
+            S1, S2, S3 = names
+            await w.batch(gid, [w.entry(S1, "websocket.accept", subprotocol=None),
+                                w.entry(S2, "websocket.accept", subprotocol=None),
+                                w.entry(S1, "switchboard.group_add", group="room"),
+                                w.entry(S2, "switchboard.group_add", group="room")])
+            await old.accept(S3)
+            await old.to(S3, "switchboard.group_add", group="room")
+            socks = [await asyncio.wait_for(t, 20) for t in tasks]
+            both = False
+            await asyncio.sleep(0.5)  # the joins reach layerd
+            # a group_send through the gateway (GROUP_SEND, fanned out by the gateway)
+            await w.batch(gid, [w.entry(S1, "switchboard.group_send", group="room",
+                                        message={"type": "user.joined", "who": "ann"})])
+            # one message per I/O thread for the sockets it holds: "sockets" when
+            # several, the per-socket form for one
+            got = []
+            while len(got) < 2:
+                ev = await w.recv_type("switchboard.event")
+                self.assertEqual(ev["event"], {"type": "user.joined", "who": "ann"})
+                got += ev["sockets"] if "sockets" in ev else [ev["socket"]]
+                if "sockets" in ev:
+                    self.assertNotIn("socket", ev)
+                    both = True
+            self.assertEqual(sorted(got), sorted([S1, S2]))
+            if self.single_thread:
+                self.assertTrue(both, "one message naming both sockets")
+            ev3 = await old.recv_type("switchboard.event")
+            self.assertEqual((ev3["socket"], ev3["event"]), (S3, {"type": "user.joined", "who": "ann"}))
+            await asyncio.sleep(0.5)
+            self.assertEqual([t for t in w.inbox_types(c.redis) if t != "switchboard.alive"], [],
+                             "one message for both sockets")
+            for ws in socks:
+                await ws.close()
+            w.beating.cancel()
+            old.beating.cancel()
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 3)
+
+    async def batching_sockets(self, w, gw, n):
+        """n sockets W accepts in one switchboard.batch: (websockets, names)."""
+        tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/lobby/p{i}/")) for i in range(n)]
+        names = [(await w.connect())["socket"] for _ in range(n)]
+        await w.batch(run_id(gw), [w.entry(S, "websocket.accept", subprotocol=None) for S in names])
+        return [await asyncio.wait_for(t, 20) for t in tasks], names
+
+    def test_browser_messages_for_a_batching_worker_share_sends_in_order(self):
+        # W's inbox holds 1,000 (a slow reader must not make layerd refuse a receive: 1013)
+        c = self.cluster(gateway_args=["--rate-limit", "1000", "--rate-burst", "1000"],
+                         layerd_args=["--channel-capacity", "specific.*=1000"])
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            w.keep_alive(run_id(gw))
+            socks, names = await self.batching_sockets(w, gw, 3)
+            await asyncio.gather(*[ws.send(f"{i}:{k}") for k in range(40) for i, ws in enumerate(socks)])
+            got, pops, biggest = {S: [] for S in names}, 0, 0
+            while sum(len(v) for v in got.values()) < 120:
+                m = await w.recv()
+                if m["type"] == "switchboard.alive":
+                    continue
+                pops += 1
+                entries = m["messages"] if m["type"] == "switchboard.batch" else [m]
+                biggest = max(biggest, len(entries))
+                for e in entries:
+                    self.assertEqual(e["type"], "websocket.receive", e)
+                    got[e["socket"]].append(e["text"])
+            browsers = set()
+            for S in names:  # which browser is which S is the gateway's business
+                i = got[S][0].split(":")[0]
+                browsers.add(i)
+                self.assertEqual(got[S], [f"{i}:{k}" for k in range(40)], "each socket's messages in frame order")
+            self.assertEqual(browsers, {"0", "1", "2"})
+            self.assertLess(pops, 120, "messages that came while a send was in flight shared one")
+            self.assertGreater(biggest, 1)
+            for ws in socks:
+                await ws.close()
+            w.beating.cancel()
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertGreaterEqual(m['switchboard_gateway_worker_batches_total{direction="to_worker"}'], 1)
+
+    def test_a_batch_the_worker_cannot_get_closes_each_of_its_sockets_1013(self):
+        # W's inbox holds 1 message and the worker reads none: the first receive fills
+        # it, and whatever comes after (alone or in a batch) is refused: each socket 1013
+        c = self.cluster(layerd_args=["--channel-capacity", "specific.*=1"])
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            socks, names = await self.batching_sockets(w, gw, 3)
+            await asyncio.sleep(0.5)
+            await socks[0].send("fills the inbox")
+            await asyncio.sleep(0.5)
+            await asyncio.gather(*[ws.send(f"m{k}") for k in range(5) for ws in socks], return_exceptions=True)
+            for ws in socks:
+                with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 15)
+                self.assertEqual(ws.close_code, 1013)
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertGreaterEqual(m['switchboard_gateway_worker_dropped_total{reason="send_failed"}'], 3)
 
     def test_a_silent_worker_closes_its_sockets_with_1012(self):
         c = self.cluster(gateway_args=["--worker-timeout-ms", "1500"])
@@ -454,6 +626,7 @@ class WorkerWire(ProcessTestCase):
 
 class WorkerWireThreads(WorkerWire):
     """The same with three I/O threads: sockets on other threads than the link's."""
+    single_thread = False
 
     def cluster(self, layerds=1, gateways=1, gateway_args=(), layerd_args=()):
         return super().cluster(layerds, gateways, ["--threads", "3", *gateway_args], layerd_args)

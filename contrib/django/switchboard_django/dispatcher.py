@@ -21,6 +21,7 @@ import asyncio
 import collections
 import time
 
+import msgpack
 import redis.exceptions
 from channels.exceptions import ChannelFull
 from django.conf import settings
@@ -41,6 +42,48 @@ CLAIM_TTL = 60            # seconds a connect's claim is kept in Redis
 # What an unreachable or too slow Redis raises through channels_redis.
 REDIS_DOWN = (ConnectionError, OSError, asyncio.TimeoutError, redis.exceptions.ConnectionError,
               redis.exceptions.TimeoutError)
+# switchboard.batch (docs/protocol.md, Part 3, Batches): at most this many
+# messages, and about this many bytes and msgpack items, in one batch; an
+# outbox holds at most OUTBOX_MAX messages per gateway (past it a send
+# waits for the flush: backpressure, not loss).
+MAX_BATCH = 1000
+MAX_BATCH_BYTES = 256 * 1024
+MAX_BATCH_ITEMS = 60000
+OUTBOX_MAX = 10000
+
+
+class _Outbox:
+    """The worker's messages for the sockets of one gateway, waiting for
+    the flush in flight (at most one per gateway)."""
+    __slots__ = ("queue", "flushing", "room")
+
+    def __init__(self):
+        self.queue = collections.deque()
+        self.flushing = False
+        self.room = None  # a future the senders wait on while the outbox is full
+
+    def wake(self):
+        if self.room is not None and not self.room.done() and len(self.queue) < OUTBOX_MAX:
+            self.room.set_result(None)
+
+
+def _estimate(message, render_size):
+    """(bytes, msgpack items) a message adds to a batch, at least what it
+    packs to (an item is at least one byte)."""
+    kind = message["type"]
+    if kind == "switchboard.group_send":
+        n = 200 + len(msgpack.packb(message["message"], use_bin_type=True))
+        return n, n
+    if kind == "websocket.accept":
+        n = 200 + render_size
+        return n, n
+    text, data = message.get("text"), message.get("bytes")
+    n = 200
+    if text is not None:
+        n += len(text) if text.isascii() else 4 * len(text)
+    elif data is not None:
+        n += len(data)
+    return n, 12
 
 
 class _Gateway:
@@ -65,6 +108,7 @@ class Dispatcher:
         self.route = route
         self.layer = layer
         self.render = check_renders(consumer_class)
+        self.render_size = len(msgpack.packb(self.render, use_bin_type=True))
         self.max_sockets = int(getattr(consumer_class, "switchboard_max_sockets", 10000))
         self.max_queue = int(getattr(consumer_class, "switchboard_max_queue", 1000))
         self.stats_interval = float(getattr(settings, "SWITCHBOARD_STATS_INTERVAL", 60))
@@ -74,6 +118,7 @@ class Dispatcher:
         # S -> when its consumer ended before the gateway's disconnect came (a
         # close from the worker): what the gateway still sends is expected
         self.ended_here = collections.OrderedDict()
+        self.outboxes = {}  # gateway run id -> _Outbox, while it has messages or a flush
         self._background = set()
 
         async def consumer_app(scope, receive, send):
@@ -184,6 +229,63 @@ class Dispatcher:
                 warn_limited("failed_" + what, "%s to %s failed: %s", what, channel, e)
                 return False
 
+    async def emit(self, sock, message):
+        """A worker -> gateway message for sock: with W and its next seq,
+        into its gateway's outbox (a gateway that takes batches), else sent
+        alone to S. Returns once it is in the outbox; while the outbox is
+        full, waits for the flush."""
+        if not sock.batch:
+            message["worker"] = self.worker
+            message["seq"] = sock.next_seq()
+            await self.send_to(sock.name, message, "socket")
+            return
+        box = self.outboxes.get(sock.gateway)
+        if box is None:
+            box = self.outboxes[sock.gateway] = _Outbox()
+        while len(box.queue) >= OUTBOX_MAX:
+            stats.add("outbox_full_waits")
+            if box.room is None or box.room.done():
+                box.room = asyncio.get_running_loop().create_future()
+            await asyncio.shield(box.room)
+        # no await from here on: seqs enter the outbox in order
+        message["socket"] = sock.name
+        message["worker"] = self.worker
+        message["seq"] = sock.next_seq()
+        box.queue.append(message)
+        if not box.flushing:
+            box.flushing = True
+            self._later(self._flush(sock.gateway, box))
+
+    async def _flush(self, gateway, box):
+        """Sends the outbox as switchboard.batch messages to the gateway's
+        control channel, one at a time, until it is empty; what a send
+        collects meanwhile goes in the next batch (docs/protocol.md, Part 3,
+        Batches)."""
+        try:
+            while box.queue:
+                batch, size, items = [], 0, 0
+                while box.queue and len(batch) < MAX_BATCH:
+                    b, i = _estimate(box.queue[0], self.render_size)
+                    if batch and (size + b > MAX_BATCH_BYTES or items + i > MAX_BATCH_ITEMS):
+                        break
+                    batch.append(box.queue.popleft())
+                    size, items = size + b, items + i
+                box.wake()
+                if len(batch) == 1 and (size > MAX_BATCH_BYTES or items > MAX_BATCH_ITEMS):
+                    # too big to share a batch: alone, to S, as before batches
+                    message = batch[0]
+                    await self.send_to(message.pop("socket"), message, "socket")
+                    continue
+                stats.add("batches")
+                stats.add("batched", len(batch))
+                await self.send_to(control_channel(gateway), {"type": "switchboard.batch",
+                                   "worker": self.worker, "messages": batch}, "batch")
+        finally:
+            box.flushing = False
+            box.wake()
+            if not box.queue and self.outboxes.get(gateway) is box:
+                del self.outboxes[gateway]
+
     def _later(self, coro):
         task = asyncio.ensure_future(coro)
         self._background.add(task)
@@ -214,7 +316,7 @@ class Dispatcher:
                          "took it (channels_redis delivered it twice)", name)
             return
         stats.add("connects")
-        sock = Socket(self, name, gateway, conn)
+        sock = Socket(self, name, gateway, conn, batch=message.get("batch") is True)
         try:
             scope = build_scope(message.get("scope"), sock)
         except BadMessage as e:
@@ -298,13 +400,49 @@ class Dispatcher:
         if kind == "switchboard.alive":
             self.on_alive(message)
             return
+        if kind == "switchboard.batch":
+            self.on_batch(message)
+            return
+        self.on_socket_message(kind, message)
+
+    def on_batch(self, message):
+        entries = message.get("messages")
+        if not isinstance(entries, list) or len(entries) > MAX_BATCH:
+            stats.drop("bad_batch")
+            warn_limited("bad_batch", "switchboard.batch on %s without a list of at most %d messages "
+                         "dropped", self.worker, MAX_BATCH)
+            return
+        stats.add("batches_in")
+        for entry in entries:
+            kind = entry.get("type") if isinstance(entry, dict) else None
+            if kind in ("switchboard.batch", "switchboard.alive"):
+                kind = None  # not inside a batch
+            try:
+                self.on_socket_message(kind, entry)
+            except Exception:  # one entry's failure is its own
+                stats.drop("internal_error")
+                logger.exception("batch entry on %s failed", self.worker)
+
+    def on_socket_message(self, kind, message):
         if kind not in ("websocket.receive", "websocket.disconnect", "switchboard.event"):
             stats.drop("malformed")
             warn_limited("malformed_kind", "message of type %.100r on %s dropped", kind, self.worker)
             return
-        name = message.get("socket")
+        if kind == "switchboard.event" and "sockets" in message:
+            names = message["sockets"]
+            if not isinstance(names, list) or len(names) > MAX_BATCH:
+                stats.drop("malformed")
+                warn_limited("malformed_event", "switchboard.event on %s without a list of at most "
+                             "%d sockets dropped", self.worker, MAX_BATCH)
+                return
+            for name in names:
+                self.on_socket_message_for(kind, name, message)
+            return
+        self.on_socket_message_for(kind, message.get("socket"), message)
+
+    def on_socket_message_for(self, kind, name, message):
         sock = self.sockets.get(name) if isinstance(name, str) else None
-        if sock is None and name in self.ended_here:
+        if sock is None and isinstance(name, str) and name in self.ended_here:
             # the gateway's disconnect (or a frame in flight) after the consumer ended
             stats.add("after_consumer_end")
             if kind == "websocket.disconnect":

@@ -24,8 +24,9 @@ class Socket:
     disconnect was delivered to the consumer); `closed` once the consumer
     sent websocket.close."""
 
-    def __init__(self, dispatcher, name, gateway, conn):
+    def __init__(self, dispatcher, name, gateway, conn, batch=False):
         self.name, self.gateway, self.conn = name, gateway, conn
+        self.batch = batch  # the gateway takes switchboard.batch (its connect said so)
         self.worker = dispatcher.worker
         self.layer = SocketLayer(dispatcher.layer, self)
         self.created = time.monotonic()
@@ -43,12 +44,14 @@ class Socket:
     def dropped(self, reason):
         stats.drop(reason)
 
-    async def emit(self, message):
-        """A worker -> gateway message to S, with worker W and the next seq."""
+    def next_seq(self):
         self._seq += 1
-        message["worker"] = self.worker
-        message["seq"] = self._seq
-        await self._dispatcher.send_to(self.name, message, "socket")
+        return self._seq
+
+    async def emit(self, message):
+        """A worker -> gateway message about S, with worker W and the next
+        seq (the dispatcher's outbox for S's gateway)."""
+        await self._dispatcher.emit(self, message)
 
     async def send(self, message):
         """The ASGI send the consumer's base_send ends in (under its middleware)."""

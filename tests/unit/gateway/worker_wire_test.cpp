@@ -38,7 +38,7 @@ std::string refused(const std::string& bytes, std::size_t max = 65536) {
 TEST(WorkerWire, GatewayMessagesAreChannelsMessages) {
   const std::string S = "specific.gw.0123456789abcdef!1";
   auto c = as_json(ww::connect(S, pack({{"type", "websocket"}})));
-  EXPECT_EQ(c, (nlohmann::json{{"type", "switchboard.connect"}, {"socket", S}, {"scope", {{"type", "websocket"}}}}));
+  EXPECT_EQ(c, (nlohmann::json{{"type", "switchboard.connect"}, {"socket", S}, {"scope", {{"type", "websocket"}}}, {"batch", true}}));
   EXPECT_EQ(as_json(ww::receive_text(S, "hé")), (nlohmann::json{{"type", "websocket.receive"}, {"socket", S}, {"text", "hé"}}));
   auto b = as_json(ww::receive_bytes(S, std::string("\0\xff", 2)));
   EXPECT_EQ(b["bytes"].get_binary(), (std::vector<std::uint8_t>{0, 255}));
@@ -49,6 +49,48 @@ TEST(WorkerWire, GatewayMessagesAreChannelsMessages) {
   EXPECT_EQ(a, (nlohmann::json{{"type", "switchboard.alive"}, {"gateway", "gw.0123456789abcdef"}, {"sockets", {"1", "2"}}}));
   std::vector<std::string> many(ww::max_alive_sockets + 1, "1");
   EXPECT_FALSE(as_json(ww::alive("gw.x", many)).contains("sockets"));
+}
+
+TEST(WorkerWire, AnEventForSeveralSocketsCarriesItOnce) {
+  const std::string ev = pack({{"type", "user.joined"}, {"who", "ann"}});
+  const std::vector<std::string> socks = {"specific.g!1", "specific.g!2", "specific.g!3"};
+  auto e = as_json(ww::event_for(socks, 1, 2, ev));
+  EXPECT_EQ(e, (nlohmann::json{{"type", "switchboard.event"}, {"sockets", {"specific.g!2", "specific.g!3"}},
+                               {"event", {{"type", "user.joined"}, {"who", "ann"}}}}));
+}
+
+TEST(WorkerWire, ABatchsEntriesEachWithItsSocketAndBadOnesNamed) {
+  EXPECT_FALSE(ww::decode_batch(pack({{"type", "switchboard.worker_alive"}, {"worker", W}})));
+  EXPECT_FALSE(ww::decode_batch(pack({1, 2})));
+  const std::string S = "specific.gw.0123456789abcdef!1";
+  auto b = ww::decode_batch(pack({{"type", "switchboard.batch"}, {"worker", W}, {"messages", {
+      {{"type", "websocket.send"}, {"socket", S}, {"worker", W}, {"seq", 1}, {"text", "a"}},
+      "not a map",
+      {{"type", "websocket.send"}, {"worker", W}, {"seq", 2}, {"text", "b"}},
+      {{"type", "websocket.send"}, {"socket", S}, {"worker", W}, {"seq", 2}, {"text", "c"}}}}}));
+  ASSERT_TRUE(b && *b);
+  const auto& batch = b->value();
+  EXPECT_EQ(batch.worker, W);
+  ASSERT_EQ(batch.entries.size(), 2u);
+  EXPECT_EQ(batch.problems.size(), 2u);
+  EXPECT_EQ(batch.entries[0].socket, S);
+  auto m = ok(batch.entries[1].bytes);
+  EXPECT_EQ((m.what, m.data), (kind::send_text, std::string("c")));
+  EXPECT_TRUE(m.in_batch);
+  EXPECT_FALSE(ok(pack({{"type", "websocket.send"}, {"worker", W}, {"seq", 2}, {"text", "d"}})).in_batch);
+  // refused whole: over 1,000 messages, no list, no worker
+  nlohmann::json many = nlohmann::json::array();
+  for (int i = 0; i < 1001; ++i) many.push_back({{"type", "websocket.send"}, {"socket", S}, {"worker", W}, {"seq", i + 1}, {"text", "x"}});
+  auto big = ww::decode_batch(pack({{"type", "switchboard.batch"}, {"worker", W}, {"messages", many}}));
+  ASSERT_TRUE(big);
+  EXPECT_FALSE(*big);
+  EXPECT_NE(big->error_text().find("1001"), std::string::npos);
+  auto nolist = ww::decode_batch(pack({{"type", "switchboard.batch"}, {"worker", W}, {"messages", "x"}}));
+  ASSERT_TRUE(nolist);
+  EXPECT_FALSE(*nolist);
+  auto noworker = ww::decode_batch(pack({{"type", "switchboard.batch"}, {"messages", nlohmann::json::array()}}));
+  ASSERT_TRUE(noworker);
+  EXPECT_FALSE(*noworker);
 }
 
 TEST(WorkerWire, DecodesEachWorkerMessage) {
