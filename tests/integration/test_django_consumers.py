@@ -25,7 +25,7 @@ from channels_redis.core import RedisChannelLayer
 
 from harness import (Cluster, ProcessTestCase, arun, await_until, group_key, handshake_status,
                      scrape_metrics)
-from harness_django import Runworker, django_env, login_cookie
+from harness_django import Runworker, django_env, login_cookie, shard
 from test_django_daphne import Daphne
 
 TEST_TIMEOUT = 120.0
@@ -42,10 +42,19 @@ ROUTES = [
 ]
 
 
-class DjangoConsumers(ProcessTestCase):
-    def start_all(self, worker_channels, workers=2, db=False, daphne=False):
-        redis = self.start_redis()
-        lds = [self.start_layerd(redis.url, id=f"layerd{i}") for i in range(2)]
+class DjangoCluster(ProcessTestCase):
+    """Redis, two layerds, two gateways with ROUTES, runworker processes
+    and (optionally) daphne; the helpers the test classes share."""
+
+    def start_all(self, worker_channels, workers=2, db=False, daphne=False, redis_hosts=1, keys=None):
+        """redis_hosts redis-servers (layerd, workers and daphne list them in
+        the same order: docs/django.md, Several Redis hosts); keys are the
+        app's symmetric_encryption_keys, given to layerd in the same order."""
+        self.redises = [self.start_redis() for _ in range(redis_hosts)]
+        redis = self.redises[0]
+        ld_args = [a for r in self.redises[1:] for a in ("--redis", r.url)]
+        ld_args += [a for k in keys or () for a in ("--symmetric-encryption-key", k)]
+        lds = [self.start_layerd(redis.url, extra_args=ld_args, id=f"layerd{i}") for i in range(2)]
         args = []
         for r in ROUTES:
             args += ["--route", r]
@@ -55,11 +64,16 @@ class DjangoConsumers(ProcessTestCase):
                for c in "ab"]
         self.c = Cluster(redis, lds, gws)
         self.wait_links_up(self.c)
-        self.env = django_env(redis.port, db_dir=self.workdir if db else None)
+        ports = [r.port for r in self.redises]
+        self.env = django_env(ports, db_dir=self.workdir if db else None, keys=keys)
         self.cookie = login_cookie(self.env) if db else None
         self.workers = [self.own(Runworker(worker_channels, self.env, self.workdir, name=f"worker{i}")).start()
                         for i in range(workers)]
-        self.daphne = self.own(Daphne(redis.port, self.workdir)).start() if daphne else None
+        self.daphne = None
+        if daphne:
+            self.daphne = self.own(Daphne(redis.port, self.workdir))
+            self.daphne.env.update({k: v for k, v in self.env.items() if k.startswith("SB_")})
+            self.daphne.start()
         self.sockets = []
 
     def url(self, gw, kind, room):
@@ -104,8 +118,8 @@ class DjangoConsumers(ProcessTestCase):
                 return p
         raise AssertionError(f"no worker reads {w}")
 
-    # ------------------------------------------------------------------
 
+class DjangoConsumers(DjangoCluster):
     def test_1_tutorial_chat_two_gateways_two_workers_builtin_and_daphne(self):
         self.start_all(["chat"], daphne=True)
 
@@ -272,6 +286,189 @@ class DjangoConsumers(ProcessTestCase):
                 gw.check_alive("after bad replies")
             self.workers[0].check_alive("after bad replies")
         self.run_body(body)
+
+
+class Collector:
+    """Every {"message": m} frame one socket receives, in order."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.got = []
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self):
+        try:
+            async for raw in self.ws:
+                frame = json.loads(raw)
+                if "message" in frame:
+                    self.got.append(frame["message"])
+        except websockets.exceptions.ConnectionClosed:
+            pass
+
+
+class ConsumersAcrossLayers:
+    """The tutorial chat, the fast path and a Django send() to a socket's
+    channel, run with the channel layer settings of the subclass (issue 12,
+    item 5): REDIS_HOSTS redis-servers in one order for layerd, the workers,
+    daphne and the test's own channels_redis layer, and KEYS as Django's
+    symmetric_encryption_keys (layerd's --symmetric-encryption-key)."""
+
+    REDIS_HOSTS = 1
+    KEYS = None
+
+    def start(self, worker_channels, daphne=False):
+        self.start_all(worker_channels, daphne=daphne, redis_hosts=self.REDIS_HOSTS, keys=self.KEYS)
+
+    def django_layer(self):
+        """A channels_redis layer configured as the app's settings.py is."""
+        kw = {"symmetric_encryption_keys": list(self.KEYS)} if self.KEYS else {}
+        return RedisChannelLayer(hosts=[("127.0.0.1", r.port) for r in self.redises], **kw)
+
+    def rooms(self, per_host, tag):
+        """Room names whose group chat_<room> lives on each host in turn
+        (channels_redis' hash, docs/django.md, Several Redis hosts)."""
+        n = len(self.redises)
+        picked = {h: [] for h in range(n)}
+        i = 0
+        while any(len(v) < per_host for v in picked.values()):
+            room = f"{tag}{i}"
+            h = shard(f"chat_{room}", n)
+            if len(picked[h]) < per_host:
+                picked[h].append(room)
+            i += 1
+        return [r for h in range(n) for r in picked[h]]
+
+    def group_host(self, room):
+        return self.redises[shard(f"chat_{room}", len(self.redises))]
+
+    def members(self, room):
+        return len(self.group_host(room).cmd("ZRANGE", group_key(room), 0, -1))
+
+    def events(self):
+        return sum(w.stats().get("events", 0) for w in self.workers)
+
+    def test_1_tutorial_chat_rooms_on_every_host_each_message_once_in_order(self):
+        self.start(["chat"], daphne=True)
+        rooms = self.rooms(2, "room")
+
+        async def room_body(room):
+            ga, gb = self.c.gateways
+            socks = [await self.ws(self.url(ga, "chat", room)), await self.ws(self.url(gb, "chat", room)),
+                     await self.ws(self.url(ga, "plain", room)), await self.ws(self.url(gb, "plain", room)),
+                     await self.ws(self.daphne.ws_url(room))]
+            # every member's group_add is on the group's own host, whoever wrote it
+            await await_until(lambda: self.members(room) == len(socks), 20,
+                              f"2 django, 2 built-in, 1 daphne socket in chat_{room} on its host")
+            readers = [Collector(s) for s in socks]
+            sent = []
+            for i, sender in enumerate(socks):
+                # Switchboard carries a sender's group_sends in order (the
+                # django sockets' through the worker, with seq): a burst. A
+                # Django group_send (daphne's) lands in each gateway's inbox,
+                # which every layerd drains, so two of them may pass each
+                # other on the way: daphne's wait for each other.
+                burst = i < len(socks) - 1
+                for k in range(3):
+                    text = f"{room}-{i}-{k}"
+                    await sender.send(json.dumps({"message": text}))
+                    sent.append(text)
+                    if not burst:
+                        await await_until(lambda: all(len(r.got) >= len(sent) for r in readers), 20,
+                                          f"{room}: {text} reached every member")
+                await await_until(lambda: all(len(r.got) >= len(sent) for r in readers), 20,
+                                  f"{room}: sender {i}'s messages reached every member")
+            return readers, sent
+
+        async def body():
+            results = await asyncio.gather(*(room_body(r) for r in rooms))
+            # 5 senders x 3 messages per room, handled by chat_message in a
+            # worker for each of the room's 2 django sockets
+            want_events = len(rooms) * 15 * 2
+            await await_until(lambda: self.events() >= want_events, 20, f"{want_events} events in the workers")
+            await asyncio.sleep(1.5)  # room for a duplicate or a stray message to show up
+            for room, (readers, sent) in zip(rooms, results):
+                for i, r in enumerate(readers):
+                    self.assertEqual(r.got, sent, f"room {room}, member {i}")
+            self.assertEqual(self.events(), want_events)
+        self.run_body(body)
+
+    def test_2_fast_path_room_reached_by_a_django_group_send_with_no_worker_event(self):
+        # one route per runworker: with several hosts a process that reads two
+        # plain channels never reads one of them on the second host
+        # (docs/django.md, Several Redis hosts)
+        self.start(["chatfast"])
+        rooms = self.rooms(1, "fast")
+        per_room = 4
+
+        async def body():
+            ga, gb = self.c.gateways
+            readers = {}
+            for room in rooms:
+                socks = [await self.ws(self.url([ga, gb][i % 2], "fast", room)) for i in range(per_room)]
+                readers[room] = [Collector(s) for s in socks]
+            for room in rooms:
+                await await_until(lambda: self.members(room) == per_room, 20, f"fast sockets in chat_{room}")
+            await await_until(lambda: sum(w.stats().get("connects", 0) for w in self.workers)
+                              == per_room * len(rooms), 20, "every connect counted by a worker")
+            layer = self.django_layer()
+            try:
+                for room in rooms:
+                    await layer.group_send(f"chat_{room}", {"type": "chat_message", "message": f"dj-{room}"})
+            finally:
+                await layer.close_pools()
+            await await_until(lambda: all(r.got for rs in readers.values() for r in rs), 20,
+                              "the Django group_send reached every fast-path socket")
+            await asyncio.sleep(2)  # two stats lines later; room for a duplicate
+            for room, rs in readers.items():
+                for r in rs:
+                    self.assertEqual(r.got, [f"dj-{room}"], room)
+            self.assertEqual(self.events(), 0)
+            rendered = sum(scrape_metrics(g.port).get("switchboard_gateway_worker_events_rendered_total", 0)
+                           for g in (ga, gb))
+            self.assertEqual(rendered, per_room * len(rooms))
+        self.run_body(body)
+
+    def test_3_django_send_to_a_sockets_channel_name_reaches_the_browser(self):
+        self.start(["state"])
+        n = len(self.redises)
+
+        async def body():
+            ga, gb = self.c.gateways
+            socks = []  # (ws, its self.channel_name)
+            # channels_redis' send() hashes the full name: with several hosts,
+            # sockets until their channels' sends land on every host
+            while len(socks) < 4 or len({shard(ch, n) for _, ch in socks}) < n:
+                self.assertLess(len(socks), 40, "sends to 40 sockets all hash to one host")
+                s = await self.ws(self.url([ga, gb][len(socks) % 2], "state", "r"))
+                await s.send("who")
+                socks.append((s, json.loads(await asyncio.wait_for(s.recv(), 10))["channel"]))
+            layer = self.django_layer()
+            try:
+                for i, (_, ch) in enumerate(socks):
+                    await layer.send(ch, {"type": "state.ping", "n": i})
+            finally:
+                await layer.close_pools()
+            for i, (s, ch) in enumerate(socks):
+                rep = json.loads(await asyncio.wait_for(s.recv(), 15))
+                self.assertEqual(rep, {"ping": i, "count": 1}, ch)
+            for s, ch in socks:  # and only once
+                with self.assertRaises(asyncio.TimeoutError, msg=ch):
+                    await asyncio.wait_for(s.recv(), 0.5)
+        self.run_body(body)
+
+
+class DjangoConsumersTwoRedis(ConsumersAcrossLayers, DjangoCluster):
+    """Two redis-servers: channels_redis shards on the client, layerd is
+    given both with --redis in Django's host order."""
+
+    REDIS_HOSTS = 2
+
+
+class DjangoConsumersEncrypted(ConsumersAcrossLayers, DjangoCluster):
+    """symmetric_encryption_keys (two, the first encrypts) on the app's
+    layer, the same keys in the same order to layerd."""
+
+    KEYS = ("switchboard-test-key-one", "switchboard-test-key-two")
 
 
 if __name__ == "__main__":
