@@ -11,6 +11,7 @@
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
+#include "common/redis_shard.hpp"
 #include "layerd/channels_wire.hpp"
 #include "layerd/fernet.hpp"
 
@@ -295,18 +296,20 @@ void django_bridge::send_to_channel(const std::string& channel, const std::strin
   // (H(non-local name); channels_redis' own send() hashes the full name
   // there, which its receiver never reads when there are several hosts:
   // docs/django.md, Several Redis hosts); a plain channel on the next host
-  // in turn, as channels_redis' send() (its receivers cycle the hosts too),
-  // skipping hosts that are down.
+  // in that channel's own turn, as channels_redis' send() cycles the hosts
+  // (its receive() of the channel moves to the next host after each
+  // message), skipping hosts that are down.
   const bool local = channel.find('!') != std::string::npos;
   std::size_t shard = 0;
   if (local) {
     shard = redis_.index_of(wire::non_local(channel));
     if (!redis_.connected(shard)) return done(direct_outcome::redis_unavailable);
   } else {
+    std::size_t& next = next_plain_shard_[common::crc32(channel) % next_plain_shard_.size()];
     bool found = false;
     for (std::size_t tries = 0; tries < redis_.size() && !found; ++tries) {
-      shard = next_plain_shard_;
-      next_plain_shard_ = (next_plain_shard_ + 1) % redis_.size();
+      shard = next % redis_.size();
+      next = (shard + 1) % redis_.size();
       found = redis_.connected(shard);
     }
     if (!found) return done(direct_outcome::redis_unavailable);

@@ -28,6 +28,7 @@
 // thread-safe. The redis_commands, peers and pending_notifications outlive it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -126,7 +127,11 @@ class django_bridge {
   std::unordered_map<std::string, group_state> groups_;
   clock::time_point next_sweep_{};
   std::mt19937_64 rng_{std::random_device{}()};
-  std::size_t next_plain_shard_ = 0;  // channels_redis cycles the hosts for a send to a plain channel
+  // The next host for a send to a plain channel, one turn per channel
+  // (slot = crc32(channel) % size: bounded, whatever names senders use),
+  // so a route's connects follow its reader round the hosts
+  // (docs/django.md, Several Redis hosts, Plain channels).
+  std::array<std::size_t, 256> next_plain_shard_{};
   std::size_t direct_in_flight_ = 0;  // direct sends waiting for Redis (bounded)
   // Every inbox write's score, strictly increasing, so a worker pops one
   // gateway's messages in the order layerd wrote them (docs/protocol.md, Part 3).

@@ -46,7 +46,8 @@ class DjangoCluster(ProcessTestCase):
     """Redis, two layerds, two gateways with ROUTES, runworker processes
     and (optionally) daphne; the helpers the test classes share."""
 
-    def start_all(self, worker_channels, workers=2, db=False, daphne=False, redis_hosts=1, keys=None):
+    def start_all(self, worker_channels, workers=2, db=False, daphne=False, redis_hosts=1, keys=None,
+                  layerds=2):
         """redis_hosts redis-servers (layerd, workers and daphne list them in
         the same order: docs/django.md, Several Redis hosts); keys are the
         app's symmetric_encryption_keys, given to layerd in the same order."""
@@ -54,7 +55,7 @@ class DjangoCluster(ProcessTestCase):
         redis = self.redises[0]
         ld_args = [a for r in self.redises[1:] for a in ("--redis", r.url)]
         ld_args += [a for k in keys or () for a in ("--symmetric-encryption-key", k)]
-        lds = [self.start_layerd(redis.url, extra_args=ld_args, id=f"layerd{i}") for i in range(2)]
+        lds = [self.start_layerd(redis.url, extra_args=ld_args, id=f"layerd{i}") for i in range(layerds)]
         args = []
         for r in ROUTES:
             args += ["--route", r]
@@ -67,8 +68,12 @@ class DjangoCluster(ProcessTestCase):
         ports = [r.port for r in self.redises]
         self.env = django_env(ports, db_dir=self.workdir if db else None, keys=keys)
         self.cookie = login_cookie(self.env) if db else None
-        self.workers = [self.own(Runworker(worker_channels, self.env, self.workdir, name=f"worker{i}")).start()
-                        for i in range(workers)]
+        # worker_channels: the routes every process serves, or (a list of
+        # lists) each process's own routes
+        per_process = (worker_channels if worker_channels and isinstance(worker_channels[0], list)
+                       else [worker_channels] * workers)
+        self.workers = [self.own(Runworker(chans, self.env, self.workdir, name=f"worker{i}")).start()
+                        for i, chans in enumerate(per_process)]
         self.daphne = None
         if daphne:
             self.daphne = self.own(Daphne(redis.port, self.workdir))
@@ -470,6 +475,26 @@ class DjangoConsumersTwoRedis(ConsumersAcrossLayers, DjangoCluster):
     given both with --redis in Django's host order."""
 
     REDIS_HOSTS = 2
+
+    def test_4_connects_to_two_routes_through_one_layerd_reach_their_workers(self):
+        # One process per route, one layerd writing both routes' connects.
+        # channels_redis' receive moves a route's reader to the next host
+        # after each message, so layerd must write each route's connects on
+        # the hosts in turn per route, not in one turn shared by all plain
+        # channels (docs/django.md, Several Redis hosts, Plain channels).
+        self.start_all([["chat"], ["state"]], redis_hosts=2, layerds=1)
+
+        async def body():
+            ga, gb = self.c.gateways
+            for i in range(6):
+                gw = [ga, gb][i % 2]
+                st = await self.ws(self.url(gw, "state", f"s{i}"))
+                await st.send("who")
+                self.assertEqual(json.loads(await asyncio.wait_for(st.recv(), 10))["count"], 1)
+                chat = await self.ws(self.url(gw, "chat", f"c{i}"))
+                await chat.send(json.dumps({"message": f"m{i}"}))
+                await self.recv_message(chat, f"m{i}")
+        self.run_body(body)
 
 
 class DjangoConsumersEncrypted(ConsumersAcrossLayers, DjangoCluster):
