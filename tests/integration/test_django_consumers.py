@@ -14,6 +14,13 @@
 # others keep chatting; the fast path (a group_send to a room of N
 # fast-path sockets reaches all N with no event at any worker); a worker
 # channel nobody reads (503) and a consumer that raises (1011).
+# DjangoConsumersTwoRedis and DjangoConsumersEncrypted (issue 12, item 5)
+# run the tutorial chat in rooms on every host (built-in, daphne and
+# django sockets; each message once, in order), a fast-path room reached
+# by a Django group_send, and a Django send() to a socket's channel_name,
+# with two redis-servers (both given to layerd, the workers and daphne in
+# one order) and with symmetric_encryption_keys (layerd's
+# --symmetric-encryption-key).
 import asyncio
 import json
 import signal

@@ -251,5 +251,25 @@ TEST(DjangoBridgeShards, APlainChannelCyclesTheHostsAProcessLocalOneGoesWhereIts
   FAIL() << "no channel found";
 }
 
+TEST(DjangoBridgeShards, EachPlainChannelHasItsOwnTurnRoundTheHosts) {
+  // Two routes' connects interleaved: each route's still alternate, as its
+  // reader's receive() does (docs/django.md, Several Redis hosts).
+  layerd_config cfg;
+  fake_redis_commands redis(2);
+  peers gateways{"tcp://127.0.0.1:*"};
+  pending_notifications pending{cfg, redis, gateways};
+  django_bridge bridge{cfg, redis, gateways, pending};
+  for (int i = 0; i < 3; ++i) {
+    bridge.send_to_channel("chat", chat_event, [](outcome) {});
+    bridge.send_to_channel("state", chat_event, [](outcome) {});
+  }
+  std::vector<std::size_t> chat, state;
+  for (auto i : redis.named("EVAL")) {
+    (redis.calls[i].args[3] == "asgichat" ? chat : state).push_back(redis.calls[i].shard);
+  }
+  EXPECT_EQ(chat, (std::vector<std::size_t>{0, 1, 0}));
+  EXPECT_EQ(state, (std::vector<std::size_t>{0, 1, 0}));
+}
+
 }  // namespace
 }  // namespace sb::layerd::testing
