@@ -6,17 +6,16 @@
 
 #include <msgpack.hpp>
 
+#include "common/msgpack_write.hpp"
+
 namespace sb::gateway {
 namespace {
-using packer = msgpack::packer<msgpack::sbuffer>;
-void str(packer& pk, std::string_view s) { pk.pack(s); }
-void bin(packer& pk, std::string_view b) {
-  pk.pack_bin(static_cast<std::uint32_t>(b.size()));
-  pk.pack_bin_body(b.data(), static_cast<std::uint32_t>(b.size()));
-}
+using packer = common::msgpack_packer;
+using common::pack_bin;
+using common::pack_str;
 void host_port(packer& pk, const std::pair<std::string, std::uint16_t>& hp) {
   pk.pack_array(2);
-  str(pk, hp.first);
+  pack_str(pk, hp.first);
   pk.pack(hp.second);
 }
 }  // namespace
@@ -25,49 +24,49 @@ std::string django_scope::to_msgpack() const {
   msgpack::sbuffer buf;
   packer pk(buf);
   pk.pack_map(13);
-  str(pk, "type");
-  str(pk, "websocket");
-  str(pk, "asgi");
+  pack_str(pk, "type");
+  pack_str(pk, "websocket");
+  pack_str(pk, "asgi");
   pk.pack_map(1);
-  str(pk, "version");
-  str(pk, "3.0");
-  str(pk, "http_version");
-  str(pk, "1.1");
-  str(pk, "scheme");
-  str(pk, scheme);
-  str(pk, "path");
-  str(pk, path);
-  str(pk, "raw_path");
-  bin(pk, raw_path);
-  str(pk, "query_string");
-  bin(pk, query_string);
-  str(pk, "root_path");
-  str(pk, "");
-  str(pk, "headers");
+  pack_str(pk, "version");
+  pack_str(pk, "3.0");
+  pack_str(pk, "http_version");
+  pack_str(pk, "1.1");
+  pack_str(pk, "scheme");
+  pack_str(pk, scheme);
+  pack_str(pk, "path");
+  pack_str(pk, path);
+  pack_str(pk, "raw_path");
+  pack_bin(pk, raw_path);
+  pack_str(pk, "query_string");
+  pack_bin(pk, query_string);
+  pack_str(pk, "root_path");
+  pack_str(pk, "");
+  pack_str(pk, "headers");
   pk.pack_array(static_cast<std::uint32_t>(headers.size()));
   for (const auto& [name, value] : headers) {
     std::string lower(name);
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     pk.pack_array(2);
-    bin(pk, lower);
-    bin(pk, value);
+    pack_bin(pk, lower);
+    pack_bin(pk, value);
   }
-  str(pk, "client");
+  pack_str(pk, "client");
   host_port(pk, client);
-  str(pk, "server");
+  pack_str(pk, "server");
   host_port(pk, server);
-  str(pk, "subprotocols");
+  pack_str(pk, "subprotocols");
   pk.pack_array(static_cast<std::uint32_t>(subprotocols.size()));
-  for (const auto& s : subprotocols) str(pk, s);
-  str(pk, "url_route");
+  for (const auto& s : subprotocols) pack_str(pk, s);
+  pack_str(pk, "url_route");
   pk.pack_map(2);
-  str(pk, "args");
+  pack_str(pk, "args");
   pk.pack_array(0);
-  str(pk, "kwargs");
+  pack_str(pk, "kwargs");
   pk.pack_map(static_cast<std::uint32_t>(kwargs.size()));
   for (const auto& [k, v] : kwargs) {
-    str(pk, k);
-    str(pk, v);
+    pack_str(pk, k);
+    pack_str(pk, v);
   }
   return std::string(buf.data(), buf.size());
 }

@@ -3,6 +3,8 @@
 
 #include <msgpack.hpp>
 
+#include "common/msgpack_write.hpp"
+
 #include "common/event.hpp"
 #include "common/limits.hpp"
 #include "common/names.hpp"
@@ -10,13 +12,9 @@
 namespace sb::gateway::worker_wire {
 namespace {
 
-using packer = msgpack::packer<msgpack::sbuffer>;
-
-void str(packer& pk, std::string_view s) { pk.pack(s); }
-void bin(packer& pk, std::string_view b) {
-  pk.pack_bin(static_cast<std::uint32_t>(b.size()));
-  pk.pack_bin_body(b.data(), static_cast<std::uint32_t>(b.size()));
-}
+using packer = common::msgpack_packer;
+using common::pack_bin;
+using common::pack_str;
 std::string bytes_of(const msgpack::sbuffer& buf) { return std::string(buf.data(), buf.size()); }
 
 // A message for one socket: {"type": type, "socket": S, <field>: ...}.
@@ -25,10 +23,10 @@ std::string socket_message(std::string_view type, std::string_view socket, std::
   msgpack::sbuffer buf;
   packer pk(buf);
   pk.pack_map(2 + extra);
-  str(pk, "type");
-  str(pk, type);
-  str(pk, "socket");
-  str(pk, socket);
+  pack_str(pk, "type");
+  pack_str(pk, type);
+  pack_str(pk, "socket");
+  pack_str(pk, socket);
   fields(pk, buf);
   return bytes_of(buf);
 }
@@ -55,37 +53,37 @@ std::string_view as_str(const msgpack::object* o, const char* what) {
 
 std::string connect(std::string_view socket, std::string_view scope_msgpack) {
   return socket_message("switchboard.connect", socket, 2, [&](packer& pk, msgpack::sbuffer& buf) {
-    str(pk, "scope");
+    pack_str(pk, "scope");
     buf.write(scope_msgpack.data(), scope_msgpack.size());  // already msgpack
-    str(pk, "batch");
+    pack_str(pk, "batch");
     pk.pack_true();
   });
 }
 
 std::string receive_text(std::string_view socket, std::string_view text) {
   return socket_message("websocket.receive", socket, 1, [&](packer& pk, msgpack::sbuffer&) {
-    str(pk, "text");
-    str(pk, text);
+    pack_str(pk, "text");
+    pack_str(pk, text);
   });
 }
 
 std::string receive_bytes(std::string_view socket, std::string_view bytes) {
   return socket_message("websocket.receive", socket, 1, [&](packer& pk, msgpack::sbuffer&) {
-    str(pk, "bytes");
-    bin(pk, bytes);
+    pack_str(pk, "bytes");
+    pack_bin(pk, bytes);
   });
 }
 
 std::string disconnect(std::string_view socket, int code) {
   return socket_message("websocket.disconnect", socket, 1, [&](packer& pk, msgpack::sbuffer&) {
-    str(pk, "code");
+    pack_str(pk, "code");
     pk.pack(code);
   });
 }
 
 std::string event(std::string_view socket, std::string_view event_msgpack) {
   return socket_message("switchboard.event", socket, 1, [&](packer& pk, msgpack::sbuffer& buf) {
-    str(pk, "event");
+    pack_str(pk, "event");
     buf.write(event_msgpack.data(), event_msgpack.size());  // the event unchanged
   });
 }
@@ -95,12 +93,12 @@ std::string event_for(const std::vector<std::string>& sockets, std::size_t first
   msgpack::sbuffer buf;
   packer pk(buf);
   pk.pack_map(3);
-  str(pk, "type");
-  str(pk, "switchboard.event");
-  str(pk, "sockets");
+  pack_str(pk, "type");
+  pack_str(pk, "switchboard.event");
+  pack_str(pk, "sockets");
   pk.pack_array(static_cast<std::uint32_t>(count));
-  for (std::size_t i = first; i < first + count; ++i) str(pk, sockets[i]);
-  str(pk, "event");
+  for (std::size_t i = first; i < first + count; ++i) pack_str(pk, sockets[i]);
+  pack_str(pk, "event");
   buf.write(event_msgpack.data(), event_msgpack.size());  // the event unchanged, once
   return bytes_of(buf);
 }
@@ -110,14 +108,14 @@ std::string alive(std::string_view gateway, const std::vector<std::string>& sock
   packer pk(buf);
   const bool listed = sockets.size() <= max_alive_sockets;
   pk.pack_map(listed ? 3 : 2);
-  str(pk, "type");
-  str(pk, "switchboard.alive");
-  str(pk, "gateway");
-  str(pk, gateway);
+  pack_str(pk, "type");
+  pack_str(pk, "switchboard.alive");
+  pack_str(pk, "gateway");
+  pack_str(pk, gateway);
   if (listed) {
-    str(pk, "sockets");
+    pack_str(pk, "sockets");
     pk.pack_array(static_cast<std::uint32_t>(sockets.size()));
-    for (const auto& s : sockets) str(pk, s);
+    for (const auto& s : sockets) pack_str(pk, s);
   }
   return bytes_of(buf);
 }

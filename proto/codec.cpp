@@ -4,17 +4,14 @@
 #include <msgpack.hpp>
 
 #include "common/limits.hpp"
+#include "common/msgpack_write.hpp"
 
 namespace sb::proto {
 namespace {
 
-using packer = msgpack::packer<msgpack::sbuffer>;
-
-void pack_str(packer& pk, std::string_view s) { pk.pack(s); }
-void pack_bin(packer& pk, std::string_view s) {
-  pk.pack_bin(static_cast<std::uint32_t>(s.size()));
-  pk.pack_bin_body(s.data(), static_cast<std::uint32_t>(s.size()));
-}
+using packer = common::msgpack_packer;
+using common::pack_bin;
+using common::pack_str;
 
 struct encoder {
   packer& pk;
