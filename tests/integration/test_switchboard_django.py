@@ -12,7 +12,9 @@
 # to handlers, heartbeats on !ctl, anonymous refused / a real session
 # accepted, per-socket state, a consumer exception closing only its socket
 # (1011), gateway liveness (silent gateway, alive lists), two worker
-# processes, two Redis hosts, symmetric encryption, and bad input.
+# processes, two Redis hosts, symmetric encryption, the worker's own inbox
+# reads and writes (capacity, expiry, many read at once, in order), and bad
+# input.
 import asyncio
 import json
 import re
@@ -434,6 +436,66 @@ class Batches(WorkerTestCase):
                 self.assertTrue(self.workers[0].alive())
             finally:
                 await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+
+class Inbox(WorkerTestCase):
+    """The worker writes to a gateway's inbox in one EVAL and reads W itself
+    (switchboard_django/inbox.py, docs/protocol.md, Part 3, Worker reads and
+    writes): channels_redis' expiry and capacity still hold, and messages
+    that wait in W are read many at once, in order."""
+
+    def test_expiry_capacity_and_many_waiting_messages(self):
+        self.start_workers(["state"])
+        r = self.redises[0]
+        plain = RedisChannelLayer(hosts=[("127.0.0.1", self.ports[0])])  # to serialize as channels_redis does
+
+        async def body():
+            g = self.gateway("fakegw.00000000000000e3")
+            s, w, _ = await self.open(g, "state")
+            await g.close()  # nobody reads the gateway's inbox now: the test looks into it
+            inbox = f"asgispecific.{g.run_id}!"
+            r.cmd("DEL", inbox)
+
+            def replies():
+                # the socket's replies (the worker's heartbeats to !ctl land here too)
+                out = [plain.deserialize(m) for m in r.cmd("ZRANGE", inbox, 0, -1)]
+                return [m for m in out if m.get("type") == "websocket.send"]
+
+            def to_w(texts):
+                # straight into W's inbox, one ZADD, so they all wait there at once
+                now = time.time()
+                args = []
+                for i, text in enumerate(texts):
+                    args += [repr(now + i * 1e-6), plain.serialize(
+                        {"type": "websocket.receive", "socket": s, "text": text, "__asgi_channel__": w})]
+                r.cmd("ZADD", "asgi" + non_local(w), *args)
+
+            # 100 expired members (channels_redis' expiry is 60 s): purged by the write
+            old = time.time() - 300
+            r.cmd("ZADD", inbox, *[x for i in range(100) for x in (repr(old + i * 0.1), f"old{i:03d}")])
+            to_w(["one"])
+            cut = time.time() - 10  # the expired scores are below it, the reply's above
+            await await_until(lambda: r.cmd("ZCOUNT", inbox, cut, "+inf") >= 1, 15, "the reply")
+            self.assertEqual(r.cmd("ZCOUNT", inbox, "-inf", cut), 0, "the expired members purged")
+            self.assertEqual([json.loads(m["text"])["count"] for m in replies()], [1])
+            # at capacity (100) with live members: the reply is refused, retried, dropped and counted
+            r.cmd("DEL", inbox)
+            now = time.time()
+            r.cmd("ZADD", inbox, *[x for i in range(100) for x in (repr(now + i * 1e-3), f"live{i:03d}")])
+            to_w(["two"])
+            self.workers[0].wait_stat("dropped_socket_inbox_full", lambda n: n == 1)
+            self.assertEqual(r.cmd("ZCARD", inbox), 100)
+            self.assertIn("stayed full", self.workers[0].log_text())
+            # room again: 30 messages waiting in W at once all reach the consumer, in order
+            r.cmd("DEL", inbox)
+            to_w([f"m{i}" for i in range(30)])
+            await await_until(lambda: len(replies()) == 30, 15, "30 replies")
+            got = sorted(replies(), key=lambda m: m["seq"])
+            self.assertEqual([m["seq"] for m in got], list(range(4, 34)))
+            self.assertEqual([json.loads(m["text"])["text"] for m in got], [f"m{i}" for i in range(30)])
+            self.assertEqual([json.loads(m["text"])["count"] for m in got], list(range(3, 33)))
+            self.assertEqual(r.cmd("EXISTS", "asgi" + non_local(w) + "$inflight"), 0)
         arun(body(), TEST_TIMEOUT)
 
 

@@ -3,7 +3,7 @@
 # Under `python manage.py runworker NAME`, Channels' worker makes one
 # application instance for the channel NAME; switchboard_django's consumer
 # class, called with that `channel` scope, runs a Dispatcher. It makes the
-# process channel W (new_channel()), takes `switchboard.connect`s from NAME
+# process channel W (inbox.py), takes `switchboard.connect`s from NAME
 # (the worker hands them over through `receive`), and reads W for
 # everything about the sockets it took (docs/protocol.md, Part 3). Per
 # socket (a Socket, socket_handle.py) it runs one consumer instance,
@@ -26,6 +26,7 @@ import redis.exceptions
 from channels.exceptions import ChannelFull
 from django.conf import settings
 
+from . import inbox
 from .render import check_renders
 from .scope import BadMessage, build_scope, control_channel, parse_socket
 from .socket_handle import Socket
@@ -113,6 +114,7 @@ class Dispatcher:
         self.max_queue = int(getattr(consumer_class, "switchboard_max_queue", 1000))
         self.stats_interval = float(getattr(settings, "SWITCHBOARD_STATS_INTERVAL", 60))
         self.worker = None
+        self.inbox = inbox.WorkerInbox(layer)
         self.sockets = {}   # S -> Socket, until its consumer ends
         self.gateways = {}  # gateway run id -> _Gateway, while it holds sockets here
         # S -> when its consumer ended before the gateway's disconnect came (a
@@ -131,7 +133,7 @@ class Dispatcher:
     # ---------------------------------------------------------------- loops
 
     async def run(self, receive):
-        self.worker = await self.layer.new_channel()
+        self.worker = await self.inbox.open()
         logger.info("worker for %s (%s.%s) reads %s; gateway renders %s", self.route,
                     self.consumer_class.__module__, self.consumer_class.__qualname__,
                     self.worker, sorted(self.render) or "nothing")
@@ -149,7 +151,7 @@ class Dispatcher:
     async def _read_worker(self):
         while True:
             try:
-                message = await self.layer.receive(self.worker)
+                message = await self.inbox.receive()
             except asyncio.CancelledError:
                 raise
             except REDIS_DOWN as e:
@@ -207,13 +209,13 @@ class Dispatcher:
     # ---------------------------------------------------------------- sending
 
     async def send_to(self, channel, message, what):
-        """channel_layer.send, retried for SEND_PATIENCE while the inbox is
-        full; a failure is counted and logged, not raised (for a socket the
+        """channel_layer.send (in one Redis round trip, inbox.py), retried
+        for SEND_PATIENCE while the inbox is full; a failure is counted and logged, not raised (for a socket the
         gateway sees the seq gap and closes it, docs/protocol.md, Part 3)."""
         delay, deadline = 0.02, time.monotonic() + SEND_PATIENCE
         while True:
             try:
-                await self.layer.send(channel, message)
+                await inbox.send(self.layer, channel, message)
                 return True
             except ChannelFull:
                 if time.monotonic() + delay > deadline:
