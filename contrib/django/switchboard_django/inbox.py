@@ -16,8 +16,9 @@
 #   the member made by the layer's own serialize(), so encryption and the
 #   12-byte prefix are channels_redis'), the same writes channels_redis'
 #   group_send makes per inbox in one EVAL, and layerd for every message;
-# - reads W with one BZPOPMIN when W's inbox is empty, and otherwise takes up
-#   to READ_BATCH waiting messages with one ZPOPMIN, decoding each with the
+# - reads W with one BZPOPMIN and one ZPOPMIN sent together (one write, one
+#   round trip): the first waits for a message, the second takes up to
+#   READ_BATCH - 1 more that wait behind it; each is decoded with the
 #   layer's deserialize(). W's process part is the dispatcher's own (not the
 #   layer's client prefix), so no channels_redis receive() in the process
 #   shares its inbox key. There is no `$inflight` backup: it guards a
@@ -47,7 +48,7 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 0
 """
-READ_BATCH = 100      # messages one ZPOPMIN may take from W's inbox
+READ_BATCH = 100      # messages one read (BZPOPMIN + ZPOPMIN) may take from W's inbox
 BLOCK_SECONDS = 5     # a BZPOPMIN's timeout (then it is asked again), as channels_redis'
 
 
@@ -101,14 +102,16 @@ class WorkerInbox:
             return await self.layer.receive(self.channel)
         while not self._waiting:
             redis = self.layer.connection(self.layer.consistent_hash(self.layer.non_local_name(self.channel)))
-            # members and scores, alternating (redis-py's ZPOPMIN reply)
-            popped = await redis.zpopmin(self._key, READ_BATCH)
-            if popped:
-                self._waiting.extend(member for member, _score in popped)
-                break
-            got = await redis.bzpopmin(self._key, timeout=BLOCK_SECONDS)
-            if got is not None:
-                self._waiting.append(got[1])
+            # One write, one round trip: BZPOPMIN waits for the first message
+            # (Redis keeps the ZPOPMIN queued behind it until it is served),
+            # then ZPOPMIN takes what else waits, in score order.
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.bzpopmin(self._key, timeout=BLOCK_SECONDS)
+                pipe.zpopmin(self._key, READ_BATCH - 1)
+                first, more = await pipe.execute()
+            if first is not None:
+                self._waiting.append(first[1])
+            self._waiting.extend(member for member, _score in more)
         message = self.layer.deserialize(self._waiting.popleft())
         if isinstance(message, dict):
             message.pop("__asgi_channel__", None)
