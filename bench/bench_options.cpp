@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <charconv>
@@ -124,6 +125,10 @@ bench_options parse_options(int argc, char** argv) {
     ("room-size", po::value<std::uint32_t>(), "idle/rooms: members per room (idle 50, rooms 10)")
     ("members", po::value<std::uint32_t>()->default_value(1000), "fanout: members of the one room")
     ("senders", po::value<std::uint32_t>()->default_value(10), "fanout: minimum senders (raised to keep each under --max-sender-rate)")
+    ("sender-path", po::value<std::string>()->default_value(""),
+     "fanout: the first --senders members connect to PATH<room>/ (a route of another consumer on the same group, "
+     "e.g. /ws/pub/) instead of /ws/chat/<room>/, and they alone send, every step; empty = members send, spread "
+     "over the room")
     ("rates", po::value<std::string>()->default_value("auto"), "fanout: aggregate msg/s per step, e.g. 100,200,400; auto = double from --rate-start")
     ("durations", po::value<std::string>()->default_value("auto"),
      "fanout: seconds of load per step, one per --rates entry, e.g. 10,60,10; auto = --duration for every step")
@@ -193,6 +198,7 @@ bench_options parse_options(int argc, char** argv) {
   o.quiet = vm.count("quiet") > 0;
   o.members = vm["members"].as<std::uint32_t>();
   o.senders = vm["senders"].as<std::uint32_t>();
+  o.sender_path = vm["sender-path"].as<std::string>();
   o.rates = parse_list(vm["rates"].as<std::string>(), "rates");
   o.step_durations = parse_list(vm["durations"].as<std::string>(), "durations");
   if (!o.step_durations.empty() && o.step_durations.size() != o.rates.size()) {
@@ -243,6 +249,16 @@ bench_options parse_options(int argc, char** argv) {
   if (o.room_prefix.empty() || o.room_prefix.size() > 60) usage_error("--room-prefix must be 1-60 characters");
   for (char c : o.room_prefix)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) usage_error("--room-prefix must be [A-Za-z0-9_]");
+  if (!o.sender_path.empty()) {
+    const auto& sp = o.sender_path;
+    const bool shape = sp.size() >= 5 && sp.size() <= 60 && sp.rfind("/ws/", 0) == 0 && sp.back() == '/' &&
+                       std::all_of(sp.begin(), sp.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '-';
+                       });
+    if (!shape) usage_error("--sender-path must be a path like /ws/pub/ ([A-Za-z0-9_-/], at most 60 characters)");
+    if (o.what != scenario::fanout) usage_error("--sender-path is for fanout only");
+    if (o.senders >= o.members) usage_error("--sender-path needs --senders below --members");
+  }
   return o;
 }
 

@@ -48,6 +48,9 @@ struct bench_options {
   // fanout
   std::uint32_t members = 1000;
   std::uint32_t senders = 10;
+  // --sender-path: the first `senders` members of the room connect to
+  // <sender_path><room>/ and send every step (empty: members send, spread)
+  std::string sender_path;
   std::vector<double> rates;  // empty = automatic doubling
   double rate_start = 100;
   double rate_max = 1'000'000;

@@ -80,8 +80,10 @@ std::uint32_t conn_pool::next_mask() {
   return static_cast<std::uint32_t>(rng_ >> 16);
 }
 
-std::string conn_pool::room_path(std::uint32_t room) const {
-  return "/ws/chat/" + opt_.room_prefix + "_" + std::to_string(room) + "/";
+std::string conn_pool::room_path(std::uint32_t room, std::uint64_t gid) const {
+  // fanout --sender-path: its one room's first --senders members are the senders
+  const bool sender = !opt_.sender_path.empty() && gid % opt_.members < opt_.senders;
+  return (sender ? opt_.sender_path : std::string("/ws/chat/")) + opt_.room_prefix + "_" + std::to_string(room) + "/";
 }
 
 void conn_pool::scan_timeouts(std::uint64_t now) {
@@ -135,7 +137,7 @@ void conn_pool::on_connected(conn& c) {
   const std::string key = ws::key_from_seed(rng_ ^ c.gid);
   // The expected accept waits in `frag` (unused before the upgrade) while the head is read into `in`.
   c.frag = std::make_unique<std::string>(ws::accept_for(key));
-  const std::string req = ws::upgrade_request(dst.host_port, room_path(c.room), key);
+  const std::string req = ws::upgrade_request(dst.host_port, room_path(c.room, c.gid), key);
   c.out.clear();
   const ssize_t n = ::send(c.fd, req.data(), req.size(), MSG_NOSIGNAL);
   if (n < 0 && errno != EAGAIN) return fail(c, fail_kind::reset);

@@ -108,7 +108,7 @@ class conn_pool {
   void protocol_error(conn& c);
   void fail(conn& c, fail_kind why);
   void end_conn(conn& c, bool clean);  // a live connection is gone
-  std::string room_path(std::uint32_t room) const;
+  std::string room_path(std::uint32_t room, std::uint64_t gid) const;
   std::uint32_t next_mask();
 
   const bench_options& opt_;

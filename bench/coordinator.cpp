@@ -114,6 +114,7 @@ int coordinator::run_fanout() {
   std::uint64_t opened = 0;
   auto p = base_params();
   p["members"] = m;
+  if (!opt_.sender_path.empty()) p["sender_path"] = opt_.sender_path;
   p["server_pids"] = opt_.server_pids;
   if (!phases_.connect(m, m, cm, opened)) {
     abort_line("connect phase failed");
@@ -137,7 +138,8 @@ int coordinator::run_fanout() {
   bool broken = false;
   auto run_step = [&](std::uint32_t number, double rate, double seconds = 0) {
     auto senders = static_cast<std::uint32_t>(std::max<double>(opt_.senders, std::ceil(rate / opt_.max_sender_rate)));
-    senders = std::min(senders, m);
+    // --sender-path: the same --senders connections send every step
+    senders = std::min(opt_.sender_path.empty() ? senders : opt_.senders, m);
     const double per_sender = rate / senders;
     auto sp = p;
     sp["rate"] = rate;
@@ -151,6 +153,10 @@ int coordinator::run_fanout() {
   };
   for (std::size_t i = 0; i < rates.size(); ++i) {
     const double rate = rates[i];
+    if (!opt_.sender_path.empty() && rate / std::min(opt_.senders, m) > opt_.max_sender_rate * 1.000001) {
+      stop = "sender_rate_limit";  // the fixed senders would go over --max-sender-rate
+      break;
+    }
     const double seconds = i < opt_.step_durations.size() ? opt_.step_durations[i] : 0;
     auto [o, plan] = run_step(static_cast<std::uint32_t>(i + 1), rate, seconds);
     const auto [per_sender, senders] = plan;

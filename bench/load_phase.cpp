@@ -40,10 +40,12 @@ void load_phase::start(const cmd_load_body& cmd) {
     }
   }
   // Slot k of a room is member floor(k * room_size / per_room): senders
-  // spread evenly over the room, and so over workers and gateways.
+  // spread evenly over the room, and so over workers and gateways. With
+  // --sender-path the senders are the room's first members, which
+  // connected on that path (conn_pool::room_path).
   for (std::uint64_t room = room_lo; nstatic && room <= room_hi; ++room) {
     for (std::uint32_t k = 0; k < per_room; ++k) {
-      const std::uint64_t gid = room * rs + std::uint64_t{k} * rs / per_room;
+      const std::uint64_t gid = room * rs + (plan_.senders_first ? k : std::uint64_t{k} * rs / per_room);
       if (gid < plan_.gid_lo || gid >= plan_.gid_hi) continue;
       conn_pool::conn& c = pool_[static_cast<std::uint32_t>(gid - plan_.gid_lo)];
       c.slot = static_cast<std::int32_t>(k);

@@ -29,6 +29,7 @@ struct worker_plan {
   std::uint64_t gid_lo = 0, gid_hi = 0;  // this worker's static connections [lo, hi)
   std::uint32_t room_size = 1;
   std::uint32_t churn_slots = 0;  // concurrent churn cycles
+  bool senders_first = false;     // fanout --sender-path: a room's senders are its first members
   int ctrl_fd = -1;
   std::uint64_t hard_deadline_ns = 0;
 };

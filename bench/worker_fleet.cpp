@@ -129,6 +129,7 @@ bool worker_fleet::spawn(std::uint64_t nstatic, std::uint32_t room_size, std::ui
       plan.gid_hi = h.gid_hi;
       plan.room_size = std::max<std::uint32_t>(1, room_size);
       plan.churn_slots = churn_slots;
+      plan.senders_first = !opt_.sender_path.empty();
       plan.ctrl_fd = sv[1];
       plan.hard_deadline_ns = run_deadline_ns_;
       worker_main(opt_, plan);

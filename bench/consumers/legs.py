@@ -1,8 +1,8 @@
 # consumers/legs.py — the four stacks bench/consumers measures, each started
 # on free loopback ports and stopped by compare_lib.stacks.Stack:
 #
-#   builtin  (d) redis-server, layerd, one gateway with its default routes:
-#            the built-in chat consumer, the reference.
+#   builtin  (d) redis-server, layerd, one gateway with the built-in chat
+#            route: the built-in chat consumer, the reference.
 #   fast     (a) the same plus `--route '/ws/chat/<room_name>/ django:CH'`
 #            and `python3 manage.py runworker CH` (switchboard_django), CH a
 #            worker channel whose consumer declares gateway_renders, so the
@@ -35,6 +35,13 @@ TITLES = {
 # cores) and a per-connection rate limit above the bench's senders
 # (plan.MAX_SENDER_RATE). daphne has no rate limit at all.
 GATEWAY_ARGS = ["--threads", "2", "--rate-limit", "1000", "--rate-burst", "1000"]
+# Every Switchboard leg's gateway also serves the built-in chat on /ws/pub/:
+# the "pubfanout" part's senders (plan.py) group_send through it into the
+# same group as the leg's /ws/chat/ sockets, so the fan-out of (a) and (d)
+# is measured from one and the same source, a GROUP_SEND that crosses no worker.
+PUB_ROUTE = "/ws/pub/<room_name>/ chat"
+# the legs that run "pubfanout"
+PUB_LEGS = ("builtin", "fast")
 PY = "/usr/bin/python3"  # Debian's, with Django, Channels and channels_redis
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -94,8 +101,8 @@ def start(stack, leg, args):
                            *(a for g, n in caps for a in ("--channel-capacity", f"{g}={n}"))])
     gw = [os.path.join(args.bin, "switchboard-gateway"), "--listen", f"127.0.0.1:{hp}",
           "--layerd", f"tcp://127.0.0.1:{lp}", *GATEWAY_ARGS]
-    if channel:
-        gw += ["--route", f"/ws/chat/<room_name>/ django:{channel}"]
+    gw += ["--route", f"/ws/chat/<room_name>/ django:{channel}" if channel else "/ws/chat/<room_name>/ chat",
+           "--route", PUB_ROUTE]
     stack.spawn("gateway1", gw)
     wait_until("gateway /healthz", 20, lambda: healthz(hp), stack.alive)
     stack.urls.append(f"ws://127.0.0.1:{hp}")

@@ -24,20 +24,31 @@ from compare_lib.stacks import quiesce
 # first step that is not sustainable, then "fine" steps as for the fan-out;
 # the first step's latency is the round trip at light load, the last
 # sustained rate the per-process rate.
+# pubfanout: the fan-out alone, from the same source in the legs that run it
+# (builtin and fast): the room's first "senders" members are built-in chat
+# sockets on /ws/pub/<room>/ (a route every Switchboard leg's gateway has,
+# legs.PUB_ROUTE) and they alone send, so every message is a GROUP_SEND of
+# the built-in chat into the room's group, crossing no worker, and the
+# other members are the leg's own sockets (fast-path consumers in (a)).
+# "senders" x plan.MAX_SENDER_RATE must reach the top rate.
 PLANS = {
     "default": {
         "fanout": {"members": 1000, "rates": [1, 2, 4, 8, 16, 64, 256, 1024, 2048, 4096, 8192],
                    "duration": 1.5, "drain": 1, "fine": 2},
+        "pubfanout": {"members": 1000, "senders": 41, "rates": [16, 64, 256, 1024, 2048, 4096, 8192],
+                      "duration": 1.5, "drain": 1, "fine": 2},
         "rt": {"clients": 50, "rates": [50, 200, 400, 800, 1600, 3200], "duration": 1.5, "drain": 1, "fine": 2},
-        "budget": 240, "quiesce": 8,
+        "budget": 330, "quiesce": 8,
     },
     "quick": {
         "fanout": {"members": 100, "rates": [2, 8, 32, 128, 512], "duration": 1, "drain": 1, "fine": 1},
+        "pubfanout": {"members": 100, "senders": 5, "rates": [8, 32, 128, 512], "duration": 1, "drain": 1, "fine": 1},
         "rt": {"clients": 20, "rates": [20, 200, 800], "duration": 1, "drain": 1, "fine": 1},
-        "budget": 110, "quiesce": 4,
+        "budget": 140, "quiesce": 4,
     },
 }
 MAX_SENDER_RATE = 200  # msg/s per fan-out sender; the gateways allow 1,000 (legs.GATEWAY_ARGS)
+PUB_PATH = "/ws/pub/"  # pubfanout's senders: the built-in chat route legs.PUB_ROUTE serves
 CONNECT_CONCURRENCY = 16  # in-flight handshakes per bench worker: under daphne's listen backlog of 50
 
 
@@ -56,18 +67,19 @@ def record(out, leg, part, obj):
     out.flush()
 
 
-def fanout_once(args, plan, stack, leg, kinds, out, log, commands, rates, part):
-    f = plan["fanout"]
+def fanout_once(args, plan, stack, leg, kinds, out, log, commands, rates, part, key="fanout"):
+    f = plan[key]
     deadline = 30 + len(rates) * (f["duration"] + f["drain"] + 1)
+    source = ["--sender-path", PUB_PATH, "--senders", f["senders"]] if "senders" in f else []
     argv = bench_argv(args, stack, leg, part,
                       ["fanout", "--members", f["members"], "--rates", ",".join(f"{r:g}" for r in rates),
-                       "--max-sender-rate", MAX_SENDER_RATE, "--duration", f["duration"], "--drain", f["drain"]],
-                      deadline)
+                       "--max-sender-rate", MAX_SENDER_RATE, "--duration", f["duration"], "--drain", f["drain"],
+                       *source], deadline)
     commands.append(f"[{leg}] {shlex.join(argv)}")
     log(f"[{leg}] {part}, room of {f['members']}: {shlex.join(argv)}")
     rc, lines = probe.run(argv, kinds, os.path.join(stack.dir, f"bench-{part}.log"), deadline + 30)
     for obj in lines:
-        record(out, leg, "fanout", obj)
+        record(out, leg, key, obj)
     if rc != 0:
         log(f"[{leg}] {part}: switchboard-bench exited {rc} (see {stack.dir}/bench-{part}.log)")
     steps = {o["params"]["rate"]: o["metrics"] for o in lines if o.get("phase") == "step"}
@@ -75,20 +87,21 @@ def fanout_once(args, plan, stack, leg, kinds, out, log, commands, rates, part):
     return rc, steps, summary
 
 
-def run_fanout(args, plan, stack, leg, kinds, out, log, commands, time_left):
+def run_fanout(args, plan, stack, leg, kinds, out, log, commands, time_left, key="fanout"):
     """The ladder, then (when it found a limit and time allows) "fine" steps
     between the last sustained rate and the first that was not, on fresh
     connections: the maximum is then a quarter of the gap coarse, not a whole one."""
     rc, steps, summary = fanout_once(args, plan, stack, leg, kinds, out, log, commands,
-                                     plan["fanout"]["rates"], "fanout")
+                                     plan[key]["rates"], key, key)
     best, failed = summary.get("at_rate") or 0, [r for r, m in steps.items() if not m.get("sustainable")]
-    f = plan["fanout"]
+    f = plan[key]
     n = f.get("fine", 0)
     if rc == 0 and best and failed and n and time_left() > 30 + n * (f["duration"] + f["drain"] + 1):
         top = min(failed)
         fine = [round(best * (top / best) ** (k / (n + 1)), 2) for k in range(1, n + 1)]
         quiesce(list(stack.pids.values()), plan["quiesce"])
-        rc2, steps2, summary2 = fanout_once(args, plan, stack, leg, kinds, out, log, commands, fine, "fanoutfine")
+        rc2, steps2, summary2 = fanout_once(args, plan, stack, leg, kinds, out, log, commands, fine,
+                                            key + "fine", key)
         for r, m in steps2.items():
             m["fine"] = True
             steps.setdefault(r, m)

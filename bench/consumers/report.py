@@ -13,19 +13,19 @@ CPU_KINDS = ("gateway", "layerd", "redis", "worker", "daphne", "bench")
 LEG_LETTER = {"fast": "a", "handler": "b", "daphne": "c", "builtin": "d"}
 
 
-def fan_max(r):
-    s = (r.get("fanout") or {}).get("summary") or {}
+def fan_max(r, key="fanout"):
+    s = (r.get(key) or {}).get("summary") or {}
     if "max_sustainable_deliveries_per_s" not in s:
         return None, False
     return s["max_sustainable_deliveries_per_s"], bool(s.get("max_is_lower_bound"))
 
 
-def fan_step(r, rate):
-    return ((r.get("fanout") or {}).get("steps") or {}).get(rate)
+def fan_step(r, rate, key="fanout"):
+    return ((r.get(key) or {}).get("steps") or {}).get(rate)
 
 
-def fan_best_rate(r):
-    s = (r.get("fanout") or {}).get("summary") or {}
+def fan_best_rate(r, key="fanout"):
+    s = (r.get(key) or {}).get("summary") or {}
     return s.get("at_rate") or None
 
 
@@ -41,9 +41,9 @@ def rt_max(r):
     return max(ok), (r.get("rt") or {}).get("stop") in ("rates_exhausted", "budget")
 
 
-def common_fan_rate(results, among=None):
+def common_fan_rate(results, among=None, key="fanout"):
     """Highest fan-out rate every leg (of `among`) ran and sustained (latency and CPU side by side)."""
-    sets = [{rate for rate, m in ((r.get("fanout") or {}).get("steps") or {}).items() if m.get("sustainable")}
+    sets = [{rate for rate, m in ((r.get(key) or {}).get("steps") or {}).items() if m.get("sustainable")}
             for leg, r in results.items() if among is None or leg in among]
     common = set.intersection(*sets) if sets and all(sets) else set()
     return max(common) if common else None
@@ -118,6 +118,26 @@ def table(results, plan, worker_procs=1):
     pair = common_fan_rate(results, ("fast", "builtin")) if {"fast", "builtin"} <= set(results) else None
     if pair is not None and pair != rate:
         at_rate(pair, f"fan-out at {pair:g} msg/s ({pair * n:,.0f} dl/s, a and d):", ("gateway", "layerd", "worker"))
+    # the fan-out alone: the same source (built-in chat senders) in (a) and (d)
+    pub = [leg for leg in legs if (results[leg].get("pubfanout") or {}).get("steps")]
+    if pub:
+        pf = plan["pubfanout"]
+        add(f"fan-out from {pf['senders']} built-in senders, room of {pf['members']:,}: max deliveries/s", "higher",
+            lambda r: fan_max(r, "pubfanout") if r.get("pubfanout") else (None, False))
+        add("  at that step: msg/s sent into the room", "", lambda r: (fan_best_rate(r, "pubfanout"), False))
+        for q in ("p50", "p99"):
+            add(f"  at that step: latency {q}, ms", "lower",
+                lambda r, q=q: ((fan_step(r, fan_best_rate(r, "pubfanout"), "pubfanout") or {})
+                                .get(f"latency_{q}_ms"), False), 2)
+        both = common_fan_rate({leg: results[leg] for leg in pub}, None, "pubfanout") if len(pub) > 1 else None
+        if both is not None:
+            pre = f"  at {both:g} msg/s (highest both carried):"
+            for q in ("p50", "p99"):
+                add(f"{pre} latency {q}, ms", "lower",
+                    lambda r, q=q: ((fan_step(r, both, "pubfanout") or {}).get(f"latency_{q}_ms"), False), 2)
+            for kind in ("gateway", "layerd", "worker"):
+                add(f"{pre} {kind} CPU us/delivery", "lower",
+                    lambda r, k=kind: (cpu_row(fan_step(r, both, "pubfanout"), k), False), 3)
     rt = plan["rt"]
     first = rt["rates"][0]
     add(f"round trip at {first:g}/s ({rt['clients']} sockets, each alone in a room): p50, ms", "lower",
@@ -196,8 +216,21 @@ def targets(results):
             out.append(f"fast path's fan-out cost within 10% of the built-in chat's (gateway + layerd CPU us/delivery "
                        f"at {pair:g} msg/s, a/d <= 1.10): {'met' if x <= 1.10 else 'not met'} ({x:.2f}x: "
                        f"{cost['fast']:.3f} vs {cost['builtin']:.3f})")
+    if "fast" in results and "builtin" in results and results["fast"].get("pubfanout"):
+        (a, al), (b, bl) = fan_max(results["fast"], "pubfanout"), fan_max(results["builtin"], "pubfanout")
+        out.append("fast path within 10% of the built-in chat's fan-out, from the same built-in senders "
+                   "(max deliveries/s, a/d >= 0.90): " + verdict(a, b, 0.9, al, bl))
     for leg in ("fast", "handler"):
         if leg in results and "daphne" in results:
+            first = lambda r: rt_steps(r).get(min(rt_steps(r))) if rt_steps(r) else None  # noqa: E731
+            mine, theirs = first(results[leg]), first(results["daphne"])
+            if mine and theirs:
+                for q in ("p50", "p99"):
+                    a, b = mine.get(f"latency_{q}_ms"), theirs.get(f"latency_{q}_ms")
+                    if a is not None and b:
+                        out.append(f"({LEG_LETTER[leg]}) {leg} never slower than daphne, light-load round trip {q} "
+                                   f"(<= daphne's): {'met' if a <= b else 'not met'} ({a:.2f} vs {b:.2f} ms, "
+                                   f"{a / b:.2f}x)")
             (a, al), (b, bl) = fan_max(results[leg]), fan_max(results["daphne"])
             out.append(f"({LEG_LETTER[leg]}) {leg} never slower than daphne, fan-out (max deliveries/s >= daphne's): "
                        + verdict(a, b, 1.0, al, bl))

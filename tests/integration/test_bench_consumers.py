@@ -11,7 +11,9 @@
 # over the bench's window, not some other); and, when the package and the
 # gateway's django routes are there, the fast-path leg's deliveries are
 # rendered by the gateway and the handler leg's go through the worker, as
-# the gateway's counters say.
+# the gateway's counters say. The built-in and fast-path legs also fan out
+# from built-in senders on /ws/pub/ (switchboard-bench --sender-path, whose
+# bad values are refused with one line).
 import glob
 import json
 import os
@@ -56,6 +58,18 @@ def own_processes(marker):
 
 
 class BadInput(unittest.TestCase):
+    def test_a_bad_sender_path_is_refused_with_one_line(self):
+        bench = str(BIN_DIR / "switchboard-bench")
+        for args, says in ((["fanout", "--sender-path", "/pub"], "--sender-path must be a path"),
+                           (["fanout", "--sender-path", "/ws/p ub/"], "--sender-path must be a path"),
+                           (["rooms", "--sender-path", "/ws/pub/"], "for fanout only"),
+                           (["fanout", "--sender-path", "/ws/pub/", "--members", "10", "--senders", "10"],
+                            "--senders below --members")):
+            r = subprocess.run([bench, *args], capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn(says, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
     def test_unknown_leg_is_refused_with_its_name(self):
         r = run_bench(["--legs", "builtin,bogus"], 30)
         self.assertEqual(r.returncode, 2, r.stderr)
@@ -109,7 +123,12 @@ class QuickRun(unittest.TestCase):
         for leg in legs:
             steps = [x for x in lines if x.get("consumers_leg") == leg and x.get("phase") in ("step", "result")]
             parts = {x["consumers_part"] for x in steps}
-            self.assertEqual(parts, {"rt", "fanout"}, f"{leg}: {parts}")
+            # (a) and (d) also fan out from built-in senders on /ws/pub/ (the fan-out alone)
+            want = {"rt", "fanout", "pubfanout"} if leg in ("builtin", "fast") else {"rt", "fanout"}
+            self.assertEqual(parts, want, f"{leg}: {parts}")
+            for x in steps:
+                if x["consumers_part"] == "pubfanout":
+                    self.assertEqual(x["params"].get("sender_path"), "/ws/pub/", x["params"])
             for x in steps:
                 m = x["metrics"]
                 self.assertGreater(m["delivered"], 0, f"{leg}: {m}")
