@@ -148,8 +148,7 @@ void django_consumer::on_layer_message(consumer_socket& socket, const std::share
   if (m.what == k::event) {  // a send() to S from Django or a Switchboard client
     event_delivery d(event);
     on_event(socket, d);
-    if (!d.forward.empty()) send_forwarded(ctx_, d);
-    return;
+    return finish_delivery(ctx_, d);
   }
   ctx_.stats.workers.from_worker.fetch_add(1, std::memory_order_relaxed);
   if (m.what == k::worker_alive) return drop(counters::bad_message, "worker_alive", "sent to a socket, not to the control channel");
@@ -250,7 +249,7 @@ void django_consumer::on_group_event(consumer_socket& socket, event_delivery& d)
 void django_consumer::on_event(consumer_socket& socket, event_delivery& d) {
   if (render_) {
     if (auto frame = d.frame_for(*render_)) {
-      ctx_.stats.workers.events_rendered.fetch_add(1, std::memory_order_relaxed);
+      ++d.rendered;  // counted once per delivery (finish_delivery)
       return socket.reply(std::move(frame));
     }
   }
@@ -269,6 +268,12 @@ void django_consumer::on_sweep(consumer_socket& socket, clock::time_point now) {
     drop(counters::out_of_order, "a seq gap that did not fill in time", "next=" + std::to_string(order_.next()));
     end(socket, close_reason::out_of_order, "worker messages out of order");
   }
+}
+
+void django_consumer::finish_delivery(server_context& ctx, event_delivery& d) {
+  if (d.rendered) ctx.stats.workers.events_rendered.fetch_add(d.rendered, std::memory_order_relaxed);
+  d.rendered = 0;
+  if (!d.forward.empty()) send_forwarded(ctx, d);
 }
 
 void django_consumer::send_forwarded(server_context& ctx, event_delivery& d) {

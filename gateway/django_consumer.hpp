@@ -65,8 +65,10 @@ class django_consumer final : public consumer {
   // refused): counted; a late accept gets websocket.disconnect 1006 to its
   // worker, so the consumer there ends. On any I/O thread.
   static void on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event);
-  // The events a delivery's members left for their workers (event_delivery::forward):
+  // The end of a delivery's walk: counts its rendered frames, and sends the
+  // events its members left for their workers (event_delivery::forward),
   // one switchboard.event per worker naming its sockets. On any I/O thread.
+  static void finish_delivery(server_context& ctx, event_delivery& d);
   static void send_forwarded(server_context& ctx, event_delivery& d);
 
  private:

@@ -14,6 +14,7 @@
 // Threading: built and used on one I/O thread, within one delivery.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,10 @@ struct event_delivery {
   // worker W, its sockets S, sent as one switchboard.event per W when the
   // walk ends (docs/protocol.md, Part 3, Batches), not one per member.
   std::vector<std::pair<std::string, std::vector<std::string>>> forward;
+  // Members that got a rendered frame: added to the fast-path counter once
+  // per delivery (django_consumer::finish_delivery), not once per member,
+  // so threads do not contend for the counter's cache line per member.
+  std::uint64_t rendered = 0;
 
   explicit event_delivery(std::shared_ptr<const std::string> e) : event(std::move(e)) {}
   void forward_to(const std::string& worker, const std::string& socket);

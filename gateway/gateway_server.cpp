@@ -37,7 +37,7 @@ gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(
   outbox_ = std::make_unique<worker_outbox>(*link_, ctx_->stats);
   ctx_->outbox = outbox_.get();
   link_->on_control([w = workers_.get()](const std::string& event) { w->on_control(event); });
-  hub_.on_forwarded([ctx = ctx_.get()](event_delivery& d) { django_consumer::send_forwarded(*ctx, d); });
+  hub_.on_forwarded([ctx = ctx_.get()](event_delivery& d) { django_consumer::finish_delivery(*ctx, d); });
   hub_.on_unknown_event_target([ctx = ctx_.get()](std::uint64_t conn, const std::string& event) {
     django_consumer::on_unknown_socket(*ctx, common::make_channel(ctx->gateway_id, hub::conn_string(conn)), event);
   });

@@ -246,7 +246,9 @@ void hub::leave_local(std::size_t thread, const std::string& group, websocket_se
 }
 
 void hub::join_events(std::size_t thread, const std::string& group, websocket_session* session) {
-  shards_[thread]->groups[group].event_members.insert(session);
+  auto& g = shards_[thread]->groups[group];
+  auto [slot, fresh] = g.event_slots.try_emplace(session, static_cast<std::uint32_t>(g.event_members.size()));
+  if (fresh) g.event_members.push_back(session);
 }
 
 void hub::leave_events(std::size_t thread, const std::string& group, websocket_session* session) {
@@ -254,8 +256,15 @@ void hub::leave_events(std::size_t thread, const std::string& group, websocket_s
   shard& s = *shards_[thread];
   auto it = s.groups.find(group);
   if (it == s.groups.end()) return;
-  it->second.event_members.erase(session);
-  if (it->second.empty() && s.delivering != &it->second) s.groups.erase(it);
+  auto& g = it->second;
+  auto slot = g.event_slots.find(session);
+  if (slot == g.event_slots.end()) return;
+  const std::uint32_t i = slot->second;
+  g.event_slots.erase(slot);
+  g.event_members[i] = g.event_members.back();
+  g.event_members.pop_back();
+  if (i < g.event_members.size()) g.event_slots[g.event_members[i]] = i;
+  if (g.empty() && s.delivering != &g) s.groups.erase(it);
 }
 
 void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group,
@@ -278,16 +287,18 @@ void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const s
         session->send(frame);
         if (i < members.size() && members[i] == session) ++i;
       }
-      if (event && !it->second.event_members.empty()) {
-        // Walk a copy: a member that closes leaves its groups meanwhile.
+      auto& takers = it->second.event_members;
+      if (event && !takers.empty()) {
         // Each renders from the frames this delivery made per RENDER spec.
-        s->scratch.assign(it->second.event_members.begin(), it->second.event_members.end());
+        // As above: a member that closes leaves, and the last one moves
+        // into its slot.
         event_delivery d(event);
-        for (auto* session : s->scratch) {
-          if (it->second.event_members.count(session)) session->on_group_event(d);
+        for (std::size_t i = 0; i < takers.size();) {
+          websocket_session* session = takers[i];
+          session->on_group_event(d);
+          if (i < takers.size() && takers[i] == session) ++i;
         }
-        s->scratch.clear();
-        if (!d.forward.empty() && forwarded_) forwarded_(d);
+        if (forwarded_) forwarded_(d);
       }
       s->delivering = nullptr;
       if (it->second.empty()) s->groups.erase(it);

@@ -36,7 +36,6 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -99,8 +98,9 @@ class hub {
   void on_unknown_event_target(std::function<void(std::uint64_t conn, const std::string& event)> f) {
     unknown_event_target_ = std::move(f);
   }
-  // Before start(): what to do, on the thread, with a group delivery's
-  // events its members left for their workers (event_delivery::forward).
+  // Before start(): what to do, on the thread, at the end of a group
+  // delivery's walk of the members that take events (their counts, and the
+  // events they left for their workers, event_delivery::forward).
   void on_forwarded(std::function<void(event_delivery&)> f) { forwarded_ = std::move(f); }
   std::size_t events_sessions() const { return events_sessions_.load(std::memory_order_relaxed); }
 
@@ -141,12 +141,15 @@ class hub {
     std::unordered_map<std::uint64_t, websocket_session*> sessions;  // a session removes itself when it dies
     struct local_group {
       std::vector<websocket_session*> members;              // built-in sessions (slot = index)
-      std::unordered_set<websocket_session*> event_members;  // sessions that take events
+      // Sessions that take events, walked like `members` (contiguous, no
+      // copy), and each one's index there, for an O(1) leave: such a
+      // session may be in any number of groups, so the index is kept here.
+      std::vector<websocket_session*> event_members;
+      std::unordered_map<websocket_session*, std::uint32_t> event_slots;
       bool empty() const { return members.empty() && event_members.empty(); }
     };
     std::unordered_map<std::string, local_group> groups;
     const local_group* delivering = nullptr;  // the group being walked (erased after, not during)
-    std::vector<websocket_session*> scratch;  // a copy of event_members to walk
     std::uint64_t next_conn = 1;
     std::vector<std::shared_ptr<websocket_session>> dirty;
     std::vector<std::shared_ptr<websocket_session>> flushing;

@@ -33,6 +33,7 @@
 # consumer does goes through the app's layer as before (layer.py).
 #
 # Threading: the worker's event loop only.
+import asyncio
 import collections
 import time
 import uuid
@@ -101,6 +102,11 @@ class WorkerInbox:
         if not self.own:
             return await self.layer.receive(self.channel)
         while not self._waiting:
+            # Let what the last messages woke run first: their consumers, then
+            # the outbox flush those start (dispatcher.py), so a reply's write
+            # leaves before this read is sent, and not behind it.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
             redis = self.layer.connection(self.layer.consistent_hash(self.layer.non_local_name(self.channel)))
             # One write, one round trip: BZPOPMIN waits for the first message
             # (Redis keeps the ZPOPMIN queued behind it until it is served),
