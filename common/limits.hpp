@@ -14,7 +14,7 @@ namespace sb::common::limits {
 // Protocol between gateway and layerd (proto/). A peer with another major
 // version is refused.
 inline constexpr std::uint32_t proto_major = 1;
-inline constexpr std::uint32_t proto_minor = 3;  // 1.1: HELLO carries the peer role; 1.2: SYNC's moved groups, acked and numbered group_sends; 1.3: SEND's request
+inline constexpr std::uint32_t proto_minor = 4;  // 1.1: HELLO carries the peer role; 1.2: SYNC's moved groups, acked and numbered group_sends; 1.3: SEND's request; 1.4: SEND's flags
 
 // channels_redis refuses group and channel names of 100 characters or more.
 inline constexpr std::size_t max_group_name = 99;
@@ -38,6 +38,11 @@ inline constexpr int default_join_timeout_ms = 5000;
 // worker within this is refused with 503; a worker silent this long is gone.
 inline constexpr int default_connect_timeout_ms = 5000;
 inline constexpr int default_worker_timeout_ms = 5000;
+// A SEND to a worker (a connect, a socket message or batch) that layerd has
+// not answered (ACK or ERROR) within this fails like a refused one: a
+// layerd that answers heartbeats but never a SEND cannot hold a worker
+// process' messages forever (docs/protocol.md, Part 3, Liveness).
+inline constexpr int default_send_timeout_ms = 5000;
 // group_sends a gateway keeps until a layerd acknowledges them (all links
 // together); past either bound a send is refused with an error frame.
 inline constexpr std::size_t default_unacked_max_messages = 100000;

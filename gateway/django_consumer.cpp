@@ -57,12 +57,17 @@ void django_consumer::on_connect(consumer_socket& socket, channel_layer::join_ca
   deadline_ = clock::now() + std::chrono::milliseconds(ctx_.cfg.connect_timeout_ms);
   ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
   // The connect may go through NAME's ring owner: nothing else about this
-  // socket is in flight yet (docs/protocol.md, Part 3).
-  ctx_.link.send(name_, worker_wire::connect(channel_, scope_), name_,
-                 [this, post = socket.poster()](const std::string& error) {
-                   if (error.empty()) return;
-                   post([this, error] { refuse(503, counters::unavailable, "the connect could not be written: " + error); });
-                 });
+  // socket is in flight yet (docs/protocol.md, Part 3). On every Redis host:
+  // channels_redis' receive() of NAME waits on one host per call, so a
+  // connect on one host only may sit there while every worker waits on
+  // another; the worker's claim drops the copies (Part 3, Several Redis hosts).
+  ctx_.link.send(
+      name_, worker_wire::connect(channel_, scope_), name_,
+      [this, post = socket.poster()](const std::string& error) {
+        if (error.empty()) return;
+        post([this, error] { refuse(503, counters::unavailable, "the connect could not be written: " + error); });
+      },
+      proto::send_every_host);
 }
 
 void django_consumer::refuse(unsigned status, int outcome, const std::string& why) {

@@ -355,16 +355,17 @@ bool layer_link::group_send(std::string group, std::string event) {
   return true;
 }
 
-void layer_link::send(std::string channel, std::string event, std::string route_key, send_callback done) {
+void layer_link::send(std::string channel, std::string event, std::string route_key, send_callback done,
+                      std::uint32_t flags) {
   if (stopped_.load(std::memory_order_acquire)) return;
   on_link_thread([this, channel = std::move(channel), event = std::move(event), route_key = std::move(route_key),
-                  done = std::move(done)]() mutable {
-    do_send_to_channel(std::move(channel), std::move(event), route_key, std::move(done));
+                  done = std::move(done), flags]() mutable {
+    do_send_to_channel(std::move(channel), std::move(event), route_key, std::move(done), flags);
   });
 }
 
 void layer_link::do_send_to_channel(std::string channel, std::string event, const std::string& route_key,
-                                    send_callback done) {
+                                    send_callback done, std::uint32_t flags) {
   auto fail = [&](const char* why) {
     stats_.channel_sends_failed.fetch_add(1, std::memory_order_relaxed);
     done(why);
@@ -379,9 +380,36 @@ void layer_link::do_send_to_channel(std::string channel, std::string event, cons
     return done("");
   }
   const std::uint64_t req = next_request_++;
-  if (!send_to(*p, proto::send{std::move(channel), std::move(event), req})) return fail("layerd queue full");
+  if (!peers_[*p].send_flags) flags = 0;
+  if (!send_to(*p, proto::send{std::move(channel), std::move(event), req, flags})) return fail("layerd queue full");
   stats_.channel_sends.fetch_add(1, std::memory_order_relaxed);
   sends_.emplace(req, pending_send{std::move(done), *p});
+  send_deadlines_.emplace_back(clock::now() + std::chrono::milliseconds(cfg_.send_timeout_ms), req);
+}
+
+void layer_link::expire_sends(clock::time_point now) {
+  // A layerd that stays up (it answers heartbeats) but never answers a SEND
+  // (a Redis write that never returns, a bug) would otherwise hold the
+  // sender forever: a connect waits out --connect-timeout-ms, but a worker
+  // process' outbox waits for this answer before it sends anything more
+  // (docs/protocol.md, Part 3, Liveness).
+  std::vector<send_callback> overdue;
+  while (!send_deadlines_.empty()) {
+    const auto [deadline, req] = send_deadlines_.front();
+    auto it = sends_.find(req);
+    if (it != sends_.end() && now < deadline) break;
+    send_deadlines_.pop_front();
+    if (it == sends_.end()) continue;  // answered (or failed) already
+    overdue.push_back(std::move(it->second.done));
+    sends_.erase(it);
+  }
+  if (overdue.empty()) return;
+  stats_.channel_sends_failed.fetch_add(overdue.size(), std::memory_order_relaxed);
+  const auto total = stats_.channel_sends_timed_out.fetch_add(overdue.size(), std::memory_order_relaxed) + overdue.size();
+  static common::log_limiter limit;  // every SEND of a stuck layerd would log
+  common::warn_limited(limit, "link", "sends to workers failed reason=\"no answer from layerd\" count={} timeout_ms={} timed_out_total={}",
+                       overdue.size(), cfg_.send_timeout_ms, total);
+  for (auto& done : overdue) done("no answer from layerd");
 }
 
 bool layer_link::answer_send(std::uint64_t request, const std::string& error) {
@@ -582,6 +610,7 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
     if (!peers_[p].up) {
       peers_[p].acks = w->minor >= 2;
       peers_[p].send_requests = w->minor >= 3;
+      peers_[p].send_flags = w->minor >= 4;
       log->info("layerd up layerd={} id={}", peers_[p].endpoint, w->layerd_id);
       set_up(p, true, "welcome");
     }
@@ -741,6 +770,7 @@ void layer_link::tick(clock::time_point now) {
     }
   }
   flush_parked(now);
+  expire_sends(now);
   if (now >= next_expire_) {
     next_expire_ = now + dedup_sweep_every;
     dedup_.expire(now);

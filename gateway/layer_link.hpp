@@ -51,6 +51,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -91,7 +92,8 @@ class layer_link final : public channel_layer {
     std::atomic<std::uint64_t> sends_resent{0};      // re-sent to a new owner after a failover
     std::atomic<std::uint64_t> duplicates_dropped{0};  // GROUP_DELIVERs already delivered
     std::atomic<std::uint64_t> channel_sends{0};        // SENDs to one channel handed to ZeroMQ
-    std::atomic<std::uint64_t> channel_sends_failed{0};  // ... that failed (refused, lost, no layerd)
+    std::atomic<std::uint64_t> channel_sends_failed{0};  // ... that failed (refused, lost, no layerd, no answer)
+    std::atomic<std::uint64_t> channel_sends_timed_out{0};  // ... of which: no answer within --send-timeout-ms
   };
 
   layer_link(const gateway_config& cfg, std::string gateway_id, hub& h);
@@ -118,13 +120,18 @@ class layer_link final : public channel_layer {
   // to a layerd older than 1.3, which does not answer), else the ERROR
   // code, "layerd lost" (the link went down with it outstanding), "no
   // layerd available", "layerd queue full", "too many sends outstanding"
-  // (past max_sends_outstanding) or "gateway stopping".
+  // (past max_sends_outstanding), "no answer from layerd" (none within
+  // --send-timeout-ms: a layerd that stays up but never answers, and a
+  // late answer is ignored) or "gateway stopping". `flags`: proto::send_flag
+  // bits, sent only to a layerd of 1.4 or later (an older one writes the
+  // message as without them).
   using send_callback = std::function<void(const std::string& error)>;
   // Before start(): what to do with a DELIVER to the control channel
   // `specific.<gateway>!ctl` (worker heartbeats: worker_registry); thread 0.
   void on_control(std::function<void(const std::string& event)> f) { control_ = std::move(f); }
   static constexpr std::string_view control_conn = "ctl";
-  void send(std::string channel, std::string event, std::string route_key, send_callback done);
+  void send(std::string channel, std::string event, std::string route_key, send_callback done,
+            std::uint32_t flags = 0);
   static constexpr std::size_t max_sends_outstanding = 100000;
 
   std::size_t links_up() const { return links_up_.load(std::memory_order_relaxed); }
@@ -145,6 +152,7 @@ class layer_link final : public channel_layer {
     std::chrono::milliseconds reopen_backoff{0};
     bool acks = false;  // the layerd speaks 1.2: numbered group_sends, SEND_ACK
     bool send_requests = false;  // the layerd speaks 1.3: SEND answered by ACK or ERROR with its request
+    bool send_flags = false;     // the layerd speaks 1.4: SEND's flags
     // ZMQ_EVENT_DISCONNECTED / _HANDSHAKE_SUCCEEDED of sock, read like sock
     std::unique_ptr<zmq::socket_t> monitor;
     std::unique_ptr<boost::asio::posix::stream_descriptor> monitor_watch;
@@ -208,7 +216,10 @@ class layer_link final : public channel_layer {
   bool send_to(std::size_t p, const proto::message& m);
   std::optional<std::size_t> owner(const std::string& group) const;
   void fail_pending(std::size_t p, const std::string& why);
-  void do_send_to_channel(std::string channel, std::string event, const std::string& route_key, send_callback done);
+  void do_send_to_channel(std::string channel, std::string event, const std::string& route_key, send_callback done,
+                          std::uint32_t flags);
+  // Fails the SENDs whose answer is overdue (--send-timeout-ms).
+  void expire_sends(clock::time_point now);
   // Runs and forgets the send waiting for `request`; false when none does.
   bool answer_send(std::uint64_t request, const std::string& error);
 
@@ -226,6 +237,10 @@ class layer_link final : public channel_layer {
   std::unordered_map<std::string, std::unordered_set<std::string>> members_;  // group → channels
   std::unordered_map<std::uint64_t, pending_join> pending_;
   std::unordered_map<std::uint64_t, pending_send> sends_;  // SENDs waiting for ACK or ERROR (same request numbers)
+  // Each SEND's deadline, in request order (one timeout for all, so the
+  // front is always the oldest); answered ones are skipped when they reach
+  // the front.
+  std::deque<std::pair<clock::time_point, std::uint64_t>> send_deadlines_;
   std::function<void(const std::string&)> control_;
   std::uint64_t next_request_ = 1;
   clock::time_point next_heartbeat_{};

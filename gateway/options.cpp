@@ -66,6 +66,9 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
      "django routes: how long a handshake waits for a worker to accept or refuse before 503")
     ("worker-timeout-ms", field(cfg.worker_timeout_ms),
      "django routes: a worker process silent this long is gone; its sockets close with 1012")
+    ("send-timeout-ms", field(cfg.send_timeout_ms),
+     "django routes: a message to a worker that layerd has not answered this long fails (a connect 503, "
+     "a browser message closes its socket with 1013)")
     ("ping-interval-ms", field(cfg.ping_interval_ms), "ping a connection that has been silent this long")
     ("ping-timeout-ms", field(cfg.ping_timeout_ms), "drop a connection that does not answer a ping within this time")
     ("allowed-origin", po::value(&cfg.allowed_origins)->composing(),
@@ -132,6 +135,7 @@ void check(gateway_config& cfg) {
   }
   if (cfg.connect_timeout_ms < 100 || cfg.connect_timeout_ms > 600000) usage_error("--connect-timeout-ms must be 100..600000");
   if (cfg.worker_timeout_ms < 1000 || cfg.worker_timeout_ms > 600000) usage_error("--worker-timeout-ms must be 1000..600000");
+  if (cfg.send_timeout_ms < 100 || cfg.send_timeout_ms > 600000) usage_error("--send-timeout-ms must be 100..600000");
   if (cfg.layerds.empty()) usage_error("at least one --layerd is needed");
   std::string route_error;
   if (!route_table::parse(cfg.routes, route_error)) usage_error(route_error);

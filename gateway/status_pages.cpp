@@ -98,6 +98,9 @@ std::string metrics_text(const server_context& ctx) {
       v(link.sends_refused));
   one("switchboard_gateway_group_sends_resent_total", "counter",
       "group_sends re-sent to a group's new owner after its layerd went down unacknowledged.", v(link.sends_resent));
+  one("switchboard_gateway_worker_sends_timed_out_total", "counter",
+      "SENDs to Django workers that layerd did not answer within --send-timeout-ms (failed as refused).",
+      v(link.channel_sends_timed_out));
   one("switchboard_gateway_duplicates_dropped_total", "counter",
       "Group deliveries dropped as already delivered (re-sent after a failover).", v(link.duplicates_dropped));
   one("switchboard_gateway_group_sends_unacked", "gauge",

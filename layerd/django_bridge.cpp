@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "common/event.hpp"
 #include "common/limits.hpp"
@@ -288,7 +289,8 @@ bool is_switchboard_process_id(std::string_view process) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-void django_bridge::send_to_channel(const std::string& channel, const std::string& event, direct_done done) {
+void django_bridge::send_to_channel(const std::string& channel, const std::string& event, direct_done done,
+                                    bool every_host) {
   // channels_redis' send(): a process-local channel ("...!local") goes to
   // its process's inbox `<prefix><non-local name>` with the full name in a
   // string __asgi_channel__; a plain channel to `<prefix><channel>` with no
@@ -298,29 +300,61 @@ void django_bridge::send_to_channel(const std::string& channel, const std::strin
   // docs/django.md, Several Redis hosts); a plain channel on the next host
   // in that channel's own turn, as channels_redis' send() cycles the hosts
   // (its receive() of the channel moves to the next host after each
-  // message), skipping hosts that are down.
+  // message), skipping hosts that are down; or, every_host, on each host
+  // that is up (docs/protocol.md, Part 3, Several Redis hosts).
   const bool local = channel.find('!') != std::string::npos;
-  std::size_t shard = 0;
+  std::vector<std::size_t> shards;
   if (local) {
-    shard = redis_.index_of(wire::non_local(channel));
+    const std::size_t shard = redis_.index_of(wire::non_local(channel));
     if (!redis_.connected(shard)) return done(direct_outcome::redis_unavailable);
+    shards.push_back(shard);
+  } else if (every_host) {
+    for (std::size_t i = 0; i < redis_.size(); ++i) {
+      if (redis_.connected(i)) shards.push_back(i);
+    }
+    if (shards.empty()) return done(direct_outcome::redis_unavailable);
   } else {
     std::size_t& next = next_plain_shard_[common::crc32(channel) % next_plain_shard_.size()];
-    bool found = false;
-    for (std::size_t tries = 0; tries < redis_.size() && !found; ++tries) {
-      shard = next % redis_.size();
+    for (std::size_t tries = 0; tries < redis_.size() && shards.empty(); ++tries) {
+      const std::size_t shard = next % redis_.size();
       next = (shard + 1) % redis_.size();
-      found = redis_.connected(shard);
+      if (redis_.connected(shard)) shards.push_back(shard);
     }
-    if (!found) return done(direct_outcome::redis_unavailable);
+    if (shards.empty()) return done(direct_outcome::redis_unavailable);
   }
   // Bounded: a sender flooding a slow Redis is refused with an ERROR, not
-  // queued without end (docs/architecture.md, rules 4 and 7).
-  if (direct_in_flight_ >= common::limits::max_django_backlog) return done(direct_outcome::too_many_waiting);
+  // queued without end (docs/architecture.md, rules 4 and 7). Copies count
+  // one each.
+  if (direct_in_flight_ + shards.size() > common::limits::max_django_backlog) {
+    return done(direct_outcome::too_many_waiting);
+  }
   const std::string member =
       stored_member(event, local ? std::vector<std::string>{channel} : std::vector<std::string>{},
                     local ? wire::channel_field::string : wire::channel_field::none);
   if (member.empty()) return done(direct_outcome::redis_unavailable);  // the event was checked on arrival
+  if (shards.size() == 1) return write_direct(shards.front(), channel, member, std::move(done));
+  // Copies: one answer once every host has answered, the best of them.
+  struct tally {
+    std::size_t left;
+    direct_outcome best = direct_outcome::redis_unavailable;
+    direct_done done;
+  };
+  auto t = std::make_shared<tally>(tally{shards.size(), direct_outcome::redis_unavailable, std::move(done)});
+  for (const std::size_t shard : shards) {
+    write_direct(shard, channel, member, [this, t](direct_outcome out) {
+      if (out == direct_outcome::written) {
+        if (t->best == direct_outcome::written) ++stats_.copies;
+        t->best = direct_outcome::written;
+      } else if (out == direct_outcome::full && t->best != direct_outcome::written) {
+        t->best = direct_outcome::full;
+      }
+      if (--t->left == 0) t->done(t->best);
+    });
+  }
+}
+
+void django_bridge::write_direct(std::size_t shard, const std::string& channel, const std::string& member,
+                                 direct_done done) {
   const double now = common::unix_now();
   const std::string key = keys_.inbox(wire::non_local(channel));
   purge(shard, key, now);

@@ -67,6 +67,7 @@ class django_bridge {
     std::uint64_t written = 0;          // messages written to Django inboxes
     std::uint64_t inbox_full = 0;       // Django inboxes at capacity (group_send: skipped; send: channel_full)
     std::uint64_t backlog_dropped = 0;  // sends dropped from a group's full backlog while Redis was slow
+    std::uint64_t copies = 0;           // extra copies of every-host sends written (a connect on each host)
   };
 
   django_bridge(const layerd_config& cfg, redis_commands& redis, peers& peers, pending_notifications& pending);
@@ -81,9 +82,14 @@ class django_bridge {
   // A send() to one channel outside Switchboard: written to its inbox as
   // channels_redis' send() does. `done` runs once, on the loop thread
   // (synchronously when Redis is out of reach or too many sends wait).
+  // every_host (SEND's send_every_host flag): a plain channel is written on
+  // every host that is up, one copy each, and the outcome is `written` when
+  // at least one copy was (else `full` when a host was at capacity, else
+  // redis_unavailable); a process-local channel ignores it.
   enum class direct_outcome { written, full, redis_unavailable, too_many_waiting };
   using direct_done = std::function<void(direct_outcome)>;
-  void send_to_channel(const std::string& channel, const std::string& event, direct_done done);
+  void send_to_channel(const std::string& channel, const std::string& event, direct_done done,
+                       bool every_host = false);
 
   // The group's Django membership changed behind our back (HTTP API): read
   // it again on the next send.
@@ -117,6 +123,8 @@ class django_bridge {
                             wire::channel_field field);
   // channels_redis' purge of expired messages before each write.
   void purge(std::size_t shard, const std::string& key, double now);
+  // One capacity-checked write of `member` to `channel`'s inbox on `shard`.
+  void write_direct(std::size_t shard, const std::string& channel, const std::string& member, direct_done done);
 
   const layerd_config& cfg_;
   redis_commands& redis_;

@@ -32,6 +32,7 @@ std::string metrics_text::render() const {
   add("switchboard_layerd_django_inbox_delivered_total", "counter", "Messages from Django popped from gateway inboxes and delivered.", b.inbox_delivered);
   add("switchboard_layerd_django_inbox_dropped_total", "counter", "Undecodable or untargeted inbox messages dropped.", b.inbox_dropped);
   add("switchboard_layerd_django_written_total", "counter", "Messages written to Django consumers' inboxes.", b.written);
+  add("switchboard_layerd_django_send_copies_total", "counter", "Extra copies of sends written on every Redis host (a django: route's connects, one per host beyond the first).", b.copies);
   add("switchboard_layerd_django_full_total", "counter", "Django inboxes found at capacity: a group_send skipped them, a send was refused with channel_full.", b.inbox_full);
   add("switchboard_layerd_django_backlog_dropped_total", "counter", "group_sends to Django consumers dropped because the group's backlog waiting for Redis was full (Redis slow).", b.backlog_dropped);
   add("switchboard_layerd_redis_up", "gauge", "1 when the link to every Redis host is connected.", ring_.all_connected() ? 1 : 0);

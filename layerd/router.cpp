@@ -175,14 +175,17 @@ void router::on_send(const std::string& peer, const proto::send& s) {
   // learns its outcome either way: ACK when written or delivered, ERROR
   // with the request when refused (docs/protocol.md, Part 3, Liveness).
   const std::uint64_t request = s.request;
-  send(s.channel, s.event, [this, peer, number, request](send_outcome out) {
-    if (!out.code.empty()) {
-      reject(peer, request, out.code.c_str(), out.text);
-    } else if (request != 0) {
-      peers_.reply(peer, proto::ack{request});
-    }
-    if (number != 0) send_answered(peer, number);
-  });
+  send(
+      s.channel, s.event,
+      [this, peer, number, request](send_outcome out) {
+        if (!out.code.empty()) {
+          reject(peer, request, out.code.c_str(), out.text);
+        } else if (request != 0) {
+          peers_.reply(peer, proto::ack{request});
+        }
+        if (number != 0) send_answered(peer, number);
+      },
+      (s.flags & proto::send_every_host) != 0);
 }
 
 void router::send_answered(const std::string& peer, std::uint64_t number) {
@@ -197,7 +200,7 @@ void router::send_answered(const std::string& peer, std::uint64_t number) {
   if (w.outstanding.empty()) waits_.erase(it);
 }
 
-void router::send(const std::string& channel, const std::string& event, send_done done) {
+void router::send(const std::string& channel, const std::string& event, send_done done, bool every_host) {
   if (!common::is_valid_channel_name(channel)) {
     static common::log_limiter limit_4;
     common::warn_limited(limit_4, "layerd", "send refused channel={:.100} reason=\"invalid channel name\"", channel);
@@ -235,7 +238,7 @@ void router::send(const std::string& channel, const std::string& event, send_don
     }
     common::warn_limited(limit_6, "redis", "django send failed channel={} reason=\"redis unavailable\"", channel);
     done({"redis_unavailable", "redis unavailable: channel " + channel + " not written"});
-  });
+  }, every_host);
 }
 
 void router::on_sync(const std::string& peer, const proto::sync& s) {

@@ -73,7 +73,8 @@ class router {
     std::string text;
   };
   using send_done = std::function<void(send_outcome)>;
-  void send(const std::string& channel, const std::string& event, send_done done);
+  // every_host: SEND's send_every_host flag (django_bridge::send_to_channel).
+  void send(const std::string& channel, const std::string& event, send_done done, bool every_host = false);
   // Forgets gateways that fell silent.
   void tick(clock::time_point now);
 

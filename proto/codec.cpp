@@ -50,10 +50,11 @@ struct encoder {
     }
   }
   void operator()(const send& m) {
-    pk.pack_array(m.request != 0 ? 3 : 2);
+    pk.pack_array(m.flags != 0 ? 4 : m.request != 0 ? 3 : 2);
     pack_str(pk, m.channel);
     pack_bin(pk, m.event);
-    if (m.request != 0) pk.pack(m.request);
+    if (m.request != 0 || m.flags != 0) pk.pack(m.request);
+    if (m.flags != 0) pk.pack(m.flags);
   }
   void operator()(const heartbeat&) { pk.pack_array(0); }
   void operator()(const deliver& m) {
@@ -174,6 +175,7 @@ message decode_object(kind k, const msgpack::object& o) {
       const auto& a = as_array(o, 2, "send");
       send s{as_str(a.ptr[0], "channel"), as_bin(a.ptr[1], "event")};
       if (a.size > 2) s.request = as_uint(a.ptr[2], "request");  // 1.3
+      if (a.size > 3) s.flags = as_u32(a.ptr[3], "flags");        // 1.4
       return s;
     }
     case kind::heartbeat:

@@ -23,7 +23,7 @@ enum class kind : std::uint8_t {
   group_add = 3,      // gateway → layerd: [request, group, channel]; answered by ACK
   group_discard = 4,  // gateway → layerd: [group, channel]
   group_send = 5,     // gateway → layerd: [group, event, seq, id] (seq, id since 1.2; 0 or absent: no SEND_ACK)
-  send = 6,           // gateway → layerd: [channel, event, request] (request since 1.3; 0 or absent: no ACK)
+  send = 6,           // gateway → layerd: [channel, event, request, flags] (request since 1.3, flags since 1.4; 0 or absent: no ACK, no flag)
   heartbeat = 7,      // both ways: []
   deliver = 8,        // layerd → gateway: [[conn_id...], event]
   error = 9,          // layerd → gateway: [request, code, text]
@@ -75,6 +75,17 @@ struct send {
   // written or delivered, ERROR [request, code, text] when it is refused
   // (docs/protocol.md, Part 3, Liveness). 0: no ACK, ERRORs carry 0.
   std::uint64_t request = 0;
+  // Since 1.4: send_flag bits; unknown bits are ignored, so a later minor
+  // may add some. 0 travels as no field.
+  std::uint32_t flags = 0;
+};
+// SEND flags (1.4).
+enum send_flag : std::uint32_t {
+  // A plain channel (no '!') is written on every Redis host that is up,
+  // not on the next one in turn: a connect to a django: route reaches a
+  // worker whichever host its receive waits on (docs/protocol.md, Part 3,
+  // Several Redis hosts).
+  send_every_host = 1,
 };
 struct heartbeat {};
 struct deliver {

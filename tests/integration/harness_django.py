@@ -178,7 +178,23 @@ class FakeGateway:
             m["sockets"] = conns
         await self.to_worker(worker, m)
 
+    async def pause(self):
+        """Stops reading the inbox (as a gateway whose layerds are all
+        away): what workers send piles up there."""
+        await self._stop_readers()
+
+    def resume(self):
+        self._readers = [asyncio.ensure_future(self._read(l)) for l in self.host_layers]
+
     async def close(self):
+        await self._stop_readers()
+        for layer in [self.layer, *self.host_layers]:
+            try:
+                await asyncio.wait_for(layer.close_pools(), 5)
+            except (asyncio.TimeoutError, OSError):
+                pass
+
+    async def _stop_readers(self):
         # A cancel that lands as redis-py's socket timeout fires can be lost
         # (the reader then pops again): cancel until the readers are done.
         for _ in range(40):
@@ -188,11 +204,6 @@ class FakeGateway:
             for t in pending:
                 t.cancel()
             await asyncio.wait(pending, timeout=0.5)
-        for layer in [self.layer, *self.host_layers]:
-            try:
-                await asyncio.wait_for(layer.close_pools(), 5)
-            except (asyncio.TimeoutError, OSError):
-                pass
 
 
 def ws_scope(path="/ws/chat/lobby/", kwargs=None, cookie=None, query=b"", subprotocols=()):

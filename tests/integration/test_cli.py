@@ -130,6 +130,7 @@ class CommandLine(unittest.TestCase):
             (GATEWAY_BIN, ["--route", "/ws/chat/<room>/ django:"]),
             (GATEWAY_BIN, ["--connect-timeout-ms", "0"]),
             (GATEWAY_BIN, ["--worker-timeout-ms", "10"]),
+            (GATEWAY_BIN, ["--send-timeout-ms", "0"]),
             (GATEWAY_BIN, ["--route", "/ws/chat/<a>/<b>/ chat"]),
             (GATEWAY_BIN, ["--route", "/chat/<room>/ chat"]),
             (LAYERD_BIN, ["--curve-allow-file", "allow"]),

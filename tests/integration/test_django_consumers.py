@@ -20,7 +20,10 @@
 # by a Django group_send, and a Django send() to a socket's channel_name,
 # with two redis-servers (both given to layerd, the workers and daphne in
 # one order) and with symmetric_encryption_keys (layerd's
-# --symmetric-encryption-key).
+# --symmetric-encryption-key). With two hosts, a burst of 40 connects to
+# worker processes that serve two routes each is accepted, connect() once
+# per socket, the copies of each connect layerd wrote on the other host
+# dropped by the claim, and every claim and copy left in Redis expiring.
 import asyncio
 import json
 import signal
@@ -30,8 +33,8 @@ import websockets
 import websockets.exceptions
 from channels_redis.core import RedisChannelLayer
 
-from harness import (Cluster, ProcessTestCase, arun, await_until, group_key, handshake_status,
-                     scrape_metrics)
+from harness import (Cluster, ProcessTestCase, arun, await_until, free_port, group_key, handshake_status,
+                     scrape_metrics, wait_until)
 from harness_django import Runworker, django_env, login_cookie, shard
 from test_django_daphne import Daphne
 
@@ -54,15 +57,19 @@ class DjangoCluster(ProcessTestCase):
     and (optionally) daphne; the helpers the test classes share."""
 
     def start_all(self, worker_channels, workers=2, db=False, daphne=False, redis_hosts=1, keys=None,
-                  layerds=2):
+                  layerds=2, layerd_metrics=False):
         """redis_hosts redis-servers (layerd, workers and daphne list them in
         the same order: docs/django.md, Several Redis hosts); keys are the
-        app's symmetric_encryption_keys, given to layerd in the same order."""
+        app's symmetric_encryption_keys, given to layerd in the same order;
+        layerd_metrics: each layerd serves /metrics on self.ld_metrics[i]."""
         self.redises = [self.start_redis() for _ in range(redis_hosts)]
         redis = self.redises[0]
         ld_args = [a for r in self.redises[1:] for a in ("--redis", r.url)]
         ld_args += [a for k in keys or () for a in ("--symmetric-encryption-key", k)]
-        lds = [self.start_layerd(redis.url, extra_args=ld_args, id=f"layerd{i}") for i in range(layerds)]
+        self.ld_metrics = [free_port() for _ in range(layerds)] if layerd_metrics else []
+        lds = [self.start_layerd(redis.url, id=f"layerd{i}", extra_args=ld_args + (
+                   ["--metrics-listen", f"127.0.0.1:{self.ld_metrics[i]}"] if layerd_metrics else []))
+               for i in range(layerds)]
         args = []
         for r in ROUTES:
             args += ["--route", r]
@@ -501,6 +508,59 @@ class DjangoConsumersTwoRedis(ConsumersAcrossLayers, DjangoCluster):
                 chat = await self.ws(self.url(gw, "chat", f"c{i}"))
                 await chat.send(json.dumps({"message": f"m{i}"}))
                 await self.recv_message(chat, f"m{i}")
+        self.run_body(body)
+
+    def test_5_a_burst_of_connects_to_processes_serving_two_routes_each_runs_connect_once(self):
+        # Every process serves both routes, so channels_redis' receive() of a
+        # route may wait on one host while a connect lands on the other
+        # (without copies: 503 after the connect timeout). layerd writes each
+        # connect on every host (SEND flag send_every_host) and the worker's
+        # claim drops the copies (docs/django.md, Several Redis hosts, Plain
+        # channels): every socket accepted, connect() once per socket, and
+        # the claims and copies left in Redis all expire.
+        self.start_all([["chat", "state"], ["chat", "state"]], redis_hosts=2, layerd_metrics=True)
+        n = 40
+        for w in self.workers:
+            wait_until(lambda: (w.check_alive("its start") or "Running worker" in w.log_text()), 30,
+                       f"{w.name} reading its routes")
+
+        def total(ports, name):
+            return sum(scrape_metrics(p).get(name, 0) for p in ports)
+
+        async def body():
+            ga, gb = self.c.gateways
+
+            async def one(i):
+                kind = "state" if i % 2 else "chat"
+                ws = await self.ws(self.url([ga, gb][(i // 2) % 2], kind, f"r{i}"))  # a 503 raises here
+                if kind == "state":
+                    await ws.send("who")
+                    self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 10))["count"], 1)
+            await asyncio.gather(*(one(i) for i in range(n)))
+            gw_ports = [g.port for g in self.c.gateways]
+            self.assertEqual(total(gw_ports, 'switchboard_gateway_worker_connects_total{outcome="accepted"}'), n)
+            for outcome in ("timeout", "unavailable", "refused"):
+                self.assertEqual(total(gw_ports, f'switchboard_gateway_worker_connects_total{{outcome="{outcome}"}}'),
+                                 0, outcome)
+            # one extra copy per connect (two hosts, both up)
+            self.assertEqual(total(self.ld_metrics, "switchboard_layerd_django_send_copies_total"), n)
+            # connect() ran once per socket, whichever copies were popped
+            await await_until(lambda: sum(w.stats().get("connects", 0) for w in self.workers) == n,
+                              15, f"{n} connects taken in all")
+            stats = [w.stats() for w in self.workers]
+            self.assertEqual(sum(s.get("connects", 0) for s in stats), n, stats)
+            self.assertEqual(sum(s.get("dropped_duplicate_connect", 0) + s.get("dropped_claim_failed", 0)
+                                 for s in stats), 0, stats)
+            # Redis: one claim per socket, every claim and every copy expires
+            claims = 0
+            for r in self.redises:
+                for key in r.cmd("KEYS", "asgi:switchboard:connect:*"):
+                    claims += 1
+                    ttl = r.cmd("TTL", key)
+                    self.assertTrue(0 < ttl <= 60 + 60, (key, ttl))
+                for route in ("asgichat", "asgistate"):
+                    self.assertNotEqual(r.cmd("TTL", route), -1, f"{route} on port {r.port} never expires")
+            self.assertEqual(claims, n)
         self.run_body(body)
 
 

@@ -13,8 +13,10 @@
 # accepted, per-socket state, a consumer exception closing only its socket
 # (1011), gateway liveness (silent gateway, alive lists), two worker
 # processes, two Redis hosts, symmetric encryption, the worker's own inbox
-# reads and writes (capacity, expiry, many read at once, in order), and bad
-# input.
+# reads and writes (capacity, expiry, many read at once, in order), bad
+# input; the outbox's bound (send() waits past 10,000 messages, nothing
+# lost) and a flush the gateway's full inbox refuses (counted, the next
+# one goes).
 import asyncio
 import json
 import re
@@ -24,6 +26,7 @@ import unittest
 
 import websockets
 
+from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 
 from harness import ProcessTestCase, arun, await_until, wait_until
@@ -435,6 +438,65 @@ class Batches(WorkerTestCase):
                 self.assertEqual(st["receives"], 3)
                 self.assertTrue(self.workers[0].alive())
             finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+
+    def test_past_10000_messages_in_the_outbox_send_waits_and_nothing_is_lost(self):
+        # A consumer that sends 12,000 frames in one go fills its gateway's
+        # outbox (10,000 messages): send() then waits for the flush
+        # (backpressure), and the gateway gets all 12,000 in seq order
+        # (docs/protocol.md, Part 3, Batches).
+        self.start_workers(["flood"])
+        n = 12000
+
+        async def body():
+            g = self.gateway(batch=True)
+            try:
+                s, w, _ = await self.open(g, "flood")
+                await g.receive(w, s, f"flood {n}")
+                got = [await g.next(s, 30) for _ in range(n)]
+                self.assertEqual([m["seq"] for m in got], list(range(2, n + 2)))
+                self.assertEqual([m["text"] for m in got], [str(i) for i in range(n)])
+                st = self.workers[0].wait_stat("outbox_full_waits", lambda k: k >= 1)
+                self.assertEqual({k: v for k, v in st.items() if k.startswith("dropped_")}, {})
+                self.assertLessEqual(max(g.batches), 1000)
+            finally:
+                await g.close()
+        arun(body(), TEST_TIMEOUT)
+
+    def test_a_flush_the_gateways_full_inbox_refuses_is_counted_and_the_next_one_goes(self):
+        # The gateway's inbox at capacity (nobody drains it: its layerds are
+        # away): the worker's batch is retried for 2 s, then dropped,
+        # counted and logged; its seq is gone (a real gateway closes the
+        # socket with 1011 on the gap), and the outbox goes on with the next
+        # message once the inbox has room (docs/django.md, Logs and counters).
+        self.start_workers(["state"])
+
+        async def body():
+            g = self.gateway(batch=True)
+            filler = RedisChannelLayer(hosts=[("127.0.0.1", p) for p in self.ports])
+            try:
+                s, w, _ = await self.open(g, "state")
+                await g.pause()
+                full = False
+                for _ in range(1000):  # channels_redis' default capacity is 100
+                    try:
+                        await filler.send(g.ctl, {"type": "filler"})
+                    except ChannelFull:
+                        full = True
+                        break
+                self.assertTrue(full, "the gateway's inbox filled")
+                await g.receive(w, s, "lost")
+                self.workers[0].wait_stat("dropped_batch_inbox_full", lambda k: k >= 1)
+                self.assertIn("the gateway's inbox stayed full", self.workers[0].log_text())
+                g.resume()
+                await g.receive(w, s, "after")
+                m = await g.next(s, 30)
+                self.assertEqual((m["seq"], json.loads(m["text"])["count"], json.loads(m["text"])["text"]),
+                                 (3, 2, "after"), "seq 2 was the lost batch's")
+            finally:
+                await filler.close_pools()
                 await g.close()
         arun(body(), TEST_TIMEOUT)
 

@@ -10,10 +10,14 @@
 # trip (text and binary), a worker's close code, groups both ways (the
 # fast path renders chat messages without a message to the worker; other
 # events go to it as switchboard.event), seq reordering, a silent worker
-# (1012), bad messages counted, and two layerds keeping one worker's order.
+# (1012), bad messages counted, and two layerds keeping one worker's order;
+# with a frozen layerd (SIGSTOP): a SEND never answered fails after
+# --send-timeout-ms (1013, 503), and what waits for one worker process is
+# bounded (10,000 messages, 16 MiB: past it 1013).
 import asyncio
 import json
 import re
+import signal
 import unittest
 
 import msgpack
@@ -568,6 +572,79 @@ class WorkerWire(ProcessTestCase):
         arun(body(), 90)
         m = self.metrics(gw)
         self.assertGreaterEqual(m['switchboard_gateway_worker_dropped_total{reason="send_failed"}'], 3)
+
+    def frozen_layerd(self, layerd):
+        """SIGSTOP: the link to it stays up (a long --layerd-timeout-ms) but
+        nothing it is sent is answered; SIGCONT in the cleanup."""
+        layerd.signal_group(signal.SIGSTOP)
+        self.addCleanup(layerd.signal_group, signal.SIGCONT)
+
+    def test_a_send_layerd_never_answers_fails_after_the_send_timeout(self):
+        # A layerd that stays up but never answers (frozen, its link not yet
+        # timed out): the SEND of a browser message and a new socket's
+        # connect fail after --send-timeout-ms, a browser message's socket
+        # closed with 1013, the connect 503 (docs/protocol.md, Part 3,
+        # Liveness). The other timeouts are far away, so only this one can act.
+        c = self.cluster(gateway_args=["--send-timeout-ms", "1000", "--layerd-timeout-ms", "120000",
+                                       "--connect-timeout-ms", "60000", "--worker-timeout-ms", "120000"])
+        gw = c.gateways[0]
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            ws, S, _ = await handshake(w, gw, "/ws/app/lobby/a/")
+            self.frozen_layerd(c.layerds[0])
+            await ws.send("never answered")
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 20)
+            self.assertEqual(ws.close_code, 1013)
+            self.assertEqual(await handshake_status(ws_url(gw, "/ws/app/lobby/b/"), timeout=30), 503)
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertGreaterEqual(m["switchboard_gateway_worker_sends_timed_out_total"], 2)
+        self.assertEqual(m['switchboard_gateway_worker_connects_total{outcome="unavailable"}'], 1)
+        self.assertEqual(m['switchboard_gateway_closes_total{reason="worker_unavailable"}'], 1)
+        self.assertIn('reason="no answer from layerd"', gw.log_text())
+
+    def test_past_the_bound_of_messages_waiting_for_one_worker_a_message_fails_1013(self):
+        # W's SEND in flight never answered (layerd frozen, no send timeout to
+        # speak of): what the browser sends meanwhile waits in the gateway
+        # for W, at most 10,000 messages or 16 MiB; past either a message
+        # fails at once like a failed SEND, its socket closed 1013
+        # (docs/protocol.md, Part 3, Batches).
+        c = self.cluster(gateway_args=["--send-timeout-ms", "600000", "--layerd-timeout-ms", "600000",
+                                       "--worker-timeout-ms", "600000", "--rate-limit", "100000",
+                                       "--rate-burst", "100000", "--max-message-size", "1048576"])
+        gw = c.gateways[0]
+
+        async def flood(ws, messages):
+            """Sends until the gateway closes ws; its close code."""
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                for text in messages:
+                    await ws.send(text)
+                while True:
+                    await asyncio.wait_for(ws.recv(), 20)
+            return ws.close_code
+
+        async def body():
+            w1 = await Worker(self, self.redis_port).start()
+            (by_count,), _ = await self.batching_sockets(w1, gw, 1)
+            w2 = await Worker(self, self.redis_port).start()
+            (by_bytes,), _ = await self.batching_sockets(w2, gw, 1)
+            self.frozen_layerd(c.layerds[0])
+            # one in flight, then 10,000 waiting: within the bound
+            for i in range(10001):
+                await by_count.send(f"m{i}")
+            await asyncio.sleep(0.5)
+            self.assertIsNone(by_count.close_code, "10,000 waiting is within the bound")
+            self.assertEqual(await flood(by_count, ["one too many"]), 1013)
+            # the other W: one in flight, then 16 x 1,000,000 bytes fit in 16 MiB, the next does not
+            big = "x" * 1000000
+            self.assertEqual(await flood(by_bytes, [big] * 30), 1013)
+        arun(body(), 120)
+        m = self.metrics(gw)
+        self.assertGreaterEqual(m['switchboard_gateway_worker_dropped_total{reason="send_failed"}'], 2)
+        self.assertEqual(m['switchboard_gateway_closes_total{reason="worker_unavailable"}'], 2)
+        self.assertIn("too many messages waiting for this worker process", gw.log_text())
 
     def test_a_silent_worker_closes_its_sockets_with_1012(self):
         c = self.cluster(gateway_args=["--worker-timeout-ms", "1500"])

@@ -39,7 +39,8 @@ SEND_PATIENCE = 2.0       # how long a send to a full gateway inbox is retried
 MAX_ALIVE_LIST = 50000
 ENDED_MEMORY = 30.0       # how long a socket whose consumer ended first is remembered
 ENDED_MAX = 10000         # and how many
-CLAIM_TTL = 60            # seconds a connect's claim is kept in Redis
+CLAIM_TTL = 60            # seconds a claim outlives the layer's expiry (every copy of its connect)
+CLAIM_PATIENCE = 2.0      # seconds one host may take to answer a claim
 # What an unreachable or too slow Redis raises through channels_redis.
 REDIS_DOWN = (ConnectionError, OSError, asyncio.TimeoutError, redis.exceptions.ConnectionError,
               redis.exceptions.TimeoutError)
@@ -113,6 +114,11 @@ class Dispatcher:
         self.max_sockets = int(getattr(consumer_class, "switchboard_max_sockets", 10000))
         self.max_queue = int(getattr(consumer_class, "switchboard_max_queue", 1000))
         self.stats_interval = float(getattr(settings, "SWITCHBOARD_STATS_INTERVAL", 60))
+        # With several Redis hosts layerd writes each connect on every host
+        # (docs/protocol.md, Part 3, Several Redis hosts); a copy lives at
+        # most the layer's expiry, so the claim that drops it lives longer.
+        self.hosts = int(getattr(layer, "ring_size", 1) or 1)
+        self.claim_ttl = int(getattr(layer, "expiry", 60)) + CLAIM_TTL
         self.worker = None
         self.inbox = inbox.WorkerInbox(layer)
         self.sockets = {}   # S -> Socket, until its consumer ends
@@ -309,13 +315,14 @@ class Dispatcher:
             return
         name = message["socket"]
         if name in self.sockets:
-            stats.drop("duplicate_connect")
-            warn_limited("duplicate_connect", "second switchboard.connect for %s dropped", name)
+            self._duplicate_connect(name, "second switchboard.connect for %s dropped")
             return
-        if not await self._claim(name):
-            stats.drop("duplicate_connect")
-            warn_limited("claimed", "switchboard.connect for %s dropped: another worker process "
-                         "took it (channels_redis delivered it twice)", name)
+        claimed = await self._claim(name)
+        if claimed is None:
+            return
+        if not claimed:
+            self._duplicate_connect(name, "switchboard.connect for %s dropped: another worker process "
+                                    "took it (channels_redis delivered it twice)")
             return
         stats.add("connects")
         sock = Socket(self, name, gateway, conn, batch=message.get("batch") is True)
@@ -341,25 +348,43 @@ class Dispatcher:
         sock.deliver({"type": "websocket.connect"})
         sock.task = asyncio.ensure_future(self._run_socket(sock, scope))
 
+    def _duplicate_connect(self, name, text):
+        if self.hosts > 1:
+            # layerd wrote the connect on every host: the copies are expected
+            stats.add("connect_copies")
+            return
+        stats.drop("duplicate_connect")
+        warn_limited("duplicate_connect", text, name)
+
     async def _claim(self, name):
-        """True when this process may take the socket. channels_redis can hand
-        one message of a channel several processes read to two of them (its
-        receive puts a popped message back while another process still works
-        on it), and a consumer's connect() must run once per socket: the first
-        process to SET NX the socket's claim key in Redis takes it. Without
-        Redis behind the layer (one process) there is nothing to claim."""
+        """True when this process may take the socket, False when another
+        took it, None when Redis could not be asked (counted and logged).
+        channels_redis can hand one message of a channel several processes
+        read to two of them (its receive puts a popped message back while
+        another process still works on it), and with several hosts layerd
+        writes each connect on every host; a consumer's connect() must run
+        once per socket: the first process to SET NX the socket's claim key
+        takes it. The key lives on one host every process picks alike: the
+        socket's channels_redis host, or while that host is down the next
+        one in the list (docs/django.md, Several Redis hosts). Without Redis
+        behind the layer (one process) there is nothing to claim."""
         if not hasattr(self.layer, "connection") or not hasattr(self.layer, "consistent_hash"):
             return True
         key = f"{self.layer.prefix}:switchboard:connect:{name}"
-        try:
-            redis = self.layer.connection(self.layer.consistent_hash(name))
-            return bool(await redis.set(key, self.worker, nx=True, ex=CLAIM_TTL))
-        except REDIS_DOWN as e:
-            # Nobody can know who took it: leave it; the gateway answers 503.
-            stats.drop("claim_failed")
-            warn_limited("claim_failed", "switchboard.connect for %s dropped: claiming it in Redis "
-                         "failed (%s)", name, e)
-            return False
+        first = self.layer.consistent_hash(name)
+        error = None
+        for i in range(self.hosts):
+            try:
+                redis = self.layer.connection((first + i) % self.hosts)
+                return bool(await asyncio.wait_for(
+                    redis.set(key, self.worker, nx=True, ex=self.claim_ttl), CLAIM_PATIENCE))
+            except REDIS_DOWN as e:
+                error = e
+        # Nobody can know who took it: leave it; the gateway answers 503.
+        stats.drop("claim_failed")
+        warn_limited("claim_failed", "switchboard.connect for %s dropped: claiming it in Redis "
+                     "failed (%s)", name, error)
+        return None
 
     async def _run_socket(self, sock, scope):
         try:

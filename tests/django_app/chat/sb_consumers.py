@@ -95,6 +95,18 @@ class RaisingConsumer(StateConsumer):
         await super().receive(text_data=text_data, bytes_data=bytes_data)
 
 
+class FloodConsumer(StateConsumer):
+    """On "flood N" (N at most 100,000) sends N frames "0".."N-1" in one go:
+    more than the worker's outbox holds, so send() must wait."""
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data and text_data.startswith("flood "):
+            for i in range(min(int(text_data.split()[1]), 100000)):
+                await self.send(text_data=str(i))
+            return
+        await super().receive(text_data=text_data, bytes_data=bytes_data)
+
+
 class SlowConsumer(StateConsumer):
     """Sleeps 3 s on "sleep"; at most 5 messages may wait for it."""
 

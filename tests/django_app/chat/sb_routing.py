@@ -10,4 +10,5 @@ channel_routes = {
     "state": sb_consumers.StateConsumer.as_asgi(),
     "boom": sb_consumers.RaisingConsumer.as_asgi(),
     "slow": sb_consumers.SlowConsumer.as_asgi(),
+    "flood": sb_consumers.FloodConsumer.as_asgi(),
 }

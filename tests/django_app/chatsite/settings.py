@@ -78,5 +78,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"switchboard_django": {"level": "INFO"}},
+    # django.channels.worker: runworker's "Running worker for channels ..." (tests wait for it)
+    "loggers": {"switchboard_django": {"level": "INFO"}, "django.channels.worker": {"level": "INFO"}},
 }

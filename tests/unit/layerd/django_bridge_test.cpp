@@ -271,5 +271,77 @@ TEST(DjangoBridgeShards, EachPlainChannelHasItsOwnTurnRoundTheHosts) {
   EXPECT_EQ(state, (std::vector<std::size_t>{0, 1, 0}));
 }
 
+TEST(DjangoBridgeShards, AnEveryHostSendWritesACopyOnEachHostThatIsUpAndAnswersOnceForAll) {
+  // A connect to a django: route (SEND flag send_every_host): whichever
+  // host a worker's receive() waits on has a copy (docs/protocol.md,
+  // Part 3, Several Redis hosts).
+  layerd_config cfg;
+  fake_redis_commands redis(3);
+  peers gateways{"tcp://127.0.0.1:*"};
+  pending_notifications pending{cfg, redis, gateways};
+  django_bridge bridge{cfg, redis, gateways, pending};
+  std::vector<outcome> got;
+  bridge.send_to_channel("chat", chat_event, [&](outcome o) { got.push_back(o); }, true);
+  auto evals = redis.named("EVAL");
+  ASSERT_EQ(evals.size(), 3u);
+  std::vector<std::size_t> shards;
+  for (auto i : evals) {
+    shards.push_back(redis.calls[i].shard);
+    EXPECT_EQ(redis.calls[i].args[3], "asgichat");
+    EXPECT_FALSE(wire::decode_member(redis.calls[i].args[4])) << "a plain channel's copy names no channel";
+  }
+  EXPECT_EQ(shards, (std::vector<std::size_t>{0, 1, 2}));
+  // One answer, once every host answered: written when any copy was.
+  redis.answer(evals[0], owned_reply::integer(1).get());  // full there
+  redis.answer(evals[1], nullptr);                         // that host went away
+  EXPECT_TRUE(got.empty());
+  redis.answer(evals[2], owned_reply::integer(0).get());
+  EXPECT_EQ(got, std::vector<outcome>{outcome::written});
+  EXPECT_EQ(bridge.counters().copies, 0u);  // one copy landed: nothing extra
+
+  // A host that is down is skipped; the others each get their copy.
+  redis.down_shards = {1};
+  bridge.send_to_channel("chat", chat_event, [&](outcome o) { got.push_back(o); }, true);
+  evals = redis.named("EVAL");
+  ASSERT_EQ(evals.size(), 5u);
+  EXPECT_EQ(redis.calls[evals[3]].shard, 0u);
+  EXPECT_EQ(redis.calls[evals[4]].shard, 2u);
+  redis.answer(evals[3], owned_reply::integer(0).get());
+  redis.answer(evals[4], owned_reply::integer(0).get());
+  EXPECT_EQ(got.back(), outcome::written);
+  EXPECT_EQ(bridge.counters().copies, 1u);
+
+  // Every copy refused: full when a host was at capacity, else unavailable.
+  bridge.send_to_channel("chat", chat_event, [&](outcome o) { got.push_back(o); }, true);
+  evals = redis.named("EVAL");
+  redis.answer(evals[5], owned_reply::integer(1).get());
+  redis.answer(evals[6], nullptr);
+  EXPECT_EQ(got.back(), outcome::full);
+  redis.down_shards = {0, 1, 2};
+  bridge.send_to_channel("chat", chat_event, [&](outcome o) { got.push_back(o); }, true);
+  EXPECT_EQ(got.back(), outcome::redis_unavailable);
+  EXPECT_EQ(got.size(), 4u);
+
+  // A process-local channel ignores the flag: one write, where its process reads.
+  redis.down_shards.clear();
+  const std::size_t before = redis.named("EVAL").size();
+  bridge.send_to_channel("specific.p1!c", chat_event, [](outcome) {}, true);
+  EXPECT_EQ(redis.named("EVAL").size(), before + 1);
+}
+
+TEST(DjangoBridgeShards, EveryHostCopiesCountAgainstTheBoundOfSendsWaitingForRedis) {
+  layerd_config cfg;
+  fake_redis_commands redis(2);
+  peers gateways{"tcp://127.0.0.1:*"};
+  pending_notifications pending{cfg, redis, gateways};
+  django_bridge bridge{cfg, redis, gateways, pending};
+  std::size_t refused = 0;
+  for (std::size_t i = 0; i < common::limits::max_django_backlog / 2 + 3; ++i) {
+    bridge.send_to_channel("chat", chat_event, [&](outcome o) { refused += o == outcome::too_many_waiting; }, true);
+  }
+  EXPECT_EQ(refused, 3u);
+  EXPECT_EQ(redis.named("EVAL").size(), (common::limits::max_django_backlog / 2) * 2);
+}
+
 }  // namespace
 }  // namespace sb::layerd::testing

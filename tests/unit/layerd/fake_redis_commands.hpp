@@ -8,6 +8,8 @@
 // Threading: the test's thread only.
 #pragma once
 
+#include <algorithm>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -31,11 +33,12 @@ class fake_redis_commands final : public redis_commands {
   explicit fake_redis_commands(std::size_t shards = 1) : shards_(shards) {}
 
   bool up = true;  // false: every command is refused, as when Redis is away
+  std::vector<std::size_t> down_shards;  // these hosts alone are away
   std::vector<call> calls;
 
   std::size_t size() const override { return shards_; }
   std::size_t index_of(std::string_view name) const override { return common::redis_shard(name, shards_); }
-  bool connected(std::size_t) const override { return up; }
+  bool connected(std::size_t shard) const override { return up && !is_down(shard); }
   bool command(std::size_t shard, const argv& args) override { return record(shard, args, nullptr, false); }
   bool command(std::size_t shard, const argv& args, reply_fn done) override {
     return record(shard, args, std::move(done), false);
@@ -61,8 +64,11 @@ class fake_redis_commands final : public redis_commands {
   }
 
  private:
+  bool is_down(std::size_t shard) const {
+    return std::find(down_shards.begin(), down_shards.end(), shard) != down_shards.end();
+  }
   bool record(std::size_t shard, const argv& args, reply_fn done, bool pop) {
-    if (!up) return false;
+    if (!up || is_down(shard)) return false;
     calls.push_back({shard, args, std::move(done), pop});
     return true;
   }

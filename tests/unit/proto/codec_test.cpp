@@ -101,6 +101,35 @@ TEST(Codec, SendCarriesItsRequestSince13) {
   })));
 }
 
+TEST(Codec, SendCarriesItsFlagsSince14) {
+  std::string ev("\x81\xa4type\xa1x", 7);
+  auto s = std::get<send>(round_trip(send{"chat", ev, 9, send_every_host}));
+  EXPECT_EQ(s.request, 9u);
+  EXPECT_EQ(s.flags, static_cast<std::uint32_t>(send_every_host));
+  // flags without a request still carry the request field (0)
+  auto f = std::get<send>(round_trip(send{"chat", ev, 0, send_every_host}));
+  EXPECT_EQ(f.request, 0u);
+  EXPECT_EQ(f.flags, static_cast<std::uint32_t>(send_every_host));
+  // flags 0 is the 1.3 form: a 1.3 layerd reads the same bytes as before
+  EXPECT_EQ(encode(send{"W", ev, 77}), encode(send{"W", ev, 77, 0}));
+  EXPECT_EQ(std::get<send>(round_trip(send{"W", ev, 77})).flags, 0u);
+  // flags that are not an unsigned 32-bit integer are refused
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::send), packed([&](auto& pk) {
+    pk.pack_array(4);
+    pk.pack(std::string("W"));
+    pk.pack_bin(0);
+    pk.pack(1);
+    pk.pack(std::string("1"));
+  })));
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::send), packed([&](auto& pk) {
+    pk.pack_array(4);
+    pk.pack(std::string("W"));
+    pk.pack_bin(0);
+    pk.pack(1);
+    pk.pack(std::uint64_t{1} << 40);
+  })));
+}
+
 TEST(Codec, NumberedGroupSendsAcksAndOrigins) {
   std::string ev("\x81\xa4type\xa1x", 7);
   auto s = std::get<group_send>(round_trip(group_send{"g", ev, 7, 1234}));
