@@ -287,16 +287,23 @@ void http_session::upgrade(const route& r, const request& req) {
               std::string(host), client_of(req).first);
     return refuse(http::status::forbidden, req.version(), "origin not allowed\n");
   }
-  auto user = ctx_.auth->authenticate(req);
-  if (!user) {
+  auto decision = ctx_.auth->authenticate(req, r.room);
+  if (!decision.user) {
+    const auto& d = decision.denial;
     ctx_.stats.refused_auth.fetch_add(1, std::memory_order_relaxed);
+    ctx_.stats.auth_refusals[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
     static common::log_limiter auth_limit;
-    common::log_limited(auth_limit, "http", spdlog::level::info, "handshake refused status=403 reason=\"not authenticated\" client={}", client_of(req).first);
-    return refuse(http::status::forbidden, req.version(), "not authenticated\n");
+    common::log_limited(auth_limit, "http", spdlog::level::info, "handshake refused status={} reason={} detail=\"{}\" client={}",
+                        d.status(), auth_refusal_name(d.reason), d.detail, client_of(req).first);
+    return refuse(static_cast<http::status>(d.status()), req.version(), "not authenticated: " + d.detail + "\n");
   }
+  const identity& user = *decision.user;
   if (log->should_log(spdlog::level::debug)) {
     const auto [client, scheme] = client_of(req);
-    log->debug("handshake client={} scheme={} target=\"{}\"", client, scheme, std::string(req.target()));
+    // The path only: the query may hold a token, which is a credential.
+    const std::string_view target(req.target().data(), req.target().size());
+    log->debug("handshake client={} scheme={} path=\"{}\" user=\"{}\"", client, scheme,
+               std::string(target.substr(0, target.find('?'))), user.id);
   }
   auto check = ws::check_upgrade(req);
   if (!check.ok) {
@@ -305,7 +312,7 @@ void http_session::upgrade(const route& r, const request& req) {
     return refuse(static_cast<http::status>(check.status), req.version(), check.error + "\n");
   }
   clear_timeout();
-  auto c = r.django_channel.empty() ? r.make_consumer(r.room, *user, ctx_.link, ctx_.stats) : make_django_consumer(r, req);
+  auto c = r.django_channel.empty() ? r.make_consumer(r.room, user, ctx_.link, ctx_.stats) : make_django_consumer(r, req);
   auto s = std::make_shared<websocket_session>(std::move(c), ctx_, thread_);
   s->run([self = shared_from_this(), s, key = std::move(check.accept), version = req.version()](
              bool ok, const std::string& why) { self->on_joined(*s, ok, why, key, version); });

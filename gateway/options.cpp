@@ -2,8 +2,10 @@
 #include "gateway/options.hpp"
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <regex>
+#include <sstream>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
@@ -94,7 +96,17 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
      "file with this gateway's CURVE secret key (switchboard-cli keygen): talk CURVE to every layerd; needs "
      "--layerd-public-key-file, and the public key on layerd's allow-list as `gateway <--id>`")
     ("layerd-public-key-file", field(cfg.layerd_public_key_file),
-     "file with the layerds' CURVE public key (one key pair shared by every layerd)");
+     "file with the layerds' CURVE public key (one key pair shared by every layerd)")
+    ("jwt-secret", field(cfg.jwt_secret),
+     "HS256 secret (at least 32 bytes): WebSocket handshakes may carry ?token=<JWT> with claims sub, name, exp, "
+     "nbf, rooms; prefer --jwt-secret-file or SWITCHBOARD_JWT_SECRET (a command line is visible to ps)")
+    ("jwt-secret-file", field(cfg.jwt_secret_file),
+     "file holding the HS256 secret (one trailing newline is ignored); instead of --jwt-secret")
+    ("jwt-leeway-s", field(cfg.jwt_leeway_s),
+     "seconds of clock skew allowed when checking a token's exp and nbf (0..3600)")
+    ("anonymous", field(cfg.anonymous),
+     "allow or deny: whether a WebSocket without a token gets in as a guest (guest-<8 hex>). "
+     "Default: allow without a JWT secret, deny with one");
   common::add_common_options(desc);
   return desc;
 }
@@ -133,6 +145,24 @@ void check(gateway_config& cfg) {
   if (cfg.connect_timeout_ms < 100 || cfg.connect_timeout_ms > 600000) usage_error("--connect-timeout-ms must be 100..600000");
   if (cfg.worker_timeout_ms < 1000 || cfg.worker_timeout_ms > 600000) usage_error("--worker-timeout-ms must be 1000..600000");
   if (cfg.layerds.empty()) usage_error("at least one --layerd is needed");
+  if (!cfg.jwt_secret.empty() && !cfg.jwt_secret_file.empty()) usage_error("--jwt-secret and --jwt-secret-file exclude each other");
+  if (!cfg.jwt_secret_file.empty()) {
+    std::ifstream in(cfg.jwt_secret_file, std::ios::binary);
+    std::ostringstream text;
+    if (!in || !(text << in.rdbuf())) usage_error("--jwt-secret-file: cannot read \"" + cfg.jwt_secret_file + "\"");
+    cfg.jwt_secret = text.str();
+    if (!cfg.jwt_secret.empty() && cfg.jwt_secret.back() == '\n') cfg.jwt_secret.pop_back();
+    if (!cfg.jwt_secret.empty() && cfg.jwt_secret.back() == '\r') cfg.jwt_secret.pop_back();
+  }
+  if (!cfg.jwt_secret.empty() && cfg.jwt_secret.size() < common::limits::min_jwt_secret_bytes) {
+    usage_error("the JWT secret must be at least " + std::to_string(common::limits::min_jwt_secret_bytes) + " bytes");
+  }
+  if (cfg.jwt_leeway_s < 0 || cfg.jwt_leeway_s > common::limits::max_jwt_leeway_s) {
+    usage_error("--jwt-leeway-s must be 0.." + std::to_string(common::limits::max_jwt_leeway_s));
+  }
+  if (!cfg.anonymous.empty() && cfg.anonymous != "allow" && cfg.anonymous != "deny") {
+    usage_error("--anonymous must be allow or deny");
+  }
   std::string route_error;
   if (!route_table::parse(cfg.routes, route_error)) usage_error(route_error);
 }
