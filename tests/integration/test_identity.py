@@ -205,6 +205,7 @@ class TokensAndGuests(ProcessTestCase):
                 guest = await cl.connect(self.gw, "mix")
                 await send_msg(guest, "g")
                 self.assertTrue((await recv_json(user))["user"]["guest"])
+                self.assertEqual((await recv_json(guest))["message"], "g")
                 await send_msg(user, "u")
                 got = await recv_json(guest)
                 self.assertEqual(got["user"], {"id": "9", "name": "Ana"})

@@ -1,0 +1,65 @@
+# Identity with Django (docs/django.md, Identity), against real processes:
+# a Django process (tests/django_app, database mode with a real user)
+# mints tokens with switchboard_django.token_for, and a gateway with the
+# same secret takes them; the user it names is stamped on every message.
+import websockets
+
+from harness import Gateway, ProcessTestCase, arun, handshake_status, recv_json, send_msg
+from harness_django import django_env, login_cookie, manage
+
+SECRET = "django-identity-test-secret-0123456789"
+
+
+class TokenFor(ProcessTestCase):
+
+    def setUp(self):
+        redis = self.start_redis()
+        ld = self.start_layerd(redis.url, id="layerd0")
+        secret_file = self.workdir / "jwt.secret"
+        secret_file.write_text(SECRET + "\n")
+        self.gw = self.own(Gateway([ld.endpoint], id="gwd", workdir=self.workdir,
+                                   extra_args=["--jwt-secret-file", str(secret_file)])).start()
+        self.env = django_env(redis.port, db_dir=self.workdir)
+        self.env["SB_JWT_SECRET"] = SECRET
+        login_cookie(self.env)  # migrates and creates alice
+
+    def token(self, *args):
+        return manage(self.env, "sb_token", "alice", *args).strip()
+
+    def url(self, room, token):
+        return f"ws://127.0.0.1:{self.gw.port}/ws/chat/{room}/?token={token}"
+
+    def test_a_token_minted_by_django_opens_its_rooms_with_the_user_stamped(self):
+        token = self.token("--rooms", "lobby", "team_*", "--ttl", "300", "--first-name", "Alice")
+
+        async def body():
+            a = await websockets.connect(self.url("lobby", token), open_timeout=10, ping_interval=None)
+            try:
+                await send_msg(a, "hello")
+                got = await recv_json(a)
+                self.assertEqual(got["message"], "hello")
+                self.assertEqual(got["user"]["name"], "Alice", "the full name")
+                self.assertRegex(got["user"]["id"], r"^[0-9]+$", "the user's pk")
+                self.assertNotIn("guest", got["user"])
+            finally:
+                await a.close()
+            self.assertEqual(await handshake_status(self.url("team_red", token)), 101)
+            self.assertEqual(await handshake_status(self.url("elsewhere", token)), 403)
+        arun(body(), 60)
+
+    def test_without_a_full_name_the_name_is_the_username_and_no_rooms_means_every_room(self):
+        token = self.token("--ttl", "300")
+
+        async def body():
+            a = await websockets.connect(self.url("anywhere", token), open_timeout=10, ping_interval=None)
+            try:
+                await send_msg(a, "x")
+                self.assertEqual((await recv_json(a))["user"]["name"], "alice")
+            finally:
+                await a.close()
+        arun(body(), 60)
+
+    def test_a_django_with_another_secret_is_refused(self):
+        self.env["SB_JWT_SECRET"] = SECRET + "-other"
+        self.assertEqual(arun(handshake_status(self.url("lobby", self.token())), 30), 403)
+
