@@ -71,6 +71,8 @@ class auth_policy {
   // The identity the handshake proves for `room` (the route's first
   // kwarg, decoded; empty for a route without one), or why not.
   virtual auth_decision authenticate(const request& req, std::string_view room) const = 0;
+  // A fresh guest identity (a socket an auth=django gate let in without a user).
+  virtual identity guest() const = 0;
 };
 
 }  // namespace sb::gateway

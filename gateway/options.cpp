@@ -80,7 +80,8 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
      "'PATTERN KIND': a WebSocket route, tried in order (first match wins); repeat. PATTERN is a path under "
      "/ws/ ending in '/', of literal segments and <name> segments (each matches 1-100 \\w characters, "
      "percent-decoded); KIND is a built-in consumer, chat or notification, whose one <name> is its room, "
-     "or django:NAME, the Django app's consumer run by 'runworker NAME' (any number of <name>s). "
+     "or django:NAME, the Django app's consumer run by 'runworker NAME' (any number of <name>s); a built-in KIND may "
+     "be followed by auth=django:NAME, a Django consumer whose connect() admits each socket and names its user. "
      "Given at least once, replaces the default list: '/ws/chat/<room_name>/ chat' and "
      "'/ws/notification/<center_name>/ notification'")
     ("flush-interval-us", field(cfg.flush_interval_us),

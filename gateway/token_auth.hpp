@@ -38,8 +38,7 @@ class token_auth final : public auth_policy {
   // The same for a request target (path and query) at `now_s` (tests).
   auth_decision authenticate_target(std::string_view target, std::string_view room, std::int64_t now_s) const;
 
-  // A fresh guest identity.
-  identity guest() const;
+  identity guest() const override;
 
  private:
   std::optional<jwt_verifier> verifier_;

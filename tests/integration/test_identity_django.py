@@ -2,10 +2,12 @@
 # a Django process (tests/django_app, database mode with a real user)
 # mints tokens with switchboard_django.token_for, and a gateway with the
 # same secret takes them; the user it names is stamped on every message.
+import json
+
 import websockets
 
-from harness import Gateway, ProcessTestCase, arun, handshake_status, recv_json, send_msg
-from harness_django import django_env, login_cookie, manage
+from harness import Gateway, ProcessTestCase, arun, handshake_status, recv_json, send_msg, await_until
+from harness_django import Runworker, django_env, login_cookie, manage
 
 SECRET = "django-identity-test-secret-0123456789"
 
@@ -63,3 +65,58 @@ class TokenFor(ProcessTestCase):
         self.env["SB_JWT_SECRET"] = SECRET + "-other"
         self.assertEqual(arun(handshake_status(self.url("lobby", self.token())), 30), 403)
 
+
+class DjangoGate(ProcessTestCase):
+    """`chat auth=django:authchat`: the test app's AuthChatConsumer (the
+    tutorial's consumer refusing anonymous users) admits sockets of the
+    built-in chat with a real Django login."""
+
+    def setUp(self):
+        redis = self.start_redis()
+        ld = self.start_layerd(redis.url, id="layerd0")
+        self.gw = self.start_gateway([ld.endpoint], id="gwg", extra_args=[
+            "--route", "/ws/chat/<room_name>/ chat auth=django:authchat",
+            "--route", "/ws/open/<room_name>/ chat",
+            "--connect-timeout-ms", "5000"])
+        self.env = django_env(redis.port, db_dir=self.workdir)
+        self.cookie = login_cookie(self.env)
+        self.worker = self.own(Runworker(["authchat"], self.env, self.workdir)).start()
+
+    def url(self, kind, room):
+        return f"ws://127.0.0.1:{self.gw.port}/ws/{kind}/{room}/"
+
+    def test_the_consumer_refuses_anonymous_and_admits_a_login_whose_messages_are_native_and_stamped(self):
+        async def body():
+            # Until the worker process reads its channel, connects time out (503).
+            statuses = []
+
+            async def answered():
+                statuses.append(await handshake_status(self.url("chat", "lobby")))
+                return statuses[-1] != 503
+            await await_until(answered, 60, "the gate answers an anonymous connect")
+            self.assertEqual(statuses[-1], 403, "the consumer closes an anonymous socket")
+            gated = await websockets.connect(self.url("chat", "lobby"), open_timeout=15, ping_interval=None,
+                                             extra_headers={"Cookie": self.cookie})
+            plain = await websockets.connect(self.url("open", "lobby"), open_timeout=10, ping_interval=None)
+            try:
+                # The same built-in group as the ungated route's: the worker is not in the path.
+                await send_msg(gated, "from alice")
+                for ws in (gated, plain):
+                    got = await recv_json(ws, 10)
+                    self.assertEqual(got["message"], "from alice")
+                    self.assertEqual(got["user"]["name"], "alice")
+                    self.assertRegex(got["user"]["id"], r"^[0-9]+$")
+                    self.assertNotIn("guest", got["user"])
+                await send_msg(plain, "from a guest")
+                got = await recv_json(gated, 10)
+                self.assertTrue(got["user"]["guest"])
+                self.assertEqual((await recv_json(plain, 10))["message"], "from a guest")
+                # A user in the client's JSON is ignored here too.
+                await gated.send(json.dumps({"message": "spoof", "user": {"id": "0", "name": "root"}}))
+                self.assertEqual((await recv_json(plain, 10))["user"]["name"], "alice")
+            finally:
+                await gated.close()
+                await plain.close()
+        arun(body(), 90)
+        # The worker forgot the socket at the accept: its consumer ended.
+        self.worker.wait_stat("disconnects", lambda n: n >= 1)
