@@ -295,14 +295,15 @@ void django_consumer::hand_over(consumer_socket& socket, const worker_wire::mess
   // The consumer there ends now: its disconnect() runs, and nothing more
   // about this socket goes to the worker.
   tell_disconnect(1000);
-  // The built-in consumer's join, as websocket_session makes it on its own
-  // routes, with this socket's event-taking membership: the 101 follows the ack.
+  // The built-in consumer's own connect (its group join; the 101 follows
+  // the ack), with this socket's event-taking membership in the hub, as
+  // websocket_session gives a built-in socket its plain one.
   const std::string& group = builtin_->group();
   groups_.insert(group);
   socket.join_local(group);
   auto cb = std::move(accept_);
   accept_ = nullptr;
-  ctx_.link.group_add(group, channel_, std::move(cb));
+  builtin_->on_connect(socket, std::move(cb));
 }
 
 void django_consumer::on_sweep(consumer_socket& socket, clock::time_point now) {
