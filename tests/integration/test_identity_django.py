@@ -3,10 +3,11 @@
 # mints tokens with switchboard_django.token_for, and a gateway with the
 # same secret takes them; the user it names is stamped on every message.
 import json
+import subprocess
 
 import websockets
 
-from harness import Gateway, ProcessTestCase, arun, handshake_status, recv_json, send_msg, await_until
+from harness import BIN_DIR, Gateway, ProcessTestCase, arun, handshake_status, recv_json, send_msg, await_until
 from harness_django import Runworker, django_env, login_cookie, manage
 
 SECRET = "django-identity-test-secret-0123456789"
@@ -21,6 +22,7 @@ class TokenFor(ProcessTestCase):
         secret_file.write_text(SECRET + "\n")
         self.gw = self.own(Gateway([ld.endpoint], id="gwd", workdir=self.workdir,
                                    extra_args=["--jwt-secret-file", str(secret_file)])).start()
+        self.layerd = ld
         self.env = django_env(redis.port, db_dir=self.workdir)
         self.env["SB_JWT_SECRET"] = SECRET
         login_cookie(self.env)  # migrates and creates alice
@@ -77,7 +79,9 @@ class DjangoGate(ProcessTestCase):
         self.gw = self.start_gateway([ld.endpoint], id="gwg", extra_args=[
             "--route", "/ws/chat/<room_name>/ chat auth=django:authchat",
             "--route", "/ws/open/<room_name>/ chat",
+            "--route", "/ws/notes/<room_name>/ notification auth=django:authchat",
             "--connect-timeout-ms", "5000"])
+        self.layerd = ld
         self.env = django_env(redis.port, db_dir=self.workdir)
         self.cookie = login_cookie(self.env)
         self.worker = self.own(Runworker(["authchat"], self.env, self.workdir)).start()
@@ -120,3 +124,26 @@ class DjangoGate(ProcessTestCase):
         arun(body(), 90)
         # The worker forgot the socket at the accept: its consumer ended.
         self.worker.wait_stat("disconnects", lambda n: n >= 1)
+
+    def test_a_gated_notification_route_admits_a_login_and_delivers_the_centres_events(self):
+        async def body():
+            statuses = []
+
+            async def answered():
+                statuses.append(await handshake_status(self.url("notes", "ops")))
+                return statuses[-1] != 503
+            await await_until(answered, 60, "the gate answers an anonymous connect")
+            self.assertEqual(statuses[-1], 403)
+            ws = await websockets.connect(self.url("notes", "ops"), open_timeout=15, ping_interval=None,
+                                          extra_headers={"Cookie": self.cookie})
+            try:
+                r = subprocess.run([str(BIN_DIR / "switchboard-cli"), "--layerd", self.layerd.endpoint,
+                                    "group-send", "notification_ops", '{"type": "notify", "data": {"n": 1}}'],
+                                   capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(await recv_json(ws, 10), {"type": "notify", "data": {"n": 1}})
+                await ws.send(json.dumps({"message": "hi"}))
+                self.assertEqual((await recv_json(ws, 10))["code"], "not_accepted", "the built-in consumer answers")
+            finally:
+                await ws.close()
+        arun(body(), 90)
