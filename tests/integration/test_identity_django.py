@@ -89,16 +89,20 @@ class DjangoGate(ProcessTestCase):
     def url(self, kind, room):
         return f"ws://127.0.0.1:{self.gw.port}/ws/{kind}/{room}/"
 
+    async def anonymous_status(self, kind, room):
+        """The status of a connect without a login, once the worker reads its
+        channel (until then connects time out: 503)."""
+        statuses = []
+
+        async def answered():
+            statuses.append(await handshake_status(self.url(kind, room)))
+            return statuses[-1] != 503
+        await await_until(answered, 60, "the gate answers an anonymous connect")
+        return statuses[-1]
+
     def test_the_consumer_refuses_anonymous_and_admits_a_login_whose_messages_are_native_and_stamped(self):
         async def body():
-            # Until the worker process reads its channel, connects time out (503).
-            statuses = []
-
-            async def answered():
-                statuses.append(await handshake_status(self.url("chat", "lobby")))
-                return statuses[-1] != 503
-            await await_until(answered, 60, "the gate answers an anonymous connect")
-            self.assertEqual(statuses[-1], 403, "the consumer closes an anonymous socket")
+            self.assertEqual(await self.anonymous_status("chat", "lobby"), 403, "the consumer closes an anonymous socket")
             gated = await websockets.connect(self.url("chat", "lobby"), open_timeout=15, ping_interval=None,
                                              extra_headers={"Cookie": self.cookie})
             plain = await websockets.connect(self.url("open", "lobby"), open_timeout=10, ping_interval=None)
@@ -127,13 +131,7 @@ class DjangoGate(ProcessTestCase):
 
     def test_a_gated_notification_route_admits_a_login_and_delivers_the_centres_events(self):
         async def body():
-            statuses = []
-
-            async def answered():
-                statuses.append(await handshake_status(self.url("notes", "ops")))
-                return statuses[-1] != 503
-            await await_until(answered, 60, "the gate answers an anonymous connect")
-            self.assertEqual(statuses[-1], 403)
+            self.assertEqual(await self.anonymous_status("notes", "ops"), 403)
             ws = await websockets.connect(self.url("notes", "ops"), open_timeout=15, ping_interval=None,
                                           extra_headers={"Cookie": self.cookie})
             try:
