@@ -198,6 +198,20 @@ ordered to_json(const msgpack::object& o) {
   return nullptr;
 }
 
+// A chat event's "user" as browsers see it: string id and name, boolean
+// guest, nothing else (docs/protocol.md, Identity); {} when none is there.
+ordered sender_json(const msgpack::object_map& m) {
+  ordered out = ordered::object();
+  for (std::uint32_t i = 0; i < m.size; ++i) {
+    const auto& kv = m.ptr[i];
+    const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
+    const bool str = kv.val.type == msgpack::type::STR;
+    if ((key == "id" || key == "name") && str) out[std::string(key)] = to_json(kv.val);
+    if (key == "guest" && kv.val.type == msgpack::type::BOOLEAN) out["guest"] = kv.val.via.boolean;
+  }
+  return out;
+}
+
 // ---- JSON → msgpack ----
 
 // Pass 1 over a JSON text: the size of every map and array, in the order
@@ -380,7 +394,7 @@ class chat_frame_reader {
 
 }  // namespace
 
-chat_parse chat_event_from_browser(std::string_view text) {
+chat_parse chat_event_from_browser(std::string_view text, const chat_sender* sender) {
   chat_parse out;
   chat_frame_reader r;
   if (!nlohmann::json::sax_parse(text.begin(), text.end(), &r)) {
@@ -401,11 +415,23 @@ chat_parse chat_event_from_browser(std::string_view text) {
   }
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_map(2);
+  pk.pack_map(sender ? 3 : 2);
   pk.pack(std::string_view("type"));
   pk.pack(std::string_view("chat.message"));
   pk.pack(std::string_view("message"));
   pk.pack(std::string_view(r.message));
+  if (sender) {
+    pk.pack(std::string_view("user"));
+    pk.pack_map(sender->guest ? 3 : 2);
+    pk.pack(std::string_view("id"));
+    pk.pack(sender->id);
+    pk.pack(std::string_view("name"));
+    pk.pack(sender->name);
+    if (sender->guest) {
+      pk.pack(std::string_view("guest"));
+      pk.pack(true);
+    }
+  }
   out.ok = true;
   out.event.assign(buf.data(), buf.size());
   return out;
@@ -456,13 +482,28 @@ result<std::string> browser_frame_for_event(std::string_view bytes) {
     // '_', so "chat.message" and the seed's own "chat_message" both reach
     // the chat consumer's chat_message, which sends {"message": m}.
     if (check.type == "chat.message" || check.type == "chat_message") {
+      // The last of a repeated key, as Python's dict would have it.
       const msgpack::object* message = nullptr;
+      const msgpack::object* user = nullptr;
+      const msgpack::object* id = nullptr;
+      const msgpack::object* ts = nullptr;
       for (std::uint32_t i = 0; i < ev.via.map.size; ++i) {
         const auto& kv = ev.via.map.ptr[i];
-        if (std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == "message") message = &kv.val;
+        const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
+        if (key == "message") message = &kv.val;
+        if (key == "user") user = &kv.val;
+        if (key == "id") id = &kv.val;
+        if (key == "ts") ts = &kv.val;
       }
       ordered out = ordered::object();
       out["message"] = message ? to_json(*message) : ordered(nullptr);
+      if (user && user->type == msgpack::type::MAP) {
+        if (auto u = sender_json(user->via.map); !u.empty()) out["user"] = std::move(u);
+      }
+      if (id && id->type == msgpack::type::STR) out["id"] = to_json(*id);
+      if (ts && (ts->type == msgpack::type::POSITIVE_INTEGER || ts->type == msgpack::type::NEGATIVE_INTEGER)) {
+        out["ts"] = to_json(*ts);
+      }
       return out.dump(-1, ' ', false, replace);
     }
     return to_json(ev).dump(-1, ' ', false, replace);

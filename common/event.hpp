@@ -22,15 +22,24 @@ struct client_error {
   std::string detail;  // one human sentence
 };
 
+// Who sent a chat message, as the gateway knows it (never from the frame).
+struct chat_sender {
+  std::string_view id;
+  std::string_view name;
+  bool guest = false;
+};
+
 // Turns a chat frame {"message": m} into the msgpack event
-// {"type": "chat.message", "message": m}. Other keys are ignored, as the
-// seed's consumer ignores them.
+// {"type": "chat.message", "message": m}, plus, with a sender,
+// "user": {"id": .., "name": .. [, "guest": true]}. Other keys are
+// ignored, as the seed's consumer ignores them (a "user" in the frame
+// too: the sender is stamped by the server).
 struct chat_parse {
   bool ok = false;
   std::string event;  // msgpack, when ok
   client_error error;  // when !ok
 };
-chat_parse chat_event_from_browser(std::string_view text);
+chat_parse chat_event_from_browser(std::string_view text, const chat_sender* sender = nullptr);
 
 // The check every door makes before any other work on an event (an
 // outsider can send one: a browser's peer on layerd's port, a Django app,
@@ -52,7 +61,9 @@ result<std::string> event_type(std::string_view msgpack_event);
 
 // The text frame a browser receives for an event: `chat.message` (or
 // `chat_message`, the same handler in Channels) becomes {"message": m}
-// (the seed's form); any other type is the event as JSON, its "type" kept
+// (the seed's form), followed when the event has them by "user" (a map:
+// only its string id and name and boolean guest), "id" (a string) and
+// "ts" (an integer) — docs/protocol.md, Identity; any other type is the event as JSON, its "type" kept
 // and its keys in their order (a key given twice: the last value, in the
 // first one's place, as Python's dict would have it). Invalid UTF-8 is
 // replaced, bin becomes nlohmann's binary form. Fails on what check_event

@@ -64,6 +64,25 @@ inline constexpr int dedup_idle_s = 60;
 inline constexpr int default_ping_interval_ms = 25000;
 inline constexpr int default_ping_timeout_ms = 20000;
 
+// Signed tokens (?token=, gateway/jwt_verifier.hpp): checked in this
+// order before any costly work. A token over max_token_bytes, or whose
+// header or claims JSON is over max_token_json_bytes, nested deeper than
+// max_token_json_depth or holding more than max_token_json_items keys and
+// array items, is refused unread. The leeway is --jwt-leeway-s's default
+// and ceiling; a secret shorter than min_jwt_secret_bytes is refused at
+// start-up (HS256 keys should be at least as long as the hash).
+inline constexpr std::size_t max_token_bytes = 4096;
+inline constexpr std::size_t max_token_json_bytes = 4096;
+inline constexpr std::size_t max_token_json_depth = 4;
+inline constexpr std::size_t max_token_json_items = 256;
+inline constexpr std::size_t max_token_rooms = 100;
+inline constexpr std::size_t max_token_room_bytes = 400;  // one rooms entry (a room is up to 100 code points)
+inline constexpr std::size_t max_user_id_bytes = 128;     // the sub claim
+inline constexpr std::size_t max_user_name_bytes = 200;   // the name claim
+inline constexpr int default_jwt_leeway_s = 60;
+inline constexpr int max_jwt_leeway_s = 3600;
+inline constexpr std::size_t min_jwt_secret_bytes = 32;
+
 // HTTP requests before the upgrade are small; anything bigger is refused.
 inline constexpr std::size_t max_http_header_bytes = 16 * 1024;
 inline constexpr std::size_t max_http_body_bytes = 16 * 1024;

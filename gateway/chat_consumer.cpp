@@ -7,16 +7,17 @@
 
 namespace sb::gateway {
 
-chat_consumer::chat_consumer(const std::string& room, channel_layer& layer, gateway_stats& stats)
-    : consumer(common::group_for("chat", room), layer, stats) {}
+chat_consumer::chat_consumer(const std::string& room, identity user, channel_layer& layer, gateway_stats& stats)
+    : consumer(common::group_for("chat", room), layer, stats), user_(std::move(user)) {}
 
-std::unique_ptr<consumer> chat_consumer::make(const std::string& room, const identity&, channel_layer& layer,
+std::unique_ptr<consumer> chat_consumer::make(const std::string& room, const identity& user, channel_layer& layer,
                                               gateway_stats& stats) {
-  return std::make_unique<chat_consumer>(room, layer, stats);
+  return std::make_unique<chat_consumer>(room, user, layer, stats);
 }
 
 void chat_consumer::on_receive(consumer_socket& socket, std::string_view text) {
-  auto parsed = common::chat_event_from_browser(text);
+  const common::chat_sender sender{user_.id, user_.name, user_.guest};
+  auto parsed = common::chat_event_from_browser(text, &sender);
   if (!parsed.ok) {
     static common::log_limiter limit;
     common::warn_limited(limit, "ws", "bad frame channel={} code={} detail=\"{}\"", socket.channel(), parsed.error.code,

@@ -1,7 +1,9 @@
 // chat_consumer.hpp — the seed's ChatConsumer: /ws/chat/<room>/ in group chat_<room>.
 //
 // Each {"message": m} the browser sends becomes a group_send of
-// {"type": "chat.message", "message": m} to the room's group; anything
+// {"type": "chat.message", "message": m, "user": {...}} to the room's
+// group, the user being the socket's identity from the handshake
+// (auth_policy.hpp), never anything in the frame; anything
 // else is answered with an error frame (bad_json, bad_message) and the
 // socket stays open. Joining and leaving are consumer's defaults.
 //
@@ -14,12 +16,17 @@ namespace sb::gateway {
 
 class chat_consumer final : public consumer {
  public:
-  chat_consumer(const std::string& room, channel_layer& layer, gateway_stats& stats);
+  chat_consumer(const std::string& room, identity user, channel_layer& layer, gateway_stats& stats);
   // The route's factory (router.cpp).
   static std::unique_ptr<consumer> make(const std::string& room, const identity& user, channel_layer& layer,
                                         gateway_stats& stats);
 
   void on_receive(consumer_socket& socket, std::string_view text) override;
+
+  const identity& user() const { return user_; }
+
+ private:
+  identity user_;
 };
 
 }  // namespace sb::gateway

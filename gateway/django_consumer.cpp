@@ -32,12 +32,14 @@ const char* drop_name(int reason) {
 }  // namespace
 
 django_consumer::django_consumer(std::string name, std::string scope_msgpack, std::vector<std::string> offered,
-                                 server_context& ctx)
+                                 server_context& ctx, consumer::factory gate, std::string gate_room)
     : consumer(std::string(), ctx.link, ctx.stats),
       name_(std::move(name)),
       scope_(std::move(scope_msgpack)),
       offered_(std::move(offered)),
-      ctx_(ctx) {}
+      ctx_(ctx),
+      gate_(gate),
+      gate_room_(std::move(gate_room)) {}
 
 django_consumer::~django_consumer() {
   if (entry_ && ctx_.workers) ctx_.workers->detach(entry_, channel_);
@@ -107,6 +109,7 @@ void django_consumer::to_worker(consumer_socket& socket, std::string message, on
 }
 
 void django_consumer::on_receive(consumer_socket& socket, std::string_view text) {
+  if (builtin_) return builtin_->on_receive(socket, text);
   if (state_ != state::open) return;
   to_worker(socket, worker_wire::receive_text(channel_, text), on_fail::close_socket);
 }
@@ -125,22 +128,29 @@ void django_consumer::leave_all(consumer_socket& socket) {
 }
 
 void django_consumer::on_disconnect(consumer_socket& socket) {
+  if (builtin_) {  // handed over: the worker was told at the accept
+    leave_all(socket);
+    state_ = state::closed;
+    return;
+  }
   const bool was_open = state_ == state::open;
   leave_all(socket);
   if (was_open) ctx_.stats.workers.sockets.fetch_sub(1, std::memory_order_relaxed);
   // The consumer there ends (its disconnect handler runs): it took the
   // socket, or at least spoke about it.
-  if (!worker_.empty() && (was_open || state_ == state::connecting)) {
-    ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
-    auto message = worker_wire::disconnect(channel_, socket.close_code());
-    if (batches_ && ctx_.outbox) {
-      ctx_.outbox->send(worker_, std::move(message), false, [](const std::string&) {});
-    } else {
-      ctx_.link.send(worker_, std::move(message), worker_, [](const std::string&) {});
-    }
-  }
+  if (!worker_.empty() && (was_open || state_ == state::connecting)) tell_disconnect(socket.close_code());
   if (state_ == state::connecting) refuse(503, counters::unavailable, "the socket went away");
   state_ = state::closed;
+}
+
+void django_consumer::tell_disconnect(int code) {
+  ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
+  auto message = worker_wire::disconnect(channel_, code);
+  if (batches_ && ctx_.outbox) {
+    ctx_.outbox->send(worker_, std::move(message), false, [](const std::string&) {});
+  } else {
+    ctx_.link.send(worker_, std::move(message), worker_, [](const std::string&) {});
+  }
 }
 
 void django_consumer::on_layer_message(consumer_socket& socket, const std::shared_ptr<const std::string>& event) {
@@ -187,9 +197,16 @@ void django_consumer::on_layer_message(consumer_socket& socket, const std::share
 
 void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
   using k = worker_wire::message::kind;
+  if (builtin_) {
+    // Handed over: the consumer there was told websocket.disconnect; what
+    // its disconnect handler does (group_discard) concerns it alone.
+    if (m.what == k::group_add || m.what == k::group_discard) return;
+    return drop(counters::unknown_socket, "after the hand-over", "the socket is the built-in consumer's now");
+  }
   switch (m.what) {
     case k::accept: {
       if (state_ != state::connecting) return drop(counters::bad_message, "websocket.accept", "the socket is already accepted");
+      if (gate_) return hand_over(socket, m);
       if (!m.render) {
         drop(counters::bad_message, "websocket.accept", "bad render: " + m.render_problem);
         return refuse(403, counters::refused, "bad render: " + m.render_problem);
@@ -224,6 +241,7 @@ void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
       if (state_ == state::open) socket.close_with(close_cause(close_reason::app_closed, m.code, ""));
       return;
     case k::group_add:
+      if (gate_) return;  // a gate's connect() joining the room: the built-in consumer joins it itself
       if (groups_.count(m.data)) return;
       if (groups_.size() >= max_groups) return drop(counters::bad_message, "switchboard.group_add", "too many groups");
       groups_.insert(m.data);
@@ -231,6 +249,7 @@ void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
       ctx_.link.group_add(m.data, channel_, [](bool, const std::string&) {});
       return;
     case k::group_discard:
+      if (gate_) return;
       if (!groups_.erase(m.data)) return;
       socket.leave_local(m.data);
       ctx_.link.group_discard(m.data, channel_);
@@ -252,6 +271,11 @@ void django_consumer::on_group_event(consumer_socket& socket, event_delivery& d)
 }
 
 void django_consumer::on_event(consumer_socket& socket, event_delivery& d) {
+  if (builtin_) {  // as on the built-in route: the frame rendered once per delivery
+    if (auto frame = d.builtin_frame()) socket.reply(std::move(frame));
+    return;
+  }
+  if (gate_) return drop(counters::before_accept, "event", "before the gate accepted the socket");
   if (render_) {
     if (auto frame = d.frame_for(*render_)) {
       ++d.rendered;  // counted once per delivery (finish_delivery)
@@ -265,7 +289,29 @@ void django_consumer::on_event(consumer_socket& socket, event_delivery& d) {
   to_worker(socket, worker_wire::event(channel_, *d.event), on_fail::drop);
 }
 
+void django_consumer::hand_over(consumer_socket& socket, const worker_wire::message& m) {
+  const identity user = m.has_user ? identity{m.user_id, m.user_name, false} : ctx_.auth->guest();
+  builtin_ = gate_(gate_room_, user, ctx_.link, ctx_.stats);
+  state_ = state::open;
+  batches_ = m.in_batch;
+  ctx_.stats.workers.connects[counters::accepted].fetch_add(1, std::memory_order_relaxed);
+  common::log("django")->debug("gate accepted socket={} route={} user=\"{}\"", channel_, name_, user.id);
+  // The consumer there ends now: its disconnect() runs, and nothing more
+  // about this socket goes to the worker.
+  tell_disconnect(1000);
+  // The built-in consumer's own connect (its group join; the 101 follows
+  // the ack), with this socket's event-taking membership in the hub, as
+  // websocket_session gives a built-in socket its plain one.
+  const std::string& group = builtin_->group();
+  groups_.insert(group);
+  socket.join_local(group);
+  auto cb = std::move(accept_);
+  accept_ = nullptr;
+  builtin_->on_connect(socket, std::move(cb));
+}
+
 void django_consumer::on_sweep(consumer_socket& socket, clock::time_point now) {
+  if (builtin_) return;
   if (state_ == state::connecting && now >= deadline_) {
     return refuse(503, counters::timeout, "no worker answered within --connect-timeout-ms");
   }

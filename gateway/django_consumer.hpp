@@ -13,6 +13,13 @@
 // switchboard.event. Every message to W goes through the ring owner of W
 // (layer_link::send), so layerd writes them in order.
 //
+// As the gate of a built-in route (auth=django:NAME) the same connect
+// decides, but the worker's accept hands the socket over: the built-in
+// consumer (`gate`) is made with the user the accept names, joins its
+// group, and then serves the socket as on any built-in route; the worker
+// is told websocket.disconnect (1000) at once and its later messages about
+// the socket are ignored (docs/protocol.md, Part 3, Gates).
+//
 // Every drop is counted (gateway_stats::workers) and logged rate-limited
 // (docs/architecture.md, rule 7).
 //
@@ -43,8 +50,9 @@ class django_consumer final : public consumer {
   // A socket may be in at most this many groups (switchboard.group_add past it is dropped).
   static constexpr std::size_t max_groups = 1000;
 
+  // `gate` set: an auth=django gate for that built-in consumer in `gate_room`.
   django_consumer(std::string name, std::string scope_msgpack, std::vector<std::string> offered_subprotocols,
-                  server_context& ctx);
+                  server_context& ctx, consumer::factory gate = nullptr, std::string gate_room = {});
   ~django_consumer() override;
 
   void on_connect(consumer_socket& socket, channel_layer::join_callback accept) override;
@@ -52,14 +60,14 @@ class django_consumer final : public consumer {
   void on_disconnect(consumer_socket& socket) override;
 
   bool takes_events() const override { return true; }
-  bool takes_binary() const override { return true; }
+  bool takes_binary() const override { return !gate_; }
   void on_binary(consumer_socket& socket, std::string_view data) override;
   void on_layer_message(consumer_socket& socket, const std::shared_ptr<const std::string>& event) override;
   void on_group_event(consumer_socket& socket, event_delivery& d) override;
   void on_sweep(consumer_socket& socket, clock::time_point now) override;
   unsigned refusal_status() const override { return refusal_; }
-  bool accepted() const override { return state_ == state::open; }
-  const std::string* subprotocol() const override { return has_subprotocol_ ? &subprotocol_ : nullptr; }
+  bool accepted() const override { return state_ == state::open && !gate_; }
+  const std::string* subprotocol() const override { return has_subprotocol_ && !gate_ ? &subprotocol_ : nullptr; }
 
   // A message for a conn this gateway does not hold (closed, timed out,
   // refused): counted; a late accept gets websocket.disconnect 1006 to its
@@ -85,6 +93,10 @@ class django_consumer final : public consumer {
   void to_worker(consumer_socket& socket, std::string message, on_fail f);
   void drop(int reason, const char* what, const std::string& detail);
   void leave_all(consumer_socket& socket);
+  // websocket.disconnect with `code` to W, the consumer there ends.
+  void tell_disconnect(int code);
+  // A gate's accept: the socket becomes the built-in consumer's.
+  void hand_over(consumer_socket& socket, const worker_wire::message& m);
 
   std::string name_;
   std::string scope_;
@@ -103,6 +115,9 @@ class django_consumer final : public consumer {
   std::shared_ptr<const render_spec> render_;
   seq_reorder<worker_wire::message> order_;
   std::set<std::string> groups_;
+  consumer::factory gate_ = nullptr;
+  std::string gate_room_;
+  std::unique_ptr<consumer> builtin_;  // a gate's built-in consumer, once handed over
 };
 
 }  // namespace sb::gateway

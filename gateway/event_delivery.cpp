@@ -2,6 +2,7 @@
 #include "gateway/event_delivery.hpp"
 
 #include "common/event.hpp"
+#include "gateway/consumer.hpp"
 #include "gateway/ws_frame.hpp"
 
 namespace sb::gateway {
@@ -11,6 +12,14 @@ void event_delivery::forward_to(const std::string& worker, const std::string& so
     if (w == worker) return sockets.push_back(socket);
   }
   forward.emplace_back(worker, std::vector<std::string>{socket});
+}
+
+std::shared_ptr<const std::string> event_delivery::builtin_frame() {
+  if (!builtin_rendered) {
+    builtin_rendered = true;
+    if (auto f = consumer::render(*event)) builtin = std::move(f.value());
+  }
+  return builtin;
 }
 
 std::shared_ptr<const std::string> event_delivery::frame_for(const render_spec& spec) {

@@ -40,7 +40,13 @@ struct event_delivery {
   // so threads do not contend for the counter's cache line per member.
   std::uint64_t rendered = 0;
 
+  // The built-in consumers' frame (consumer::render), for sockets an
+  // auth=django gate handed to a built-in consumer; rendered on first use.
+  std::shared_ptr<const std::string> builtin;
+  bool builtin_rendered = false;
+
   explicit event_delivery(std::shared_ptr<const std::string> e) : event(std::move(e)) {}
+  std::shared_ptr<const std::string> builtin_frame();
   void forward_to(const std::string& worker, const std::string& socket);
   // The frame for members with `spec`, or nullptr when the event is not
   // rendered for them (no handler, a field missing).

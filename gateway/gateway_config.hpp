@@ -49,6 +49,14 @@ struct gateway_config {
   // both set, or both empty. One layerd public key serves every --layerd.
   std::string curve_secret_file;
   std::string layerd_public_key_file;
+  // Identity (docs/protocol.md, Identity): HS256 tokens with this secret
+  // (given, or read from the file at start-up; at most one of the two).
+  std::string jwt_secret;
+  std::string jwt_secret_file;
+  int jwt_leeway_s = common::limits::default_jwt_leeway_s;
+  // "allow" or "deny"; empty: allow without a secret, deny with one.
+  std::string anonymous;
+  bool anonymous_allowed() const { return anonymous.empty() ? jwt_secret.empty() : anonymous == "allow"; }
 };
 
 }  // namespace sb::gateway

@@ -270,7 +270,8 @@ void http_session::upgrade(const route& r, const request& req) {
   auto log = common::log("http");
   if (r.what != route::kind::websocket) {
     ctx_.stats.refused_not_found.fetch_add(1, std::memory_order_relaxed);
-    log->debug("handshake refused status=404 target=\"{}\"", std::string(req.target()));
+    const std::string_view target(req.target().data(), req.target().size());
+    log->debug("handshake refused status=404 path=\"{}\"", std::string(target.substr(0, target.find('?'))));  // a query may hold a token
     return refuse(http::status::not_found, req.version(), "no WebSocket route for this path\n");
   }
   if (ctx_.draining.load()) {
@@ -287,16 +288,26 @@ void http_session::upgrade(const route& r, const request& req) {
               std::string(host), client_of(req).first);
     return refuse(http::status::forbidden, req.version(), "origin not allowed\n");
   }
-  auto user = ctx_.auth->authenticate(req);
-  if (!user) {
+  // On an auth=django route the app's consumer is the gate (and names the
+  // user) once the consumer's connect() answers; the token policy is not asked.
+  const bool gated = !r.gate_channel.empty();
+  auto decision = gated ? auth_decision{identity{}, {}} : ctx_.auth->authenticate(req, r.room);
+  if (!decision.user) {
+    const auto& d = decision.denial;
     ctx_.stats.refused_auth.fetch_add(1, std::memory_order_relaxed);
+    ctx_.stats.auth_refusals[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
     static common::log_limiter auth_limit;
-    common::log_limited(auth_limit, "http", spdlog::level::info, "handshake refused status=403 reason=\"not authenticated\" client={}", client_of(req).first);
-    return refuse(http::status::forbidden, req.version(), "not authenticated\n");
+    common::log_limited(auth_limit, "http", spdlog::level::info, "handshake refused status={} reason={} detail=\"{}\" client={}",
+                        d.status(), auth_refusal_name(d.reason), d.detail, client_of(req).first);
+    return refuse(static_cast<http::status>(d.status()), req.version(), "not authenticated: " + d.detail + "\n");
   }
+  const identity& user = *decision.user;
   if (log->should_log(spdlog::level::debug)) {
     const auto [client, scheme] = client_of(req);
-    log->debug("handshake client={} scheme={} target=\"{}\"", client, scheme, std::string(req.target()));
+    // The path only: the query may hold a token, which is a credential.
+    const std::string_view target(req.target().data(), req.target().size());
+    log->debug("handshake client={} scheme={} path=\"{}\" user=\"{}\"", client, scheme,
+               std::string(target.substr(0, target.find('?'))), gated ? "(the gate decides)" : user.id);
   }
   auto check = ws::check_upgrade(req);
   if (!check.ok) {
@@ -305,7 +316,8 @@ void http_session::upgrade(const route& r, const request& req) {
     return refuse(static_cast<http::status>(check.status), req.version(), check.error + "\n");
   }
   clear_timeout();
-  auto c = r.django_channel.empty() ? r.make_consumer(r.room, *user, ctx_.link, ctx_.stats) : make_django_consumer(r, req);
+  auto c = r.django_channel.empty() && !gated ? r.make_consumer(r.room, user, ctx_.link, ctx_.stats)
+                                             : make_django_consumer(r, req);
   auto s = std::make_shared<websocket_session>(std::move(c), ctx_, thread_);
   s->run([self = shared_from_this(), s, key = std::move(check.accept), version = req.version()](
              bool ok, const std::string& why) { self->on_joined(*s, ok, why, key, version); });
@@ -336,6 +348,10 @@ std::unique_ptr<consumer> http_session::make_django_consumer(const route& r, con
   if (!ec) scope.server = {local.address().to_string(), local.port()};
   for (const auto& kw : r.kwargs) scope.kwargs.emplace_back(kw.name, kw.value);
   auto offered = scope.subprotocols;
+  if (!r.gate_channel.empty()) {
+    return std::make_unique<django_consumer>(r.gate_channel, scope.to_msgpack(), std::move(offered), ctx_,
+                                             r.make_consumer, r.room);
+  }
   return std::make_unique<django_consumer>(r.django_channel, scope.to_msgpack(), std::move(offered), ctx_);
 }
 

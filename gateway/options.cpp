@@ -2,8 +2,10 @@
 #include "gateway/options.hpp"
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <regex>
+#include <sstream>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
@@ -81,7 +83,8 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
      "'PATTERN KIND': a WebSocket route, tried in order (first match wins); repeat. PATTERN is a path under "
      "/ws/ ending in '/', of literal segments and <name> segments (each matches 1-100 \\w characters, "
      "percent-decoded); KIND is a built-in consumer, chat or notification, whose one <name> is its room, "
-     "or django:NAME, the Django app's consumer run by 'runworker NAME' (any number of <name>s). "
+     "or django:NAME, the Django app's consumer run by 'runworker NAME' (any number of <name>s); a built-in KIND may "
+     "be followed by auth=django:NAME, a Django consumer whose connect() admits each socket and names its user. "
      "Given at least once, replaces the default list: '/ws/chat/<room_name>/ chat' and "
      "'/ws/notification/<center_name>/ notification'")
     ("flush-interval-us", field(cfg.flush_interval_us),
@@ -97,7 +100,17 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
      "file with this gateway's CURVE secret key (switchboard-cli keygen): talk CURVE to every layerd; needs "
      "--layerd-public-key-file, and the public key on layerd's allow-list as `gateway <--id>`")
     ("layerd-public-key-file", field(cfg.layerd_public_key_file),
-     "file with the layerds' CURVE public key (one key pair shared by every layerd)");
+     "file with the layerds' CURVE public key (one key pair shared by every layerd)")
+    ("jwt-secret", field(cfg.jwt_secret),
+     "HS256 secret (at least 32 bytes): WebSocket handshakes may carry ?token=<JWT> with claims sub, name, exp, "
+     "nbf, rooms; prefer --jwt-secret-file or SWITCHBOARD_JWT_SECRET (a command line is visible to ps)")
+    ("jwt-secret-file", field(cfg.jwt_secret_file),
+     "file holding the HS256 secret (one trailing newline is ignored); instead of --jwt-secret")
+    ("jwt-leeway-s", field(cfg.jwt_leeway_s),
+     "seconds of clock skew allowed when checking a token's exp and nbf (0..3600)")
+    ("anonymous", field(cfg.anonymous),
+     "allow or deny: whether a WebSocket without a token gets in as a guest (guest-<8 hex>). "
+     "Default: allow without a JWT secret, deny with one");
   common::add_common_options(desc);
   return desc;
 }
@@ -137,6 +150,24 @@ void check(gateway_config& cfg) {
   if (cfg.worker_timeout_ms < 1000 || cfg.worker_timeout_ms > 600000) usage_error("--worker-timeout-ms must be 1000..600000");
   if (cfg.send_timeout_ms < 100 || cfg.send_timeout_ms > 600000) usage_error("--send-timeout-ms must be 100..600000");
   if (cfg.layerds.empty()) usage_error("at least one --layerd is needed");
+  if (!cfg.jwt_secret.empty() && !cfg.jwt_secret_file.empty()) usage_error("--jwt-secret and --jwt-secret-file exclude each other");
+  if (!cfg.jwt_secret_file.empty()) {
+    std::ifstream in(cfg.jwt_secret_file, std::ios::binary);
+    std::ostringstream text;
+    if (!in || !(text << in.rdbuf())) usage_error("--jwt-secret-file: cannot read \"" + cfg.jwt_secret_file + "\"");
+    cfg.jwt_secret = text.str();
+    if (!cfg.jwt_secret.empty() && cfg.jwt_secret.back() == '\n') cfg.jwt_secret.pop_back();
+    if (!cfg.jwt_secret.empty() && cfg.jwt_secret.back() == '\r') cfg.jwt_secret.pop_back();
+  }
+  if (!cfg.jwt_secret.empty() && cfg.jwt_secret.size() < common::limits::min_jwt_secret_bytes) {
+    usage_error("the JWT secret must be at least " + std::to_string(common::limits::min_jwt_secret_bytes) + " bytes");
+  }
+  if (cfg.jwt_leeway_s < 0 || cfg.jwt_leeway_s > common::limits::max_jwt_leeway_s) {
+    usage_error("--jwt-leeway-s must be 0.." + std::to_string(common::limits::max_jwt_leeway_s));
+  }
+  if (!cfg.anonymous.empty() && cfg.anonymous != "allow" && cfg.anonymous != "deny") {
+    usage_error("--anonymous must be allow or deny");
+  }
   std::string route_error;
   if (!route_table::parse(cfg.routes, route_error)) usage_error(route_error);
 }

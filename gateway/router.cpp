@@ -103,12 +103,35 @@ std::optional<route_table::entry> parse_spec(std::string_view spec, std::string&
   const std::string_view pattern = spec.substr(0, gap);
   std::string_view kind = spec.substr(std::min<std::size_t>(gap, spec.size()));
   while (!kind.empty() && is_space(kind.front())) kind.remove_prefix(1);
-  if (pattern.empty() || kind.empty() || std::any_of(kind.begin(), kind.end(), is_space)) {
-    error = "expected PATTERN KIND, e.g. '/ws/chat/<room_name>/ chat'";
+  // An optional third word: auth=django:NAME.
+  const auto kind_end = std::find_if(kind.begin(), kind.end(), is_space) - kind.begin();
+  std::string_view gate = kind.substr(std::min<std::size_t>(kind_end, kind.size()));
+  kind = kind.substr(0, kind_end);
+  while (!gate.empty() && is_space(gate.front())) gate.remove_prefix(1);
+  if (pattern.empty() || kind.empty() || std::any_of(gate.begin(), gate.end(), is_space)) {
+    error = "expected PATTERN KIND [auth=django:NAME], e.g. '/ws/chat/<room_name>/ chat'";
     return std::nullopt;
   }
   route_table::entry e;
   constexpr std::string_view django_prefix = "django:";
+  constexpr std::string_view gate_prefix = "auth=django:";
+  if (!gate.empty()) {
+    const std::string_view name = gate.substr(std::min(gate.size(), gate_prefix.size()));
+    if (gate.substr(0, gate_prefix.size()) != gate_prefix) {
+      error = "expected PATTERN KIND [auth=django:NAME], e.g. '/ws/chat/<room_name>/ chat', got \"" + std::string(gate) + "\" after KIND";
+      return std::nullopt;
+    }
+    if (kind.substr(0, django_prefix.size()) == django_prefix) {
+      error = "auth=django:NAME gates a built-in kind (chat, notification); a django: route's consumer is its own gate";
+      return std::nullopt;
+    }
+    if (name.empty() || !common::is_valid_channel_name(name) || name.find('!') != std::string_view::npos) {
+      error = "auth=django:NAME needs a channel name (ASCII letters, digits, '-', '_', '.', fewer than 100), got \"" +
+              std::string(name) + "\"";
+      return std::nullopt;
+    }
+    e.gate_channel = std::string(name);
+  }
   if (kind.substr(0, django_prefix.size()) == django_prefix) {
     // NAME is the worker channel `runworker NAME` reads: a plain channel
     // name (no '!', which marks a process-local channel).
@@ -250,6 +273,7 @@ route match_route(std::string_view target, const route_table& routes) {
         r.what = route::kind::websocket;
         r.make_consumer = e.make;
         r.django_channel = e.django_channel;
+        r.gate_channel = e.gate_channel;
         if (!r.kwargs.empty()) r.room = r.kwargs.front().value;  // a built-in's single kwarg (route_table::parse)
         return r;
       }

@@ -4,7 +4,11 @@
 // without sockets. A route of kind django:NAME hands its sockets to the
 // Django app's own consumer run by `runworker NAME` (django_consumer.hpp);
 // its pattern may have any number of <name> segments, all passed on as
-// the scope's url_route kwargs. WebSocket paths map to a consumer factory through the
+// the scope's url_route kwargs. A built-in route may name a Django
+// consumer as its gate, "PATTERN chat auth=django:NAME": that consumer's
+// connect() accepts or refuses each socket and names its user, and the
+// built-in consumer serves it after (docs/protocol.md, Part 3, Gates).
+// WebSocket paths map to a consumer factory through the
 // table built from --route (Django's websocket_urlpatterns; defaults below):
 // http_session builds the route's consumer and hands it to the
 // websocket_session; it never knows which consumer it is. Path segments are
@@ -45,6 +49,7 @@ struct route {
   std::string room;  // decoded: the room page's room, or a built-in consumer's single kwarg (room or center)
   consumer::factory make_consumer = nullptr;  // websocket only (a built-in kind)
   std::string django_channel;                 // websocket only (kind django:NAME): NAME, the worker channel
+  std::string gate_channel;                   // websocket only (a built-in kind with auth=django:NAME): NAME
   std::vector<route_kwarg> kwargs;            // websocket only, in pattern order
 };
 
@@ -68,6 +73,7 @@ class route_table {
     std::vector<segment> segments;  // between the slashes of the pattern
     consumer::factory make = nullptr;  // a built-in kind
     std::string django_channel;        // kind django:NAME (docs/protocol.md, Part 3): NAME
+    std::string gate_channel;          // a built-in kind's auth=django:NAME: the consumer that admits sockets
   };
   const std::vector<entry>& entries() const { return entries_; }
 

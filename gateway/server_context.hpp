@@ -10,15 +10,16 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "gateway/anonymous_auth.hpp"
 #include "gateway/close_reason.hpp"
 #include "gateway/gateway_config.hpp"
 #include "gateway/origin_policy.hpp"
 #include "gateway/router.hpp"
+#include "gateway/token_auth.hpp"
 #include "gateway/tls_context.hpp"
 
 namespace sb::gateway {
@@ -35,6 +36,7 @@ struct gateway_stats {
   std::atomic<std::uint64_t> refused_bad_handshake{0};
   std::atomic<std::uint64_t> refused_origin{0};
   std::atomic<std::uint64_t> refused_auth{0};
+  std::array<std::atomic<std::uint64_t>, auth_refusal_count> auth_refusals{};  // refused_auth by reason
   std::atomic<std::uint64_t> bad_requests{0};    // HTTP requests refused with 400 as malformed
   std::atomic<std::uint64_t> bad_frames{0};      // bad JSON / bad message (error frames sent)
   // Bumped only by websocket_session::close, indexed by close_reason.
@@ -89,7 +91,14 @@ inline route_table checked_routes(const std::vector<std::string>& specs) {
 struct server_context {
   server_context(const gateway_config& c, hub& h, layer_link& l, std::string id)
       : cfg(c), hub_ref(h), link(l), gateway_id(std::move(id)), origins(c.allowed_origins),
-        routes(checked_routes(c.routes)), auth(std::make_unique<anonymous_auth>()) {}
+        routes(checked_routes(c.routes)),
+        auth(std::make_unique<token_auth>(c.jwt_secret, c.jwt_leeway_s, c.anonymous_allowed(), guest_key())) {}
+
+  // Seeds guest names (token_auth.hpp): random per process.
+  static std::uint64_t guest_key() {
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) ^ rd();
+  }
 
   const gateway_config& cfg;
   hub& hub_ref;

@@ -51,6 +51,12 @@ std::string metrics_text(const server_context& ctx) {
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_bad_handshake), "{reason=\"bad_handshake\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_origin), "{reason=\"origin\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_auth), "{reason=\"auth\"}");
+  head("switchboard_gateway_auth_refusals_total", "counter",
+       "WebSocket handshakes refused by the token check (the auth refusals above), by reason.");
+  for (std::size_t i = 0; i < auth_refusal_count; ++i) {
+    const std::string label = "{reason=\"" + std::string(auth_refusal_name(static_cast<auth_refusal>(i))) + "\"}";
+    metric("switchboard_gateway_auth_refusals_total", v(st.auth_refusals[i]), label.c_str());
+  }
   one("switchboard_gateway_bad_requests_total", "counter",
       "HTTP requests refused with 400 as malformed (request line, Host, framing, limits).", v(st.bad_requests));
   one("switchboard_gateway_frames_in_total", "counter", "Text frames received from clients.", v(st.frames_in));

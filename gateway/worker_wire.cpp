@@ -239,6 +239,17 @@ common::result<message> decode(std::string_view bytes, std::size_t max_payload) 
         if (const auto* ext = field(m, "switchboard"); ext && ext->type != msgpack::type::NIL) {
           if (ext->type != msgpack::type::MAP) return common::error{"\"switchboard\" is not a map"};
           if (const auto* r = field(ext->via.map, "render")) render = r;
+          if (const auto* u = field(ext->via.map, "user"); u && u->type != msgpack::type::NIL) {
+            if (u->type != msgpack::type::MAP) return common::error{"\"user\" is not a map"};
+            out.user_id = std::string(as_str(field(u->via.map, "id"), "user.id"));
+            out.user_name = std::string(as_str(field(u->via.map, "name"), "user.name"));
+            if (out.user_id.empty() || out.user_id.size() > common::limits::max_user_id_bytes ||
+                out.user_name.empty() || out.user_name.size() > common::limits::max_user_name_bytes ||
+                !common::decode_utf8(out.user_id) || !common::decode_utf8(out.user_name)) {
+              return common::error{"\"user\" id or name is empty, too long or not UTF-8"};
+            }
+            out.has_user = true;
+          }
         }
         auto spec = render_spec::from_msgpack(*render);
         if (spec) {

@@ -65,6 +65,9 @@ struct message {
   bool in_batch = false;                        // came in a switchboard.batch (it names its "socket")
   std::shared_ptr<const render_spec> render;    // accept: the empty spec without one; null when bad
   std::string render_problem;                   // accept: why RENDER was refused (the socket gets 403)
+  bool has_user = false;                        // accept: switchboard.user was given
+  std::string user_id;                          // accept: the consumer's scope["user"] (auth=django gates)
+  std::string user_name;
   std::uint16_t code = 1000;                    // close
   bool code_replaced = false;                   // close: a code a server may not send became 1000
   std::string event_msgpack;                    // group_send: the message to send

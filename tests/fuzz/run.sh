@@ -17,8 +17,11 @@ flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 "$cxx" "${flags[@]}" "$src/tests/fuzz/worker_wire_fuzz.cpp" "$src/gateway/worker_wire.cpp" "$src/gateway/render_spec.cpp" \
   "$src/common/event.cpp" "$src/common/names.cpp" "$src/common/unicode_word_table.cpp" "$src/common/digest.cpp" \
   "$src/common/base64.cpp" -lcrypto -o "$work/worker_wire_fuzz"
+"$cxx" "${flags[@]}" "$src/tests/fuzz/jwt_fuzz.cpp" "$src/gateway/token_auth.cpp" "$src/gateway/jwt_verifier.cpp" \
+  "$src/common/names.cpp" "$src/common/unicode_word_table.cpp" "$src/common/digest.cpp" "$src/common/base64.cpp" \
+  -lcrypto -o "$work/jwt_fuzz"
 
-for target in ws_frame_fuzz proto_decode_fuzz event_fuzz http_request_fuzz worker_wire_fuzz; do
+for target in ws_frame_fuzz proto_decode_fuzz event_fuzz http_request_fuzz worker_wire_fuzz jwt_fuzz; do
   corpus="$work/corpus_$target"
   mkdir -p "$corpus"
   echo "== $target for ${secs}s"

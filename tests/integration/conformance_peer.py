@@ -19,7 +19,7 @@ import unittest
 
 import websockets.exceptions
 
-from harness import (BIN_DIR, REPO, Clients, ProcessTestCase, RawWebSocket, arun, make_self_signed,
+from harness import (seed_view, BIN_DIR, REPO, Clients, ProcessTestCase, RawWebSocket, arun, make_self_signed,
                      expect_close, recv_until, send_msg)
 SMALL = ["--max-message-size", "1024"]
 BIG = ["--max-message-size", "200000"]
@@ -221,7 +221,7 @@ class Peer(RawWebSocket):
 
     def until_message(self, message: str, timeout: float = READ_TIMEOUT):
         def is_it(f):
-            return f[1] == OP_TEXT and json.loads(f[2]) == {"message": message}
+            return f[1] == OP_TEXT and seed_view(json.loads(f[2])) == {"message": message}
         return self.until(is_it, timeout, f"the message ({len(message)} chars)")
 
     def until_pong(self, payload: bytes, timeout: float = READ_TIMEOUT):

@@ -107,6 +107,20 @@ async def recv_until(ws, pred, timeout: float = 5.0, limit: int = 100000):
         raise AssertionError(f"timed out after {timeout}s; received so far: {got[-20:]!r}")
 
 
+# What the gateway stamps on a chat frame beside "message" (docs/protocol.md,
+# Identity): the sender's user, and a history id and time. The seed's page
+# reads only "message"; a test that compares whole frames of the seed's
+# form compares what that page sees.
+STAMPED = ("user", "id", "ts")
+
+
+def seed_view(frame):
+    """A chat frame as the seed's page sees it: the stamped fields dropped."""
+    if isinstance(frame, dict) and "message" in frame:
+        return {k: v for k, v in frame.items() if k not in STAMPED}
+    return frame
+
+
 async def send_msg(ws, message: str):
     await ws.send(json.dumps({"message": message}))
 

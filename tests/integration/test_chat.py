@@ -14,7 +14,7 @@ import urllib.parse
 
 import websockets
 
-from harness import (SEED_DIR, Clients, scrape_metrics, ProcessTestCase, arun, await_until, channel_re,
+from harness import (seed_view, SEED_DIR, Clients, scrape_metrics, ProcessTestCase, arun, await_until, channel_re,
                      group_key, handshake_status, http_request, recv_n, recv_until,
                      send_msg)
 
@@ -33,10 +33,10 @@ class ChatDelivery(ProcessTestCase):
                 b1 = await cl.connect(self.gwb, "lobby")
                 await send_msg(a1, "hello from a")
                 for ws in (a1, a2, b1):
-                    self.assertEqual(await recv_n(ws, 1, 5), [{"message": "hello from a"}])
+                    self.assertEqual([seed_view(m) for m in await recv_n(ws, 1, 5)], [{"message": "hello from a"}])
                 await send_msg(b1, "hello from b")
                 for ws in (a1, a2, b1):
-                    self.assertEqual(await recv_n(ws, 1, 5), [{"message": "hello from b"}])
+                    self.assertEqual([seed_view(m) for m in await recv_n(ws, 1, 5)], [{"message": "hello from b"}])
         arun(body(), 30)
 
     def test_every_member_sees_the_same_order_under_concurrent_senders(self):
@@ -174,7 +174,7 @@ class ChatDelivery(ProcessTestCase):
                 b = await cl.connect(self.gwb, room)
                 await send_msg(a, "안녕하세요")
                 for ws in (a, b):
-                    self.assertEqual(await recv_n(ws, 1, 5), [{"message": "안녕하세요"}])
+                    self.assertEqual([seed_view(m) for m in await recv_n(ws, 1, 5)], [{"message": "안녕하세요"}])
                 members = await await_until(
                     lambda: (lambda m: m if len(m) == 2 else None)(self.c.redis.cmd("ZRANGE", key, 0, -1)),
                     5, "2 members in " + key)

@@ -14,7 +14,7 @@ import unittest
 
 from channels_redis.core import RedisChannelLayer
 
-from harness import ProcessTestCase, arun, await_until, recv_json, redis_cmd, send_msg, ws_connect
+from harness import seed_view, ProcessTestCase, arun, await_until, recv_json, redis_cmd, send_msg, ws_connect
 
 
 class DjangoBridge(ProcessTestCase):
@@ -37,8 +37,8 @@ class DjangoBridge(ProcessTestCase):
             await self.members_of("lobby", 2)
             layer = self.layer()
             await layer.group_send("chat_lobby", {"type": "chat.message", "message": "hi from django"})
-            self.assertEqual(await recv_json(a, 10), {"message": "hi from django"})
-            self.assertEqual(await recv_json(b, 10), {"message": "hi from django"})
+            self.assertEqual(seed_view(await recv_json(a, 10)), {"message": "hi from django"})
+            self.assertEqual(seed_view(await recv_json(b, 10)), {"message": "hi from django"})
             with self.assertRaises(asyncio.TimeoutError):
                 await recv_json(other, 1)
             # other event types reach the browser whole, type kept
@@ -79,12 +79,13 @@ class DjangoBridge(ProcessTestCase):
             a = await ws_connect(self.gwa, "lobby")
             await self.members_of("lobby", 2)
             await send_msg(a, "to django")
-            self.assertEqual(await recv_json(a, 10), {"message": "to django"})  # the sender too
+            self.assertEqual(seed_view(await recv_json(a, 10)), {"message": "to django"})  # the sender too
             msg = await asyncio.wait_for(layer.receive(django_channel), 10)
-            self.assertEqual(msg, {"type": "chat.message", "message": "to django"})
+            self.assertEqual(seed_view(msg), {"type": "chat.message", "message": "to django"})
+            self.assertTrue(msg["user"]["guest"], "the sender, as the gateway stamped it")
             # and Django's own group_send reaches both the Switchboard socket and itself
             await layer.group_send("chat_lobby", {"type": "chat.message", "message": "round trip"})
-            self.assertEqual(await recv_json(a, 10), {"message": "round trip"})
+            self.assertEqual(seed_view(await recv_json(a, 10)), {"message": "round trip"})
             msg = await asyncio.wait_for(layer.receive(django_channel), 10)
             self.assertEqual(msg["message"], "round trip")
             await a.close()
@@ -104,7 +105,7 @@ class DjangoBridge(ProcessTestCase):
             a = await ws_connect(self.gwa, "lobby")
             await self.members_of("lobby", 3)
             await send_msg(a, "once")
-            self.assertEqual(await recv_json(a, 10), {"message": "once"})
+            self.assertEqual(seed_view(await recv_json(a, 10)), {"message": "once"})
             msg = await asyncio.wait_for(layer.receive(django_channel), 10)
             self.assertEqual(msg["message"], "once")  # the Django member is still written
             self.assertEqual(redis_cmd(self.c.redis.port, "EXISTS", "asgispecific.gwz.00112233aabbccdd!"), 0)
@@ -118,13 +119,14 @@ class DjangoBridge(ProcessTestCase):
             # the group is in use: layerd has already looked at its members
             for i in range(3):
                 await send_msg(a, f"before {i}")
-                self.assertEqual(await recv_json(a, 10), {"message": f"before {i}"})
+                self.assertEqual(seed_view(await recv_json(a, 10)), {"message": f"before {i}"})
             layer = self.layer()
             django_channel = await layer.new_channel()
             await layer.group_add("chat_lobby", django_channel)
             await send_msg(a, "right after the join")
             msg = await asyncio.wait_for(layer.receive(django_channel), 10)
-            self.assertEqual(msg, {"type": "chat.message", "message": "right after the join"})
+            self.assertEqual(seed_view(msg), {"type": "chat.message", "message": "right after the join"})
+            self.assertTrue(msg["user"]["guest"], "the sender, as the gateway stamped it")
             await a.close()
         arun(body(), 60)
 
@@ -167,7 +169,7 @@ class DjangoBridge(ProcessTestCase):
             await await_until(lambda: r.cmd("ZCARD", inbox) == 0, 10, "layerd drained the inbox")
             self.assertTrue(self.c.layerds[0].alive())
             await self.layer().group_send("chat_lobby", {"type": "chat.message", "message": "still works"})
-            self.assertEqual(await recv_json(a, 10), {"message": "still works"})
+            self.assertEqual(seed_view(await recv_json(a, 10)), {"message": "still works"})
             log = self.c.layerds[0].log_text()
             self.assertIn("inbox message dropped", log)
             await a.close()
@@ -197,7 +199,7 @@ class ChannelCapacity(ProcessTestCase):
             await await_until(lambda: len(c.members("lobby")) == 5, 10, "5 members of chat_lobby")
             for i in range(sends):
                 await send_msg(a, f"m{i}")
-                self.assertEqual(await recv_json(a, 10), {"message": f"m{i}"})
+                self.assertEqual(seed_view(await recv_json(a, 10)), {"message": f"m{i}"})
             # layerd writes every inbox of a send in one script, so once the
             # uncapped inbox holds all the sends every write has happened.
             await await_until(lambda: c.redis.cmd("ZCARD", "asgiworker.other") == sends, 10, "every send written")

@@ -28,7 +28,7 @@ import unittest
 
 import websockets
 
-from harness import (REPO, Process, ProcessTestCase, arun, await_until, channel_re, free_port,
+from harness import (seed_view, REPO, Process, ProcessTestCase, arun, await_until, channel_re, free_port,
                      group_key, http_request, recv_json, send_msg, wait_until, ws_connect)
 
 PY = "/usr/bin/python3"  # Debian's python: it has the python3-django* packages
@@ -89,6 +89,7 @@ def chat_text(frame, django_type_ok: bool = False) -> str:
     """The text of a chat frame in the seed's form {"message": m} (with
     django_type_ok, also {"type": "chat_message", "message": m}; no check
     here uses that any more)."""
+    frame = seed_view(frame)
     if isinstance(frame, dict) and set(frame) == {"message"} and isinstance(frame["message"], str):
         return frame["message"]
     if (django_type_ok and isinstance(frame, dict) and set(frame) == {"type", "message"}
@@ -169,12 +170,12 @@ class DjangoDaphne(ProcessTestCase):
             # Switchboard -> Django (the first group_send of the group: layerd
             # reads its Django members from Redis then).
             await send_msg(sb, "from-switchboard")
-            self.assertEqual(await recv_json(sb, RECV_TIMEOUT), {"message": "from-switchboard"})
-            self.assertEqual(await recv_json(dj, RECV_TIMEOUT), {"message": "from-switchboard"})
+            self.assertEqual(seed_view(await recv_json(sb, RECV_TIMEOUT)), {"message": "from-switchboard"})
+            self.assertEqual(seed_view(await recv_json(dj, RECV_TIMEOUT)), {"message": "from-switchboard"})
 
             # Django -> Switchboard: the seed's consumer group_sends it.
             await send_msg(dj, "from-django")
-            self.assertEqual(await recv_json(dj, RECV_TIMEOUT), {"message": "from-django"})
+            self.assertEqual(seed_view(await recv_json(dj, RECV_TIMEOUT)), {"message": "from-django"})
             self.assertEqual(chat_text(await recv_json(sb, RECV_TIMEOUT), django_type_ok=False),
                              "from-django")
 
@@ -235,8 +236,8 @@ class DjangoDaphne(ProcessTestCase):
         async def body():
             sb, dj = await self.connect_both()
             await send_msg(dj, "typed-on-django")
-            self.assertEqual(await recv_json(dj, RECV_TIMEOUT), {"message": "typed-on-django"})
-            self.assertEqual(await recv_json(sb, RECV_TIMEOUT), {"message": "typed-on-django"})
+            self.assertEqual(seed_view(await recv_json(dj, RECV_TIMEOUT)), {"message": "typed-on-django"})
+            self.assertEqual(seed_view(await recv_json(sb, RECV_TIMEOUT)), {"message": "typed-on-django"})
         self.run_body(body)
 
 

@@ -12,7 +12,7 @@ import unittest
 
 import websockets
 
-from harness import (ProcessTestCase, RawWebSocket, arun, await_until, http_request, recv_json, scrape_metrics,
+from harness import (seed_view, ProcessTestCase, RawWebSocket, arun, await_until, http_request, recv_json, scrape_metrics,
                      send_msg, wait_until, ws_connect)
 
 
@@ -33,7 +33,7 @@ class Metrics(ProcessTestCase):
                 await send_msg(a, f"m{i}")
             for ws in (a, b):
                 for i in range(3):
-                    self.assertEqual(await recv_json(ws, 10), {"message": f"m{i}"})
+                    self.assertEqual(seed_view(await recv_json(ws, 10)), {"message": f"m{i}"})
             await a.send("not json")
             self.assertEqual((await recv_json(a, 10))["code"], "bad_json")
             await b.send(b"\x00binary")
@@ -239,7 +239,7 @@ class Drain(ProcessTestCase):
             await send_msg(again, "after the drain")
             # (messages the sender sent after its last echo may still arrive first)
             for _ in range(1000):
-                if (await recv_json(receiver, 10)) == {"message": "after the drain"}:
+                if seed_view(await recv_json(receiver, 10)) == {"message": "after the drain"}:
                     break
             else:
                 self.fail("'after the drain' never arrived")

@@ -18,7 +18,7 @@ import unittest
 
 from channels_redis.core import RedisChannelLayer
 
-from harness import (CLI_BIN, ProcessTestCase, Process, RedisError, RedisServer, Resp, arun, await_until, free_port, recv_json,
+from harness import (seed_view, CLI_BIN, ProcessTestCase, Process, RedisError, RedisServer, Resp, arun, await_until, free_port, recv_json,
                      redis_cmd, scrape_metrics, send_msg, wait_until, ws_connect, group_key)
 
 SENTINEL_BIN = "/usr/bin/redis-sentinel"
@@ -148,8 +148,8 @@ class Failover(SentinelCase):
             await await_until(lambda: self.zcard(self.master.port, "lobby") == 2 and
                               self.zcard(self.master.port, "side") == 1, 15, "members on the master")
             await send_msg(a, "before")
-            self.assertEqual(await recv_json(b, 10), {"message": "before"})
-            self.assertEqual(await recv_json(a, 10), {"message": "before"})
+            self.assertEqual(seed_view(await recv_json(b, 10)), {"message": "before"})
+            self.assertEqual(seed_view(await recv_json(a, 10)), {"message": "before"})
 
             # Chat traffic from a while the master dies; b must see all of it, in order.
             sent = []
@@ -215,16 +215,16 @@ class Failover(SentinelCase):
             # on the new master) ...
             layer = self.django_layer()
             await layer.group_send("chat_lobby", {"type": "chat.message", "message": "from django"})
-            self.assertEqual(await recv_json(a, 15), {"message": "from django"})
-            self.assertEqual(await recv_json(b, 15), {"message": "from django"})
+            self.assertEqual(seed_view(await recv_json(a, 15)), {"message": "from django"})
+            self.assertEqual(seed_view(await recv_json(b, 15)), {"message": "from django"})
             # ... and a Django consumer's inbox gets Switchboard's group_send.
             django_channel = await layer.new_channel()
             await layer.group_add("chat_side", django_channel)
             await await_until(lambda: self.zcard(self.replica.port, "side") == 2, 10, "django consumer in the group")
             await send_msg(c, "to django")
-            self.assertEqual(await recv_json(c, 10), {"message": "to django"})
+            self.assertEqual(seed_view(await recv_json(c, 10)), {"message": "to django"})
             msg = await asyncio.wait_for(layer.receive(django_channel), 15)
-            self.assertEqual(msg, {"type": "chat.message", "message": "to django"})
+            self.assertEqual(seed_view(msg), {"type": "chat.message", "message": "to django"})
             # A socket that joins now is mirrored on the new master too.
             d = await ws_connect(self.gwa, "side")
             await await_until(lambda: self.zcard(self.replica.port, "side") == 3, 10, "a new member mirrored")
@@ -256,7 +256,7 @@ class Failover(SentinelCase):
             await await_until(lambda: self.zcard(self.replica.port, "lobby") == 3, 15, "a new member mirrored")
             await send_msg(c, "after")
             for ws in (a, b, c):
-                self.assertEqual(await recv_json(ws, 10), {"message": "after"})
+                self.assertEqual(seed_view(await recv_json(ws, 10)), {"message": "after"})
             for ws in (a, b, c):
                 await ws.close()
         arun(body(), 120)
@@ -306,7 +306,7 @@ class Passwords(SentinelCase):
                 "sentinel_kwargs": {"password": sentinel_pw},
             }])
             await layer.group_send("chat_lobby", {"type": "chat.message", "message": "authenticated"})
-            self.assertEqual(await recv_json(a, 15), {"message": "authenticated"})
+            self.assertEqual(seed_view(await recv_json(a, 15)), {"message": "authenticated"})
             await layer.close_pools()
             await a.close()
         arun(body(), 60)
@@ -328,8 +328,8 @@ class NoSentinel(SentinelCase):
             b = await ws_connect(gw, "lobby")
             await asyncio.sleep(0.5)
             await send_msg(a, "no redis")  # memory is the truth: chat goes on
-            self.assertEqual(await recv_json(b, 10), {"message": "no redis"})
-            self.assertEqual(await recv_json(a, 10), {"message": "no redis"})
+            self.assertEqual(seed_view(await recv_json(b, 10)), {"message": "no redis"})
+            self.assertEqual(seed_view(await recv_json(a, 10)), {"message": "no redis"})
             await await_until(lambda: re.search(r"redis master unknown shard=0 master_name=mymaster "
                                                 r"reason=\"no sentinel reachable\" sentinels=2 reachable=0",
                                                 self.ld.log_text()), 15, "the log line")
@@ -352,8 +352,8 @@ class NoSentinel(SentinelCase):
             await await_until(lambda: self.metric("switchboard_layerd_redis_up") == 1.0, 30, "layerd on the master")
             await await_until(lambda: int(master.cmd("ZCARD", group_key("lobby"))) == 2, 15, "members written")
             await send_msg(b, "redis back")
-            self.assertEqual(await recv_json(a, 10), {"message": "redis back"})
-            self.assertEqual(await recv_json(b, 10), {"message": "redis back"})
+            self.assertEqual(seed_view(await recv_json(a, 10)), {"message": "redis back"})
+            self.assertEqual(seed_view(await recv_json(b, 10)), {"message": "redis back"})
             await a.close()
             await b.close()
         arun(body(), 90)

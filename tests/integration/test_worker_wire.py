@@ -25,7 +25,7 @@ import websockets
 import zmq
 from channels_redis.core import RedisChannelLayer
 
-from harness import ProcessTestCase, arun, handshake_status, scrape_metrics, wait_until
+from harness import seed_view, ProcessTestCase, arun, handshake_status, scrape_metrics, wait_until
 
 ROUTES = ["--route", "/ws/app/<room>/<part>/ django:chat", "--route", "/ws/chat/<room_name>/ chat"]
 
@@ -392,7 +392,7 @@ class WorkerWire(ProcessTestCase):
                        message={"type": "chat.message", "message": "from the consumer"})
             while True:
                 m = json.loads(await asyncio.wait_for(chat.recv(), 15))
-                if m == {"message": "from the consumer"}:
+                if seed_view(m) == {"message": "from the consumer"}:
                     break
             # group_discard: no more deliveries
             await w.to(S, "switchboard.group_discard", group="chat_lobby")

@@ -65,6 +65,7 @@ class SwitchboardConsumerMixin:
 
     async def _switchboard_socket(self, scope, receive, send, handle):
         self.scope = scope
+        handle.scope_user = scope.get("user")  # its accept names the user (socket_handle.accepted_user)
         self.channel_layer = handle.layer
         self.channel_name = handle.name
         self.base_send = send

@@ -12,8 +12,20 @@ import time
 
 from .layer import SocketLayer
 from .stats import stats, warn_limited
+from .tokens import identity_of
 
 DISCONNECT_GRACE = 10.0  # a consumer still running this long after its disconnect is cancelled
+
+
+def accepted_user(user):
+    """{"id", "name"} of an authenticated scope["user"] for the accept
+    (docs/protocol.md, Part 3: the gateway stamps it on the messages of an
+    auth=django route's sockets), or None for an anonymous one."""
+    try:
+        uid, name = identity_of(user)
+    except (ValueError, AttributeError):
+        return None
+    return {"id": uid, "name": name}
 
 
 class Socket:
@@ -34,6 +46,7 @@ class Socket:
         self.closed = False
         self.overflowed = False
         self.task = None
+        self.scope_user = None  # the consumer's scope["user"] (set when its instance starts)
         self._dispatcher = dispatcher
         self._queue = asyncio.Queue()
         self._seq = 0
@@ -60,8 +73,11 @@ class Socket:
             sub = message.get("subprotocol")
             if sub is not None and not isinstance(sub, str):
                 raise ValueError("websocket.accept subprotocol must be a str or None")
-            out = {"type": kind, "subprotocol": sub,
-                   "switchboard": {"render": self._dispatcher.render}}
+            ext = {"render": self._dispatcher.render}
+            user = accepted_user(self.scope_user)
+            if user is not None:
+                ext["user"] = user
+            out = {"type": kind, "subprotocol": sub, "switchboard": ext}
         elif kind == "websocket.send":
             text, data = message.get("text"), message.get("bytes")
             if text is not None:

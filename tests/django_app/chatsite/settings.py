@@ -10,7 +10,8 @@
 # select more by environment: SB_DJANGO_DB_DIR (an SQLite database and
 # database sessions there, for a real login), SB_REDIS_HOSTS
 # ("host:port,host:port": channels_redis sharding), SB_SYMMETRIC_KEYS
-# ("k1,k2"), SB_STATS_INTERVAL (switchboard_django's stats line, seconds).
+# ("k1,k2"), SB_STATS_INTERVAL (switchboard_django's stats line, seconds),
+# SB_JWT_SECRET (SWITCHBOARD_JWT_SECRET: the gateway's --jwt-secret).
 import importlib.util
 import os
 import sys
@@ -71,6 +72,8 @@ if os.environ.get("SB_SYMMETRIC_KEYS"):
     CHANNEL_LAYERS["default"]["CONFIG"]["symmetric_encryption_keys"] = os.environ["SB_SYMMETRIC_KEYS"].split(",")
 
 SWITCHBOARD_STATS_INTERVAL = float(os.environ.get("SB_STATS_INTERVAL", "60"))
+# The gateway's --jwt-secret, for switchboard_django.token_for (docs/django.md, Identity).
+SWITCHBOARD_JWT_SECRET = os.environ.get("SB_JWT_SECRET", "")
 
 USE_TZ = True
 LOGGING = {

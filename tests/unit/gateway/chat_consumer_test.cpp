@@ -8,7 +8,7 @@ namespace sb::gateway {
 namespace {
 
 struct ChatConsumer : fakes::consumer_fixture {
-  std::unique_ptr<consumer> chat = chat_consumer::make("lobby", identity{}, layer, stats);
+  std::unique_ptr<consumer> chat = chat_consumer::make("lobby", identity{"42", "Kim", false}, layer, stats);
 };
 
 TEST_F(ChatConsumer, JoinsTheRoomsGroupOnConnectAndAcceptsOnlyOnceAcknowledged) {
@@ -30,9 +30,25 @@ TEST_F(ChatConsumer, TurnsAMessageIntoAGroupSendOfChatMessage) {
   EXPECT_EQ(layer.calls[0].what, "group_send");
   EXPECT_EQ(layer.calls[0].group, "chat_lobby");
   EXPECT_EQ(nlohmann::json::parse(layer.calls[0].arg),
-            nlohmann::json({{"type", "chat.message"}, {"message", "hello"}}));
+            nlohmann::json({{"type", "chat.message"}, {"message", "hello"}, {"user", {{"id", "42"}, {"name", "Kim"}}}}));
   EXPECT_TRUE(socket.frames.empty());
   EXPECT_EQ(stats.bad_frames.load(), 0u);
+}
+
+TEST_F(ChatConsumer, StampsTheSocketsUserAndIgnoresAnyUserTheFrameClaims) {
+  chat->on_receive(socket, R"({"message": "hi", "user": {"id": "1", "name": "Admin"}, "guest": false})");
+  ASSERT_EQ(layer.calls.size(), 1u);
+  const auto ev = nlohmann::json::parse(layer.calls[0].arg);
+  EXPECT_EQ(ev["user"], nlohmann::json({{"id", "42"}, {"name", "Kim"}}));
+  EXPECT_EQ(ev.size(), 3u) << ev.dump();
+}
+
+TEST_F(ChatConsumer, AGuestsMessagesSayTheyAreAGuests) {
+  auto guest = chat_consumer::make("lobby", identity{"guest-0a1b2c3d", "guest-0a1b2c3d", true}, layer, stats);
+  guest->on_receive(socket, R"({"message": "hi"})");
+  ASSERT_EQ(layer.calls.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(layer.calls[0].arg)["user"],
+            nlohmann::json({{"id", "guest-0a1b2c3d"}, {"name", "guest-0a1b2c3d"}, {"guest", true}}));
 }
 
 TEST_F(ChatConsumer, AnswersASendTheLayerRefusesWithAnOverloadedErrorFrame) {
@@ -77,6 +93,29 @@ TEST(ConsumerRender, AGroupEventBecomesOneSharedTextFrameInTheSeedsForm) {
   EXPECT_EQ(static_cast<unsigned char>(f[0]), 0x81) << "FIN + text";
   EXPECT_EQ(nlohmann::json::parse(f.substr(2)), nlohmann::json({{"message", "hi"}}));
   EXPECT_FALSE(consumer::render("\xc1")) << "malformed msgpack is refused";
+}
+
+TEST(ConsumerRender, AChatMessageShowsItsUserIdAndTimeAndNothingElse) {
+  const auto event = common::event_from_json(
+      R"({"type": "chat.message", "message": "hi", "secret": 1, "ts": 1764576000123, "id": "1764576000123-0",)"
+      R"( "user": {"id": "42", "name": "Kim", "email": "k@example.com", "guest": "no"}})");
+  ASSERT_TRUE(event);
+  auto frame = consumer::render(event.value());
+  ASSERT_TRUE(frame);
+  const auto j = nlohmann::json::parse(frame.value()->substr(2));
+  EXPECT_EQ(j, nlohmann::json({{"message", "hi"},
+                               {"user", {{"id", "42"}, {"name", "Kim"}}},
+                               {"id", "1764576000123-0"},
+                               {"ts", 1764576000123}}));
+  EXPECT_EQ(nlohmann::ordered_json::parse(frame.value()->substr(2)).begin().key(), "message")
+      << "message first, as the seed's frame";
+  const auto odd = common::event_from_json(R"({"type": "chat_message", "message": "x", "user": "42", "id": 5, "ts": "now"})");
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(nlohmann::json::parse(consumer::render(odd.value()).value()->substr(2)), nlohmann::json({{"message", "x"}}))
+      << "a user that is not a map, an id not a string and a ts not an integer are dropped";
+  const auto guest = common::event_from_json(R"({"type": "chat.message", "message": "x", "user": {"id": 7, "guest": true}})");
+  EXPECT_EQ(nlohmann::json::parse(consumer::render(guest.value()).value()->substr(2))["user"],
+            nlohmann::json({{"guest", true}}));
 }
 
 }  // namespace

@@ -221,6 +221,24 @@ TEST(RouteTable, BadRoutesAreRefusedNamingTheValueAndWhy) {
 namespace sb::gateway {
 namespace {
 
+TEST(RouteTable, ABuiltInRouteMayNameADjangoConsumerAsItsGate) {
+  std::string error;
+  auto t = route_table::parse({"/ws/chat/<room_name>/ chat auth=django:chat", "/ws/open/<room_name>/ chat"}, error);
+  ASSERT_TRUE(t) << error;
+  auto r = match_route("/ws/chat/lobby/", *t);
+  ASSERT_EQ(r.what, route::kind::websocket);
+  EXPECT_EQ(r.gate_channel, "chat");
+  EXPECT_TRUE(r.django_channel.empty());
+  EXPECT_NE(r.make_consumer, nullptr);
+  EXPECT_EQ(r.room, "lobby");
+  EXPECT_TRUE(match_route("/ws/open/lobby/", *t).gate_channel.empty());
+  EXPECT_NE(refusal({"/ws/chat/<room_name>/ chat auth=token"}).find("auth=django:NAME"), std::string::npos);
+  EXPECT_NE(refusal({"/ws/chat/<room_name>/ chat auth=django:"}).find("channel name"), std::string::npos);
+  EXPECT_NE(refusal({"/ws/chat/<room_name>/ chat auth=django:a!b"}).find("channel name"), std::string::npos);
+  EXPECT_NE(refusal({"/ws/chat/<room_name>/ django:x auth=django:y"}).find("built-in"), std::string::npos);
+  EXPECT_NE(refusal({"/ws/chat/<room_name>/ chat auth=django:a extra"}).find("expected"), std::string::npos);
+}
+
 TEST(RouteTable, DjangoRoutesTakeANameAndAnyNumberOfKwargs) {
   std::string error;
   auto t = route_table::parse({"/ws/app/<room>/<part>/ django:chat.worker", "/ws/plain/ django:w",

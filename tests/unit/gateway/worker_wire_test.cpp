@@ -189,6 +189,23 @@ TEST(WorkerWire, ABadRenderIsReportedWithTheAccept) {
   }
 }
 
+TEST(WorkerWire, AnAcceptMayNameTheConsumersUser) {
+  auto a = ok(pack({{"type", "websocket.accept"}, {"worker", W}, {"seq", 1},
+                    {"switchboard", {{"render", {}}, {"user", {{"id", "7"}, {"name", "Ana"}}}}}}));
+  EXPECT_TRUE(a.has_user);
+  EXPECT_EQ(a.user_id, "7");
+  EXPECT_EQ(a.user_name, "Ana");
+  EXPECT_FALSE(ok(pack({{"type", "websocket.accept"}, {"worker", W}, {"seq", 1}})).has_user);
+  for (const auto& user : {nlohmann::json("7"), nlohmann::json({{"id", 7}, {"name", "Ana"}}), nlohmann::json({{"id", "7"}}),
+                           nlohmann::json({{"id", ""}, {"name", "Ana"}}), nlohmann::json({{"id", "7"}, {"name", std::string(201, 'n')}}),
+                           nlohmann::json({{"id", std::string(129, '1')}, {"name", "Ana"}})}) {
+    EXPECT_NE(refused(pack({{"type", "websocket.accept"}, {"worker", W}, {"seq", 1}, {"switchboard", {{"user", user}}}}))
+                  .find("user"),
+              std::string::npos)
+        << user.dump();
+  }
+}
+
 TEST(WorkerWire, CloseCodesAServerMaySend) {
   for (int c : {1000, 1001, 1003, 1007, 1011, 1012, 1013, 3000, 4999}) EXPECT_TRUE(ww::server_may_send(c)) << c;
   for (int c : {0, 999, 1004, 1005, 1006, 1015, 2000, 5000}) EXPECT_FALSE(ww::server_may_send(c)) << c;
