@@ -104,6 +104,9 @@ inline constexpr int default_group_expiry_s = 86400;
 inline constexpr int default_refresh_interval_s = 3600;
 // Removals remembered while Redis is away, applied when it returns.
 inline constexpr std::size_t max_pending_redis_removals = 1'000'000;
+// Sockets one group's presence counts (layerd/presence.hpp); more stay
+// members but are not counted, with one warning per group.
+inline constexpr std::size_t max_presence_sockets = 200'000;
 // group_sends per group waiting for Redis before they reach Django's
 // inboxes; when full the oldest is dropped (Redis is too slow).
 inline constexpr std::size_t max_django_backlog = 10000;
