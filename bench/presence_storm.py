@@ -261,11 +261,11 @@ def run_storm(test_case, clients=10000, procs=4, watchers=20, concurrency=200, d
             p.join(20)
             if p.is_alive():
                 p.kill()
-        def close_watchers():
+        async def close_watchers():
             for r, w, got, task in socks:
                 w.transport.abort()
-                task.cancel()
-        loop.call_soon_threadsafe(close_watchers)
+            await asyncio.gather(*(s[3] for s in socks), return_exceptions=True)
+        asyncio.run_coroutine_threadsafe(close_watchers(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         reader_thread.join(10)
 

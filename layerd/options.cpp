@@ -162,7 +162,7 @@ layerd_options parse_options(int argc, char** argv, const po::options_descriptio
   c.presence_debounce_ms = number(vm, "presence-debounce-ms");
   c.presence_list_max = number(vm, "presence-list-max");
   if (c.presence_debounce_ms < 0 || c.presence_debounce_ms > 60000) fail("--presence-debounce-ms must be 0..60000");
-  if (c.presence_list_max < 0 || c.presence_list_max > 10000) fail("--presence-list-max must be 0..10000");
+  if (c.presence_list_max < 0 || c.presence_list_max > 100000) fail("--presence-list-max must be 0..100000");
   if (c.expiry_s <= 0 || c.capacity <= 0) fail("--expiry and --capacity must be positive");
   if (c.group_expiry_s <= 0 || c.refresh_interval_s <= 0 || c.gateway_timeout_ms <= 0) {
     fail("--group-expiry, --refresh-interval and --gateway-timeout-ms must be positive");
