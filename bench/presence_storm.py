@@ -34,12 +34,16 @@
 import argparse
 import asyncio
 import base64
+import collections
 import hashlib
 import hmac
 import json
 import math
 import multiprocessing as mp
 import os
+import selectors
+import socket
+import struct
 import sys
 import threading
 import time
@@ -103,47 +107,110 @@ async def read_frames(reader, out: list):
         return
 
 
+def connect_all(targets, concurrency: int, timeout: float):
+    """Upgrades every (port, request) in targets, at most `concurrency` in
+    flight, each tried up to 5 times: (sockets or None, time each was up or
+    None, failed attempts). A plain selector loop on non-blocking sockets:
+    the client side should cost as little CPU as it can, since it shares the
+    machine with the gateways it measures."""
+    n = len(targets)
+    sel = selectors.DefaultSelector()
+    socks, up_at, attempts = [None] * n, [None] * n, [0] * n
+    queue = collections.deque(range(n))
+    inflight = {}  # i -> [socket, bytes read, deadline]
+    failures = 0
+
+    def fail(i):
+        nonlocal failures
+        s = inflight.pop(i)[0]
+        sel.unregister(s)
+        s.close()
+        failures += 1
+        attempts[i] += 1
+        if attempts[i] < 5:
+            queue.append(i)
+
+    next_sweep = time.monotonic() + 1
+    while queue or inflight:
+        while queue and len(inflight) < concurrency:
+            i = queue.popleft()
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", targets[i][0]))
+            inflight[i] = [s, b"", time.monotonic() + timeout]
+            sel.register(s, selectors.EVENT_WRITE, i)
+        for key, _ in sel.select(0.05):
+            i = key.data
+            s, buf, _ = inflight[i]
+            try:
+                if not buf and key.events == selectors.EVENT_WRITE:
+                    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                        fail(i)
+                        continue
+                    s.send(targets[i][1])  # a few hundred bytes: one send
+                    sel.modify(s, selectors.EVENT_READ, i)
+                    inflight[i][1] = b" "  # marks: request sent
+                    continue
+                data = s.recv(4096)
+            except OSError:
+                fail(i)
+                continue
+            if not data:
+                fail(i)
+                continue
+            buf = inflight[i][1] = buf + data
+            if b"\r\n\r\n" in buf:
+                if not buf.lstrip().startswith(b"HTTP/1.1 101"):
+                    fail(i)
+                    continue
+                sel.unregister(s)
+                del inflight[i]
+                socks[i] = s
+                up_at[i] = time.monotonic()
+        now = time.monotonic()
+        if now >= next_sweep:
+            next_sweep = now + 1
+            for i in [i for i, v in inflight.items() if v[2] < now]:
+                fail(i)
+    sel.close()
+    return socks, up_at, failures
+
+
+def drop(socks):
+    """Closes each socket with an RST, as a lost network would look."""
+    for s in socks:
+        if s is not None:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+
+
 def client_proc(index: int, users, ports, concurrency: int, conn, storm_go, timeout: float):
     """One client process: connects its users, reports, waits for the storm,
-    drops and reconnects them all, reports again."""
-    async def run():
-        reqs = [request_bytes(ports[i % len(ports)], mint(u), False) for i, u in enumerate(users)]
-        sem = asyncio.Semaphore(concurrency)
-        socks = [None] * len(users)
-        failures = 0
+    drops and reconnects them all, reports again, and holds them until told."""
+    targets = [(ports[i % len(ports)], request_bytes(ports[i % len(ports)], mint(u), False))
+               for i, u in enumerate(users)]
+    t0 = time.monotonic()
+    socks, _, failures = connect_all(targets, concurrency, timeout)
+    conn.send({"phase": "up", "proc": index, "connected": sum(s is not None for s in socks),
+               "seconds": time.monotonic() - t0, "failures": failures})
+    storm_go.wait()
+    dropped = time.monotonic()
+    drop(socks)
+    socks, up_at, failures = connect_all(targets, concurrency, timeout)
+    ok = [t for t in up_at if t is not None]
+    conn.send({"phase": "back", "proc": index, "connected": len(ok), "dropped_at": dropped,
+               "last_back": max(ok) if ok else dropped, "failures": failures})
+    conn.recv()  # stay connected until the parent has read the final state
+    drop(socks)
 
-        async def connect(i):
-            nonlocal failures
-            async with sem:
-                for _ in range(5):  # bounded retries: a refused connect is counted, then tried again
-                    try:
-                        socks[i] = await upgrade(ports[i % len(ports)], reqs[i], timeout)
-                        return time.monotonic()
-                    except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError):
-                        failures += 1
-                return None
 
-        t0 = time.monotonic()
-        await asyncio.gather(*(connect(i) for i in range(len(users))))
-        conn.send({"phase": "up", "proc": index, "connected": sum(s is not None for s in socks),
-                   "seconds": time.monotonic() - t0, "failures": failures})
-        await asyncio.get_running_loop().run_in_executor(None, storm_go.wait)
-        failures = 0
-        dropped = time.monotonic()
-        for s in socks:
-            if s is not None:
-                s[1].transport.abort()  # a lost network: no close frame
-        socks[:] = [None] * len(users)
-        done = await asyncio.gather(*(connect(i) for i in range(len(users))))
-        ok = [t for t in done if t is not None]
-        conn.send({"phase": "back", "proc": index, "connected": len(ok), "dropped_at": dropped,
-                   "last_back": max(ok) if ok else dropped, "failures": failures})
-        # stay connected until the parent has read the final state
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-        for s in socks:
-            if s is not None:
-                s[1].transport.abort()
-    asyncio.run(run())
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of pid (/proc/PID/stat), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def scrape(port: int, name: str) -> float:
@@ -221,8 +288,12 @@ def run_storm(test_case, clients=10000, procs=4, watchers=20, concurrency=200, d
         time.sleep(2 * debounce_ms / 1000 + 0.5)  # the ramp's windows are over
         before = {u: len(s[2]) for u, s in zip(watcher_users, socks)}
         events_before = scrape(mport, "switchboard_layerd_presence_changes_total")
+        roles = {"gateways": [g.pid for g in gws], "layerd": [ld.pid], "redis": [redis.pid],
+                 "clients": [p.pid for p in children]}
+        cpu_before = {k: sum(cpu_seconds(p) for p in v) for k, v in roles.items()}
         go.set()
         backs = gather("back")
+        cpu_storm = {k: round(sum(cpu_seconds(p) for p in v) - cpu_before[k], 2) for k, v in roles.items()}
         dropped_at = min(b["dropped_at"] for b in backs)
         last_back = max(b["last_back"] for b in backs)
         storm_s = last_back - dropped_at
@@ -242,6 +313,8 @@ def run_storm(test_case, clients=10000, procs=4, watchers=20, concurrency=200, d
             "reconnected": sum(b["connected"] for b in backs),
             "reconnect_failures": sum(b["failures"] for b in backs),
             "storm_s": round(storm_s, 2),
+            "storm_cpu_s": cpu_storm,
+            "loadavg_1m": round(os.getloadavg()[0], 2),
             "room_events": events, "frames_per_watcher_max": max(per_watcher), "frames_per_watcher_min": min(per_watcher),
             "bound": bound,
             "frame_counts_seen_by_watcher0": [m.get("count") for m in storm_frames],
