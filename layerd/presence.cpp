@@ -62,8 +62,11 @@ void presence::joined(const std::string& group, const std::string& channel, join
   if (it == expected_.end()) return;  // no user: a socket presence does not count
   const proto::presence_user user = std::move(it->second);
   expected_.erase(it);
-  auto& g = groups_[group];
-  add(group, g, channel, user, how == join::add);
+  auto [git, fresh] = groups_.try_emplace(group);
+  auto& g = git->second;
+  const auto now = clock::now();
+  if (fresh && how == join::sync) g.quiet_until = now + std::chrono::milliseconds(common::limits::presence_rebuild_quiet_ms);
+  add(group, g, channel, user, how == join::add || now >= g.quiet_until);
   // After the joiner is counted, so the snapshot holds everyone present
   // (whatever gateway they are on) and the joiner itself.
   if (how == join::add && user.watch) snapshot_to(group, g, channel);

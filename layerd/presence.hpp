@@ -17,9 +17,12 @@
 // watcher at most one frame per window. A watcher that joins gets a
 // snapshot right after it is counted, so the snapshot always holds every
 // user already present (on any gateway) and the joiner itself. A SYNC
-// (this layerd took the group over, or a gateway's link healed) counts its
-// members without any event, and a group that moved to another layerd is
-// forgotten silently: failovers do not look like people coming and going.
+// that brings a group here (this layerd took it over or restarted) counts
+// its members without any event, as do the other gateways' SYNCs within
+// limits::presence_rebuild_quiet_ms; a group that moved to another layerd
+// is forgotten silently: failovers do not look like people coming and
+// going. Later SYNC joins (a gateway this layerd expired comes back, its
+// users' leaves announced) are announced like any join.
 // A dead gateway's sockets leave like any other (membership tells us).
 //
 // Bounds: above --presence-list-max users, frames and answers carry the
@@ -107,6 +110,8 @@ class presence final : public group_hooks {
     std::unordered_map<std::string, touched_entry> touched;   // this window's changes
     bool armed = false;
     bool warned_full = false;
+    // Until then a SYNC's members are counted without events (a rebuild).
+    clock::time_point quiet_until{};
   };
 
   void add(const std::string& group, group_state& g, const std::string& channel, const proto::presence_user& user, bool announce);

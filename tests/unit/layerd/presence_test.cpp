@@ -190,6 +190,21 @@ TEST_F(LayerdPresence, AForgottenGatewaysSocketsLeave) {
   const auto ev = nlohmann::json::from_msgpack(std::get<proto::deliver>(*m).event);
   EXPECT_EQ(ev["left"], nlohmann::json::parse(R"([{"id":"ann","name":"name of ann"}])"));
   EXPECT_EQ(ev["count"], 1);
+  // gw1 comes back and restates ann: the watcher saw her leave, so it hears her return.
+  gw.send(proto::hello{1, 4, "gw1"});
+  pump();
+  proto::sync s;
+  s.groups = {{"chat_a", {"specific.gw1!1"}}};
+  s.users = {{user("ann")}};
+  gw.send(s);
+  pump();
+  pres.tick(clock::now() + std::chrono::seconds(20));
+  m.reset();
+  for (int i = 0; i < 3 && !(m && std::holds_alternative<proto::deliver>(*m)); ++i) m = other.receive();
+  ASSERT_TRUE(m && std::holds_alternative<proto::deliver>(*m));
+  const auto back = nlohmann::json::from_msgpack(std::get<proto::deliver>(*m).event);
+  EXPECT_EQ(back["joined"], nlohmann::json::parse(R"([{"id":"ann","name":"name of ann"}])"));
+  EXPECT_EQ(back["count"], 2);
 }
 
 class LayerdPresenceBigRoom : public LayerdPresence {
