@@ -14,8 +14,10 @@ import hmac
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.parse
+from pathlib import Path
 
 import websockets
 
@@ -290,3 +292,21 @@ class BigRoom(PresenceCase):
                 self.assertEqual(len(state["users"]), 3)
                 self.assertTrue(state["truncated"])
         arun(body(), 60)
+
+
+class Storm(ProcessTestCase):
+    """bench/presence_storm.py's scenario, small: it keeps working, and its
+    checks (frames within the debounce bound, the final list exact) hold.
+    The full-size run and its timing live in the bench (docs/operations.md,
+    Presence)."""
+
+    def test_a_reconnect_storm_stays_within_the_bound_and_ends_with_the_exact_list(self):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+        from presence_storm import run_storm
+        r = run_storm(self, clients=600, procs=2, watchers=4, concurrency=100, debounce_ms=500, list_max=1000)
+        self.assertEqual(r["connected_before"], 600, r)
+        self.assertEqual(r["reconnected"], 600, r)
+        self.assertTrue(r["final_exact"], r)
+        self.assertTrue(r["within_bound"], r)
+        # a storm shorter than a window is one net change of nothing: no event at all
+        self.assertEqual(r["frames_per_watcher_max"], r["room_events"], r)
