@@ -163,6 +163,14 @@ TEST_F(LayerdPresence, PresenceGetAnswersFromTheRouterAndRefusesBadNames) {
   ASSERT_TRUE(m && std::holds_alternative<proto::error>(*m));
   EXPECT_EQ(std::get<proto::error>(*m).code, "bad_name");
   EXPECT_EQ(std::get<proto::error>(*m).request, 10u);
+  // a peer that never said HELLO is not answered with the room
+  test_gateway stranger{peers_.endpoint(), "nobody"};
+  stranger.send(proto::presence_get{11, "chat_a"});
+  pump();
+  m = stranger.receive();
+  ASSERT_TRUE(m && std::holds_alternative<proto::error>(*m));
+  EXPECT_EQ(std::get<proto::error>(*m).code, "unknown_gateway");
+  EXPECT_EQ(std::get<proto::error>(*m).request, 11u);
 }
 
 TEST_F(LayerdPresence, AForgottenGatewaysSocketsLeave) {
