@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -269,6 +270,19 @@ class Presence(PresenceCase):
         # asking is admitted as joining is: a bad token is refused even where guests may come
         status, _ = self.api(self.gwa, "group=chat_lobby&token=not.a.token")
         self.assertEqual(status, 403)
+
+    def test_asking_a_layerd_that_never_answers_ends_in_503(self):
+        for ld in self.lds:
+            ld.signal_group(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            status, _, body = http_request(self.gwa.port, "GET", "/api/presence?group=chat_lobby", timeout=20)
+            self.assertEqual(status, 503, body)
+            self.assertIn(b"presence unavailable", body)
+            self.assertLess(time.monotonic() - t0, 15)  # bounded by --join-timeout-ms / --layerd-timeout-ms
+        finally:
+            for ld in self.lds:
+                ld.signal_group(signal.SIGCONT)
 
 
 class BigRoom(PresenceCase):
