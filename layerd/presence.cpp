@@ -79,10 +79,9 @@ void presence::moved_away(const std::string& group, const std::string& channel) 
 void presence::add(const std::string& group, group_state& g, const std::string& channel, const proto::presence_user& user, bool announce) {
   if (auto s = g.sockets.find(channel); s != g.sockets.end()) {
     if (s->second.id == user.id && s->second.watch == user.watch) return;  // a repeated join
-    // The same socket restated as someone else (cannot come from a correct
-    // gateway): the old user's tab goes first.
-    g.sockets.erase(s);
-    for (auto& [gw, conns] : g.watchers) conns.erase(std::string(common::split_specific_channel(channel)->conn));
+    // The same socket restated as someone else or with another watch: its
+    // old tab goes first (inside one window the net change shows).
+    drop_socket(group, g, s, announce);
   }
   if (g.sockets.size() >= common::limits::max_presence_sockets) {
     ++stats_.not_counted;
@@ -111,6 +110,13 @@ void presence::remove(const std::string& group, const std::string& channel, bool
   auto& g = git->second;
   auto s = g.sockets.find(channel);
   if (s == g.sockets.end()) return;
+  drop_socket(group, g, s, announce);
+  if (g.sockets.empty() && !g.armed) groups_.erase(git);
+}
+
+void presence::drop_socket(const std::string& group, group_state& g,
+                           std::unordered_map<std::string, socket_entry>::iterator s, bool announce) {
+  const std::string channel = s->first;
   const std::string id = std::move(s->second.id);
   const bool watch = s->second.watch;
   g.sockets.erase(s);
@@ -128,7 +134,6 @@ void presence::remove(const std::string& group, const std::string& channel, bool
     if (announce) touch(group, g, id, u->second, true);
     g.users.erase(u);
   }
-  if (g.sockets.empty() && !g.armed) groups_.erase(git);
 }
 
 void presence::touch(const std::string& group, group_state& g, const std::string& id, const user_entry& u,

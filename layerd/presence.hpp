@@ -116,6 +116,9 @@ class presence final : public group_hooks {
 
   void add(const std::string& group, group_state& g, const std::string& channel, const proto::presence_user& user, bool announce);
   void remove(const std::string& group, const std::string& channel, bool announce);
+  // Uncounts one socket (its user leaves with its last tab); the group stays.
+  void drop_socket(const std::string& group, group_state& g,
+                   std::unordered_map<std::string, socket_entry>::iterator s, bool announce);
   void touch(const std::string& group, group_state& g, const std::string& id, const user_entry& u, bool was_present);
   void flush(const std::string& group, group_state& g);
   // One DELIVER per gateway of the encoded event to `watchers`.

@@ -116,6 +116,17 @@ TEST_F(LayerdPresence, TabsCountOnceAndTheWindowSendsOnlyTheNetChangeToWatchers)
   EXPECT_EQ(got[0].first["count"], 1);
 }
 
+TEST_F(LayerdPresence, ASocketRestatedAsSomeoneElseMovesItsTab) {
+  join("chat_a", "1", user("ann"));
+  join("chat_a", "1", user("ann"));  // a repeated join: still one tab
+  join("chat_a", "1", user("bob"));  // the same socket as another user: ann's tab goes
+  auto st = pres.state(1, "chat_a");
+  ASSERT_EQ(st.count, 1u);
+  EXPECT_EQ(st.users[0].id, "bob");
+  leave("chat_a", "1");
+  EXPECT_EQ(pres.state(2, "chat_a").count, 0u);
+}
+
 TEST_F(LayerdPresence, OneWindowPerGroupNotPerEvent) {
   join("chat_a", "w", user("w", true));
   flush();
