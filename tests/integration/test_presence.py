@@ -324,3 +324,42 @@ class Storm(ProcessTestCase):
         self.assertTrue(r["within_bound"], r)
         # a storm shorter than a window is one net change of nothing: no event at all
         self.assertEqual(r["frames_per_watcher_max"], r["room_events"], r)
+
+
+class DjangoGatePresence(ProcessTestCase):
+    """A Django gate's user (`chat auth=django:authchat`, a real login)
+    counts in the room's presence with the name the app gave, and a gated
+    socket that asked for presence gets the frames (test_identity_django's
+    stack)."""
+
+    from test_identity_django import DjangoGate as _gate
+    setUp = _gate.setUp
+    url = _gate.url
+    anonymous_status = _gate.anonymous_status
+
+    def test_a_gated_login_is_counted_and_watches_like_any_socket(self):
+        async def body():
+            self.assertEqual(await self.anonymous_status("chat", "lobby"), 403)
+            gated = await websockets.connect(self.url("chat", "lobby") + "?presence=1", open_timeout=15,
+                                             ping_interval=None, extra_headers={"Cookie": self.cookie})
+            try:
+                snap = await next_presence(gated, 10)
+                self.assertEqual(snap["count"], 1)
+                self.assertEqual(snap["users"][0]["name"], "alice")
+                self.assertRegex(snap["users"][0]["id"], r"^[0-9]+$")
+                self.assertNotIn("guest", snap["users"][0])
+                plain = await websockets.connect(self.url("open", "lobby") + "?presence=1", open_timeout=10,
+                                                 ping_interval=None)
+                try:
+                    snap2 = await next_presence(plain, 10)
+                    self.assertEqual(snap2["count"], 2)
+                    self.assertEqual(sorted(bool(u.get("guest")) for u in snap2["users"]), [False, True])
+                    # the gated watcher hears the guest come (after its own join, in one or two windows)
+                    frames = await frames_within(gated, 3.0)
+                    joined = [u for m in frames for u in m.get("joined", [])]
+                    self.assertEqual(sum(1 for u in joined if u.get("guest")), 1, frames)
+                finally:
+                    await plain.close()
+            finally:
+                await gated.close()
+        arun(body(), 90)
