@@ -288,6 +288,13 @@ void http_session::serve_presence(const request& req) {
     ctx_.stats.auth_refusals[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
     return fail(static_cast<http::status>(d.status()), "not authenticated: " + d.detail + "\n");
   }
+  // Where Django gates rooms (auth=django), a guest would see who is in a
+  // room it could not join: asking then takes a token.
+  const auto& entries = ctx_.routes.entries();
+  const bool gated = std::any_of(entries.begin(), entries.end(), [](const auto& e) { return !e.gate_channel.empty(); });
+  if (gated && decision.user->guest) {
+    return fail(http::status::forbidden, "not authenticated: rooms here are gated by the application; give a token\n");
+  }
   clear_timeout();
   auto& ioc = ctx_.hub_ref.context(thread_);
   ctx_.link.presence(*group.value, [self = shared_from_this(), &ioc, req, name = *group.value](

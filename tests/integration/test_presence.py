@@ -363,3 +363,7 @@ class DjangoGatePresence(ProcessTestCase):
             finally:
                 await gated.close()
         arun(body(), 90)
+        # a guest may not ask who is in a room the application gates
+        status, _, body = http_request(self.gw.port, "GET", "/api/presence?group=chat_lobby")
+        self.assertEqual(status, 403, body)
+        self.assertIn(b"gated", body)
