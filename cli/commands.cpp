@@ -20,10 +20,13 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 #include "common/channels_keys.hpp"
 #include "common/curve_keys.hpp"
 #include "common/event.hpp"
+#include "common/hash_ring.hpp"
 #include "common/limits.hpp"
 #include "common/names.hpp"
 #include "common/redis_shard.hpp"
@@ -94,15 +97,19 @@ common::result<std::string> read_event(const ctx& c, const std::string& arg) {
 
 // ---- through layerd ----
 
+// The CURVE keys to reach layerd with, if any were given.
+common::result<std::optional<common::curve_client_keys>> curve_keys(const ctx& c) {
+  if (c.opts.curve_secret_file.empty()) return std::optional<common::curve_client_keys>{};
+  auto keys = common::load_curve_client_keys(c.opts.curve_secret_file, c.opts.layerd_public_key_file);
+  if (!keys) return common::error{keys.error_text()};
+  return std::optional<common::curve_client_keys>{std::move(keys.value())};
+}
+
 // Sends m through layerd; `what` names the operation in messages.
 int publish(const ctx& c, const proto::message& m, const std::string& what) {
-  std::optional<common::curve_client_keys> curve;
-  if (!c.opts.curve_secret_file.empty()) {
-    auto keys = common::load_curve_client_keys(c.opts.curve_secret_file, c.opts.layerd_public_key_file);
-    if (!keys) return c.fail(exit_code::usage, keys.error_text());
-    curve = std::move(keys.value());
-  }
-  layer_client link(c.opts.layerd, c.timeout(), curve);
+  auto curve = curve_keys(c);
+  if (!curve) return c.fail(exit_code::usage, curve.error_text());
+  layer_client link(c.opts.layerd, c.timeout(), curve.value());
   if (auto w = link.run(); !w) return c.fail(exit_code::failed, w.error_text());
   auto r = link.send_checked(m);
   if (!r) return c.fail(exit_code::failed, r.error_text());
@@ -136,6 +143,47 @@ int cmd_send(const ctx& c) {
       c, "send CHANNEL JSON", check_channel,
       [](const std::string& channel, std::string event) { return proto::send{channel, std::move(event)}; },
       "send to ");
+}
+
+// presence GROUP: asked of the group's owner. --layerd A,B,... is the
+// gateways' list in their order, so the same consistent hash
+// (common/hash_ring.hpp) picks the same owner; one that does not answer
+// HELLO is skipped for the next, as the gateways fail over.
+int cmd_presence(const ctx& c) {
+  if (c.opts.args.size() != 1) return wrong_args(c, "presence GROUP");
+  const auto& group = c.opts.args[0];
+  if (auto e = check_group(group); !e.empty()) return c.fail(exit_code::usage, e);
+  auto curve = curve_keys(c);
+  if (!curve) return c.fail(exit_code::usage, curve.error_text());
+  std::vector<std::string> endpoints;
+  for (std::string_view rest = c.opts.layerd; !rest.empty();) {
+    const auto comma = rest.find(',');
+    if (comma != 0) endpoints.emplace_back(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  if (endpoints.empty()) return c.fail(exit_code::usage, "--layerd names no endpoint");
+  const common::hash_ring ring(endpoints);
+  std::vector<bool> alive(endpoints.size(), true);
+  std::string tried;
+  for (auto p = ring.owner(group, alive); p; p = ring.owner(group, alive)) {
+    layer_client link(endpoints[*p], c.timeout(), curve.value());
+    if (auto w = link.run(); !w) {
+      tried.append(tried.empty() ? "" : "; ").append(w.error_text());
+      alive[*p] = false;
+      continue;
+    }
+    auto answer = link.presence(group);
+    if (!answer) return c.fail(exit_code::failed, answer.error_text());
+    if (auto* e = std::get_if<proto::error>(&answer.value())) {
+      return c.fail(exit_code::failed, "layerd refused presence of " + group + ": " + describe(*e));
+    }
+    const auto& st = std::get<proto::presence_state>(answer.value());
+    c.out << "count " << st.count << "\n";
+    for (const auto& u : st.users) c.out << u.id << "\t" << u.name << "\t" << (u.guest ? "guest" : "user") << "\n";
+    if (st.truncated) c.err << "switchboard-cli: note: more users than layerd's --presence-list-max; list cut\n";
+    return exit_code::ok;
+  }
+  return c.fail(exit_code::failed, "no layerd answered: " + tried);
 }
 
 // ---- straight to Redis ----
@@ -309,6 +357,7 @@ int run_command(const options& opts, std::istream& in, std::ostream& out, std::o
   if (cmd == "group-discard") return cmd_group_discard(c);
   if (cmd == "groups") return cmd_groups(c);
   if (cmd == "members") return cmd_members(c);
+  if (cmd == "presence") return cmd_presence(c);
   if (cmd == "keygen") return cmd_keygen(c);
   err << "switchboard-cli: unknown command \"" << cmd << "\"\n\n" << usage();
   return exit_code::usage;

@@ -102,6 +102,24 @@ common::result<std::optional<proto::error>> layer_client::send_checked(const pro
                        " ms; the message may or may not have been delivered"};
 }
 
+common::result<std::variant<proto::presence_state, proto::error>> layer_client::presence(const std::string& group) {
+  const auto deadline = clock::now() + timeout_;
+  constexpr std::uint64_t request = 1;
+  try {
+    do_send(proto::presence_get{request, group});
+  } catch (const zmq::error_t& e) {
+    return common::error{std::string("cannot send to layerd at ") + endpoint_ + ": " + e.what()};
+  }
+  for (int round = 0; round < 1000; ++round) {
+    auto r = recv_until(deadline);
+    if (!r) break;
+    using answer = std::variant<proto::presence_state, proto::error>;
+    if (auto* st = std::get_if<proto::presence_state>(&*r); st && st->request == request) return answer{*st};
+    if (auto* e = std::get_if<proto::error>(&*r)) return answer{*e};
+  }
+  return common::error{"layerd at " + endpoint_ + " did not answer within " + std::to_string(timeout_.count()) + " ms"};
+}
+
 void layer_client::do_send(const proto::message& m) {
   const auto k = static_cast<std::uint8_t>(proto::kind_of(m));
   const std::string body = proto::encode(m);

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <optional>
+#include <variant>
 #include <string>
 
 #include <zmq.hpp>
@@ -42,6 +43,10 @@ class layer_client {
   // it: nullopt when it was accepted, the ERROR when it was refused; a
   // result error when layerd did not answer within the timeout.
   common::result<std::optional<proto::error>> send_checked(const proto::message& m);
+
+  // Asks for `group`'s presence (PRESENCE_GET): the state, or layerd's
+  // ERROR; a result error when no answer came within the timeout.
+  common::result<std::variant<proto::presence_state, proto::error>> presence(const std::string& group);
 
   const std::string& id() const { return id_; }
 

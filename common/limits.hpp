@@ -104,6 +104,14 @@ inline constexpr int default_group_expiry_s = 86400;
 inline constexpr int default_refresh_interval_s = 3600;
 // Removals remembered while Redis is away, applied when it returns.
 inline constexpr std::size_t max_pending_redis_removals = 1'000'000;
+// Sockets one group's presence counts (layerd/presence.hpp); more stay
+// members but are not counted, with one warning per group.
+inline constexpr std::size_t max_presence_sockets = 200'000;
+// A room that a SYNC brought to this layerd (a failover, a restart) is
+// rebuilt silently for this long, so every gateway's SYNC lands before
+// joins are announced again: a layerd's silence is noticed within
+// default_layerd_timeout_ms plus a heartbeat and the failover grace.
+inline constexpr int presence_rebuild_quiet_ms = 5000;
 // group_sends per group waiting for Redis before they reach Django's
 // inboxes; when full the oldest is dropped (Redis is too slow).
 inline constexpr std::size_t max_django_backlog = 10000;

@@ -12,6 +12,8 @@
 #include <functional>
 #include <string>
 
+#include "proto/messages.hpp"
+
 namespace sb::gateway {
 
 class channel_layer {
@@ -20,6 +22,13 @@ class channel_layer {
   using join_callback = std::function<void(bool ok, const std::string& why)>;
 
   virtual void group_add(std::string group, std::string channel, join_callback cb) = 0;
+  // The same join naming the socket's user for presence (proto 1.4's
+  // GROUP_ADD user; layerd/presence.hpp). A layer that keeps no presence
+  // joins without it.
+  virtual void group_add_as(std::string group, std::string channel, proto::presence_user user, join_callback cb) {
+    (void)user;
+    group_add(std::move(group), std::move(channel), std::move(cb));
+  }
   virtual void group_discard(std::string group, std::string channel) = 0;
   // False when the send is refused at once (the layer holds too many sends
   // not yet acknowledged by layerd): the consumer tells the client.

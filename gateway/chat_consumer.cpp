@@ -15,6 +15,12 @@ std::unique_ptr<consumer> chat_consumer::make(const std::string& room, const ide
   return std::make_unique<chat_consumer>(room, user, layer, stats);
 }
 
+void chat_consumer::on_connect(consumer_socket& socket, channel_layer::join_callback accept) {
+  if (user_.id.empty()) return consumer::on_connect(socket, std::move(accept));  // nobody to count
+  layer_.group_add_as(group(), socket.channel(), proto::presence_user{user_.id, user_.name, user_.guest, presence_watch()},
+                      std::move(accept));
+}
+
 void chat_consumer::on_receive(consumer_socket& socket, std::string_view text) {
   const common::chat_sender sender{user_.id, user_.name, user_.guest};
   auto parsed = common::chat_event_from_browser(text, &sender);

@@ -5,7 +5,9 @@
 // group, the user being the socket's identity from the handshake
 // (auth_policy.hpp), never anything in the frame; anything
 // else is answered with an error frame (bad_json, bad_message) and the
-// socket stays open. Joining and leaving are consumer's defaults.
+// socket stays open. The join carries the same identity (and whether the
+// socket watches presence) for the room's presence (layerd/presence.hpp);
+// leaving is consumer's default.
 //
 // Threading: on its session's thread only (see consumer.hpp).
 #pragma once
@@ -21,6 +23,8 @@ class chat_consumer final : public consumer {
   static std::unique_ptr<consumer> make(const std::string& room, const identity& user, channel_layer& layer,
                                         gateway_stats& stats);
 
+  // Joins naming the socket's user, so the room's presence counts it.
+  void on_connect(consumer_socket& socket, channel_layer::join_callback accept) override;
   void on_receive(consumer_socket& socket, std::string_view text) override;
 
   const identity& user() const { return user_; }

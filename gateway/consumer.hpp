@@ -45,6 +45,11 @@ class consumer {
   consumer& operator=(const consumer&) = delete;
 
   const std::string& group() const { return group_; }
+  // The socket asked for presence frames (?presence=1, docs/protocol.md):
+  // set before on_connect; a consumer that reports its user to presence
+  // (chat) sends it with the join.
+  void watch_presence(bool watch) { presence_watch_ = watch; }
+  bool presence_watch() const { return presence_watch_; }
 
   // Before the 101: joins the group and calls `accept(ok, why)` once layerd
   // has acknowledged (as `await group_add` precedes `accept()` in Django);
@@ -88,6 +93,7 @@ class consumer {
  private:
   gateway_stats& stats_;
   std::string group_;
+  bool presence_watch_ = false;
 };
 
 }  // namespace sb::gateway

@@ -292,6 +292,7 @@ void django_consumer::on_event(consumer_socket& socket, event_delivery& d) {
 void django_consumer::hand_over(consumer_socket& socket, const worker_wire::message& m) {
   const identity user = m.has_user ? identity{m.user_id, m.user_name, false} : ctx_.auth->guest();
   builtin_ = gate_(gate_room_, user, ctx_.link, ctx_.stats);
+  builtin_->watch_presence(presence_watch());
   state_ = state::open;
   batches_ = m.in_batch;
   ctx_.stats.workers.connects[counters::accepted].fetch_add(1, std::memory_order_relaxed);

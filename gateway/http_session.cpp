@@ -10,8 +10,10 @@
 #include "common/names.hpp"
 #include "gateway/django_consumer.hpp"
 #include "gateway/django_scope.hpp"
+#include "gateway/hub.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/pages.hpp"
+#include "gateway/query_param.hpp"
 #include "gateway/request_checks.hpp"
 #include "gateway/status_pages.hpp"
 #include "gateway/websocket_session.hpp"
@@ -225,6 +227,7 @@ void http_session::handle(request&& req) {
   if (r.what == route::kind::not_found) return write(make(http::status::not_found, req, "not found\n"));
 
   const bool head = req.method() == http::verb::head;
+  if (r.what == route::kind::presence_api && req.method() == http::verb::get) return serve_presence(req);
   if (req.method() != http::verb::get && !head) {
     auto res = make(http::status::method_not_allowed, req, "method not allowed\n");
     res.set(http::field::allow, "GET, HEAD");
@@ -262,6 +265,46 @@ void http_session::handle(request&& req) {
     res.content_length(len);
   }
   write(std::move(res));
+}
+
+// Who is in a chat room, from the group's owner layerd whichever gateway
+// is asked; the room's own admission rule (a token for that room, or
+// guests allowed) decides who may ask, as for joining it with ?presence=1.
+void http_session::serve_presence(const request& req) {
+  const std::string_view target(req.target().data(), req.target().size());
+  auto fail = [&](http::status status, std::string why) {
+    ctx_.stats.bad_requests.fetch_add(status == http::status::bad_request, std::memory_order_relaxed);
+    write(make(status, req, std::move(why), "text/plain; charset=utf-8"));
+  };
+  const auto group = find_query_param(target, "group");
+  if (group.count != 1 || !group.value) return fail(http::status::bad_request, "give group=<name> once\n");
+  constexpr std::string_view chat = "chat_";
+  if (!common::is_valid_group_name(*group.value) || group.value->compare(0, chat.size(), chat) != 0) {
+    return fail(http::status::bad_request, "group must be a valid chat_<room> group name\n");
+  }
+  const auto decision = ctx_.auth->authenticate(req, std::string_view(*group.value).substr(chat.size()));
+  if (!decision.user) {
+    const auto& d = decision.denial;
+    ctx_.stats.auth_refusals[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
+    return fail(static_cast<http::status>(d.status()), "not authenticated: " + d.detail + "\n");
+  }
+  // Where Django gates rooms (auth=django), a guest would see who is in a
+  // room it could not join: asking then takes a token.
+  const auto& entries = ctx_.routes.entries();
+  const bool gated = std::any_of(entries.begin(), entries.end(), [](const auto& e) { return !e.gate_channel.empty(); });
+  if (gated && decision.user->guest) {
+    return fail(http::status::forbidden, "not authenticated: rooms here are gated by the application; give a token\n");
+  }
+  clear_timeout();
+  auto& ioc = ctx_.hub_ref.context(thread_);
+  ctx_.link.presence(*group.value, [self = shared_from_this(), &ioc, req, name = *group.value](
+                                        const proto::presence_state* st, const std::string& error) {
+    // On the link's thread: render there, write on this session's own.
+    auto res = st ? self->make(http::status::ok, req, presence_json(name, *st), "application/json")
+                  : self->make(http::status::service_unavailable, req, "presence unavailable: " + error + "\n");
+    res.set(http::field::cache_control, "no-store");
+    boost::asio::post(ioc, [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+  });
 }
 
 // Every check a WebSocket handshake passes, in order, before its
@@ -309,6 +352,13 @@ void http_session::upgrade(const route& r, const request& req) {
     log->debug("handshake client={} scheme={} path=\"{}\" user=\"{}\"", client, scheme,
                std::string(target.substr(0, target.find('?'))), gated ? "(the gate decides)" : user.id);
   }
+  const std::string_view target(req.target().data(), req.target().size());
+  const auto watch = presence_watch(target);
+  if (!watch) {
+    ctx_.stats.refused_bad_query.fetch_add(1, std::memory_order_relaxed);
+    log->debug("handshake refused status=400 reason=\"{}\"", watch.error_text());
+    return refuse(http::status::bad_request, req.version(), "bad query: " + watch.error_text() + "\n");
+  }
   auto check = ws::check_upgrade(req);
   if (!check.ok) {
     ctx_.stats.refused_bad_handshake.fetch_add(1, std::memory_order_relaxed);
@@ -318,6 +368,7 @@ void http_session::upgrade(const route& r, const request& req) {
   clear_timeout();
   auto c = r.django_channel.empty() && !gated ? r.make_consumer(r.room, user, ctx_.link, ctx_.stats)
                                              : make_django_consumer(r, req);
+  c->watch_presence(watch.value());
   auto s = std::make_shared<websocket_session>(std::move(c), ctx_, thread_);
   s->run([self = shared_from_this(), s, key = std::move(check.accept), version = req.version()](
              bool ok, const std::string& why) { self->on_joined(*s, ok, why, key, version); });

@@ -59,6 +59,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void bad_request(const std::string& why);
   void handle(request&& req);
   void upgrade(const route& r, const request& req);
+  // GET /api/presence?group=chat_<room>: asked of the group's owner layerd.
+  void serve_presence(const request& req);
   void on_joined(websocket_session& s, bool ok, const std::string& why, const std::string& key, unsigned version);
   // A refusal: the status and a text body, then the connection ends.
   void refuse(boost::beast::http::status status, unsigned version, std::string body);

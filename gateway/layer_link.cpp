@@ -327,8 +327,18 @@ void layer_link::read_peer(std::size_t p) {
 
 void layer_link::group_add(std::string group, std::string channel, join_callback cb) {
   on_link_thread([this, group = std::move(group), channel = std::move(channel), cb = std::move(cb)]() mutable {
-    do_add(std::move(group), std::move(channel), std::move(cb));
+    do_add(std::move(group), std::move(channel), std::nullopt, std::move(cb));
   });
+}
+void layer_link::group_add_as(std::string group, std::string channel, proto::presence_user user, join_callback cb) {
+  on_link_thread([this, group = std::move(group), channel = std::move(channel), user = std::move(user),
+                  cb = std::move(cb)]() mutable {
+    do_add(std::move(group), std::move(channel), std::move(user), std::move(cb));
+  });
+}
+void layer_link::presence(std::string group, presence_callback done) {
+  if (stopped_.load(std::memory_order_acquire)) return done(nullptr, "gateway stopping");
+  on_link_thread([this, group = std::move(group), done = std::move(done)]() mutable { do_presence(group, std::move(done)); });
 }
 void layer_link::group_discard(std::string group, std::string channel) {
   on_link_thread([this, group = std::move(group), channel = std::move(channel)] { do_discard(group, channel); });
@@ -448,19 +458,31 @@ bool layer_link::send_to(std::size_t p, const proto::message& m) {
   }
 }
 
-void layer_link::do_add(std::string group, std::string channel, join_callback cb) {
-  members_[group].insert(channel);
+void layer_link::do_add(std::string group, std::string channel, std::optional<proto::presence_user> user,
+                        join_callback cb) {
+  members_[group][channel] = user;
   auto p = owner(group);
   if (!p) {
     cb(false, "no layerd available");
     return;
   }
   const std::uint64_t req = next_request_++;
-  if (!send_to(*p, proto::group_add{req, group, channel})) {
+  if (!send_to(*p, proto::group_add{req, group, channel, std::move(user)})) {
     cb(false, "layerd queue full");
     return;
   }
   pending_.emplace(req, pending_join{std::move(cb), clock::now() + std::chrono::milliseconds(cfg_.join_timeout_ms), *p});
+}
+
+void layer_link::do_presence(const std::string& group, presence_callback done) {
+  const auto p = owner(group);
+  if (!p) return done(nullptr, "no layerd available");
+  if (pending_.size() >= max_sends_outstanding) return done(nullptr, "too many requests outstanding");
+  const std::uint64_t req = next_request_++;
+  if (!send_to(*p, proto::presence_get{req, group})) return done(nullptr, "layerd queue full");
+  // Failures (timeout, link lost, ERROR) come through cb; the answer through on_state.
+  pending_.emplace(req, pending_join{[done](bool, const std::string& why) { done(nullptr, why); },
+                                     clock::now() + std::chrono::milliseconds(cfg_.join_timeout_ms), *p, done});
 }
 
 void layer_link::do_discard(const std::string& group, const std::string& channel) {
@@ -593,6 +615,12 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
   } else if (auto* sa = std::get_if<proto::send_ack>(&m)) {
     const auto [bytes, n] = journal_.acked(p, sa->seq);
     release(bytes, n);
+  } else if (auto* st = std::get_if<proto::presence_state>(&m)) {
+    if (auto it = pending_.find(st->request); it != pending_.end() && it->second.on_state) {
+      auto done = std::move(it->second.on_state);
+      pending_.erase(it);
+      done(st, "");
+    }
   } else if (auto* a = std::get_if<proto::ack>(&m)) {
     if (answer_send(a->request, "")) return;
     if (auto it = pending_.find(a->request); it != pending_.end()) {
@@ -717,7 +745,24 @@ void layer_link::sync_all(const std::vector<bool>& alive_before) {
     // where the new owner is writing them (docs/protocol.md, SYNC).
     if (auto was = ring_.owner(group, alive_before); was && was != p) per_peer[*was].moved.push_back(group);
     if (!p) continue;
-    per_peer[*p].groups.emplace_back(group, std::vector<std::string>(channels.begin(), channels.end()));
+    auto& sync = per_peer[*p];
+    std::vector<std::string> names;
+    std::vector<std::optional<proto::presence_user>> users;
+    names.reserve(channels.size());
+    users.reserve(channels.size());
+    bool any_user = false;
+    for (const auto& [channel, user] : channels) {
+      names.push_back(channel);
+      users.push_back(user);
+      any_user = any_user || user.has_value();
+    }
+    // Users ride along (1.4) so a layerd that takes the group over rebuilds
+    // its presence from this SYNC, silently (layerd/presence.hpp).
+    if (any_user) {
+      sync.users.resize(sync.groups.size());
+      sync.users.push_back(std::move(users));
+    }
+    sync.groups.emplace_back(group, std::move(names));
   }
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     if (peers_[i].up) send_to(i, per_peer[i]);

@@ -109,6 +109,12 @@ class layer_link final : public channel_layer {
   void stop();
 
   void group_add(std::string group, std::string channel, join_callback cb) override;
+  void group_add_as(std::string group, std::string channel, proto::presence_user user, join_callback cb) override;
+  // Who is in `group`, asked of its owner (PRESENCE_GET): `done` runs once
+  // on hub thread 0 with the answer, or with nullptr and why not ("no
+  // layerd available", "timeout", "layerd lost", an ERROR's code).
+  using presence_callback = std::function<void(const proto::presence_state* state, const std::string& error)>;
+  void presence(std::string group, presence_callback done);
   void group_discard(std::string group, std::string channel) override;
   bool group_send(std::string group, std::string event) override;
 
@@ -170,9 +176,10 @@ class layer_link final : public channel_layer {
     bool more_posted = false;
   };
   struct pending_join {
-    join_callback cb;
+    join_callback cb;  // failures (timeout, link lost, ERROR) and a join's ACK
     clock::time_point deadline;
     std::size_t peer;
+    presence_callback on_state{};  // a PRESENCE_GET's answer
   };
   struct pending_send {
     send_callback done;
@@ -203,7 +210,8 @@ class layer_link final : public channel_layer {
   void arm_tick();
   void read_peer(std::size_t p);
   void recheck_after_send();
-  void do_add(std::string group, std::string channel, join_callback cb);
+  void do_add(std::string group, std::string channel, std::optional<proto::presence_user> user, join_callback cb);
+  void do_presence(const std::string& group, presence_callback done);
   void do_discard(const std::string& group, const std::string& channel);
   void do_send(std::string group, std::string event);
   void on_message(std::size_t p, std::uint8_t kind, std::string_view body);
@@ -234,7 +242,8 @@ class layer_link final : public channel_layer {
   std::optional<common::curve_client_keys> curve_;  // --curve-secret-file's keys, for every socket made
 
   // thread 0 only:
-  std::unordered_map<std::string, std::unordered_set<std::string>> members_;  // group → channels
+  // group → channel → its user (presence; none for sockets without one)
+  std::unordered_map<std::string, std::unordered_map<std::string, std::optional<proto::presence_user>>> members_;
   std::unordered_map<std::uint64_t, pending_join> pending_;
   std::unordered_map<std::uint64_t, pending_send> sends_;  // SENDs waiting for ACK or ERROR (same request numbers)
   // Each SEND's deadline, in request order (one timeout for all, so the

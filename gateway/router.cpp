@@ -264,6 +264,8 @@ route match_route(std::string_view target, const route_table& routes) {
     r.what = route::kind::healthz;
   } else if (path == "/metrics") {
     r.what = route::kind::metrics;
+  } else if (path == "/api/presence") {
+    r.what = route::kind::presence_api;
   } else if (room_page_segment(path, r.room)) {
     r.what = route::kind::room_page;
   } else if (path.substr(0, 4) == "/ws/") {

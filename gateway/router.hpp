@@ -41,6 +41,7 @@ struct route {
     room_page,         // "/chat/<room>/"
     healthz,           // "/healthz"
     metrics,           // "/metrics"
+    presence_api,      // "/api/presence" (?group=G: who is in G)
     websocket,         // a --route pattern under "/ws/" matched: make_consumer set
     ws_not_found,      // "/ws/..." that matches no route
     not_found,

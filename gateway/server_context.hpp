@@ -34,6 +34,7 @@ struct gateway_stats {
   std::atomic<std::uint64_t> refused_not_found{0};
   std::atomic<std::uint64_t> refused_unavailable{0};
   std::atomic<std::uint64_t> refused_bad_handshake{0};
+  std::atomic<std::uint64_t> refused_bad_query{0};  // a join parameter (presence) malformed or repeated: 400
   std::atomic<std::uint64_t> refused_origin{0};
   std::atomic<std::uint64_t> refused_auth{0};
   std::array<std::atomic<std::uint64_t>, auth_refusal_count> auth_refusals{};  // refused_auth by reason

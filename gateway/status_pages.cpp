@@ -49,6 +49,7 @@ std::string metrics_text(const server_context& ctx) {
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_not_found), "{reason=\"not_found\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_unavailable), "{reason=\"layer_unavailable\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_bad_handshake), "{reason=\"bad_handshake\"}");
+  metric("switchboard_gateway_handshake_refusals_total", v(st.refused_bad_query), "{reason=\"bad_query\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_origin), "{reason=\"origin\"}");
   metric("switchboard_gateway_handshake_refusals_total", v(st.refused_auth), "{reason=\"auth\"}");
   head("switchboard_gateway_auth_refusals_total", "counter",
@@ -156,6 +157,17 @@ std::string metrics_text(const server_context& ctx) {
       static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx.started).count()));
   return p.take();
+}
+
+std::string presence_json(const std::string& group, const proto::presence_state& st) {
+  nlohmann::json users = nlohmann::json::array();
+  for (const auto& u : st.users) {
+    nlohmann::json one{{"id", u.id}, {"name", u.name}};
+    if (u.guest) one["guest"] = true;
+    users.push_back(std::move(one));
+  }
+  const nlohmann::json body{{"group", group}, {"count", st.count}, {"users", std::move(users)}, {"truncated", st.truncated}};
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace sb::gateway

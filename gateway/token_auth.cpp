@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "common/names.hpp"
+#include "gateway/query_param.hpp"
 
 namespace sb::gateway {
 namespace {
@@ -13,31 +14,6 @@ auth_decision refuse(auth_refusal r, std::string detail) {
   auth_decision d;
   d.denial = {r, std::move(detail)};
   return d;
-}
-
-// The `token` parameters of a query string: how many, and the last value
-// (percent-decoded; nullopt when that fails).
-struct token_param {
-  std::size_t count = 0;
-  std::optional<std::string> value;
-};
-
-token_param find_token(std::string_view target) {
-  token_param out;
-  const auto q = target.find('?');
-  if (q == std::string_view::npos) return out;
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    const auto eq = pair.find('=');
-    if (pair.substr(0, eq) != "token") continue;
-    ++out.count;
-    const std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    out.value = common::percent_decode(raw);
-  }
-  return out;
 }
 
 // A bijection of 32-bit numbers (each step is invertible), keyed.
@@ -72,7 +48,7 @@ auth_decision token_auth::authenticate(const request& req, std::string_view room
 }
 
 auth_decision token_auth::authenticate_target(std::string_view target, std::string_view room, std::int64_t now_s) const {
-  const auto param = find_token(target);
+  const auto param = find_query_param(target, "token");
   if (param.count > 1) return refuse(auth_refusal::duplicate, "token given more than once");
   if (param.count == 0) {
     if (!anonymous_) return refuse(auth_refusal::missing, "a token is required");

@@ -33,6 +33,9 @@ class group_hooks {
   virtual void joined(const std::string& group, const std::string& channel, join how) = 0;
   // `channel` left, or its gateway was forgotten.
   virtual void left(const std::string& group, const std::string& channel) = 0;
+  // `channel`'s group moved to another layerd (a SYNC said so): nobody
+  // left, the new owner has the member now. By default the same as left().
+  virtual void moved_away(const std::string& group, const std::string& channel) { left(group, channel); }
   // A group_send of a checked event of `type` was fanned out.
   virtual void sent(const std::string& group, const std::string& event, std::string_view type) = 0;
   // The Redis hosts marked in `shards` came back or are re-leased: every

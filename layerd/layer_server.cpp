@@ -19,11 +19,14 @@ layer_server::layer_server(layerd_config cfg)
       ring_(cfg_.redis_hosts),
       members_(ring_, cfg_.prefix, cfg_.group_expiry_s),
       pending_(cfg_, ring_, peers_),
+      presence_(cfg_, peers_),
       bridge_(cfg_, ring_, peers_, pending_),
       router_(cfg_, peers_, members_, bridge_),
       metrics_(peers_, router_, members_, bridge_, ring_),
       api_(cfg_, ring_, members_, router_, bridge_, metrics_) {
   members_.attach(pending_);
+  members_.attach(presence_);
+  router_.attach_presence(presence_);
   for (std::size_t i = 0; i < ring_.size(); ++i) {
     ring_.at(i).commands.on_connected = [this, i] {
       std::vector<bool> only(ring_.size(), false);
@@ -74,8 +77,12 @@ void layer_server::run() {
   while (!stop_.load()) {
     if (reload_.exchange(false) && on_reload) on_reload();
     auto now = clock::now();
-    auto wait = std::min(ring_.tick(now), std::chrono::milliseconds(250));
     tick(now);
+    auto wait = std::min(ring_.tick(now), std::chrono::milliseconds(250));
+    if (next_presence_ != clock::time_point::max()) {  // a presence window ends sooner
+      wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(next_presence_ - now) +
+                                std::chrono::milliseconds(1));
+    }
     bridge_.do_pop();
     auto& items = poll_items_;
     items.clear();
@@ -98,6 +105,7 @@ void layer_server::run() {
 
 void layer_server::tick(clock::time_point now) {
   router_.tick(now);
+  next_presence_ = presence_.tick(now);
   bridge_.tick(now);
   if (now >= next_refresh_) {
     next_refresh_ = now + std::chrono::seconds(cfg_.refresh_interval_s);

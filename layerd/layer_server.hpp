@@ -29,6 +29,7 @@
 #include "layerd/options.hpp"
 #include "layerd/peers.hpp"
 #include "layerd/pending_notifications.hpp"
+#include "layerd/presence.hpp"
 #include "layerd/redis_ring.hpp"
 #include "layerd/router.hpp"
 
@@ -68,12 +69,14 @@ class layer_server {
   redis_ring ring_;
   membership members_;
   pending_notifications pending_;
+  presence presence_;
   django_bridge bridge_;
   router router_;
   metrics_text metrics_;
   api_operations api_;
   std::vector<zmq::pollitem_t> poll_items_;
   clock::time_point next_refresh_;
+  clock::time_point next_presence_ = clock::time_point::max();
   std::atomic<bool> stop_{false};
   std::atomic<bool> reload_{false};
   int wake_fd_ = -1;

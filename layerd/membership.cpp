@@ -36,7 +36,7 @@ group_store::diff membership::sync(const std::string& gateway,
     if (moved.count(g)) {
       // Its new owner writes this member to Redis now; a removal from here
       // could land after that write and erase it (docs/protocol.md, SYNC).
-      tell(g, [&](group_hooks& h) { h.left(g, c); });
+      tell(g, [&](group_hooks& h) { h.moved_away(g, c); });
     } else {
       mirror_remove(g, c);
     }

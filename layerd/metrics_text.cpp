@@ -29,6 +29,14 @@ std::string metrics_text::render() const {
   add("switchboard_layerd_delivers_out_total", "counter", "GROUP_DELIVERs sent to gateways (one per gateway per group_send).", r.delivers_out);
   add("switchboard_layerd_deliver_drops_total", "counter", "Messages to gateways dropped (unreachable or queue full).", peers_.counters().send_drops);
   add("switchboard_layerd_gateways_expired_total", "counter", "Gateways forgotten after missing heartbeats.", r.gateways_expired);
+  if (const auto* p = router_.presence_unit()) {
+    const auto& ps = p->counters();
+    add("switchboard_layerd_presence_groups", "gauge", "Groups whose users presence counts here.", p->group_count());
+    add("switchboard_layerd_presence_changes_total", "counter", "Debounced presence change events sent (one per group per window with a net change).", ps.changes_sent);
+    add("switchboard_layerd_presence_snapshots_total", "counter", "Presence snapshots sent to joining watchers.", ps.snapshots_sent);
+    add("switchboard_layerd_presence_frames_total", "counter", "Watching sockets reached by presence events and snapshots.", ps.frames_out);
+    add("switchboard_layerd_presence_not_counted_total", "counter", "Sockets over a group's presence bound, members but not counted.", ps.not_counted);
+  }
   add("switchboard_layerd_django_inbox_delivered_total", "counter", "Messages from Django popped from gateway inboxes and delivered.", b.inbox_delivered);
   add("switchboard_layerd_django_inbox_dropped_total", "counter", "Undecodable or untargeted inbox messages dropped.", b.inbox_dropped);
   add("switchboard_layerd_django_written_total", "counter", "Messages written to Django consumers' inboxes.", b.written);

@@ -111,6 +111,10 @@ po::options_description describe_options() {
     ("pending-max", po::value<int>()->default_value(c.pending_max),
      "notify events kept per notification_* group for clients that connect later")
     ("pending-age", po::value<int>()->default_value(c.pending_age_s), "seconds a pending notification is kept")
+    ("presence-debounce-ms", po::value<int>()->default_value(c.presence_debounce_ms),
+     "presence: a group's joins and leaves are sent at most once per this window, as its net change (0: at once)")
+    ("presence-list-max", po::value<int>()->default_value(c.presence_list_max),
+     "presence: above this many users in a group, frames and answers carry the count only, not the list")
     ("channel-capacity", po::value<std::vector<std::string>>()->composing(),
      "GLOB=N: capacity for Django inbox keys whose first channel matches GLOB (channels_redis channel_capacity; "
      "repeat, first match wins)")
@@ -155,6 +159,10 @@ layerd_options parse_options(int argc, char** argv, const po::options_descriptio
   c.pending_max = number(vm, "pending-max");
   c.pending_age_s = number(vm, "pending-age");
   if (c.pending_max <= 0 || c.pending_age_s <= 0) fail("--pending-max and --pending-age must be positive");
+  c.presence_debounce_ms = number(vm, "presence-debounce-ms");
+  c.presence_list_max = number(vm, "presence-list-max");
+  if (c.presence_debounce_ms < 0 || c.presence_debounce_ms > 60000) fail("--presence-debounce-ms must be 0..60000");
+  if (c.presence_list_max < 0 || c.presence_list_max > 100000) fail("--presence-list-max must be 0..100000");
   if (c.expiry_s <= 0 || c.capacity <= 0) fail("--expiry and --capacity must be positive");
   if (c.group_expiry_s <= 0 || c.refresh_interval_s <= 0 || c.gateway_timeout_ms <= 0) {
     fail("--group-expiry, --refresh-interval and --gateway-timeout-ms must be positive");

@@ -42,6 +42,11 @@ struct layerd_config {
   // to each new member of the group first.
   int pending_max = 100;
   int pending_age_s = 86400;
+  // Presence (layerd/presence.hpp): changes to a group's users are sent
+  // at most once per presence_debounce_ms, as the window's net change;
+  // above presence_list_max users only counts are sent.
+  int presence_debounce_ms = 1000;
+  int presence_list_max = 100;
   // channels_redis' channel_capacity: (glob, capacity), first match wins.
   std::vector<std::pair<std::string, int>> channel_capacity;
   // channels_redis' symmetric_encryption_keys: encrypt with the first,

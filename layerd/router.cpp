@@ -73,6 +73,10 @@ void router::handle(const std::string& peer, std::uint8_t kind, std::string_view
   if (auto* a = std::get_if<proto::group_add>(&m)) return on_group_add(peer, *a);
   if (auto* d = std::get_if<proto::group_discard>(&m)) return on_group_discard(peer, *d);
   if (auto* s = std::get_if<proto::sync>(&m)) return on_sync(peer, *s);
+  if (auto* g = std::get_if<proto::presence_get>(&m)) {
+    if (!may_publish) return reject(peer, g->request, "unknown_gateway", "send HELLO first");
+    return on_presence_get(peer, *g);
+  }
   // A client may publish (GROUP_SEND, SEND) and HEARTBEAT, nothing else.
   const bool publishes = std::holds_alternative<proto::heartbeat>(m) || std::holds_alternative<proto::group_send>(m) ||
                          std::holds_alternative<proto::send>(m);
@@ -133,6 +137,9 @@ void router::on_group_add(const std::string& peer, const proto::group_add& a) {
     common::warn_limited(limit_3, "layerd", "group_add refused gateway={} reason=\"bad group or channel name\"", peer);
     return reject(peer, a.request, "bad_name", "invalid group or channel name");
   }
+  // The user goes to presence just before the join its hook hears; the
+  // snapshot a watcher gets then goes out before this ACK.
+  if (presence_ && a.user) presence_->expect(a.group, a.channel, *a.user);
   members_.add(a.group, peer, std::string(parts->conn), a.channel, common::unix_now());
   peers_.reply(peer, proto::ack{a.request});
 }
@@ -245,19 +252,31 @@ void router::on_sync(const std::string& peer, const proto::sync& s) {
   if (!peers_.is_gateway(peer)) return refuse_non_gateway(peer, 0);
   std::vector<std::pair<std::string, std::vector<std::string>>> groups;
   groups.reserve(s.groups.size());
-  for (const auto& [group, channels] : s.groups) {
+  for (std::size_t i = 0; i < s.groups.size(); ++i) {
+    const auto& [group, channels] = s.groups[i];
     if (!common::is_valid_group_name(group)) continue;
+    const auto* users = presence_ && i < s.users.size() ? &s.users[i] : nullptr;
     std::vector<std::string> conns;
-    for (const auto& c : channels) {
-      auto parts = common::split_specific_channel(c);
-      if (parts && parts->gateway == peer) conns.emplace_back(parts->conn);
+    for (std::size_t j = 0; j < channels.size(); ++j) {
+      auto parts = common::split_specific_channel(channels[j]);
+      if (!parts || parts->gateway != peer) continue;
+      conns.emplace_back(parts->conn);
+      // Counted silently: a SYNC restates members, nobody came (presence.hpp).
+      if (users && j < users->size() && (*users)[j]) presence_->expect(group, channels[j], *(*users)[j]);
     }
     groups.emplace_back(group, std::move(conns));
   }
   const std::unordered_set<std::string> moved(s.moved.begin(), s.moved.end());
   const auto diff = members_.sync(peer, groups, common::unix_now(), moved);
+  if (presence_) presence_->clear_expected();
   common::log("layerd")->info("gateway synced gateway={} groups={} added={} removed={} moved_away={}", peer,
                               groups.size(), diff.added.size(), diff.removed.size(), moved.size());
+}
+
+void router::on_presence_get(const std::string& peer, const proto::presence_get& g) {
+  if (!common::is_valid_group_name(g.group)) return reject(peer, g.request, "bad_name", "invalid group name");
+  if (!presence_) return reject(peer, g.request, "bad_message", "presence is not kept by this layerd");
+  peers_.reply(peer, presence_->state(g.request, g.group));
 }
 
 void router::group_send(const std::string& group, const std::string& event, const std::string& type,

@@ -29,6 +29,7 @@
 #include "layerd/membership.hpp"
 #include "layerd/options.hpp"
 #include "layerd/peers.hpp"
+#include "layerd/presence.hpp"
 #include "proto/messages.hpp"
 
 namespace sb::layerd {
@@ -77,6 +78,11 @@ class router {
   void send(const std::string& channel, const std::string& event, send_done done, bool every_host = false);
   // Forgets gateways that fell silent.
   void tick(clock::time_point now);
+  // Presence (a group hook attached to membership too): the router hands it
+  // each joining socket's user and answers PRESENCE_GET from it. Without
+  // it, users are ignored and PRESENCE_GET is refused.
+  void attach_presence(presence& p) { presence_ = &p; }
+  const presence* presence_unit() const { return presence_; }
 
   const stats& counters() const { return stats_; }
 
@@ -87,6 +93,7 @@ class router {
   void on_group_send(const std::string& peer, const proto::group_send& s);
   void on_send(const std::string& peer, const proto::send& s);
   void on_sync(const std::string& peer, const proto::sync& s);
+  void on_presence_get(const std::string& peer, const proto::presence_get& g);
   // A member-changing message from a peer that is not a gateway.
   void refuse_non_gateway(const std::string& peer, std::uint64_t request);
   // An event check_event refused: counted, logged (rate-limited), ERROR bad_event to the peer.
@@ -101,6 +108,7 @@ class router {
   peers& peers_;
   membership& members_;
   django_bridge& bridge_;
+  presence* presence_ = nullptr;
   stats stats_;
   std::unordered_map<std::string, std::uint64_t> acks_;  // gateway → highest seq handled this batch
   // A client's SENDs waiting for Redis, and the HEARTBEATs it sent after

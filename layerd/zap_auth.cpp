@@ -165,7 +165,8 @@ std::optional<std::string> zap_auth::check(const std::string& peer, zmq::message
   }
   if (entry->what == allowed_peer::role::gateway) return std::nullopt;
   const auto kind = static_cast<proto::kind>(*static_cast<const std::uint8_t*>(kind_frame.data()));
-  bool ok = kind == proto::kind::group_send || kind == proto::kind::send || kind == proto::kind::heartbeat;
+  bool ok = kind == proto::kind::group_send || kind == proto::kind::send || kind == proto::kind::heartbeat ||
+            kind == proto::kind::presence_get;  // read-only: who is in a group
   if (kind == proto::kind::hello) {
     auto h = proto::decode(static_cast<std::uint8_t>(kind), body);
     ok = !h || (std::holds_alternative<proto::hello>(h.value()) &&
@@ -177,7 +178,7 @@ std::optional<std::string> zap_auth::check(const std::string& peer, zmq::message
   common::warn_limited(limit, "auth", "message refused peer={} key={} allowed_as=\"{}\" kind={} reason=\"a client key "
                        "may only HELLO as a client and publish\"", peer, key_tag(uid), entry->describe(),
                        proto::kind_name(static_cast<std::uint8_t>(kind)));
-  return "a client key may only say HELLO as a client, GROUP_SEND, SEND and HEARTBEAT";
+  return "a client key may only say HELLO as a client, GROUP_SEND, SEND, PRESENCE_GET and HEARTBEAT";
 }
 
 std::array<std::uint64_t, zap_auth::reason_count> zap_auth::refused() const {

@@ -13,6 +13,15 @@ using packer = common::msgpack_packer;
 using common::pack_bin;
 using common::pack_str;
 
+// [id, name, guest] or, with watch, [id, name, guest, watch].
+void pack_user(packer& pk, const presence_user& u, bool with_watch) {
+  pk.pack_array(with_watch ? 4 : 3);
+  pack_str(pk, u.id);
+  pack_str(pk, u.name);
+  pk.pack(u.guest);
+  if (with_watch) pk.pack(u.watch);
+}
+
 struct encoder {
   packer& pk;
   void operator()(const hello& m) {
@@ -29,10 +38,11 @@ struct encoder {
     pack_str(pk, m.layerd_id);
   }
   void operator()(const group_add& m) {
-    pk.pack_array(3);
+    pk.pack_array(m.user ? 4 : 3);
     pk.pack(m.request);
     pack_str(pk, m.group);
     pack_str(pk, m.channel);
+    if (m.user) pack_user(pk, *m.user, true);
   }
   void operator()(const group_discard& m) {
     pk.pack_array(2);
@@ -87,13 +97,38 @@ struct encoder {
     pk.pack_array(1);
     pk.pack(m.seq);
   }
+  void operator()(const presence_get& m) {
+    pk.pack_array(2);
+    pk.pack(m.request);
+    pack_str(pk, m.group);
+  }
+  void operator()(const presence_state& m) {
+    pk.pack_array(4);
+    pk.pack(m.request);
+    pk.pack(m.count);
+    pk.pack_array(static_cast<std::uint32_t>(m.users.size()));
+    for (const auto& u : m.users) pack_user(pk, u, false);
+    pk.pack(m.truncated);
+  }
   void operator()(const sync& m) {
     pk.pack_array(static_cast<std::uint32_t>(m.groups.size() + m.moved.size()));
-    for (const auto& [group, channels] : m.groups) {
-      pk.pack_array(2);
+    for (std::size_t i = 0; i < m.groups.size(); ++i) {
+      const auto& [group, channels] = m.groups[i];
+      const bool users = i < m.users.size() && !m.users[i].empty();
+      pk.pack_array(users ? 4 : 2);
       pack_str(pk, group);
       pk.pack_array(static_cast<std::uint32_t>(channels.size()));
       for (const auto& c : channels) pack_str(pk, c);
+      if (!users) continue;
+      pk.pack(std::uint32_t{0});  // not moved
+      pk.pack_array(static_cast<std::uint32_t>(m.users[i].size()));
+      for (const auto& u : m.users[i]) {
+        if (u) {
+          pack_user(pk, *u, true);
+        } else {
+          pk.pack_nil();
+        }
+      }
     }
     for (const auto& group : m.moved) {
       pk.pack_array(3);
@@ -140,6 +175,22 @@ std::vector<std::string> as_str_list(const msgpack::object& o, const char* what)
   return out;
 }
 
+bool as_bool(const msgpack::object& o, const char* what) {
+  if (o.type != msgpack::type::BOOLEAN) throw bad(std::string(what) + " is not a boolean");
+  return o.via.boolean;
+}
+// A presence user: bounded as the gateway's identity (a token's sub and
+// name), so one bad peer cannot make presence hold large strings.
+presence_user as_user(const msgpack::object& o, bool with_watch) {
+  const auto& a = as_array(o, with_watch ? 4 : 3, "user");
+  presence_user u{as_str(a.ptr[0], "user id"), as_str(a.ptr[1], "user name"), as_bool(a.ptr[2], "user guest")};
+  if (u.id.empty()) throw bad("user id is empty");
+  if (u.id.size() > common::limits::max_user_id_bytes) throw bad("user id is too long");
+  if (u.name.size() > common::limits::max_user_name_bytes) throw bad("user name is too long");
+  if (with_watch) u.watch = as_bool(a.ptr[3], "user watch");
+  return u;
+}
+
 message decode_object(kind k, const msgpack::object& o) {
   switch (k) {
     case kind::hello: {
@@ -158,7 +209,9 @@ message decode_object(kind k, const msgpack::object& o) {
     }
     case kind::group_add: {
       const auto& a = as_array(o, 3, "group_add");
-      return group_add{as_uint(a.ptr[0], "request"), as_str(a.ptr[1], "group"), as_str(a.ptr[2], "channel")};
+      group_add g{as_uint(a.ptr[0], "request"), as_str(a.ptr[1], "group"), as_str(a.ptr[2], "channel")};
+      if (a.size > 3) g.user = as_user(a.ptr[3], true);  // 1.4
+      return g;
     }
     case kind::group_discard: {
       const auto& a = as_array(o, 2, "group_discard");
@@ -218,11 +271,40 @@ message decode_object(kind k, const msgpack::object& o) {
         const bool moved = entry.size > 2 && as_u32(entry.ptr[2], "moved") == 1;
         if (moved) {
           s.moved.push_back(std::move(group));
-        } else {
-          s.groups.emplace_back(std::move(group), std::move(channels));
+          continue;
         }
+        if (entry.size > 3) {  // 1.4: each channel's user, nil for none
+          const auto& us = as_array(entry.ptr[3], 0, "sync users");
+          if (us.size != channels.size()) throw bad("sync users do not match its channels");
+          s.users.resize(s.groups.size());
+          auto& list = s.users.emplace_back();
+          list.reserve(us.size);
+          for (std::uint32_t j = 0; j < us.size; ++j) {
+            if (us.ptr[j].type == msgpack::type::NIL) {
+              list.emplace_back();
+            } else {
+              list.emplace_back(as_user(us.ptr[j], true));
+            }
+          }
+        }
+        s.groups.emplace_back(std::move(group), std::move(channels));
       }
       return s;
+    }
+    case kind::presence_get: {
+      const auto& a = as_array(o, 2, "presence_get");
+      return presence_get{as_uint(a.ptr[0], "request"), as_str(a.ptr[1], "group")};
+    }
+    case kind::presence_state: {
+      const auto& a = as_array(o, 4, "presence_state");
+      presence_state st;
+      st.request = as_uint(a.ptr[0], "request");
+      st.count = as_uint(a.ptr[1], "count");
+      const auto& us = as_array(a.ptr[2], 0, "users");
+      st.users.reserve(us.size);
+      for (std::uint32_t i = 0; i < us.size; ++i) st.users.push_back(as_user(us.ptr[i], false));
+      st.truncated = as_bool(a.ptr[3], "truncated");
+      return st;
     }
   }
   throw bad("unknown kind");
@@ -234,14 +316,15 @@ kind kind_of(const message& m) {
   static constexpr kind kinds[] = {kind::hello,     kind::welcome, kind::group_add, kind::group_discard,
                                    kind::group_send, kind::send,    kind::heartbeat, kind::deliver,
                                    kind::error,      kind::ack,     kind::sync,      kind::group_deliver,
-                                   kind::send_ack};
+                                   kind::send_ack,  kind::presence_get, kind::presence_state};
   return kinds[m.index()];
 }
 
 const char* kind_name(std::uint8_t k) {
   static constexpr const char* names[] = {"?",         "hello",   "welcome", "group_add", "group_discard", "group_send",
                                           "send",      "heartbeat", "deliver", "error",   "ack",           "sync",
-                                          "group_deliver", "send_ack"};
+                                          "group_deliver", "send_ack", "history_get", "history", "presence_get",
+                                          "presence_state"};
   return k < std::size(names) ? names[k] : "?";
 }
 
@@ -253,7 +336,11 @@ std::string encode(const message& m) {
 }
 
 common::result<message> decode(std::uint8_t kind_byte, std::string_view body) {
-  if (kind_byte < static_cast<std::uint8_t>(kind::hello) || kind_byte > static_cast<std::uint8_t>(kind::send_ack)) {
+  const bool known = (kind_byte >= static_cast<std::uint8_t>(kind::hello) &&
+                      kind_byte <= static_cast<std::uint8_t>(kind::send_ack)) ||
+                     kind_byte == static_cast<std::uint8_t>(kind::presence_get) ||
+                     kind_byte == static_cast<std::uint8_t>(kind::presence_state);
+  if (!known) {
     return common::error{"unknown message kind " + std::to_string(kind_byte)};
   }
   if (body.size() > common::limits::max_proto_body) return common::error{"message body too large"};

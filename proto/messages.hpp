@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -20,7 +21,7 @@ namespace sb::proto {
 enum class kind : std::uint8_t {
   hello = 1,          // gateway or client → layerd: [major, minor, gateway_id, role] (role since 1.1)
   welcome = 2,        // layerd → gateway: [major, minor, layerd_id]
-  group_add = 3,      // gateway → layerd: [request, group, channel]; answered by ACK
+  group_add = 3,      // gateway → layerd: [request, group, channel, user] (user since 1.4, optional); answered by ACK
   group_discard = 4,  // gateway → layerd: [group, channel]
   group_send = 5,     // gateway → layerd: [group, event, seq, id] (seq, id since 1.2; 0 or absent: no SEND_ACK)
   send = 6,           // gateway → layerd: [channel, event, request, flags] (request since 1.3, flags since 1.4; 0 or absent: no ACK, no flag)
@@ -28,9 +29,12 @@ enum class kind : std::uint8_t {
   deliver = 8,        // layerd → gateway: [[conn_id...], event]
   error = 9,          // layerd → gateway: [request, code, text]
   ack = 10,           // layerd → gateway: [request]
-  sync = 11,          // gateway → layerd: [[group, [channel...], moved?]...] — all of the sender's members in groups this layerd owns
+  sync = 11,          // gateway → layerd: [[group, [channel...], moved?, [user|nil...]?]...] — all of the sender's members in groups this layerd owns (users since 1.4)
   group_deliver = 12, // layerd → gateway: [group, event, origin, id] — to every member of the group on that gateway
   send_ack = 13,      // layerd → gateway: [seq] — every GROUP_SEND up to seq on this link is fanned out (1.2)
+  // 14, 15: HISTORY_GET / HISTORY (docs/protocol.md)
+  presence_get = 16,   // gateway or client → layerd (the group's owner): [request, group] (1.4)
+  presence_state = 17, // layerd → peer: [request, count, [[id, name, guest]...], truncated] (1.4)
 };
 
 // Who says HELLO: a gateway (has sockets, an inbox, members; is expired
@@ -49,10 +53,23 @@ struct welcome {
   std::uint32_t minor = 0;
   std::string layerd_id;
 };
+// Who a socket is, for presence (1.4): the gateway's identity of the
+// handshake (a token's sub and name, a guest, a Django gate's user), never
+// anything the browser said; watch = the socket asked for presence frames
+// (?presence=1). On the wire [id, name, guest, watch]; id and name are
+// bounded as the identity's (common/limits.hpp), id never empty.
+struct presence_user {
+  std::string id;
+  std::string name;
+  bool guest = true;
+  bool watch = false;
+  bool operator==(const presence_user&) const = default;
+};
 struct group_add {
   std::uint64_t request = 0;
   std::string group;
   std::string channel;
+  std::optional<presence_user> user{};  // since 1.4; absent: not counted in presence
 };
 struct group_discard {
   std::string group;
@@ -108,6 +125,11 @@ struct sync {
   // writes them to Redis (docs/protocol.md, SYNC). A 1.1 layerd reads the
   // entry as a group with no members.
   std::vector<std::string> moved{};
+  // Since 1.4: per entry of `groups` (same index), each channel's user in
+  // the order of its channels (nullopt: a socket without one). Empty, or
+  // shorter than `groups`: those entries carry no users. Travels as the
+  // entry's fourth field (the third, moved, is then 0).
+  std::vector<std::vector<std::optional<presence_user>>> users{};
 };
 // A group_send fanned out to one gateway: the gateway knows its own members
 // of the group, so layerd's work per send is O(gateways), not O(members).
@@ -125,8 +147,23 @@ struct send_ack {
   std::uint64_t seq = 0;
 };
 
+// Who is in a group (1.4), asked of its owner by a gateway's HTTP API or
+// switchboard-cli; answered by PRESENCE_STATE with the same request.
+struct presence_get {
+  std::uint64_t request = 0;
+  std::string group;
+};
+// count = distinct users; users (watch false) at most the owner's
+// --presence-list-max, truncated = there were more.
+struct presence_state {
+  std::uint64_t request = 0;
+  std::uint64_t count = 0;
+  std::vector<presence_user> users;
+  bool truncated = false;
+};
+
 using message = std::variant<hello, welcome, group_add, group_discard, group_send, send, heartbeat, deliver,
-                             error, ack, sync, group_deliver, send_ack>;
+                             error, ack, sync, group_deliver, send_ack, presence_get, presence_state>;
 
 kind kind_of(const message& m);
 const char* kind_name(std::uint8_t k);

@@ -4,23 +4,10 @@
 #include <msgpack.hpp>
 
 #include "proto/codec.hpp"
+#include "tests/unit/proto/codec_test_util.hpp"
 
 namespace sb::proto {
 namespace {
-
-message round_trip(const message& m) {
-  auto body = encode(m);
-  auto back = decode(static_cast<std::uint8_t>(kind_of(m)), body);
-  EXPECT_TRUE(back) << (back ? "" : back.error_text());
-  return back ? back.value() : message{heartbeat{}};
-}
-
-std::string packed(const std::function<void(msgpack::packer<msgpack::sbuffer>&)>& f) {
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> pk(buf);
-  f(pk);
-  return std::string(buf.data(), buf.size());
-}
 
 TEST(Codec, HelloRoundTrips) {
   auto m = std::get<hello>(round_trip(hello{1, 2, "gw.abc"}));
