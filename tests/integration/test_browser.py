@@ -1,5 +1,6 @@
 # Browser tests: a real headless Chromium runs the seed's pages, served by
-# Switchboard, against real processes (1 redis-server, 1 layerd, 2 gateways,
+# Switchboard under /classic/chat/ (the chat page at /chat/ has its own
+# suite, test_chat_page.py), against real processes (1 redis-server, 1 layerd, 2 gateways,
 # started by harness.py). Covers what only a browser can show: the seed's
 # room.html script works unchanged (its WebSocket URL built by the browser's
 # URL parser, Enter in #chat-message-input turned into a click by onkeyup,
@@ -165,7 +166,7 @@ class BrowserChat(ProcessTestCase):
                   f"room.html's chatSocket to open on {driver.current_url}")
 
     def open_room(self, driver, gw, room: str):
-        driver.get(gw.http_url("/chat/" + urllib.parse.quote(room, safe="") + "/"))
+        driver.get(gw.http_url("/classic/chat/" + urllib.parse.quote(room, safe="") + "/"))
         self.assertEqual(driver.title, "Chat Room")
         self.wait_socket_open(driver)
 
@@ -232,10 +233,10 @@ class BrowserChat(ProcessTestCase):
     def test_a_korean_room_entered_from_the_index_page_echoes_messages(self):
         room = "로비"
         d = self.browser()
-        d.get(self.gwa.http_url("/chat/"))
+        d.get(self.gwa.http_url("/classic/chat/"))
         self.assertEqual(d.title, "Chat Rooms")
         d.find_element(By.ID, "room-name-input").send_keys(room, Keys.ENTER)
-        want = self.gwa.http_url("/chat/" + urllib.parse.quote(room, safe="") + "/")
+        want = self.gwa.http_url("/classic/chat/" + urllib.parse.quote(room, safe="") + "/")
         self.wait(d, EC.url_to_be(want), f"navigation to {want}")
         self.wait(d, lambda d: d.execute_script("return document.readyState") == "complete",
                   "the room page to load")
@@ -251,7 +252,7 @@ class BrowserChat(ProcessTestCase):
 
     def test_a_hostile_room_name_shows_no_alert_and_parses_back_exactly(self):
         d = self.browser()
-        d.get(self.gwa.http_url("/chat/" + urllib.parse.quote(HOSTILE, safe="") + "/"))
+        d.get(self.gwa.http_url("/classic/chat/" + urllib.parse.quote(HOSTILE, safe="") + "/"))
         # First thing after the load: while an alert is open every other
         # command fails with "unexpected alert open".
         self.assert_no_alert(d)
