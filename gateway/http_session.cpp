@@ -277,13 +277,14 @@ void http_session::handle(request&& req) {
 // `check`), logged (rate-limited) and returned; a pass fills `decision`.
 std::optional<http_session::refusal> http_session::admission(const route& r, const request& req, bool check,
                                                              auth_decision& decision) {
+  const char* what = check ? "ws-check" : "handshake";  // the log lines' first word
   auto count = [&](std::atomic<std::uint64_t>& c) {
     if (!check) c.fetch_add(1, std::memory_order_relaxed);
   };
   if (r.what != route::kind::websocket) {
     count(ctx_.stats.refused_not_found);
     const std::string_view target(req.target().data(), req.target().size());
-    common::log("http")->debug("handshake refused status=404 path=\"{}\"",
+    common::log("http")->debug("{} refused status=404 path=\"{}\"", what,
                                std::string(target.substr(0, target.find('?'))));  // a query may hold a token
     return refusal{http::status::not_found, "no WebSocket route for this path\n"};
   }
@@ -297,7 +298,7 @@ std::optional<http_session::refusal> http_session::admission(const route& r, con
                             std::string_view(host.data(), host.size()))) {
     count(ctx_.stats.refused_origin);
     static common::log_limiter origin_limit;
-    common::log_limited(origin_limit, "http", spdlog::level::info, "handshake refused status=403 origin=\"{}\" host=\"{}\" client={}", std::string(origin),
+    common::log_limited(origin_limit, "http", spdlog::level::info, "{} refused status=403 origin=\"{}\" host=\"{}\" client={}", what, std::string(origin),
               std::string(host), client_of(req).first);
     return refusal{http::status::forbidden, "origin not allowed\n"};
   }
@@ -310,8 +311,8 @@ std::optional<http_session::refusal> http_session::admission(const route& r, con
     count(ctx_.stats.refused_auth);
     if (!check) ctx_.stats.auth_refusals[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
     static common::log_limiter auth_limit;
-    common::log_limited(auth_limit, "http", spdlog::level::info, "handshake refused status={} reason={} detail=\"{}\" client={}",
-                        d.status(), auth_refusal_name(d.reason), d.detail, client_of(req).first);
+    common::log_limited(auth_limit, "http", spdlog::level::info, "{} refused status={} reason={} detail=\"{}\" client={}",
+                        what, d.status(), auth_refusal_name(d.reason), d.detail, client_of(req).first);
     return refusal{static_cast<http::status>(d.status()), "not authenticated: " + d.detail + "\n"};
   }
   return std::nullopt;
@@ -330,7 +331,8 @@ void http_session::ws_check(const request& req) {
   constexpr std::string_view prefix = "/ws-check";
   request inner = req;
   const std::string_view target(req.target().data(), req.target().size());
-  inner.target(target.substr(prefix.size()));  // from the "/" of "/ws/..."
+  const std::string_view rest = target.substr(prefix.size());  // from the "/" of "/ws/..."
+  inner.target(beast::string_view(rest.data(), rest.size()));
   const route r = match_route(std::string_view(inner.target().data(), inner.target().size()), ctx_.routes);
   auth_decision decision;
   const auto no = admission(r, inner, true, decision);
