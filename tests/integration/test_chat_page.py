@@ -19,13 +19,14 @@
 import asyncio
 import json
 import os
+import subprocess
 import time
 import unittest
 import urllib.parse
 
 import websockets
 
-from harness import (BIN_DIR, Gateway, ProcessTestCase, arun, handshake_status, http_request,
+from harness import (BIN_DIR, CLI_BIN, Gateway, ProcessTestCase, arun, handshake_status, http_request,
                      recv_json, scrape_metrics, send_msg, ws_connect)
 from harness_browser import MISSING, SKIP_REASON, BrowserTestCase, By, EC, Keys, NoAlertPresentException
 from test_identity import SECRET, claims, mint
@@ -396,6 +397,30 @@ class ChatPage(BrowserTestCase):
             self.assertLessEqual(hi, cap, n)
             self.assertLess(lo, cap * 0.6, f"n={n}: the low end of [1/2, 1] is used")
             self.assertGreater(hi, cap * 0.9, f"n={n}: the high end is used")
+
+    def test_a_line_published_twice_with_one_id_is_shown_once_at_its_time(self):
+        # What the layerd stamps when history is on (id, ts), here sent by a
+        # publisher (switchboard-cli, as a Django app or a cron job would):
+        # the page keys lines by id, so a replay that overlaps shows nothing twice.
+        d = self.browser()
+        self.open_page(d, self.gwa, "ops")
+        self.wait_state(d, "live")
+        ts = 1700000000123
+        event = {"type": "chat.message", "message": "deploy finished", "id": f"{ts}-0", "ts": ts,
+                 "user": {"id": "ops", "name": "Ops bot"}}
+        for _ in range(2):
+            r = subprocess.run([str(CLI_BIN), "--layerd", self.c.layerds[0].endpoint, "--redis", self.c.redis.url,
+                                "--timeout-ms", "3000", "group-send", "chat_ops", json.dumps(event)],
+                               capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.say(d, "after the two")  # delivered behind both copies (one group, one order)
+        self.wait_text(d, "after the two")
+        self.assertEqual(self.texts(d), ["deploy finished", "after the two"])
+        line = self.lines(d)[0]
+        self.assertEqual((line["id"], line["who"], line["guest"], line["own"]), (f"{ts}-0", "Ops bot", False, False))
+        self.assertEqual(d.execute_script("return document.querySelector('#log time').dateTime;"),
+                         "2023-11-14T22:13:20.123Z")
+        self.assertEqual(d.execute_script("return sbChat.lastId;"), f"{ts}-0")
 
     def test_history_fills_the_page_and_a_reconnect_recovers_what_was_missed(self):
         if not arun(server_has_history(self.gwa, "probe_hist"), 20):
