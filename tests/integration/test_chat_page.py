@@ -300,6 +300,33 @@ class ChatPage(BrowserTestCase):
         self.shot(alice, "live_again")
         self.assertTrue(gw.alive())
 
+    def test_the_network_dropped_and_back_shows_offline_then_live(self):
+        # Chromium's own network switch (DevTools: Network.emulateNetworkConditions)
+        # takes the browser offline, as a train tunnel would.
+        alice, bob = self.browser(), self.browser()
+        self.open_page(alice, self.gwa, "tunnel")
+        self.open_page(bob, self.gwb, "tunnel")
+        self.wait_state(alice, "live")
+        self.wait_state(bob, "live")
+
+        def network(offline):
+            alice.execute_cdp_cmd("Network.emulateNetworkConditions", {
+                "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        alice.execute_cdp_cmd("Network.enable", {})
+        network(True)
+        self.wait_state(alice, "offline")
+        self.assertRegex(alice.find_element(By.ID, "status").text, r"^offline · retrying in \d+ s$")
+        self.say(alice, "typed in the tunnel")
+        self.shot(alice, "offline")
+        network(False)
+        self.wait_state(alice, "live", RECONNECT_WAIT)
+        for who, d in (("alice", alice), ("bob", bob)):
+            self.wait_text(d, "typed in the tunnel", who)
+        time.sleep(1)
+        for who, d in (("alice", alice), ("bob", bob)):
+            self.assertEqual(self.texts(d).count("typed in the tunnel"), 1, who)
+        self.assertGreaterEqual(alice.execute_script("return sbChat.opens;"), 2)
+
     def test_lines_typed_past_the_queue_bound_are_marked_unsent(self):
         d = self.browser()
         self.open_page(d, self.gwa, "bounded")
