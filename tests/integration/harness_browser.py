@@ -141,3 +141,29 @@ class BrowserTestCase(ProcessTestCase):
         return WebDriverWait(driver, timeout, poll_frequency=POLL,
                              ignored_exceptions=(JavascriptException,)).until(cond, what)
 
+    def assert_no_alert(self, driver):
+        try:
+            text = driver.switch_to.alert.text
+        except NoAlertPresentException:
+            return
+        self.fail(f"the page opened an alert: {text!r}")
+
+    def assert_console_clean(self, driver, gw):
+        """No SEVERE entry in the browser console, then a control showing one would be seen."""
+        try:
+            entries = driver.get_log("browser")
+        except (WebDriverException, AttributeError) as e:
+            self.skipTest(f"chromedriver offers no browser log (goog:loggingPrefs): {e}")
+        # Chromium fetches /favicon.ico on its own; the seed has no favicon
+        # and its Django app answers 404 there too, so that one line is not
+        # the page's fault. Every other error counts.
+        favicon = gw.http_url("/favicon.ico") + " - "
+        errors = [e for e in entries if e.get("level") == "SEVERE"
+                  and not (e.get("source") == "network"
+                           and e.get("message", "").startswith(favicon))]
+        self.assertEqual(errors, [], f"console errors (all entries: {entries!r})")
+        # Control: an error logged now IS collected, so the check above can fail.
+        driver.execute_script("console.error('sb-control');")
+        self.wait(driver, lambda d: any("sb-control" in e.get("message", "") and e.get("level") == "SEVERE"
+                                        for e in d.get_log("browser")),
+                  "the control console.error in the browser log")

@@ -20,8 +20,7 @@ import unittest
 import urllib.parse
 
 from harness import make_self_signed, wait_until
-from harness_browser import (MISSING, SKIP_REASON, WAIT, BrowserTestCase, By, EC, Keys,
-                             NoAlertPresentException, WebDriverException)
+from harness_browser import MISSING, SKIP_REASON, BrowserTestCase, By, EC, Keys
 
 HOSTILE = "</script><script>alert(1)</script>"
 
@@ -66,13 +65,6 @@ class BrowserChat(BrowserTestCase):
     def room_name(self, driver):
         return driver.execute_script(
             "return JSON.parse(document.getElementById('room-name').textContent);")
-
-    def assert_no_alert(self, driver):
-        try:
-            text = driver.switch_to.alert.text
-        except NoAlertPresentException:
-            return
-        self.fail(f"the page opened an alert: {text!r}")
 
     # ------------------------------------------------------------------ tests
 
@@ -159,23 +151,7 @@ class BrowserChat(BrowserTestCase):
         self.say(d, "console check")
         self.wait(d, lambda d: self.chat_lines(d) == ["console check"],
                   "the message echoed into #chat-log")
-        try:
-            entries = d.get_log("browser")
-        except (WebDriverException, AttributeError) as e:
-            self.skipTest(f"chromedriver offers no browser log (goog:loggingPrefs): {e}")
-        # Chromium fetches /favicon.ico on its own; the seed has no favicon
-        # and its Django app answers 404 there too, so that one line is not
-        # the page's fault. Every other error counts.
-        favicon = self.gwb.http_url("/favicon.ico") + " - "
-        errors = [e for e in entries if e.get("level") == "SEVERE"
-                  and not (e.get("source") == "network"
-                           and e.get("message", "").startswith(favicon))]
-        self.assertEqual(errors, [], f"console errors (all entries: {entries!r})")
-        # Control: an error logged now IS collected, so the check above can fail.
-        d.execute_script("console.error('sb-control');")
-        self.wait(d, lambda d: any("sb-control" in e.get("message", "") and e.get("level") == "SEVERE"
-                                   for e in d.get_log("browser")),
-                  "the control console.error in the browser log")
+        self.assert_console_clean(d, self.gwb)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import websockets
 
 from harness import (BIN_DIR, CLI_BIN, Gateway, ProcessTestCase, arun, handshake_status, http_request,
                      recv_json, scrape_metrics, send_msg, ws_connect)
-from harness_browser import MISSING, SKIP_REASON, BrowserTestCase, By, EC, Keys, NoAlertPresentException
+from harness_browser import MISSING, SKIP_REASON, BrowserTestCase, By, EC, Keys
 from test_identity import SECRET, claims, mint
 
 ARTIFACTS = BIN_DIR.parent / "artifacts" / "browser"
@@ -223,13 +223,6 @@ class ChatPage(BrowserTestCase):
         el = driver.find_element(By.ID, "notice")
         return el.text if el.is_displayed() else ""
 
-    def assert_no_alert(self, driver):
-        try:
-            text = driver.switch_to.alert.text
-        except NoAlertPresentException:
-            return
-        self.fail(f"the page opened an alert: {text!r}")
-
     # ------------------------------------------------------------------ tests
 
     def test_two_browsers_chat_and_see_who_said_what(self):
@@ -258,6 +251,7 @@ class ChatPage(BrowserTestCase):
         self.assertEqual([l["own"] for l in b], [False, True])
         self.shot(alice, "alice")
         self.shot(bob, "bob")
+        self.assert_console_clean(alice, self.gwa)
 
     def test_a_gateway_restart_reconnects_and_what_was_typed_meanwhile_arrives_once(self):
         alice, bob = self.browser(), self.browser()
