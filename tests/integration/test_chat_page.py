@@ -19,6 +19,7 @@
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import time
 import unittest
@@ -26,8 +27,8 @@ import urllib.parse
 
 import websockets
 
-from harness import (BIN_DIR, CLI_BIN, Gateway, ProcessTestCase, arun, handshake_status, http_request,
-                     recv_json, scrape_metrics, send_msg, ws_connect)
+from harness import (BIN_DIR, CLI_BIN, Gateway, ProcessTestCase, RawWebSocket, arun, handshake_status,
+                     http_request, recv_json, scrape_metrics, send_msg, wait_until, ws_connect)
 from harness_browser import MISSING, SKIP_REASON, BrowserTestCase, By, EC, Keys
 from test_identity import SECRET, claims, mint
 
@@ -138,6 +139,18 @@ class WsCheck(ProcessTestCase):
             self.assertEqual(status, 400)
         with self.subTest("the gateway still serves"):
             self.assertEqual(ws_check(self.gw.port, "/ws/chat/lobby/")[0], 204)
+
+
+    def test_a_draining_gateway_answers_503(self):
+        # A socket that never answers the 1001 keeps the drain going (up to
+        # --drain-timeout-ms, 10 s) while the check is asked.
+        raw = RawWebSocket(self.gw.port, "/ws/chat/lobby/")
+        self.addCleanup(raw.close)
+        self.assertEqual(raw.status, 101)
+        self.gw.signal_group(signal.SIGTERM)
+        wait_until(lambda: (self.gw.healthz() or (0,))[0] == 503, 5, "the gateway to drain")
+        status, _, body = ws_check(self.gw.port, "/ws/chat/lobby/")
+        self.assertEqual((status, body), (503, "gateway draining; connect again\n"))
 
 
 class WsCheckTokens(ProcessTestCase):
