@@ -351,12 +351,14 @@ class ChatPage(BrowserTestCase):
         self.assertEqual(states, ["queued"] * 50 + ["unsent"] * 2)
         self.shot(d, "unsent")
 
-    def test_a_refused_token_stops_the_retries_and_says_not_allowed(self):
-        redis = self.start_redis()
-        ld = self.start_layerd(redis.url, id="layerdt")
-        gw = self.own(Gateway([ld.endpoint], id="gwt", workdir=self.workdir))
+    def token_gateway(self):
+        """A gateway with --jwt-secret (guests denied) beside the cluster's, on its layerd."""
+        gw = self.own(Gateway(self.c.endpoints, id="gwt", workdir=self.workdir))
         gw.env = dict(os.environ, SWITCHBOARD_JWT_SECRET=SECRET)
-        gw.start()
+        return gw.start()
+
+    def test_a_refused_token_stops_the_retries_and_says_not_allowed(self):
+        gw = self.token_gateway()
         d = self.browser()
         self.open_page(d, gw, "lobby")
         self.wait_state(d, "stopped")
@@ -377,6 +379,22 @@ class ChatPage(BrowserTestCase):
         line = self.lines(d)[-1]
         self.assertEqual((line["who"], line["own"], line["guest"]), ("Kim Lee", True, False))
 
+    def test_the_index_page_leads_to_the_room_and_carries_the_token(self):
+        gw = self.token_gateway()
+        token = mint(claims(sub="u-9", name="Mina", rooms=["로비"]))
+        d = self.browser()
+        d.get(gw.http_url("/chat/?token=" + urllib.parse.quote(token, safe="")))
+        self.assertEqual(d.title, "Chat Rooms")
+        d.find_element(By.ID, "room-name-input").send_keys("로비", Keys.ENTER)
+        want = gw.http_url("/chat/" + urllib.parse.quote("로비", safe="") + "/?token=" +
+                           urllib.parse.quote(token, safe=""))
+        self.wait(d, EC.url_to_be(want), f"navigation to {want}")
+        self.wait_state(d, "live")
+        self.assertEqual(d.title, "로비 · Chat")
+        self.say(d, "네, 여기요")
+        self.wait_text(d, "네, 여기요")
+        self.assertEqual(self.lines(d)[-1]["who"], "Mina")
+
     def test_a_room_no_route_serves_stops_with_no_such_room(self):
         d = self.browser()
         self.open_page(d, self.gwa, "a-b")  # a page for any name; sockets only for \w rooms
@@ -385,11 +403,7 @@ class ChatPage(BrowserTestCase):
         self.assertEqual(d.execute_script("return sbChat.checks;"), [404])
 
     def test_hostile_names_and_messages_stay_text(self):
-        redis = self.start_redis()
-        ld = self.start_layerd(redis.url, id="layerdh")
-        gw = self.own(Gateway([ld.endpoint], id="gwh", workdir=self.workdir))
-        gw.env = dict(os.environ, SWITCHBOARD_JWT_SECRET=SECRET)
-        gw.start()
+        gw = self.token_gateway()
         name = '<img src=x onerror="alert(1)">'
         message = '<b>bold</b><script>alert(2)</script>&amp; \u202eevil'
         token = mint(claims(sub="h", name=name))
