@@ -334,6 +334,24 @@ class ChatPage(BrowserTestCase):
             self.assertEqual(self.texts(d).count("typed in the tunnel"), 1, who)
         self.assertGreaterEqual(alice.execute_script("return sbChat.opens;"), 2)
 
+    def test_retry_now_pressed_again_and_again_leaves_one_socket(self):
+        d = self.browser()
+        self.open_page(d, self.gwa, "impatient")
+        self.wait_state(d, "live")
+        port = self.gwa.port
+        self.gwa.kill()
+        self.wait_state(d, "reconnecting")
+        # Each press starts a connect while the last one's /ws-check may
+        # still be out; a stale answer must not start a second socket.
+        for _ in range(6):
+            d.execute_script("document.getElementById('retry-now').click();")
+            time.sleep(0.1)
+        gw = self.own(Gateway(self.c.endpoints, id="gwa2", port=port, workdir=self.workdir)).start()
+        self.wait_state(d, "live", RECONNECT_WAIT)
+        time.sleep(3)  # a stale retry would fire within 0.5-2 s and open another
+        self.assertEqual(json.loads(gw.healthz()[1])["connections"], 1)
+        self.assertEqual(self.state(d), "live")
+
     def test_lines_typed_past_the_queue_bound_are_marked_unsent(self):
         d = self.browser()
         self.open_page(d, self.gwa, "bounded")
