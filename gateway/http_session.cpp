@@ -217,6 +217,7 @@ void http_session::handle(request&& req) {
   const bool is_ws_path = r.what == route::kind::websocket || r.what == route::kind::ws_not_found;
 
   if (ws::wants_websocket(req)) return upgrade(r, req);
+  if (r.what == route::kind::ws_check) return ws_check(req);
   if (is_ws_path) {
     if (r.what == route::kind::ws_not_found) return write(make(http::status::not_found, req, "not found\n"));
     auto res = make(http::status::upgrade_required, req, "this path needs a WebSocket upgrade\n");
@@ -240,10 +241,16 @@ void http_session::handle(request&& req) {
       res.set(http::field::location, "/chat/");
       break;
     case route::kind::index_page:
-      res = make(http::status::ok, req, std::string(index_page()), "text/html; charset=utf-8");
+      res = make(http::status::ok, req, std::string(chat_index_page()), "text/html; charset=utf-8");
       break;
     case route::kind::room_page:
-      res = make(http::status::ok, req, room_page(r.room), "text/html; charset=utf-8");
+      res = make(http::status::ok, req, chat_room_page(r.room), "text/html; charset=utf-8");
+      break;
+    case route::kind::classic_index_page:
+      res = make(http::status::ok, req, std::string(classic_index_page()), "text/html; charset=utf-8");
+      break;
+    case route::kind::classic_room_page:
+      res = make(http::status::ok, req, classic_room_page(r.room), "text/html; charset=utf-8");
       break;
     case route::kind::healthz: {
       bool ok = false;
@@ -307,57 +314,102 @@ void http_session::serve_presence(const request& req) {
   });
 }
 
-// Every check a WebSocket handshake passes, in order, before its
-// consumer joins; each failure is one refusal.
-void http_session::upgrade(const route& r, const request& req) {
-  auto log = common::log("http");
+// The checks a WebSocket handshake passes before the RFC's and before its
+// consumer joins, in order: route, draining, origin, auth. A refusal is
+// counted (in the handshake refusals, or only as a /ws-check answer when
+// `check`), logged (rate-limited) and returned; a pass fills `decision`.
+std::optional<http_session::refusal> http_session::admission(const route& r, const request& req, bool check,
+                                                             admitted& in) {
+  auth_decision& decision = in.decision;
+  const char* what = check ? "ws-check" : "handshake";  // the log lines' first word
+  auto count = [&](std::atomic<std::uint64_t>& c) {
+    if (!check) c.fetch_add(1, std::memory_order_relaxed);
+  };
   if (r.what != route::kind::websocket) {
-    ctx_.stats.refused_not_found.fetch_add(1, std::memory_order_relaxed);
+    count(ctx_.stats.refused_not_found);
     const std::string_view target(req.target().data(), req.target().size());
-    log->debug("handshake refused status=404 path=\"{}\"", std::string(target.substr(0, target.find('?'))));  // a query may hold a token
-    return refuse(http::status::not_found, req.version(), "no WebSocket route for this path\n");
+    common::log("http")->debug("{} refused status=404 path=\"{}\"", what,
+                               std::string(target.substr(0, target.find('?'))));  // a query may hold a token
+    return refusal{http::status::not_found, "no WebSocket route for this path\n"};
   }
   if (ctx_.draining.load()) {
-    ctx_.stats.refused_unavailable.fetch_add(1, std::memory_order_relaxed);
-    return refuse(http::status::service_unavailable, req.version(), "gateway draining; connect again\n");
+    count(ctx_.stats.refused_unavailable);
+    return refusal{http::status::service_unavailable, "gateway draining; connect again\n"};
   }
   const auto origin = req[http::field::origin];
   const auto host = req[http::field::host];
   if (!ctx_.origins.allowed(std::string_view(origin.data(), origin.size()),
                             std::string_view(host.data(), host.size()))) {
-    ctx_.stats.refused_origin.fetch_add(1, std::memory_order_relaxed);
+    count(ctx_.stats.refused_origin);
     static common::log_limiter origin_limit;
-    common::log_limited(origin_limit, "http", spdlog::level::info, "handshake refused status=403 origin=\"{}\" host=\"{}\" client={}", std::string(origin),
+    common::log_limited(origin_limit, "http", spdlog::level::info, "{} refused status=403 origin=\"{}\" host=\"{}\" client={}", what, std::string(origin),
               std::string(host), client_of(req).first);
-    return refuse(http::status::forbidden, req.version(), "origin not allowed\n");
+    return refusal{http::status::forbidden, "origin not allowed\n"};
   }
   // On an auth=django route the app's consumer is the gate (and names the
   // user) once the consumer's connect() answers; the token policy is not asked.
   const bool gated = !r.gate_channel.empty();
-  auto decision = gated ? auth_decision{identity{}, {}} : ctx_.auth->authenticate(req, r.room);
+  decision = gated ? auth_decision{identity{}, {}} : ctx_.auth->authenticate(req, r.room);
   if (!decision.user) {
     const auto& d = decision.denial;
-    ctx_.stats.refused_auth.fetch_add(1, std::memory_order_relaxed);
-    ctx_.stats.auth_refusals[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
+    count(ctx_.stats.refused_auth);
+    if (!check) ctx_.stats.auth_refusals[static_cast<std::size_t>(d.reason)].fetch_add(1, std::memory_order_relaxed);
     static common::log_limiter auth_limit;
-    common::log_limited(auth_limit, "http", spdlog::level::info, "handshake refused status={} reason={} detail=\"{}\" client={}",
-                        d.status(), auth_refusal_name(d.reason), d.detail, client_of(req).first);
-    return refuse(static_cast<http::status>(d.status()), req.version(), "not authenticated: " + d.detail + "\n");
+    common::log_limited(auth_limit, "http", spdlog::level::info, "{} refused status={} reason={} detail=\"{}\" client={}",
+                        what, d.status(), auth_refusal_name(d.reason), d.detail, client_of(req).first);
+    return refusal{static_cast<http::status>(d.status()), "not authenticated: " + d.detail + "\n"};
   }
-  const identity& user = *decision.user;
+  // The join query: ?presence= on every route.
+  const std::string_view target(req.target().data(), req.target().size());
+  const auto watch = presence_watch(target);
+  if (!watch) {
+    count(ctx_.stats.refused_bad_query);
+    common::log("http")->debug("{} refused status=400 reason=\"{}\"", what, watch.error_text());
+    return refusal{http::status::bad_request, "bad query: " + watch.error_text() + "\n"};
+  }
+  in.watch = watch.value();
+  return std::nullopt;
+}
+
+// POST /ws-check/<ws path and query>: the page asks, after a refused
+// handshake (whose status a browser's WebSocket never shows), whether to
+// keep trying. The same admission() as a handshake, on the same headers
+// with the inner target; nothing joins. 204 = it would be let in.
+void http_session::ws_check(const request& req) {
+  if (req.method() != http::verb::post) {
+    auto res = make(http::status::method_not_allowed, req, "method not allowed\n");
+    res.set(http::field::allow, "POST");
+    return write(std::move(res));
+  }
+  constexpr std::string_view prefix = "/ws-check";
+  request inner = req;
+  const std::string_view target(req.target().data(), req.target().size());
+  const std::string_view rest = target.substr(prefix.size());  // from the "/" of "/ws/..."
+  inner.target(beast::string_view(rest.data(), rest.size()));
+  const route r = match_route(std::string_view(inner.target().data(), inner.target().size()), ctx_.routes);
+  admitted in;
+  const auto no = admission(r, inner, true, in);
+  const auto status = no ? no->status : http::status::no_content;
+  ctx_.stats.ws_checks[ws_check_slot(static_cast<unsigned>(status))].fetch_add(1, std::memory_order_relaxed);
+  auto res = make(status, req, no ? no->body : std::string());
+  res.set(http::field::cache_control, "no-store");
+  write(std::move(res));
+}
+
+// Every check a WebSocket handshake passes, in order, before its
+// consumer joins; each failure is one refusal.
+void http_session::upgrade(const route& r, const request& req) {
+  auto log = common::log("http");
+  admitted in;
+  if (auto no = admission(r, req, false, in)) return refuse(no->status, req.version(), std::move(no->body));
+  const bool gated = !r.gate_channel.empty();
+  const identity& user = *in.decision.user;
   if (log->should_log(spdlog::level::debug)) {
     const auto [client, scheme] = client_of(req);
     // The path only: the query may hold a token, which is a credential.
     const std::string_view target(req.target().data(), req.target().size());
     log->debug("handshake client={} scheme={} path=\"{}\" user=\"{}\"", client, scheme,
                std::string(target.substr(0, target.find('?'))), gated ? "(the gate decides)" : user.id);
-  }
-  const std::string_view target(req.target().data(), req.target().size());
-  const auto watch = presence_watch(target);
-  if (!watch) {
-    ctx_.stats.refused_bad_query.fetch_add(1, std::memory_order_relaxed);
-    log->debug("handshake refused status=400 reason=\"{}\"", watch.error_text());
-    return refuse(http::status::bad_request, req.version(), "bad query: " + watch.error_text() + "\n");
   }
   auto check = ws::check_upgrade(req);
   if (!check.ok) {
@@ -368,7 +420,7 @@ void http_session::upgrade(const route& r, const request& req) {
   clear_timeout();
   auto c = r.django_channel.empty() && !gated ? r.make_consumer(r.room, user, ctx_.link, ctx_.stats)
                                              : make_django_consumer(r, req);
-  c->watch_presence(watch.value());
+  c->watch_presence(in.watch);
   auto s = std::make_shared<websocket_session>(std::move(c), ctx_, thread_);
   s->run([self = shared_from_this(), s, key = std::move(check.accept), version = req.version()](
              bool ok, const std::string& why) { self->on_joined(*s, ok, why, key, version); });

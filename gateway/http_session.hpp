@@ -7,7 +7,8 @@
 // new websocket_session; once layerd acknowledges, the socket moves to the
 // session, which sends the 101. Every refusal, before or after the join,
 // is written here (refuse()); everything else is answered here too,
-// keep-alive allowed.
+// keep-alive allowed. POST /ws-check/<path> runs a handshake's admission
+// checks for <path> without upgrading or joining (docs/operations.md).
 // With --tls-cert the connection first completes a TLS handshake and the
 // same requests are served over it (a plain-HTTP request on that port gets
 // a 400 in plain text saying so).
@@ -58,6 +59,17 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // A malformed request: 400 with why, counted, then the connection ends.
   void bad_request(const std::string& why);
   void handle(request&& req);
+  struct refusal {
+    boost::beast::http::status status;
+    std::string body;
+  };
+  // What a handshake that passed admission() joins with.
+  struct admitted {
+    auth_decision decision;
+    bool watch = false;  // ?presence=1
+  };
+  std::optional<refusal> admission(const route& r, const request& req, bool check, admitted& in);
+  void ws_check(const request& req);
   void upgrade(const route& r, const request& req);
   // GET /api/presence?group=chat_<room>: asked of the group's owner layerd.
   void serve_presence(const request& req);

@@ -1,9 +1,10 @@
-// pages.cpp — the chat pages, as the seed's Django templates render them.
+// pages.cpp — the chat pages, rendered as Django renders templates.
 //
-// The HTML is the seed's (gateway/pages/index.html and room.html, embedded
-// at build time) so its script runs unchanged against a gateway; the room name is embedded the
-// way Django's json_script filter does it, which keeps a name such as
-// "</script><script>..." inert.
+// The HTML is embedded at build time from gateway/pages/: the chat page
+// (chat_index.html, chat_room.html) and the seed's (index.html, room.html)
+// kept verbatim so its script runs unchanged against a gateway. The room
+// name is embedded the way Django's json_script filter does it, which keeps
+// a name such as "</script><script>..." inert.
 #include "gateway/pages.hpp"
 
 #include <cstdio>
@@ -15,13 +16,12 @@ namespace generated {  // pages_generated.cpp, made by CMake from gateway/pages/
 extern const std::string_view index_html;
 extern const std::string_view room_head;
 extern const std::string_view room_tail;
+extern const std::string_view chat_index_html;
+extern const std::string_view chat_room_head;
+extern const std::string_view chat_room_tail;
 }  // namespace generated
 
 namespace {
-
-using generated::index_html;
-using generated::room_head;
-using generated::room_tail;
 
 void append_u16(std::string& out, unsigned v) {
   char buf[16];
@@ -29,9 +29,27 @@ void append_u16(std::string& out, unsigned v) {
   out += buf;
 }
 
+std::string room_page(std::string_view head, std::string_view room, std::string_view tail) {
+  std::string out;
+  out.reserve(head.size() + tail.size() + 64 + room.size() * 6);
+  out += head;
+  out += "<script id=\"room-name\" type=\"application/json\">";
+  out += json_script_string(room);
+  out += "</script>";
+  out += tail;
+  return out;
+}
+
 }  // namespace
 
-std::string_view index_page() { return index_html; }
+std::string_view chat_index_page() { return generated::chat_index_html; }
+std::string chat_room_page(std::string_view room) {
+  return room_page(generated::chat_room_head, room, generated::chat_room_tail);
+}
+std::string_view classic_index_page() { return generated::index_html; }
+std::string classic_room_page(std::string_view room) {
+  return room_page(generated::room_head, room, generated::room_tail);
+}
 
 std::string json_script_string(std::string_view utf8) {
   // json.dumps(value) with ensure_ascii, then Django's <, >, & escapes.
@@ -65,17 +83,6 @@ std::string json_script_string(std::string_view utf8) {
     }
   }
   out += '"';
-  return out;
-}
-
-std::string room_page(std::string_view room) {
-  std::string out;
-  out.reserve(room_head.size() + room_tail.size() + 64 + room.size() * 6);
-  out += room_head;
-  out += "<script id=\"room-name\" type=\"application/json\">";
-  out += json_script_string(room);
-  out += "</script>";
-  out += room_tail;
   return out;
 }
 

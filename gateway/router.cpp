@@ -37,10 +37,9 @@ bool decode_word_segment(std::string_view seg, std::string& out) {
   return true;
 }
 
-// If path is "/chat/" + one non-empty segment + "/", the decoded segment
+// If path is prefix + one non-empty segment + "/", the decoded segment
 // (the room page shows any name; only WebSocket rooms are limited to \w).
-bool room_page_segment(std::string_view path, std::string& out) {
-  constexpr std::string_view prefix = "/chat/";
+bool room_page_segment(std::string_view path, std::string_view prefix, std::string& out) {
   if (path.size() <= prefix.size() + 1 || path.substr(0, prefix.size()) != prefix || path.back() != '/') return false;
   std::string_view seg = path.substr(prefix.size(), path.size() - prefix.size() - 1);
   if (seg.find('/') != std::string_view::npos) return false;
@@ -89,6 +88,8 @@ std::string outside_ws(std::string_view pattern) {
   auto starts = [&](std::string_view p) { return pattern.substr(0, p.size()) == p; };
   if (pattern == "/") return "collides with the gateway's redirect at /";
   if (starts("/chat/")) return "collides with the gateway's chat pages under /chat/";
+  if (starts("/classic/")) return "collides with the gateway's classic chat pages under /classic/";
+  if (starts("/ws-check/")) return "collides with the gateway's /ws-check/";
   if (starts("/healthz")) return "collides with the gateway's /healthz";
   if (starts("/metrics")) return "collides with the gateway's /metrics";
   return "must start with /ws/";
@@ -266,8 +267,14 @@ route match_route(std::string_view target, const route_table& routes) {
     r.what = route::kind::metrics;
   } else if (path == "/api/presence") {
     r.what = route::kind::presence_api;
-  } else if (room_page_segment(path, r.room)) {
+  } else if (room_page_segment(path, "/chat/", r.room)) {
     r.what = route::kind::room_page;
+  } else if (path == "/classic/chat/") {
+    r.what = route::kind::classic_index_page;
+  } else if (room_page_segment(path, "/classic/chat/", r.room)) {
+    r.what = route::kind::classic_room_page;
+  } else if (path.substr(0, 10) == "/ws-check/") {
+    r.what = route::kind::ws_check;  // http_session matches the rest (from its "/ws/") as a handshake
   } else if (path.substr(0, 4) == "/ws/") {
     r.what = route::kind::ws_not_found;
     for (const auto& e : routes.entries()) {

@@ -36,9 +36,12 @@ struct route_kwarg {
 
 struct route {
   enum class kind {
-    redirect_to_chat,  // "/"
-    index_page,        // "/chat/"
-    room_page,         // "/chat/<room>/"
+    redirect_to_chat,    // "/"
+    index_page,          // "/chat/": the chat page's room list (gateway/pages/chat_index.html)
+    room_page,           // "/chat/<room>/": the chat page (gateway/pages/chat_room.html)
+    classic_index_page,  // "/classic/chat/": the seed's index.html
+    classic_room_page,   // "/classic/chat/<room>/": the seed's room.html
+    ws_check,            // "/ws-check/<ws path and query>": would that handshake be let in?
     healthz,           // "/healthz"
     metrics,           // "/metrics"
     presence_api,      // "/api/presence" (?group=G: who is in G)

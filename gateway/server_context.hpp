@@ -29,6 +29,16 @@ class layer_link;
 class worker_registry;
 class worker_outbox;
 
+// The statuses a /ws-check answers with (http_session.hpp), in metric order.
+inline constexpr std::array<unsigned, 5> ws_check_statuses{204, 400, 403, 404, 503};
+inline constexpr std::size_t ws_check_status_count = ws_check_statuses.size();
+inline std::size_t ws_check_slot(unsigned status) {
+  for (std::size_t i = 0; i < ws_check_status_count; ++i) {
+    if (ws_check_statuses[i] == status) return i;
+  }
+  return ws_check_status_count - 1;  // not reached: admission() refuses with the statuses above only
+}
+
 struct gateway_stats {
   std::atomic<std::uint64_t> handshakes{0};
   std::atomic<std::uint64_t> refused_not_found{0};
@@ -39,6 +49,8 @@ struct gateway_stats {
   std::atomic<std::uint64_t> refused_auth{0};
   std::array<std::atomic<std::uint64_t>, auth_refusal_count> auth_refusals{};  // refused_auth by reason
   std::atomic<std::uint64_t> bad_requests{0};    // HTTP requests refused with 400 as malformed
+  // POST /ws-check answers, by status (ws_check_statuses).
+  std::array<std::atomic<std::uint64_t>, ws_check_status_count> ws_checks{};
   std::atomic<std::uint64_t> bad_frames{0};      // bad JSON / bad message (error frames sent)
   // Bumped only by websocket_session::close, indexed by close_reason.
   std::array<std::atomic<std::uint64_t>, close_reason_count> closes{};

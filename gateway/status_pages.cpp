@@ -58,6 +58,12 @@ std::string metrics_text(const server_context& ctx) {
     const std::string label = "{reason=\"" + std::string(auth_refusal_name(static_cast<auth_refusal>(i))) + "\"}";
     metric("switchboard_gateway_auth_refusals_total", v(st.auth_refusals[i]), label.c_str());
   }
+  head("switchboard_gateway_ws_checks_total", "counter",
+       "POST /ws-check answers (a page asking whether its WebSocket handshake would be let in), by status.");
+  for (std::size_t i = 0; i < ws_check_status_count; ++i) {
+    const std::string label = "{status=\"" + std::to_string(ws_check_statuses[i]) + "\"}";
+    metric("switchboard_gateway_ws_checks_total", v(st.ws_checks[i]), label.c_str());
+  }
   one("switchboard_gateway_bad_requests_total", "counter",
       "HTTP requests refused with 400 as malformed (request line, Host, framing, limits).", v(st.bad_requests));
   one("switchboard_gateway_frames_in_total", "counter", "Text frames received from clients.", v(st.frames_in));

@@ -15,7 +15,7 @@ SB_RUN_PACKAGES=(redis-server redis-tools curl)
 # Every program and Python module tests/, bench/ and scripts/ start or
 # import, by its Debian package (docs/checking-deps.md: how to check).
 SB_TEST_PACKAGES=(redis-server redis-tools python3 python3-websockets python3-zmq curl openssl
-                  chromium chromium-driver python3-selenium clang libclang-rt-14-dev
+                  chromium chromium-driver python3-selenium fonts-wqy-zenhei clang libclang-rt-14-dev
                   nodejs node-ws python3-channels-redis python3-msgpack nginx-light
                   systemd
                   python3-daphne python3-django python3-django-channels python3-asgiref

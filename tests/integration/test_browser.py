@@ -1,5 +1,6 @@
 # Browser tests: a real headless Chromium runs the seed's pages, served by
-# Switchboard, against real processes (1 redis-server, 1 layerd, 2 gateways,
+# Switchboard under /classic/chat/ (the chat page at /chat/ has its own
+# suite, test_chat_page.py), against real processes (1 redis-server, 1 layerd, 2 gateways,
 # started by harness.py). Covers what only a browser can show: the seed's
 # room.html script works unchanged (its WebSocket URL built by the browser's
 # URL parser, Enter in #chat-message-input turned into a click by onkeyup,
@@ -12,148 +13,26 @@
 # Why it is shaped this way: the other suites speak the protocol with Python
 # clients, which cannot catch an HTML/JS embedding mistake or a URL-encoding
 # mismatch between what a browser sends and what the gateway expects. Each
-# test gets its own processes (ProcessTestCase) and its own browsers, each
-# with a fresh --user-data-dir under the test's temp dir; chromedriver runs
-# in its own process group, and cleanup quits the driver and then kills that
-# group, so no Chromium outlives a test. Every wait is a WebDriverWait with a
-# timeout, and every HTTP call to chromedriver is bounded by
-# RemoteConnection.set_timeout.
-#
-# Needs Debian 12's chromium, chromium-driver and python3-selenium (4.8):
-#   apt-get install -y chromium chromium-driver python3-selenium
-# scripts/test installs them. Without them every test here is skipped with a
-# message saying so, unless SB_REQUIRE_BROWSER=1 (set by scripts/test), which
-# turns the skip into a failure so CI cannot pass without a browser.
-import os
-import signal
-import sys
+# test gets its own processes (ProcessTestCase) and its own browsers
+# (harness_browser.py: profiles, process groups, bounded waits, and the
+# skip when chromium, chromium-driver or python3-selenium is missing).
 import unittest
 import urllib.parse
 
-from harness import ProcessTestCase, make_self_signed, wait_until
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-try:
-    from selenium import webdriver
-    from selenium.common.exceptions import (JavascriptException, NoAlertPresentException,
-                                            WebDriverException)
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.remote.remote_connection import RemoteConnection
-    from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
-    _SELENIUM_ERROR = None
-except ImportError as e:  # pragma: no cover - depends on the machine
-    _SELENIUM_ERROR = e
-
-_MISSING = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-if _SELENIUM_ERROR is not None:
-    _MISSING.append(f"python3 selenium ({_SELENIUM_ERROR})")
-SKIP_REASON = ("browser tests need `apt-get install -y chromium chromium-driver "
-               f"python3-selenium`; missing: {', '.join(_MISSING)}")
-
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    # Containers often have a tiny /dev/shm; Debian's launcher means to add
-    # this itself but its check breaks when findmnt prints two lines.
-    "--disable-dev-shm-usage", "--window-size=1024,768",
-]
-
-HTTP_TIMEOUT = 30    # seconds any single chromedriver command may take
-PAGE_TIMEOUT = 15    # page load
-WAIT = 10            # WebDriverWait default
-POLL = 0.05
+from harness import make_self_signed, wait_until
+from harness_browser import MISSING, SKIP_REASON, BrowserTestCase, By, EC, Keys
 
 HOSTILE = "</script><script>alert(1)</script>"
 
 
-if _MISSING and os.environ.get("SB_REQUIRE_BROWSER") == "1":
-    raise RuntimeError(SKIP_REASON)
-
-
-@unittest.skipIf(_MISSING, SKIP_REASON)
-class BrowserChat(ProcessTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        RemoteConnection.set_timeout(HTTP_TIMEOUT)
-        cls.addClassCleanup(RemoteConnection.reset_timeout)
+@unittest.skipIf(MISSING, SKIP_REASON)
+class BrowserChat(BrowserTestCase):
 
     def setUp(self):
         self.c = self.start_cluster(layerds=1, gateways=2)
         self.gwa, self.gwb = self.c.gateways
-        self._chromedriver_logs = []
 
     # ---------------------------------------------------------------- helpers
-
-    def browser(self, extra_args=()):
-        """A fresh headless Chromium (its own profile); quit in cleanup."""
-        n = len(self._chromedriver_logs)
-        profile = self.workdir / f"chromium-profile{n}"
-        profile.mkdir()
-        log = self.workdir / f"chromedriver{n}.log"
-        self._chromedriver_logs.append(log)
-
-        opts = Options()
-        opts.binary_location = CHROMIUM
-        for a in CHROMIUM_ARGS:
-            opts.add_argument(a)
-        opts.add_argument(f"--user-data-dir={profile}")
-        for a in extra_args:
-            opts.add_argument(a)
-        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        # Leave an unexpected alert open, so a test can see it instead of
-        # chromedriver dismissing it behind our back.
-        opts.unhandled_prompt_behavior = "ignore"
-        service = Service(executable_path=CHROMEDRIVER, log_path=str(log),
-                          popen_kw={"start_new_session": True})
-        try:
-            driver = webdriver.Chrome(service=service, options=opts)
-        except BaseException:
-            self._kill_group(service)
-            raise
-        self.addCleanup(self._kill_group, service)
-        self.addCleanup(driver.quit)
-        driver.set_page_load_timeout(PAGE_TIMEOUT)
-        driver.set_script_timeout(WAIT)
-        driver.implicitly_wait(0)
-        return driver
-
-    @staticmethod
-    def _kill_group(service):
-        """Whatever is left of chromedriver's own process group (it and the
-        Chromium it started) after quit(); normally nothing."""
-        proc = getattr(service, "process", None)
-        if proc is None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=5)
-        except Exception:
-            pass
-
-    def _dump_logs(self, tail_chars: int = 20000):
-        super()._dump_logs(tail_chars)
-        for log in getattr(self, "_chromedriver_logs", []):
-            try:
-                text = log.read_text(errors="replace")
-            except OSError:
-                continue
-            text = text[-6000:]
-            print(f"-------- {log.name} (tail) --------\n{text}", file=sys.stderr)
-
-    def wait(self, driver, cond, what: str, timeout: float = WAIT):
-        return WebDriverWait(driver, timeout, poll_frequency=POLL,
-                             ignored_exceptions=(JavascriptException,)).until(cond, what)
 
     def socket_state(self, driver):
         """room.html's chatSocket.readyState (1 = OPEN), or None before it exists."""
@@ -165,7 +44,7 @@ class BrowserChat(ProcessTestCase):
                   f"room.html's chatSocket to open on {driver.current_url}")
 
     def open_room(self, driver, gw, room: str):
-        driver.get(gw.http_url("/chat/" + urllib.parse.quote(room, safe="") + "/"))
+        driver.get(gw.http_url("/classic/chat/" + urllib.parse.quote(room, safe="") + "/"))
         self.assertEqual(driver.title, "Chat Room")
         self.wait_socket_open(driver)
 
@@ -186,13 +65,6 @@ class BrowserChat(ProcessTestCase):
     def room_name(self, driver):
         return driver.execute_script(
             "return JSON.parse(document.getElementById('room-name').textContent);")
-
-    def assert_no_alert(self, driver):
-        try:
-            text = driver.switch_to.alert.text
-        except NoAlertPresentException:
-            return
-        self.fail(f"the page opened an alert: {text!r}")
 
     # ------------------------------------------------------------------ tests
 
@@ -232,10 +104,10 @@ class BrowserChat(ProcessTestCase):
     def test_a_korean_room_entered_from_the_index_page_echoes_messages(self):
         room = "로비"
         d = self.browser()
-        d.get(self.gwa.http_url("/chat/"))
+        d.get(self.gwa.http_url("/classic/chat/"))
         self.assertEqual(d.title, "Chat Rooms")
         d.find_element(By.ID, "room-name-input").send_keys(room, Keys.ENTER)
-        want = self.gwa.http_url("/chat/" + urllib.parse.quote(room, safe="") + "/")
+        want = self.gwa.http_url("/classic/chat/" + urllib.parse.quote(room, safe="") + "/")
         self.wait(d, EC.url_to_be(want), f"navigation to {want}")
         self.wait(d, lambda d: d.execute_script("return document.readyState") == "complete",
                   "the room page to load")
@@ -251,7 +123,7 @@ class BrowserChat(ProcessTestCase):
 
     def test_a_hostile_room_name_shows_no_alert_and_parses_back_exactly(self):
         d = self.browser()
-        d.get(self.gwa.http_url("/chat/" + urllib.parse.quote(HOSTILE, safe="") + "/"))
+        d.get(self.gwa.http_url("/classic/chat/" + urllib.parse.quote(HOSTILE, safe="") + "/"))
         # First thing after the load: while an alert is open every other
         # command fails with "unexpected alert open".
         self.assert_no_alert(d)
@@ -279,23 +151,7 @@ class BrowserChat(ProcessTestCase):
         self.say(d, "console check")
         self.wait(d, lambda d: self.chat_lines(d) == ["console check"],
                   "the message echoed into #chat-log")
-        try:
-            entries = d.get_log("browser")
-        except (WebDriverException, AttributeError) as e:
-            self.skipTest(f"chromedriver offers no browser log (goog:loggingPrefs): {e}")
-        # Chromium fetches /favicon.ico on its own; the seed has no favicon
-        # and its Django app answers 404 there too, so that one line is not
-        # the page's fault. Every other error counts.
-        favicon = self.gwb.http_url("/favicon.ico") + " - "
-        errors = [e for e in entries if e.get("level") == "SEVERE"
-                  and not (e.get("source") == "network"
-                           and e.get("message", "").startswith(favicon))]
-        self.assertEqual(errors, [], f"console errors (all entries: {entries!r})")
-        # Control: an error logged now IS collected, so the check above can fail.
-        d.execute_script("console.error('sb-control');")
-        self.wait(d, lambda d: any("sb-control" in e.get("message", "") and e.get("level") == "SEVERE"
-                                   for e in d.get_log("browser")),
-                  "the control console.error in the browser log")
+        self.assert_console_clean(d, self.gwb)
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ class Pages(ProcessTestCase):
     def test_the_room_page_serves_the_seed_script_and_the_room_name(self):
         seed = (SEED_DIR / "room.html").read_text()
         script = re.search(r"<script>.*?</script>", seed, re.S).group(0)
-        status, headers, body = http_request(self.gw.port, "GET", "/chat/lobby/")
+        status, headers, body = http_request(self.gw.port, "GET", "/classic/chat/lobby/")
         self.assertEqual(status, 200)
         self.assertIn("text/html", headers.get("content-type", ""))
         page = body.decode("utf-8")
@@ -254,7 +254,7 @@ class Pages(ProcessTestCase):
         async def body():
             for room in ["lobby", "로비"]:
                 with self.subTest(room=room):
-                    path = "/chat/" + urllib.parse.quote(room, safe="") + "/"
+                    path = "/classic/chat/" + urllib.parse.quote(room, safe="") + "/"
                     status, _, page = http_request(self.gw.port, "GET", path)
                     self.assertEqual(status, 200)
                     room_name = json.loads(self.room_name_element(page.decode("utf-8")))

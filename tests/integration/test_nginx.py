@@ -200,6 +200,13 @@ class NginxTest(ProcessTestCase):
         # A plain GET of the socket path is not upgraded by nginx either.
         status, _, _ = self._get(f"/ws/chat/{self.ROOM}/")
         self.assertEqual(status, 426)
+        # The chat page's handshake check passes through `location /`, Origin
+        # and Host as the browser sent them.
+        origin = {"Origin": f"http://127.0.0.1:{self.nginx.port}"}
+        for path, want in ((f"/ws/chat/{self.ROOM}/?history=50&presence=1", 204), ("/ws/chat/a-b/", 404)):
+            status, _, body = http_request(self.nginx.port, "POST", "/ws-check" + path, headers=origin,
+                                           body=b"", timeout=5)
+            self.assertEqual(status, want, body[:200])
 
     def test_metrics_are_refused_through_nginx_and_served_by_each_gateway(self):
         status, _, body = self._get("/metrics")

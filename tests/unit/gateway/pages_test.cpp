@@ -21,7 +21,7 @@ TEST(JsonScript, MatchesPythonJsonDumpsWithDjangoEscapes) {
 
 TEST(RoomPage, EmbedsTheNameSoItCannotBreakOut) {
   const std::string name = "</script><script>alert(1)</script>";
-  const std::string page = room_page(name);
+  for (const std::string& page : {classic_room_page(name), chat_room_page(name)}) {
   const std::string open = "<script id=\"room-name\" type=\"application/json\">";
   auto start = page.find(open);
   ASSERT_NE(start, std::string::npos);
@@ -30,13 +30,24 @@ TEST(RoomPage, EmbedsTheNameSoItCannotBreakOut) {
   ASSERT_NE(end, std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(page.substr(start, end - start)), name);
   EXPECT_EQ(page.find("<script>alert"), std::string::npos);
+  }
 }
 
-TEST(RoomPage, KeepsTheSeedScript) {
-  const std::string page = room_page("lobby");
+TEST(RoomPage, TheClassicPagesKeepTheSeedScript) {
+  const std::string page = classic_room_page("lobby");
   EXPECT_NE(page.find("JSON.parse(document.getElementById('room-name').textContent)"), std::string::npos);
   EXPECT_NE(page.find("'/ws/chat/'"), std::string::npos);
-  EXPECT_NE(std::string(index_page()).find("room-name-input"), std::string::npos);
+  EXPECT_NE(std::string(classic_index_page()).find("'/classic/chat/'"), std::string::npos);
+}
+
+TEST(RoomPage, TheChatPageNeverPutsReceivedTextIntoHtml) {
+  const std::string page = chat_room_page("lobby");
+  EXPECT_NE(page.find("'/ws/chat/'"), std::string::npos);
+  EXPECT_NE(page.find("'/ws-check'"), std::string::npos);
+  for (const char* sink : {"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("}) {
+    EXPECT_EQ(page.find(sink), std::string::npos) << sink;
+  }
+  EXPECT_NE(std::string(chat_index_page()).find("room-name-input"), std::string::npos);
 }
 
 }  // namespace

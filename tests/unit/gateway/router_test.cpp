@@ -30,6 +30,22 @@ TEST(Router, RoomPageAcceptsAnySegmentLikeDjangosStrConverter) {
   EXPECT_EQ(r.room, "<b> x");
 }
 
+TEST(Router, ServesTheSeedPagesUnderClassic) {
+  EXPECT_EQ(match_route("/classic/chat/").what, k::classic_index_page);
+  auto r = match_route("/classic/chat/%EB%A1%9C%EB%B9%84/");
+  EXPECT_EQ(r.what, k::classic_room_page);
+  EXPECT_EQ(r.room, "로비");
+  for (const char* bad : {"/classic/", "/classic/chat", "/classic/chat/a/b/", "/classic/chat//"}) {
+    EXPECT_EQ(match_route(bad).what, k::not_found) << bad;
+  }
+}
+
+TEST(Router, WsCheckTakesAnyPathBelowIt) {
+  EXPECT_EQ(match_route("/ws-check/ws/chat/lobby/?since=1-0").what, k::ws_check);
+  EXPECT_EQ(match_route("/ws-check/nothing").what, k::ws_check) << "http_session answers 404 for the inner path";
+  EXPECT_EQ(match_route("/ws-check").what, k::not_found);
+}
+
 TEST(Router, ChatSocketsRunTheChatConsumerInAWordRoom) {
   auto r = match_route("/ws/chat/lobby/");
   EXPECT_EQ(r.what, k::websocket);
@@ -180,6 +196,8 @@ TEST(RouteTable, BadRoutesAreRefusedNamingTheValueAndWhy) {
            {"/ws/chat/<room>/", "expected PATTERN KIND"},
            {"/ws/chat/<room>/ chat extra", "expected PATTERN KIND"},
            {"", "expected PATTERN KIND"},
+           {"/classic/chat/<a>/ chat", "collides with the gateway's classic chat pages"},
+           {"/ws-check/<a>/ chat", "collides with the gateway's /ws-check/"},
            {"ws/chat/<room>/ chat", "start and end with '/'"},
            {"/ws/chat/<room> chat", "start and end with '/'"},
            {"/ws/chat//<room>/ chat", "empty segment"},
