@@ -253,15 +253,19 @@ except Exception as e:
 print(json.dumps(out))
 """
 
-    def test_a_room_that_is_not_a_room_is_a_clear_error(self):
+    def render(self, **settings):
+        """The SCRIPT's answers, with the test app's SB_* settings given."""
         with tempfile.TemporaryDirectory() as db:
-            env = django_env(6379, db_dir=db)
-            env.update(SB_JWT_SECRET=SECRET, SB_GATEWAY_WS_URL="wss://chat.example.com")
+            env = django_env(6379, db_dir=db)  # no Redis is reached: only templates render
+            env.update(SB_JWT_SECRET=SECRET, **settings)
             login_cookie(env, "alice", PASSWORDS["alice"])
             r = subprocess.run([PY, "manage.py", "shell", "-c", self.SCRIPT], cwd=str(DJANGO_APP), env=env,
                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-        out = json.loads(r.stdout.strip().splitlines()[-1])
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def test_a_room_that_is_not_a_room_is_a_clear_error(self):
+        out = self.render(SB_GATEWAY_WS_URL="wss://chat.example.com")
         self.assertRegex(out["switchboard_ws_url 'lobby'"], r"^ok wss://chat\.example\.com/ws/chat/lobby/\?token=[\w-]+\.[\w-]+\.[\w-]+$")
         self.assertRegex(out["switchboard_token 'lobby'"], r"^ok [\w-]+\.[\w-]+\.[\w-]+$")
         for tag in ("switchboard_ws_url", "switchboard_token"):
@@ -274,6 +278,20 @@ print(json.dumps(out))
                              "ValueError: switchboard: the template needs the request (render it with render(request, ...))")
         self.assertIn("TemplateSyntaxError", out["no room"])
         self.assertIn("'switchboard_ws_url' did not receive value(s) for the argument(s): 'room_name'", out["no room"])
+
+    def test_a_gateway_url_or_ttl_that_cannot_work_is_a_clear_error(self):
+        out = self.render(SB_GATEWAY_WS_URL="")
+        self.assertRegex(out["switchboard_ws_url 'lobby'"], r"^ok /ws/chat/lobby/\?token=", "empty: same origin")
+        for url in ("http://chat.example.com", "wss://chat.example.com/path", "wss://", "ws://a b"):
+            out = self.render(SB_GATEWAY_WS_URL=url)
+            self.assertEqual(out["switchboard_ws_url 'lobby'"],
+                             "ImproperlyConfigured: SWITCHBOARD_WS_URL must be ws://host[:port] or "
+                             "wss://host[:port] (empty: the page's own origin)", url)
+        for ttl in ("0", "-5", "86401"):
+            out = self.render(SB_TOKEN_TTL=ttl)
+            self.assertEqual(out["switchboard_token 'lobby'"], "ImproperlyConfigured: SWITCHBOARD_TOKEN_TTL must be "
+                             "a positive number of seconds, at most a day", ttl)
+        self.assertRegex(self.render(SB_TOKEN_TTL="86400")["switchboard_token 'lobby'"], r"^ok ")
 
 
 if __name__ == "__main__":
