@@ -2,7 +2,7 @@
 #
 # The tutorial chat with everything the test does not use taken out: no
 # database (DATABASES = {}: nothing queries one), no templates, no static
-# files. The channel layer is channels_redis' RedisChannelLayer with its
+# files, unless SB_DJANGO_DB_DIR asks for the database mode below. The channel layer is channels_redis' RedisChannelLayer with its
 # defaults on the Redis named by SB_REDIS_HOST / SB_REDIS_PORT, which the
 # test points at the same redis-server as Switchboard's layerd.
 #
