@@ -12,7 +12,9 @@
 # to the login page and gets no token; the page's token opens its room and
 # no other (403); a token past its ttl is refused (403); another site's
 # page is refused (403); the template tag refuses a room that is not a
-# room with a ValueError that says so.
+# room with a ValueError that says so. BehindOneNginx: deploy/nginx's site
+# with Django's paths added, SWITCHBOARD_WS_URL empty, the page's socket on
+# its own origin, the gateway's default Origin check.
 import base64
 import json
 import subprocess
@@ -27,6 +29,7 @@ from harness import Gateway, arun, handshake_status, http_request, scrape_metric
 from harness_browser import MISSING, SKIP_REASON, BrowserTestCase, By, Keys
 from harness_django import DJANGO_APP, PY, django_env, login_cookie, manage
 from test_django_daphne import Daphne
+from test_nginx import TEMPLATE, Nginx, render_site
 
 SECRET = "django-page-test-secret-0123456789abcdef"
 PASSWORDS = {"alice": "wonderland-7", "bob": "builder-of-things-9"}
@@ -61,7 +64,9 @@ class DjangoPageCase(BrowserTestCase):
     """redis, layerd, a --jwt-secret gateway that allows the Django origin,
     and daphne serving the room page that points at it."""
 
-    def start_stack(self, ttl=300):
+    def start_stack(self, ttl=300, same_origin=False):
+        """same_origin: one nginx in front sends /sb/ and /accounts/ to
+        Django and /ws/ to the gateway, and SWITCHBOARD_WS_URL is empty."""
         redis = self.start_redis()
         ld = self.start_layerd(redis.url, id="layerd0")
         secret_file = self.workdir / "jwt.secret"
@@ -72,14 +77,27 @@ class DjangoPageCase(BrowserTestCase):
         self.cookies["bob"] = manage(self.env, "sb_login", "bob", PASSWORDS["bob"]).strip()
         self.django = self.own(Daphne(redis.port, self.workdir))
         self.origin = f"http://127.0.0.1:{self.django.port}"
-        self.gw = self.own(Gateway([ld.endpoint], id="gwp", workdir=self.workdir, extra_args=[
-            "--jwt-secret-file", str(secret_file), "--jwt-leeway-s", "0",
-            "--allowed-origin", self.origin]))
-        self.env["SB_GATEWAY_WS_URL"] = f"ws://127.0.0.1:{self.gw.port}"
+        nginx = None
+        if same_origin:
+            nginx = self.own(Nginx(self.workdir, []))
+            self.origin = f"http://127.0.0.1:{nginx.port}"
+        args = ["--jwt-secret-file", str(secret_file), "--jwt-leeway-s", "0"]
+        self.gw = self.own(Gateway([ld.endpoint], id="gwp", workdir=self.workdir,
+                                   extra_args=args + ([] if same_origin else ["--allowed-origin", self.origin])))
+        self.env["SB_GATEWAY_WS_URL"] = "" if same_origin else f"ws://127.0.0.1:{self.gw.port}"
         self.env["SB_TOKEN_TTL"] = str(ttl)
         self.django.env.update({k: v for k, v in self.env.items() if k.startswith("SB_")})
         self.gw.start()
         self.django.start()
+        if nginx:
+            # deploy/nginx's site for the gateway, plus Django's paths in front of its `location /`.
+            site = render_site(TEMPLATE.read_text(), f"127.0.0.1:{nginx.port}", [f"127.0.0.1:{self.gw.port}"])
+            django_paths = (f"    location ~ ^/(sb|accounts)/ {{\n"
+                            f"        proxy_pass http://127.0.0.1:{self.django.port};\n"
+                            f"        proxy_set_header Host $http_host;\n    }}\n\n    location / {{")
+            self.assertEqual(site.count("    location / {"), 1)
+            nginx.site_path.write_text(site.replace("    location / {", django_paths))
+            nginx.start()
 
     def get(self, path, user=None):
         headers = {"Cookie": self.cookies[user]} if user else {}
@@ -90,14 +108,7 @@ class DjangoPageCase(BrowserTestCase):
         self.assertEqual(status, 200, body[-2000:])
         return page_ws_url(body)
 
-
-@unittest.skipIf(MISSING, SKIP_REASON)
-class DjangoRoomPage(DjangoPageCase):
-
-    def setUp(self):
-        self.start_stack()
-
-    # ---------------------------------------------------------------- helpers
+    # ---------------------------------------------------- browser helpers
 
     def browser_with_cookie(self, user):
         d = self.browser()
@@ -127,6 +138,13 @@ class DjangoRoomPage(DjangoPageCase):
         box = d.find_element(By.ID, "chat-message-input")
         box.send_keys(text, Keys.ENTER)
         self.wait(d, lambda d: box.get_property("value") == "", "the page to send and clear the input")
+
+
+@unittest.skipIf(MISSING, SKIP_REASON)
+class DjangoRoomPage(DjangoPageCase):
+
+    def setUp(self):
+        self.start_stack()
 
     # ------------------------------------------------------------------ tests
 
@@ -200,6 +218,26 @@ class DjangoRoomPage(DjangoPageCase):
         self.assertIn("/ws/chat/%EB%A1%9C%EB%B9%84/?token=", url)
         self.assertEqual(token_claims(url)["rooms"], ["로비"])
         self.assertEqual(arun(handshake_status(url), 20), 101)
+
+
+@unittest.skipIf(MISSING, SKIP_REASON)
+class BehindOneNginx(DjangoPageCase):
+    """Django and the gateway behind one nginx: the page's origin is the
+    gateway's too, so no --allowed-origin, and the page's URL is a path."""
+
+    def setUp(self):
+        self.start_stack(same_origin=True)
+
+    def test_the_page_opens_its_socket_on_its_own_origin_and_chats(self):
+        d = self.browser_with_cookie("alice")
+        d.get(self.origin + "/sb/chat/lobby/")
+        self.assertEqual(d.title, "Chat Room")
+        self.assertTrue(d.execute_script("return wsUrl;").startswith("/ws/chat/lobby/?token="))
+        self.wait_socket_open(d)
+        self.assertEqual(d.execute_script("return chatSocket.url;").split("?")[0],
+                         self.origin.replace("http://", "ws://") + "/ws/chat/lobby/")
+        self.say(d, "through nginx")
+        self.wait(d, lambda d: self.chat_lines(d) == ["alice: through nginx"], "the line, stamped with alice's name")
 
 
 class ShortLivedTokens(DjangoPageCase):
