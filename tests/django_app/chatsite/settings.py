@@ -2,7 +2,7 @@
 #
 # The tutorial chat with everything the test does not use taken out: no
 # database (DATABASES = {}: nothing queries one), no templates, no static
-# files. The channel layer is channels_redis' RedisChannelLayer with its
+# files, unless SB_DJANGO_DB_DIR asks for the database mode below. The channel layer is channels_redis' RedisChannelLayer with its
 # defaults on the Redis named by SB_REDIS_HOST / SB_REDIS_PORT, which the
 # test points at the same redis-server as Switchboard's layerd.
 #
@@ -11,7 +11,9 @@
 # database sessions there, for a real login), SB_REDIS_HOSTS
 # ("host:port,host:port": channels_redis sharding), SB_SYMMETRIC_KEYS
 # ("k1,k2"), SB_STATS_INTERVAL (switchboard_django's stats line, seconds),
-# SB_JWT_SECRET (SWITCHBOARD_JWT_SECRET: the gateway's --jwt-secret).
+# SB_JWT_SECRET (SWITCHBOARD_JWT_SECRET: the gateway's --jwt-secret),
+# SB_GATEWAY_WS_URL and SB_TOKEN_TTL (the room page's SWITCHBOARD_WS_URL and
+# SWITCHBOARD_TOKEN_TTL, docs/django.md, Identity).
 import importlib.util
 import os
 import sys
@@ -49,6 +51,21 @@ if DB_DIR:
                              "NAME": os.path.join(DB_DIR, "db.sqlite3")}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
     DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+    # The room page of chat/views.py: a login, templates, and switchboard_django's
+    # template tags ({% load switchboard %}) with the gateway it points at.
+    INSTALLED_APPS.append("switchboard_django")
+    MIDDLEWARE = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    ]
+    TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True,
+                  "OPTIONS": {"context_processors": ["django.template.context_processors.request",
+                                                     "django.contrib.auth.context_processors.auth"]}}]
+    LOGIN_URL = "/accounts/login/"
+    # The gateway's base URL (empty: the page's own origin, e.g. nginx in front) and the tokens' lifetime.
+    SWITCHBOARD_WS_URL = os.environ.get("SB_GATEWAY_WS_URL", "")
+    SWITCHBOARD_TOKEN_TTL = int(os.environ.get("SB_TOKEN_TTL", "300"))
 
 ASGI_APPLICATION = "chatsite.asgi.application"
 
