@@ -85,6 +85,8 @@ class WsCheck(ProcessTestCase):
             ("/ws/nothing/here/", None, 404),
             ("/ws/chat/lobby/", "http://evil.example", 403),
             ("/ws/chat/lobby/", f"http://{host}", 204),
+            ("/ws/chat/lobby/?presence=yes", None, 400),
+            ("/ws/chat/lobby/?presence=1&presence=1", None, 400),
         ]
         for path, origin, want in cases:
             with self.subTest(path=path[:40], origin=origin):
@@ -524,9 +526,8 @@ class ChatPage(BrowserTestCase):
         self.assertEqual(self.notice(alice), "")
 
     def test_presence_lists_who_is_here(self):
-        if not arun(server_has_presence(self.gwa, "probe_pres"), 20):
-            self.skipTest("this server sends no presence frames (?presence=1 got none in 2 s): "
-                          "issue 13's presence is not in this build")
+        self.assertTrue(arun(server_has_presence(self.gwa, "probe_pres"), 20),
+                        "?presence=1 got no presence frame in 2 s")
         alice, bob = self.browser(), self.browser()
         self.open_page(alice, self.gwa, "here")
         self.wait_state(alice, "live")
