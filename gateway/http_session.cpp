@@ -315,10 +315,24 @@ void http_session::upgrade(const route& r, const request& req) {
     log->debug("handshake refused status={} reason=\"{}\"", check.status, check.error);
     return refuse(static_cast<http::status>(check.status), req.version(), check.error + "\n");
   }
+  // A built-in route's history replay (a Django route's query is its app's).
+  const bool builtin = r.django_channel.empty() && !gated;
+  join_query replay;
+  if (builtin) {
+    replay = parse_join_query(std::string_view(req.target().data(), req.target().size()));
+    if (replay.refusal) {
+      ctx_.stats.join_query_refusals[static_cast<std::size_t>(*replay.refusal)].fetch_add(1, std::memory_order_relaxed);
+      static common::log_limiter query_limit;
+      common::log_limited(query_limit, "http", spdlog::level::info,
+                          "handshake refused status=400 reason={} detail=\"{}\" client={}",
+                          join_query_refusal_name(*replay.refusal), replay.detail, client_of(req).first);
+      return refuse(http::status::bad_request, req.version(), "bad query: " + replay.detail + "\n");
+    }
+  }
   clear_timeout();
-  auto c = r.django_channel.empty() && !gated ? r.make_consumer(r.room, user, ctx_.link, ctx_.stats)
-                                             : make_django_consumer(r, req);
+  auto c = builtin ? r.make_consumer(r.room, user, ctx_.link, ctx_.stats) : make_django_consumer(r, req);
   auto s = std::make_shared<websocket_session>(std::move(c), ctx_, thread_);
+  if (replay.replay()) s->set_replay(replay);
   s->run([self = shared_from_this(), s, key = std::move(check.accept), version = req.version()](
              bool ok, const std::string& why) { self->on_joined(*s, ok, why, key, version); });
 }

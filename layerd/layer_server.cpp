@@ -20,8 +20,9 @@ layer_server::layer_server(layerd_config cfg)
       members_(ring_, cfg_.prefix, cfg_.group_expiry_s),
       pending_(cfg_, ring_, peers_),
       bridge_(cfg_, ring_, peers_, pending_),
-      router_(cfg_, peers_, members_, bridge_),
-      metrics_(peers_, router_, members_, bridge_, ring_),
+      history_(cfg_, ring_),
+      router_(cfg_, peers_, members_, bridge_, history_),
+      metrics_(peers_, router_, members_, bridge_, ring_, history_),
       api_(cfg_, ring_, members_, router_, bridge_, metrics_) {
   members_.attach(pending_);
   for (std::size_t i = 0; i < ring_.size(); ++i) {
@@ -99,6 +100,7 @@ void layer_server::run() {
 void layer_server::tick(clock::time_point now) {
   router_.tick(now);
   bridge_.tick(now);
+  history_.tick(now);
   if (now >= next_refresh_) {
     next_refresh_ = now + std::chrono::seconds(cfg_.refresh_interval_s);
     std::vector<bool> up(ring_.size());

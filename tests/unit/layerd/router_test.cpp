@@ -45,7 +45,8 @@ class LayerdRouter : public ::testing::Test {
   membership members{redis, cfg.prefix, cfg.group_expiry_s};
   pending_notifications pending{cfg, redis, peers_};
   django_bridge bridge{cfg, redis, peers_, pending};
-  router routes{cfg, peers_, members, bridge};
+  room_history history{cfg, redis};
+  router routes{cfg, peers_, members, bridge, history};
   test_gateway gw{peers_.endpoint(), "gw1"};
 };
 
