@@ -8,14 +8,12 @@
 #include <memory>
 #include <utility>
 
-#include <msgpack.hpp>
 
 #include "common/channels_keys.hpp"
 #include "common/event.hpp"
 #include "common/limits.hpp"
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
-#include "common/msgpack_write.hpp"
 #include "layerd/channels_wire.hpp"
 
 namespace sb::layerd {
@@ -148,20 +146,23 @@ std::optional<std::string> room_history::with_fields(std::string_view event, std
   return out;
 }
 
+// Written by hand (no msgpack buffer): these run for every message kept.
 std::string room_history::ts_field(std::uint64_t ms) {
-  msgpack::sbuffer buf;
-  common::msgpack_packer pk(buf);
-  common::pack_str(pk, "ts");
-  pk.pack(ms);
-  return std::string(buf.data(), buf.size());
+  std::string out("\xa2ts\xcf", 4);  // "ts": uint64
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((ms >> shift) & 0xff));
+  return out;
 }
 
 std::string room_history::id_field(const std::string& id) {
-  msgpack::sbuffer buf;
-  common::msgpack_packer pk(buf);
-  common::pack_str(pk, "id");
-  common::pack_str(pk, id);
-  return std::string(buf.data(), buf.size());
+  std::string out("\xa2id", 3);  // "id": str (an id is at most 41 bytes)
+  if (id.size() < 32) {
+    out.push_back(static_cast<char>(0xa0 | id.size()));
+  } else {
+    out.push_back(static_cast<char>(0xd9));
+    out.push_back(static_cast<char>(id.size() & 0xff));
+  }
+  out += id;
+  return out;
 }
 
 bool room_history::send(const std::string& group, const history_setting& s, const std::string& event,
@@ -289,7 +290,13 @@ void room_history::do_store(const std::string& group, const history_setting& s, 
     common::warn_limited(limit, "redis", "history not kept group={} reason=\"redis unavailable\"", group);
     return;
   }
-  redis_.command_for(group, common::expire(k, s.ttl_s));
+  // The TTL counts from the last message; refreshed at most once a second
+  // (one command fewer per message in a busy room).
+  const auto t = clock::now();
+  if (t >= r.expire_due) {
+    r.expire_due = t + std::chrono::seconds(1);
+    redis_.command_for(group, common::expire(k, s.ttl_s));
+  }
 }
 
 void room_history::do_read(const std::string& group, std::uint32_t count, const std::string& since, read_fn done) {

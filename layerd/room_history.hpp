@@ -20,7 +20,7 @@
 //
 // Stream `<prefix>:history:<group>`, entry fields `e` = the event's msgpack
 // with `ts` (the id is the entry id, appended to the event when read),
-// MAXLEN ~ N, EXPIRE TTL after each add; N and TTL per group-name glob
+// MAXLEN ~ N, EXPIRE TTL after an add (at most once a second per room); N and TTL per group-name glob
 // (--history, first match wins).
 //
 // Threading: owned by the layerd loop thread; not thread-safe. The
@@ -100,6 +100,7 @@ class room_history {
     common::stream_id last;
     std::uint64_t generation = 0;  // bumped per last-id read, so a late answer is ignored
     clock::time_point waiting_since{};
+    clock::time_point expire_due{};  // the stream's TTL is refreshed at most once a second
     std::deque<std::function<void()>> waiting;  // sends and reads behind the last-id read, in order
   };
 
