@@ -9,10 +9,14 @@
 # noisy shared machine only a ratio within one run means anything, so each
 # room size runs off, on, off, on... (--rounds) through bench/stack_run (a
 # private redis-server, layerd, --gateways gateways on loopback; the bench's
-# `fanout` scenario with a doubling rate until the delivery ratio or the p99
-# fails), and the lines report each leg and the on/off ratio of the medians.
+# `fanout` scenario stepping the rate up until the delivery ratio or the
+# p99 fails), and the lines report each leg and the on/off ratio of the
+# medians. Doubling steps would show a 10% loss as 50% or none, so the rate
+# climbs in even steps around the maximum (--steps MEMBERS=FIRST:LAST:STEP,
+# per room size; defaults around this machine's maxima, bench/RESULTS.md).
 # CPU is that of every server process (gateways, layerd, Redis), per
-# delivery, from the bench's own report. Bounded: each leg is one stack_run
+# delivery, from the bench's own report; "steps" lists each step's
+# [rate, delivery ratio, p99 ms, server µs per delivery]. Bounded: each leg is one stack_run
 # with fixed steps and duration.
 #
 # usage: bench/history_fanout.py [--members 100,1000] [--rounds 1] [--gateways 2] [--duration 3]
@@ -26,12 +30,14 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def leg(members, history, gateways, duration, rate_max):
-    cmd = [os.path.join(ROOT, "bench", "stack_run"), "--gateways", str(gateways), "--measure", "all"]
+def leg(members, history, gateways, duration, rates):
+    # Above the default per-socket rate, so a room of 100 can reach the servers' maximum.
+    cmd = [os.path.join(ROOT, "bench", "stack_run"), "--gateways", str(gateways), "--measure", "all",
+           "--gateway-args", "--rate-limit 1000 --rate-burst 1000"]
     if history == "off":
         cmd += ["--layerd-args", "--history off"]
-    cmd += ["--", "fanout", "--members", str(members), "--rates", "auto", "--rate-start", "25",
-            "--rate-max", str(rate_max), "--duration", str(duration)]
+    cmd += ["--", "fanout", "--members", str(members), "--rates", ",".join(str(r) for r in rates),
+            "--max-sender-rate", "500", "--duration", str(duration)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     summary, steps = None, []
     for line in out.stdout.splitlines():
@@ -71,15 +77,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--gateways", type=int, default=2)
     ap.add_argument("--duration", type=float, default=3)
-    ap.add_argument("--rate-max", type=int, default=6400)
+    ap.add_argument("--steps", action="append", default=[],
+                    help="MEMBERS=FIRST:LAST:STEP msg/s (default 100=12800:38400:3200, 1000=2400:9600:800)")
     a = ap.parse_args()
+    steps = {100: (12800, 38400, 3200), 1000: (2400, 9600, 800)}
+    for spec in a.steps:
+        m, r = spec.split("=")
+        steps[int(m)] = tuple(int(x) for x in r.split(":"))
     if not 1 <= a.rounds <= 5 or not 1 <= a.gateways <= 4 or not 1 <= a.duration <= 30:
         sys.exit("history_fanout: --rounds 1..5, --gateways 1..4, --duration 1..30")
     for members in (int(m) for m in a.members.split(",")):
         legs = {"off": [], "on": []}
         for _ in range(a.rounds):
             for history in ("off", "on"):
-                r = leg(members, history, a.gateways, a.duration, a.rate_max)
+                first, last, step = steps.get(members, (100, 6400, 100))
+                r = leg(members, history, a.gateways, a.duration, list(range(first, last + 1, step))[:40])
                 s = r["summary"]
                 line = {"bench": "history_fanout", "members": members, "history": history,
                         "max_deliveries_per_s": find(s, "max_sustainable_deliveries_per_s"),
@@ -89,6 +101,8 @@ def main():
                         "server_cpu_us_per_delivery_at_max":
                             next((find(st, "server_cpu_us_per_delivery") for st in r["steps"]
                                   if find(st, "rate") == find(s, "at_rate")), None),
+                        "steps": [[find(st, "rate"), find(st, "delivery_ratio"), find(st, "latency_p99_ms"),
+                                   find(st, "server_cpu_us_per_delivery")] for st in r["steps"]],
                         "command": r["command"]}
                 legs[history].append(line)
                 print(json.dumps(line), flush=True)
