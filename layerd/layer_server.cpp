@@ -69,8 +69,13 @@ void layer_server::run() {
   auto log = common::log("layerd");
   std::string hosts;
   for (std::size_t i = 0; i < ring_.size(); ++i) hosts.append(i ? "," : "").append(common::describe(ring_.at(i).url));
-  log->info("layerd ready id={} bind={} redis={} shards={} prefix={}", cfg_.id, endpoint(), hosts, ring_.size(),
-            cfg_.prefix);
+  std::string history;
+  for (const auto& h : cfg_.history) {
+    history.append(history.empty() ? "" : ", ").append(h.pattern + " " + std::to_string(h.maxlen) + " " +
+                                                         std::to_string(h.ttl_s) + "s");
+  }
+  log->info("layerd ready id={} bind={} redis={} shards={} prefix={} history=\"{}\"", cfg_.id, endpoint(), hosts,
+            ring_.size(), cfg_.prefix, history.empty() ? "off" : history);
   common::notify_ready("serving " + endpoint());
   while (!stop_.load()) {
     if (reload_.exchange(false) && on_reload) on_reload();

@@ -9,13 +9,15 @@
 # socket at most --history-timeout-ms.
 import asyncio
 import json
+import os
 import signal
+import subprocess
 import time
 import unittest
 
 import websockets
 
-from harness import (Clients, ProcessTestCase, arun, await_until, handshake_status, recv_json, recv_n, recv_until,
+from harness import (LAYERD_BIN, Clients, ProcessTestCase, arun, free_port, await_until, handshake_status, recv_json, recv_n, recv_until,
                      scrape_metrics, send_msg)
 
 HISTORY = ("--history", "chat_tiny* 3 1h", "--history", "chat_vip* 500 2h", "--history", "chat_* 100 24h")
@@ -294,6 +296,36 @@ class HistoryOff(ProcessTestCase):
                 self.assertEqual((await recv_json(k, 5))["message"], "live")
                 self.assertEqual(c.redis.cmd("EXISTS", "asgi:history:chat_plain"), 0)
         arun(body(), 30)
+
+
+class HistoryOptions(ProcessTestCase):
+
+    def test_settings_come_from_the_config_file_and_the_environment_and_bad_ones_exit_2(self):
+        ini = self.workdir / "layerd.ini"
+        ini.write_text("history = chat_vip* 500 2h\nhistory = chat_* 50 30m\n")
+        # Started here, not through the harness (which adds --history off).
+        p = subprocess.Popen([str(LAYERD_BIN), "--bind", f"tcp://127.0.0.1:{free_port()}", "--redis", "redis://127.0.0.1:1/0",
+                              "--config", str(ini)], stderr=subprocess.PIPE, text=True)
+        try:
+            line = ""
+            deadline = time.monotonic() + 10
+            while "layerd ready" not in line and time.monotonic() < deadline:
+                line = p.stderr.readline()
+            self.assertIn('history="chat_vip* 500 7200s, chat_* 50 1800s"', line)
+        finally:
+            p.kill()
+            p.wait(timeout=5)
+        env = dict(os.environ, SWITCHBOARD_HISTORY="chat_* 5 1h")
+        for args, env_, why in ((["--history", "chat_* 0 1h"], None, "MAXLEN"),
+                                (["--history", "chat_* 100 soon"], None, "TTL"),
+                                (["--history", "off", "--history", "chat_* 1 1h"], None, "off"),
+                                (["--history", "chat_*"], None, "PATTERN MAXLEN TTL"),
+                                ([], dict(env, SWITCHBOARD_HISTORY="chat_* -1 1h"), "MAXLEN")):
+            r = subprocess.run([str(LAYERD_BIN), "--bind", "tcp://127.0.0.1:1", *args], capture_output=True,
+                               text=True, timeout=10, env=env_)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn("--history", r.stderr)
+            self.assertIn(why, r.stderr)
 
 
 if __name__ == "__main__":
