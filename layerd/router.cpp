@@ -295,14 +295,15 @@ void router::group_send(const std::string& group, const std::string& event, cons
   if (!kept) return fan_out(group, event, type, origin, id, t0);
   // Set when this send waits (and so counts in held_acks_).
   auto held = std::make_shared<bool>(false);
-  const bool now = history_.send(group, *kept, event, [this, group, type, origin, id, ack_of, t0, held](const std::string& stamped) {
+  auto then = [this, group, type, origin, id, ack_of, t0, held](const std::string& stamped) {
     fan_out(group, stamped, type, origin, id, t0);
     if (!*held) return;
     auto h = held_acks_.find(ack_of);
     if (h == held_acks_.end() || --h->second.waiting > 0) return;
     if (h->second.seq != 0 && peers_.is_gateway(ack_of)) peers_.reply(ack_of, proto::send_ack{h->second.seq});
     held_acks_.erase(h);
-  });
+  };
+  const bool now = history_.send(group, *kept, event, std::move(then));
   if (!now && !ack_of.empty()) {
     ++held_acks_[ack_of].waiting;
     *held = true;
