@@ -161,9 +161,15 @@ void websocket_session::on_replay(bool answered, bool complete, const std::vecto
   }
   std::optional<common::stream_id> last;
   std::size_t count = 0;
+  bool cut = false;  // the send queue's bounds ended the replay early
+  constexpr std::size_t recovery_room = 128;  // kept free for the recovery frame
   for (const auto& event : events) {
     auto frame = replay_hold::replay_frame(event);
     if (!frame) continue;  // layerd checked it; a stream entry it could not show is skipped
+    if (full_with(frame.value()->size() + recovery_room)) {
+      cut = true;
+      break;
+    }
     if (auto id = replay_hold::frame_id(*frame.value())) last = id;
     enqueue(std::move(frame.value()));
     ++count;
@@ -171,7 +177,7 @@ void websocket_session::on_replay(bool answered, bool complete, const std::vecto
   ctx_.stats.history_replayed.fetch_add(count, std::memory_order_relaxed);
   // The recovery frame closes the replay; the live lines held meanwhile follow.
   if (!replay_.since.empty()) {
-    const bool whole = answered && complete;
+    const bool whole = answered && complete && !cut;
     if (!whole) ctx_.stats.history_incomplete.fetch_add(1, std::memory_order_relaxed);
     enqueue(replay_hold::recovery_frame(whole, count));
   }

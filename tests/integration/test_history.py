@@ -239,8 +239,9 @@ class HistoryAcrossLayerds(ProcessTestCase):
             redis.cmd("XADD", "asgi:history:chat_restart", future, "e",
                       msgpack.packb({"type": "chat.message", "message": "ahead", "ts": 1}))
             ld.stop()
+            await await_until(lambda: (gw.healthz() or (0,))[0] == 503, 10, "the gateway seeing its layerd gone")
             self.start_layerd(redis.url, extra_args=HISTORY, endpoint=ld.endpoint, id="layerd-again")
-            await asyncio.sleep(0.5)
+            await await_until(lambda: (gw.healthz() or (0,))[0] == 200, 20, "the gateway's link to the new layerd")
             async with Clients() as cl:
                 ws = await cl.connect(gw, "restart", open_timeout=15)
                 await send_msg(ws, "two")
@@ -274,6 +275,35 @@ class HistoryAcrossLayerds(ProcessTestCase):
                     self.assertEqual(keys, sorted(set(keys)), r)
                     await await_until(lambda: [i for i, _ in stream(c.redis, r)] == ids[r], 5, f"{r}'s stream")
         arun(body(), 90)
+
+
+class HistoryReplayBounds(ProcessTestCase):
+
+    def test_a_replay_larger_than_the_send_queue_stops_there_and_says_incomplete(self):
+        c = self.start_cluster(layerds=1, gateways=1, layerd_args=HISTORY,
+                               gateway_args=("--send-queue-bytes", "4096", "--rate-limit", "2000",
+                                             "--rate-burst", "2000"))
+        gw = c.gateways[0]
+
+        async def body():
+            async with Clients() as cl:
+                sender = await cl.connect(gw, "big")
+                first = (await say(sender, 1, "first"))[0]
+                for i in range(40):
+                    await send_msg(sender, f"{i}-" + "x" * 300)
+                # (the sender's own small queue drops some of its copies: read the stream instead)
+                await await_until(lambda: c.redis.cmd("XLEN", "asgi:history:chat_big") == 41, 10, "41 kept")
+                back = await join(cl, gw, "big", f"?since={first['id']}")
+                got = await recv_until(back, lambda m: m.get("type") == "recovery", 10)
+                recovery = got.pop()
+                self.assertEqual(recovery["complete"], False)
+                self.assertEqual(recovery["count"], len(got))
+                self.assertLess(len(got), 40)
+                self.assertGreater(len(got), 0)
+                self.assertEqual([m["message"].split("-")[0] for m in got], [str(i) for i in range(len(got))])
+                await send_msg(sender, "live")
+                self.assertEqual((await recv_json(back, 5))["message"], "live")
+        arun(body(), 30)
 
 
 class HistoryOff(ProcessTestCase):
