@@ -124,6 +124,25 @@ inline constexpr int max_api_scan_rounds = 1000;
 // scores differ: channels_redis takes a new `now` per host).
 inline constexpr double pending_copy_window_s = 1.0;
 
+// Room history (layerd/room_history.hpp, docs/protocol.md, History).
+// One HISTORY answer replays at most this many messages, and at most
+// max_history_bytes of events (a thousand events at the event bound would
+// be a gigabyte): past either, the replay stops there and says incomplete.
+inline constexpr std::uint32_t max_history_count = 1000;
+inline constexpr std::size_t max_history_bytes = 8 * 1024 * 1024;
+// A history id `<ms>-<seq>` (two decimal uint64s): at most this long.
+inline constexpr std::size_t max_history_id_bytes = 41;
+// A group's sends wait at most this long for its stream's last id (read
+// once after start, SYNC or a Redis error), and at most this many queue
+// per group; past either they go with ids from the clock alone.
+inline constexpr int history_wait_ms = 1000;
+inline constexpr std::size_t max_history_waiting = 10000;
+// Gateway: a replay not answered within this is given up (recovery
+// complete=false) and the socket's held live messages are sent.
+inline constexpr int default_history_timeout_ms = 3000;
+// Gateway: live messages held per socket while its replay is under way.
+inline constexpr std::size_t max_history_held = 4096;
+
 // Log lines an outsider can cause (a malformed frame, a refused handshake,
 // a failed accept): at most one per site per this interval, with the count
 // of those suppressed (common/log_limiter.hpp).

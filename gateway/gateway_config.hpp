@@ -32,6 +32,7 @@ struct gateway_config {
   int connect_timeout_ms = common::limits::default_connect_timeout_ms;  // django routes: a worker's accept
   int worker_timeout_ms = common::limits::default_worker_timeout_ms;    // django routes: a silent worker is gone
   int send_timeout_ms = common::limits::default_send_timeout_ms;        // django routes: a SEND layerd never answers
+  int history_timeout_ms = common::limits::default_history_timeout_ms;  // a replay layerd never answers
   std::size_t unacked_max_messages = common::limits::default_unacked_max_messages;
   std::size_t unacked_max_bytes = common::limits::default_unacked_max_bytes;
   int ping_interval_ms = common::limits::default_ping_interval_ms;

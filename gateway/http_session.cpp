@@ -359,7 +359,8 @@ std::optional<http_session::refusal> http_session::admission(const route& r, con
                         what, d.status(), auth_refusal_name(d.reason), d.detail, client_of(req).first);
     return refusal{static_cast<http::status>(d.status()), "not authenticated: " + d.detail + "\n"};
   }
-  // The join query: ?presence= on every route.
+  // The join query: ?presence= on every route, ?history= / ?since= on
+  // built-in ones.
   const std::string_view target(req.target().data(), req.target().size());
   const auto watch = presence_watch(target);
   if (!watch) {
@@ -368,6 +369,20 @@ std::optional<http_session::refusal> http_session::admission(const route& r, con
     return refusal{http::status::bad_request, "bad query: " + watch.error_text() + "\n"};
   }
   in.watch = watch.value();
+  if (r.django_channel.empty() && !gated) {  // ?history= / ?since=: a Django route's query is its app's
+    in.replay = parse_join_query(target);
+    if (in.replay.refusal) {
+      if (!check) {
+        ctx_.stats.join_query_refusals[static_cast<std::size_t>(*in.replay.refusal)].fetch_add(
+            1, std::memory_order_relaxed);
+      }
+      static common::log_limiter query_limit;
+      common::log_limited(query_limit, "http", spdlog::level::info,
+                          "{} refused status=400 reason={} detail=\"{}\" client={}", what,
+                          join_query_refusal_name(*in.replay.refusal), in.replay.detail, client_of(req).first);
+      return refusal{http::status::bad_request, "bad query: " + in.replay.detail + "\n"};
+    }
+  }
   return std::nullopt;
 }
 
@@ -418,10 +433,11 @@ void http_session::upgrade(const route& r, const request& req) {
     return refuse(static_cast<http::status>(check.status), req.version(), check.error + "\n");
   }
   clear_timeout();
-  auto c = r.django_channel.empty() && !gated ? r.make_consumer(r.room, user, ctx_.link, ctx_.stats)
-                                             : make_django_consumer(r, req);
+  const bool builtin = r.django_channel.empty() && !gated;
+  auto c = builtin ? r.make_consumer(r.room, user, ctx_.link, ctx_.stats) : make_django_consumer(r, req);
   c->watch_presence(in.watch);
   auto s = std::make_shared<websocket_session>(std::move(c), ctx_, thread_);
+  if (in.replay.replay()) s->set_replay(in.replay);
   s->run([self = shared_from_this(), s, key = std::move(check.accept), version = req.version()](
              bool ok, const std::string& why) { self->on_joined(*s, ok, why, key, version); });
 }

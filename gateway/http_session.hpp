@@ -23,6 +23,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "gateway/join_query.hpp"
 #include "gateway/router.hpp"
 #include "gateway/server_context.hpp"
 #include "gateway/tls_socket.hpp"
@@ -67,6 +68,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   struct admitted {
     auth_decision decision;
     bool watch = false;  // ?presence=1
+    join_query replay;   // ?history= / ?since= (built-in routes)
   };
   std::optional<refusal> admission(const route& r, const request& req, bool check, admitted& in);
   void ws_check(const request& req);

@@ -365,6 +365,31 @@ bool layer_link::group_send(std::string group, std::string event) {
   return true;
 }
 
+void layer_link::history(std::string group, std::uint32_t count, std::string since, history_callback done) {
+  if (stopped_.load(std::memory_order_acquire)) return;
+  on_link_thread([this, group = std::move(group), count, since = std::move(since), done = std::move(done)]() mutable {
+    auto p = owner(group);
+    const std::uint64_t req = next_request_++;
+    if (!p || !send_to(*p, proto::history_get{req, group, count, since})) {
+      stats_.history_failed.fetch_add(1, std::memory_order_relaxed);
+      return done(history_answer{});
+    }
+    stats_.history_requests.fetch_add(1, std::memory_order_relaxed);
+    histories_.emplace(req, pending_history{std::move(done),
+                                            clock::now() + std::chrono::milliseconds(cfg_.history_timeout_ms), *p});
+  });
+}
+
+bool layer_link::answer_history(std::uint64_t request, history_answer answer) {
+  auto it = histories_.find(request);
+  if (it == histories_.end()) return false;
+  auto done = std::move(it->second.done);
+  histories_.erase(it);
+  if (!answer.answered) stats_.history_failed.fetch_add(1, std::memory_order_relaxed);
+  done(std::move(answer));
+  return true;
+}
+
 void layer_link::send(std::string channel, std::string event, std::string route_key, send_callback done,
                       std::uint32_t flags) {
   if (stopped_.load(std::memory_order_acquire)) return;
@@ -612,6 +637,8 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
     // Members that take events (Django routes) render or forward the event themselves.
     hub_.deliver_group(frame.value(), g->group,
                        hub_.events_sessions() ? std::make_shared<const std::string>(std::move(g->event)) : nullptr);
+  } else if (auto* h = std::get_if<proto::history>(&m)) {
+    answer_history(h->request, history_answer{true, h->complete, std::move(h->events)});
   } else if (auto* sa = std::get_if<proto::send_ack>(&m)) {
     const auto [bytes, n] = journal_.acked(p, sa->seq);
     release(bytes, n);
@@ -647,6 +674,10 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
   } else if (auto* e = std::get_if<proto::error>(&m)) {
     // A SEND's refusal is its sender's to report (counted and logged there).
     if (e->request && answer_send(e->request, e->code)) return;
+    if (e->request && answer_history(e->request, history_answer{})) {
+      log->warn("history refused layerd={} code={} text=\"{}\"", peers_[p].endpoint, e->code, e->text);
+      return;
+    }
     if (e->request) {
       if (auto it = pending_.find(e->request); it != pending_.end()) {
         auto cb = std::move(it->second.cb);
@@ -725,6 +756,11 @@ void layer_link::fail_pending(std::size_t p, const std::string& why) {
   const std::string send_why = p >= peers_.size() ? why : std::string("layerd lost");
   stats_.channel_sends_failed.fetch_add(lost.size(), std::memory_order_relaxed);
   for (auto& done : lost) done(send_why);
+  std::vector<std::uint64_t> replays;
+  for (const auto& [req, h] : histories_) {
+    if (p >= peers_.size() || h.peer == p) replays.push_back(req);
+  }
+  for (auto req : replays) answer_history(req, history_answer{});
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (p >= peers_.size() || it->second.peer == p) {
       auto cb = std::move(it->second.cb);
@@ -819,6 +855,17 @@ void layer_link::tick(clock::time_point now) {
   if (now >= next_expire_) {
     next_expire_ = now + dedup_sweep_every;
     dedup_.expire(now);
+  }
+  std::vector<std::uint64_t> overdue;
+  for (const auto& [req, h] : histories_) {
+    if (now >= h.deadline) overdue.push_back(req);
+  }
+  if (!overdue.empty()) {
+    stats_.history_timed_out.fetch_add(overdue.size(), std::memory_order_relaxed);
+    static common::log_limiter limit;
+    common::warn_limited(limit, "link", "history replays given up reason=\"no answer from layerd\" count={} timeout_ms={}",
+                         overdue.size(), cfg_.history_timeout_ms);
+    for (auto req : overdue) answer_history(req, history_answer{});
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now >= it->second.deadline) {

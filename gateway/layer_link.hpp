@@ -94,6 +94,9 @@ class layer_link final : public channel_layer {
     std::atomic<std::uint64_t> channel_sends{0};        // SENDs to one channel handed to ZeroMQ
     std::atomic<std::uint64_t> channel_sends_failed{0};  // ... that failed (refused, lost, no layerd, no answer)
     std::atomic<std::uint64_t> channel_sends_timed_out{0};  // ... of which: no answer within --send-timeout-ms
+    std::atomic<std::uint64_t> history_requests{0};   // HISTORY_GETs sent (replays asked for)
+    std::atomic<std::uint64_t> history_failed{0};     // replays not answered (no layerd, link lost, refused)
+    std::atomic<std::uint64_t> history_timed_out{0};  // ... of which: no answer within --history-timeout-ms
   };
 
   layer_link(const gateway_config& cfg, std::string gateway_id, hub& h);
@@ -140,6 +143,18 @@ class layer_link final : public channel_layer {
             std::uint32_t flags = 0);
   static constexpr std::size_t max_sends_outstanding = 100000;
 
+  // A room's replay (docs/protocol.md, History): HISTORY_GET to the
+  // group's owner. `done` runs once on hub thread 0; answered=false when
+  // no layerd is up, the link went down, layerd refused it, or it was not
+  // answered within --history-timeout-ms (a late answer is ignored).
+  struct history_answer {
+    bool answered = false;
+    bool complete = false;
+    std::vector<std::string> events;  // msgpack, oldest first
+  };
+  using history_callback = std::function<void(history_answer)>;
+  void history(std::string group, std::uint32_t count, std::string since, history_callback done);
+
   std::size_t links_up() const { return links_up_.load(std::memory_order_relaxed); }
   std::size_t links() const { return peers_.size(); }
   const stats& counters() const { return stats_; }
@@ -185,6 +200,13 @@ class layer_link final : public channel_layer {
     send_callback done;
     std::size_t peer;
   };
+  struct pending_history {
+    history_callback done;
+    clock::time_point deadline;
+    std::size_t peer;
+  };
+  // Runs and forgets the replay waiting for `request` (answered or failed); false when none does.
+  bool answer_history(std::uint64_t request, history_answer answer);
 
   // Runs `f` on thread 0: at once when called there, else posted.
   template <class F>
@@ -245,7 +267,8 @@ class layer_link final : public channel_layer {
   // group → channel → its user (presence; none for sockets without one)
   std::unordered_map<std::string, std::unordered_map<std::string, std::optional<proto::presence_user>>> members_;
   std::unordered_map<std::uint64_t, pending_join> pending_;
-  std::unordered_map<std::uint64_t, pending_send> sends_;  // SENDs waiting for ACK or ERROR (same request numbers)
+  std::unordered_map<std::uint64_t, pending_send> sends_;
+  std::unordered_map<std::uint64_t, pending_history> histories_;  // HISTORY_GETs waiting for HISTORY  // SENDs waiting for ACK or ERROR (same request numbers)
   // Each SEND's deadline, in request order (one timeout for all, so the
   // front is always the oldest); answered ones are skipped when they reach
   // the front.

@@ -68,6 +68,9 @@ po::options_description describe(gateway_config& cfg, std::string& listen) {
      "django routes: how long a handshake waits for a worker to accept or refuse before 503")
     ("worker-timeout-ms", field(cfg.worker_timeout_ms),
      "django routes: a worker process silent this long is gone; its sockets close with 1012")
+    ("history-timeout-ms", field(cfg.history_timeout_ms),
+     "a ?history= or ?since= replay layerd has not answered within this is given up: the socket gets its live "
+     "messages, and after since {\"type\":\"recovery\",\"complete\":false}")
     ("send-timeout-ms", field(cfg.send_timeout_ms),
      "django routes: a message to a worker that layerd has not answered this long fails (a connect 503, "
      "a browser message closes its socket with 1013)")
@@ -149,6 +152,9 @@ void check(gateway_config& cfg) {
   if (cfg.connect_timeout_ms < 100 || cfg.connect_timeout_ms > 600000) usage_error("--connect-timeout-ms must be 100..600000");
   if (cfg.worker_timeout_ms < 1000 || cfg.worker_timeout_ms > 600000) usage_error("--worker-timeout-ms must be 1000..600000");
   if (cfg.send_timeout_ms < 100 || cfg.send_timeout_ms > 600000) usage_error("--send-timeout-ms must be 100..600000");
+  if (cfg.history_timeout_ms < 100 || cfg.history_timeout_ms > 600000) {
+    usage_error("--history-timeout-ms must be 100..600000");
+  }
   if (cfg.layerds.empty()) usage_error("at least one --layerd is needed");
   if (!cfg.jwt_secret.empty() && !cfg.jwt_secret_file.empty()) usage_error("--jwt-secret and --jwt-secret-file exclude each other");
   if (!cfg.jwt_secret_file.empty()) {

@@ -17,6 +17,7 @@
 
 #include "gateway/close_reason.hpp"
 #include "gateway/gateway_config.hpp"
+#include "gateway/join_query.hpp"
 #include "gateway/origin_policy.hpp"
 #include "gateway/router.hpp"
 #include "gateway/token_auth.hpp"
@@ -66,6 +67,13 @@ struct gateway_stats {
   std::atomic<std::uint64_t> tls_handshakes{0};
   std::atomic<std::uint64_t> tls_failures{0};     // TLS handshakes that failed
   std::atomic<std::uint64_t> tls_plain_http{0};   // plain HTTP sent to the TLS port
+  // History (docs/protocol.md, History).
+  std::array<std::atomic<std::uint64_t>, join_query_refusal_count> join_query_refusals{};  // 400 by reason
+  std::atomic<std::uint64_t> history_replays{0};     // sockets that asked for a replay
+  std::atomic<std::uint64_t> history_replayed{0};    // messages replayed
+  std::atomic<std::uint64_t> history_duplicates{0};  // held live messages dropped: already replayed
+  std::atomic<std::uint64_t> history_unanswered{0};  // replays layerd did not answer (timeout, link lost, none up)
+  std::atomic<std::uint64_t> history_incomplete{0};  // recovery frames with complete=false
   // Django routes (docs/protocol.md, Part 3; docs/operations.md, Metrics).
   struct worker_counters {
     enum connect_outcome : std::uint8_t { accepted, refused, timeout, unavailable, connect_outcomes };

@@ -58,6 +58,26 @@ std::string metrics_text(const server_context& ctx) {
     const std::string label = "{reason=\"" + std::string(auth_refusal_name(static_cast<auth_refusal>(i))) + "\"}";
     metric("switchboard_gateway_auth_refusals_total", v(st.auth_refusals[i]), label.c_str());
   }
+  head("switchboard_gateway_history_query_refusals_total", "counter",
+       "WebSocket handshakes refused with 400 for a bad ?history= or ?since=, by reason.");
+  for (std::size_t i = 0; i < join_query_refusal_count; ++i) {
+    const std::string label =
+        "{reason=\"" + std::string(join_query_refusal_name(static_cast<join_query_refusal>(i))) + "\"}";
+    metric("switchboard_gateway_history_query_refusals_total", v(st.join_query_refusals[i]), label.c_str());
+  }
+  one("switchboard_gateway_history_replays_total", "counter", "Sockets that asked for a history replay.",
+      v(st.history_replays));
+  one("switchboard_gateway_history_replayed_total", "counter", "Messages replayed from room history.",
+      v(st.history_replayed));
+  one("switchboard_gateway_history_duplicates_dropped_total", "counter",
+      "Live messages held during a replay and dropped because the replay had them.", v(st.history_duplicates));
+  one("switchboard_gateway_history_unanswered_total", "counter",
+      "Replays layerd did not answer (none up, link lost, refused, or --history-timeout-ms passed).",
+      v(st.history_unanswered));
+  one("switchboard_gateway_history_incomplete_total", "counter",
+      "Recovery frames sent with complete=false.", v(st.history_incomplete));
+  one("switchboard_gateway_history_timeouts_total", "counter",
+      "HISTORY_GETs given up after --history-timeout-ms.", v(link.history_timed_out));
   head("switchboard_gateway_ws_checks_total", "counter",
        "POST /ws-check answers (a page asking whether its WebSocket handshake would be let in), by status.");
   for (std::size_t i = 0; i < ws_check_status_count; ++i) {

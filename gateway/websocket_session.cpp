@@ -13,6 +13,7 @@
 #include "common/logging.hpp"
 #include "common/names.hpp"
 #include "gateway/hub.hpp"
+#include "gateway/layer_link.hpp"
 #include "gateway/ws_handshake.hpp"
 
 namespace asio = boost::asio;
@@ -129,7 +130,60 @@ void websocket_session::on_accepted(std::string accept_key) {
   common::log("ws")->debug("connection open channel={} group={}", channel(), consumer_->group());
   do_write();
   do_wait_read();
-  if (close_after_accept_) close(*close_after_accept_);
+  if (close_after_accept_) return close(*close_after_accept_);
+  if (replay_.replay() && in_local_group_ && !consumer_->takes_events()) do_replay();
+}
+
+// A member now: live messages reach the socket and wait in the hold; the
+// HISTORY_GET leaves after the join, so layerd's read of the stream covers
+// everything up to where the live messages began (docs/protocol.md, History).
+void websocket_session::do_replay() {
+  hold_ = std::make_unique<replay_hold>(ctx_.cfg.send_queue_bytes);
+  ctx_.stats.history_replays.fetch_add(1, std::memory_order_relaxed);
+  auto ex = socket_.get_executor();
+  ctx_.link.history(consumer_->group(), replay_.count, replay_.since,
+                    [self = shared_from_this(), ex](layer_link::history_answer answer) {
+                      // On the link's thread (I/O thread 0): hop back to the session's own.
+                      asio::post(ex, [self, answer = std::move(answer)] {
+                        self->on_replay(answer.answered, answer.complete, answer.events);
+                      });
+                    });
+}
+
+void websocket_session::on_replay(bool answered, bool complete, const std::vector<std::string>& events) {
+  if (!hold_) return;
+  auto hold = std::move(hold_);
+  if (state_ != state::open) return;
+  if (!answered) {
+    ctx_.stats.history_unanswered.fetch_add(1, std::memory_order_relaxed);
+    static common::log_limiter limit;
+    common::warn_limited(limit, "ws", "history replay not answered channel={} group={}", channel(), consumer_->group());
+  }
+  std::optional<common::stream_id> last;
+  std::size_t count = 0;
+  bool cut = false;  // the send queue's bounds ended the replay early
+  constexpr std::size_t recovery_room = 128;  // kept free for the recovery frame
+  for (const auto& event : events) {
+    auto frame = replay_hold::replay_frame(event);
+    if (!frame) continue;  // layerd checked it; a stream entry it could not show is skipped
+    if (full_with(frame.value()->size() + recovery_room)) {
+      cut = true;
+      break;
+    }
+    if (auto id = replay_hold::frame_id(*frame.value())) last = id;
+    enqueue(std::move(frame.value()));
+    ++count;
+  }
+  ctx_.stats.history_replayed.fetch_add(count, std::memory_order_relaxed);
+  // The recovery frame closes the replay; the live lines held meanwhile follow.
+  if (!replay_.since.empty()) {
+    const bool whole = answered && complete && !cut;
+    if (!whole) ctx_.stats.history_incomplete.fetch_add(1, std::memory_order_relaxed);
+    enqueue(replay_hold::recovery_frame(whole, count));
+  }
+  std::size_t dropped = 0;
+  for (auto& f : hold->release(last, dropped)) enqueue(std::move(f));
+  ctx_.stats.history_duplicates.fetch_add(dropped, std::memory_order_relaxed);
 }
 
 void websocket_session::do_wait_read() {
@@ -248,6 +302,14 @@ bool websocket_session::take_token() {
 // reads, however slowly, keeps its connection and gets what fits, in
 // order; its memory stays within the queue's bounds.
 void websocket_session::send(std::shared_ptr<const std::string> frame) {
+  if (hold_ && state_ == state::open) {  // a replay is under way: after it
+    if (!hold_->hold(std::move(frame))) drop();
+    return;
+  }
+  enqueue(std::move(frame));
+}
+
+void websocket_session::enqueue(std::shared_ptr<const std::string> frame) {
   if (state_ == state::closing || state_ == state::closed) return;
   if (full_with(frame->size())) {
     const auto now = clock::now();

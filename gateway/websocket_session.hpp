@@ -44,6 +44,8 @@
 #include "gateway/close_reason.hpp"
 #include "gateway/consumer.hpp"
 #include "gateway/event_delivery.hpp"
+#include "gateway/join_query.hpp"
+#include "gateway/replay_hold.hpp"
 #include "gateway/server_context.hpp"
 #include "gateway/tls_socket.hpp"
 #include "gateway/ws_frame.hpp"
@@ -56,6 +58,10 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
 
   websocket_session(std::unique_ptr<consumer> c, server_context& ctx, std::size_t thread);
   ~websocket_session();
+
+  // Before run(): the handshake asked for a history replay (join_query.hpp),
+  // which starts once the socket is open and a member (docs/protocol.md, History).
+  void set_replay(const join_query& q) { replay_ = q; }
 
   // Registers with the hub and lets the consumer join; `joined(ok, why)`
   // runs on this session's thread, unless the session closed meanwhile.
@@ -101,6 +107,11 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   enum class state : std::uint8_t { joining, open, closing, closed };
 
   void on_accepted(std::string accept_key);
+  // The history replay: asked for once open, answered on this thread.
+  void do_replay();
+  void on_replay(bool answered, bool complete, const std::vector<std::string>& events);
+  // Queues a frame past the replay's hold (the queue bounds still apply).
+  void enqueue(std::shared_ptr<const std::string> frame);
   void do_wait_read();
   void on_readable(boost::system::error_code ec);
   void process(unsigned char* data, std::size_t n);
@@ -129,6 +140,8 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   std::unique_ptr<tls_socket> tls_;
   std::unique_ptr<consumer> consumer_;
   server_context& ctx_;
+  join_query replay_;
+  std::unique_ptr<replay_hold> hold_;  // while a replay is under way: live frames wait here
   std::uint64_t conn_ = 0;
   std::vector<std::shared_ptr<const std::string>> out_;       // queued
   std::vector<std::shared_ptr<const std::string>> inflight_;  // being written

@@ -21,8 +21,9 @@ layer_server::layer_server(layerd_config cfg)
       pending_(cfg_, ring_, peers_),
       presence_(cfg_, peers_),
       bridge_(cfg_, ring_, peers_, pending_),
-      router_(cfg_, peers_, members_, bridge_),
-      metrics_(peers_, router_, members_, bridge_, ring_),
+      history_(cfg_, ring_),
+      router_(cfg_, peers_, members_, bridge_, history_),
+      metrics_(peers_, router_, members_, bridge_, ring_, history_),
       api_(cfg_, ring_, members_, router_, bridge_, metrics_) {
   members_.attach(pending_);
   members_.attach(presence_);
@@ -71,8 +72,13 @@ void layer_server::run() {
   auto log = common::log("layerd");
   std::string hosts;
   for (std::size_t i = 0; i < ring_.size(); ++i) hosts.append(i ? "," : "").append(common::describe(ring_.at(i).url));
-  log->info("layerd ready id={} bind={} redis={} shards={} prefix={}", cfg_.id, endpoint(), hosts, ring_.size(),
-            cfg_.prefix);
+  std::string history;
+  for (const auto& h : cfg_.history) {
+    history.append(history.empty() ? "" : ", ").append(h.pattern + " " + std::to_string(h.maxlen) + " " +
+                                                         std::to_string(h.ttl_s) + "s");
+  }
+  log->info("layerd ready id={} bind={} redis={} shards={} prefix={} history=\"{}\"", cfg_.id, endpoint(), hosts,
+            ring_.size(), cfg_.prefix, history.empty() ? "off" : history);
   common::notify_ready("serving " + endpoint());
   while (!stop_.load()) {
     if (reload_.exchange(false) && on_reload) on_reload();
@@ -107,6 +113,7 @@ void layer_server::tick(clock::time_point now) {
   router_.tick(now);
   next_presence_ = presence_.tick(now);
   bridge_.tick(now);
+  history_.tick(now);
   if (now >= next_refresh_) {
     next_refresh_ = now + std::chrono::seconds(cfg_.refresh_interval_s);
     std::vector<bool> up(ring_.size());

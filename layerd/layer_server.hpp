@@ -8,6 +8,7 @@
 // peers (socket, liveness), router (peer protocol, fan-out), membership
 // (memory + Redis mirror + group hooks), pending_notifications (a hook),
 // django_bridge (channels_redis inboxes), api_operations (HTTP API) and
+// room_history (a room's recent messages, stamped before the fan-out) and
 // metrics_text (/metrics).
 //
 // Threading: construct anywhere; run() on one thread; request_stop(),
@@ -31,6 +32,7 @@
 #include "layerd/pending_notifications.hpp"
 #include "layerd/presence.hpp"
 #include "layerd/redis_ring.hpp"
+#include "layerd/room_history.hpp"
 #include "layerd/router.hpp"
 
 namespace sb::layerd {
@@ -71,6 +73,7 @@ class layer_server {
   pending_notifications pending_;
   presence presence_;
   django_bridge bridge_;
+  room_history history_;
   router router_;
   metrics_text metrics_;
   api_operations api_;

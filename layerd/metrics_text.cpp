@@ -43,6 +43,13 @@ std::string metrics_text::render() const {
   add("switchboard_layerd_django_send_copies_total", "counter", "Extra copies of sends written on every Redis host (a django: route's connects, one per host beyond the first).", b.copies);
   add("switchboard_layerd_django_full_total", "counter", "Django inboxes found at capacity: a group_send skipped them, a send was refused with channel_full.", b.inbox_full);
   add("switchboard_layerd_django_backlog_dropped_total", "counter", "group_sends to Django consumers dropped because the group's backlog waiting for Redis was full (Redis slow).", b.backlog_dropped);
+  const auto& h = history_.counters();
+  add("switchboard_layerd_history_stored_total", "counter", "Chat messages added to their room's history stream.", h.stored);
+  add("switchboard_layerd_history_store_failed_total", "counter", "Chat messages stamped but not kept in history (Redis away or refusing the id, or an event at the size bound).", h.store_failed);
+  add("switchboard_layerd_history_waited_total", "counter", "Sends that waited for their room's last history id (the first send after start or SYNC).", h.waited);
+  add("switchboard_layerd_history_clock_only_total", "counter", "Waits for a room's last history id given up (no answer in time, or too many waiting): ids from the clock alone.", h.clock_only);
+  add("switchboard_layerd_history_reads_total", "counter", "HISTORY_GETs answered from a history stream.", h.reads);
+  add("switchboard_layerd_history_reads_failed_total", "counter", "HISTORY_GETs Redis could not answer (answered complete=false).", h.reads_failed);
   add("switchboard_layerd_redis_up", "gauge", "1 when the link to every Redis host is connected.", ring_.all_connected() ? 1 : 0);
   add("switchboard_layerd_redis_commands_total", "counter", "Redis commands sent.", rs.commands);
   add("switchboard_layerd_redis_errors_total", "counter", "Redis error replies.", rs.errors);

@@ -15,6 +15,7 @@
 #include "layerd/membership.hpp"
 #include "layerd/peers.hpp"
 #include "layerd/redis_ring.hpp"
+#include "layerd/room_history.hpp"
 #include "layerd/router.hpp"
 
 namespace sb::layerd {
@@ -22,8 +23,8 @@ namespace sb::layerd {
 class metrics_text {
  public:
   metrics_text(const peers& peers, const router& router, const membership& members, const django_bridge& bridge,
-               const redis_ring& ring)
-      : peers_(peers), router_(router), members_(members), bridge_(bridge), ring_(ring) {}
+               const redis_ring& ring, const room_history& history)
+      : peers_(peers), router_(router), members_(members), bridge_(bridge), ring_(ring), history_(history) {}
 
   std::string render() const;
 
@@ -33,6 +34,7 @@ class metrics_text {
   const membership& members_;
   const django_bridge& bridge_;
   const redis_ring& ring_;
+  const room_history& history_;
 };
 
 }  // namespace sb::layerd

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <sstream>
 
 #include <boost/asio/ip/address.hpp>
 
@@ -66,7 +67,50 @@ void warn_repeated_hosts(const std::vector<common::redis_url>& hosts) {
   }
 }
 
+// A positive count within int, digits only.
+std::optional<long long> positive(const std::string& s, long long max) {
+  if (s.empty() || s.size() > 12) return std::nullopt;
+  long long v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  if (v <= 0 || v > max) return std::nullopt;
+  return v;
+}
+
 }  // namespace
+
+common::result<std::optional<history_setting>> parse_history_setting(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  if (words.size() == 1 && words[0] == "off") return std::optional<history_setting>{};
+  if (words.size() != 3) return common::error{"must be 'PATTERN MAXLEN TTL' or 'off', got \"" + text + "\""};
+  history_setting h;
+  h.pattern = words[0];
+  const auto maxlen = positive(words[1], 1'000'000);
+  if (!maxlen) return common::error{"MAXLEN must be a whole number from 1 to 1000000, got \"" + words[1] + "\""};
+  h.maxlen = static_cast<int>(*maxlen);
+  std::string ttl = words[2];
+  long long unit = 1;
+  if (!ttl.empty()) {
+    switch (ttl.back()) {
+      case 's': unit = 1; ttl.pop_back(); break;
+      case 'm': unit = 60; ttl.pop_back(); break;
+      case 'h': unit = 3600; ttl.pop_back(); break;
+      case 'd': unit = 86400; ttl.pop_back(); break;
+      default: break;
+    }
+  }
+  const auto seconds = positive(ttl, 365LL * 86400 * 10);
+  if (!seconds || *seconds * unit > 365LL * 86400 * 10) {
+    return common::error{"TTL must be a positive number of seconds (or with s, m, h, d) up to 10 years, got \"" +
+                         words[2] + "\""};
+  }
+  h.ttl_s = static_cast<int>(*seconds * unit);
+  return std::optional<history_setting>{h};
+}
 
 bool is_loopback_endpoint(const std::string& endpoint) {
   if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
@@ -111,6 +155,10 @@ po::options_description describe_options() {
     ("pending-max", po::value<int>()->default_value(c.pending_max),
      "notify events kept per notification_* group for clients that connect later")
     ("pending-age", po::value<int>()->default_value(c.pending_age_s), "seconds a pending notification is kept")
+    ("history", po::value<std::vector<std::string>>()->composing()->default_value({"chat_* 100 24h"}, "chat_* 100 24h"),
+     "'PATTERN MAXLEN TTL': keep about MAXLEN recent messages of the groups whose name matches the glob PATTERN "
+     "in a Redis Stream that expires TTL (seconds, or 30m, 24h, 7d) after its last message; repeat, first match "
+     "wins; 'off' keeps none")
     ("presence-debounce-ms", po::value<int>()->default_value(c.presence_debounce_ms),
      "presence: a group's joins and leaves are sent at most once per this window, as its net change (0: at once)")
     ("presence-list-max", po::value<int>()->default_value(c.presence_list_max),
@@ -166,6 +214,17 @@ layerd_options parse_options(int argc, char** argv, const po::options_descriptio
   if (c.expiry_s <= 0 || c.capacity <= 0) fail("--expiry and --capacity must be positive");
   if (c.group_expiry_s <= 0 || c.refresh_interval_s <= 0 || c.gateway_timeout_ms <= 0) {
     fail("--group-expiry, --refresh-interval and --gateway-timeout-ms must be positive");
+  }
+  c.history.clear();
+  const auto history = repeated(vm, "history");
+  for (const auto& spec : history) {
+    auto h = parse_history_setting(spec);
+    if (!h) fail("--history " + h.error_text());
+    if (!h.value()) {
+      if (history.size() > 1) fail("--history off cannot be combined with patterns");
+      continue;
+    }
+    c.history.push_back(*h.value());
   }
   for (const auto& spec : repeated(vm, "channel-capacity")) c.channel_capacity.push_back(capacity_spec(spec));
   for (const auto& secret : repeated(vm, "symmetric-encryption-key")) c.encryption_keys.push_back(fernet::derive(secret));

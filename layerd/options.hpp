@@ -19,9 +19,19 @@
 #include "common/host_port.hpp"
 #include "common/limits.hpp"
 #include "common/redis_url.hpp"
+#include "common/result.hpp"
 #include "layerd/fernet.hpp"
 
 namespace sb::layerd {
+
+// Room history for the groups whose name matches `pattern` (a glob, as
+// layerd/channels_wire.hpp's glob_match): at most about `maxlen` messages,
+// the stream expiring `ttl_s` after its last message (room_history.hpp).
+struct history_setting {
+  std::string pattern;
+  int maxlen = 100;
+  int ttl_s = 86400;
+};
 
 // What the layer server needs.
 struct layerd_config {
@@ -42,6 +52,8 @@ struct layerd_config {
   // to each new member of the group first.
   int pending_max = 100;
   int pending_age_s = 86400;
+  // Room history settings, first match wins; empty: history off.
+  std::vector<history_setting> history{history_setting{"chat_*", 100, 86400}};
   // Presence (layerd/presence.hpp): changes to a group's users are sent
   // at most once per presence_debounce_ms, as the window's net change;
   // above presence_list_max users only counts are sent.
@@ -70,6 +82,10 @@ struct layerd_options {
 // Whether a ZeroMQ endpoint can only be reached from this host: tcp:// on
 // 127.0.0.0/8, ::1 or localhost, and every ipc:// and inproc://.
 bool is_loopback_endpoint(const std::string& endpoint);
+
+// One --history value: "PATTERN MAXLEN TTL" (TTL in seconds, or with a
+// suffix s, m, h or d), or "off" (nullopt). Errors name what is wrong.
+common::result<std::optional<history_setting>> parse_history_setting(const std::string& text);
 
 // The option table, defaults read from layerd_options{}.
 boost::program_options::options_description describe_options();

@@ -1,6 +1,8 @@
 // router.cpp — see router.hpp.
 #include "layerd/router.hpp"
 
+#include <algorithm>
+#include <memory>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -19,8 +21,9 @@ namespace sb::layerd {
 
 namespace lim = common::limits;
 
-router::router(const layerd_config& cfg, peers& peers, membership& members, django_bridge& bridge)
-    : cfg_(cfg), peers_(peers), members_(members), bridge_(bridge) {}
+router::router(const layerd_config& cfg, peers& peers, membership& members, django_bridge& bridge,
+               room_history& history)
+    : cfg_(cfg), peers_(peers), members_(members), bridge_(bridge), history_(history) {}
 
 void router::on_readable() {
   // Drain a bounded batch so Redis and timers get their turn.
@@ -53,7 +56,13 @@ void router::on_readable() {
 void router::flush_acks() {
   // One SEND_ACK per gateway per batch, never one per message: the batch's
   // fan-outs are all with ZeroMQ by now (docs/protocol.md, SEND_ACK).
-  for (const auto& [peer, seq] : acks_) peers_.reply(peer, proto::send_ack{seq});
+  for (const auto& [peer, seq] : acks_) {
+    if (auto h = held_acks_.find(peer); h != held_acks_.end()) {
+      h->second.seq = std::max(h->second.seq, seq);  // goes when its waiting sends are out
+      continue;
+    }
+    peers_.reply(peer, proto::send_ack{seq});
+  }
   acks_.clear();
 }
 
@@ -97,6 +106,10 @@ void router::handle(const std::string& peer, std::uint8_t kind, std::string_view
     return;
   }
   if (auto* s = std::get_if<proto::send>(&m)) return on_send(peer, *s);
+  if (auto* h = std::get_if<proto::history_get>(&m)) {
+    if (!may_publish) return reject(peer, h->request, "unknown_gateway", "send HELLO first");
+    return on_history_get(peer, *h);
+  }
   // welcome, deliver, error, ack are layerd → gateway only.
   ++stats_.malformed;
   static common::log_limiter limit_2;
@@ -155,7 +168,18 @@ void router::on_group_send(const std::string& peer, const proto::group_send& s) 
   if (!common::is_valid_group_name(s.group)) return reject(peer, 0, "bad_name", "invalid group name");
   auto type = common::event_type(s.event);
   if (!type) return refuse_event(peer, "group_send", s.group, type.error_text());
-  group_send(s.group, s.event, type.value(), s.id != 0 ? peer : std::string(), s.id);
+  const bool acked = s.seq != 0 && peers_.is_gateway(peer);
+  group_send(s.group, s.event, type.value(), s.id != 0 ? peer : std::string(), s.id, acked ? peer : std::string());
+}
+
+void router::on_history_get(const std::string& peer, const proto::history_get& h) {
+  if (!common::is_valid_group_name(h.group)) return reject(peer, h.request, "bad_name", "invalid group name");
+  const std::uint64_t request = h.request;
+  if (!history_.setting_for(h.group)) return peers_.reply(peer, proto::history{request, false, {}});
+  history_.read(h.group, h.count, h.since, [this, peer, request](bool complete, std::vector<std::string> events) {
+    if (!peers_.is_gateway(peer) && !peers_.is_client(peer)) return;  // gone meanwhile
+    peers_.reply(peer, proto::history{request, complete, std::move(events)});
+  });
 }
 
 void router::refuse_event(const std::string& peer, const char* what, const std::string& to, const std::string& why,
@@ -268,6 +292,9 @@ void router::on_sync(const std::string& peer, const proto::sync& s) {
   }
   const std::unordered_set<std::string> moved(s.moved.begin(), s.moved.end());
   const auto diff = members_.sync(peer, groups, common::unix_now(), moved);
+  // Ownership changed somewhere: a group that moved here may have ids from
+  // its former owner's clock in its stream.
+  history_.forget_ids();
   if (presence_) presence_->clear_expected();
   common::log("layerd")->info("gateway synced gateway={} groups={} added={} removed={} moved_away={}", peer,
                               groups.size(), diff.added.size(), diff.removed.size(), moved.size());
@@ -280,9 +307,30 @@ void router::on_presence_get(const std::string& peer, const proto::presence_get&
 }
 
 void router::group_send(const std::string& group, const std::string& event, const std::string& type,
-                        const std::string& origin, std::uint64_t id) {
+                        const std::string& origin, std::uint64_t id, const std::string& ack_of) {
   const auto t0 = clock::now();
   ++stats_.group_sends;
+  const history_setting* kept = room_history::keeps(type) ? history_.setting_for(group) : nullptr;
+  if (!kept) return fan_out(group, event, type, origin, id, t0);
+  // Set when this send waits (and so counts in held_acks_).
+  auto held = std::make_shared<bool>(false);
+  auto then = [this, group, type, origin, id, ack_of, t0, held](const std::string& stamped) {
+    fan_out(group, stamped, type, origin, id, t0);
+    if (!*held) return;
+    auto h = held_acks_.find(ack_of);
+    if (h == held_acks_.end() || --h->second.waiting > 0) return;
+    if (h->second.seq != 0 && peers_.is_gateway(ack_of)) peers_.reply(ack_of, proto::send_ack{h->second.seq});
+    held_acks_.erase(h);
+  };
+  const bool now = history_.send(group, *kept, event, std::move(then));
+  if (!now && !ack_of.empty()) {
+    ++held_acks_[ack_of].waiting;
+    *held = true;
+  }
+}
+
+void router::fan_out(const std::string& group, const std::string& event, std::string_view type,
+                     const std::string& origin, std::uint64_t id, clock::time_point t0) {
   if (const auto* members = members_.find(group)) {
     // One message per gateway, encoded once: each gateway delivers to its
     // own members of the group, so this costs O(gateways) whatever the
@@ -322,6 +370,7 @@ void router::forget_gateway(const std::string& gateway, const char* why) {
                               removed, why, cfg_.gateway_timeout_ms);
   peers_.forget_gateway(gateway);
   acks_.erase(gateway);
+  held_acks_.erase(gateway);
 }
 
 }  // namespace sb::layerd

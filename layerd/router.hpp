@@ -29,6 +29,7 @@
 #include "layerd/membership.hpp"
 #include "layerd/options.hpp"
 #include "layerd/peers.hpp"
+#include "layerd/room_history.hpp"
 #include "layerd/presence.hpp"
 #include "proto/messages.hpp"
 
@@ -52,7 +53,7 @@ class router {
     double latency_sum_us = 0;
   };
 
-  router(const layerd_config& cfg, peers& peers, membership& members, django_bridge& bridge);
+  router(const layerd_config& cfg, peers& peers, membership& members, django_bridge& bridge, room_history& history);
 
   // The socket is readable: handles a bounded batch of messages.
   void on_readable();
@@ -61,8 +62,12 @@ class router {
   // A checked group_send (from a peer or the HTTP API). origin and id (a
   // gateway's run id and its number for the send) go into the GROUP_DELIVER
   // so receiving gateways can drop a duplicate re-sent after a failover.
+  // A chat message to a group with history on is stamped with its id first
+  // (room_history.hpp), which may wait for one Redis round trip; then
+  // `ack_of` (a gateway whose numbered send this is) gets no SEND_ACK
+  // until the fan-out is done.
   void group_send(const std::string& group, const std::string& event, const std::string& type,
-                  const std::string& origin = {}, std::uint64_t id = 0);
+                  const std::string& origin = {}, std::uint64_t id = 0, const std::string& ack_of = {});
   // A checked send() to one channel (from a peer or the HTTP API): a live
   // gateway's socket gets a DELIVER; any other valid channel except a gone
   // Switchboard one is written to its channels_redis inbox (django_bridge).
@@ -93,6 +98,10 @@ class router {
   void on_group_send(const std::string& peer, const proto::group_send& s);
   void on_send(const std::string& peer, const proto::send& s);
   void on_sync(const std::string& peer, const proto::sync& s);
+  void on_history_get(const std::string& peer, const proto::history_get& h);
+  // The fan-out itself: one GROUP_DELIVER per gateway, Django, the hooks.
+  void fan_out(const std::string& group, const std::string& event, std::string_view type, const std::string& origin,
+               std::uint64_t id, clock::time_point t0);
   void on_presence_get(const std::string& peer, const proto::presence_get& g);
   // A member-changing message from a peer that is not a gateway.
   void refuse_non_gateway(const std::string& peer, std::uint64_t request);
@@ -108,8 +117,17 @@ class router {
   peers& peers_;
   membership& members_;
   django_bridge& bridge_;
+  room_history& history_;
   presence* presence_ = nullptr;
   stats stats_;
+  // Gateways with numbered sends waiting for their history id: their
+  // SEND_ACK (the highest seq handled) waits until none is left, as the
+  // ack says every send up to it is fanned out (docs/protocol.md, SEND_ACK).
+  struct held_ack {
+    std::size_t waiting = 0;
+    std::uint64_t seq = 0;
+  };
+  std::unordered_map<std::string, held_ack> held_acks_;
   std::unordered_map<std::string, std::uint64_t> acks_;  // gateway → highest seq handled this batch
   // A client's SENDs waiting for Redis, and the HEARTBEATs it sent after
   // them: each HEARTBEAT is answered only once every SEND before it is, so

@@ -5,6 +5,7 @@
 
 #include "common/limits.hpp"
 #include "common/msgpack_write.hpp"
+#include "common/stream_id.hpp"
 
 namespace sb::proto {
 namespace {
@@ -96,6 +97,20 @@ struct encoder {
   void operator()(const send_ack& m) {
     pk.pack_array(1);
     pk.pack(m.seq);
+  }
+  void operator()(const history_get& m) {
+    pk.pack_array(4);
+    pk.pack(m.request);
+    pack_str(pk, m.group);
+    pk.pack(m.count);
+    pack_str(pk, m.since);
+  }
+  void operator()(const history& m) {
+    pk.pack_array(3);
+    pk.pack(m.request);
+    pk.pack(m.complete);
+    pk.pack_array(static_cast<std::uint32_t>(m.events.size()));
+    for (const auto& e : m.events) pack_bin(pk, e);
   }
   void operator()(const presence_get& m) {
     pk.pack_array(2);
@@ -259,6 +274,24 @@ message decode_object(kind k, const msgpack::object& o) {
       const auto& a = as_array(o, 1, "send_ack");
       return send_ack{as_uint(a.ptr[0], "seq")};
     }
+    case kind::history_get: {
+      const auto& a = as_array(o, 4, "history_get");
+      history_get h{as_uint(a.ptr[0], "request"), as_str(a.ptr[1], "group"), as_u32(a.ptr[2], "count"),
+                    as_str(a.ptr[3], "since")};
+      if (h.count > common::limits::max_history_count) throw bad("count is over the history bound");
+      if (!h.since.empty() && !common::parse_stream_id(h.since)) throw bad("since is not a <ms>-<seq> id");
+      return h;
+    }
+    case kind::history: {
+      const auto& a = as_array(o, 3, "history");
+      if (a.ptr[1].type != msgpack::type::BOOLEAN) throw bad("complete is not a boolean");
+      const auto& events = as_array(a.ptr[2], 0, "events");
+      if (events.size > common::limits::max_history_count) throw bad("events are over the history bound");
+      history h{as_uint(a.ptr[0], "request"), a.ptr[1].via.boolean, {}};
+      h.events.reserve(events.size);
+      for (std::uint32_t i = 0; i < events.size; ++i) h.events.push_back(as_bin(events.ptr[i], "event"));
+      return h;
+    }
     case kind::sync: {
       const auto& a = as_array(o, 0, "sync");
       sync s;
@@ -316,7 +349,8 @@ kind kind_of(const message& m) {
   static constexpr kind kinds[] = {kind::hello,     kind::welcome, kind::group_add, kind::group_discard,
                                    kind::group_send, kind::send,    kind::heartbeat, kind::deliver,
                                    kind::error,      kind::ack,     kind::sync,      kind::group_deliver,
-                                   kind::send_ack,  kind::presence_get, kind::presence_state};
+                                   kind::send_ack,   kind::history_get, kind::history,   kind::presence_get,
+                                   kind::presence_state};
   return kinds[m.index()];
 }
 
@@ -336,11 +370,7 @@ std::string encode(const message& m) {
 }
 
 common::result<message> decode(std::uint8_t kind_byte, std::string_view body) {
-  const bool known = (kind_byte >= static_cast<std::uint8_t>(kind::hello) &&
-                      kind_byte <= static_cast<std::uint8_t>(kind::send_ack)) ||
-                     kind_byte == static_cast<std::uint8_t>(kind::presence_get) ||
-                     kind_byte == static_cast<std::uint8_t>(kind::presence_state);
-  if (!known) {
+  if (kind_byte < static_cast<std::uint8_t>(kind::hello) || kind_byte > static_cast<std::uint8_t>(kind::presence_state)) {
     return common::error{"unknown message kind " + std::to_string(kind_byte)};
   }
   if (body.size() > common::limits::max_proto_body) return common::error{"message body too large"};

@@ -32,7 +32,8 @@ enum class kind : std::uint8_t {
   sync = 11,          // gateway → layerd: [[group, [channel...], moved?, [user|nil...]?]...] — all of the sender's members in groups this layerd owns (users since 1.4)
   group_deliver = 12, // layerd → gateway: [group, event, origin, id] — to every member of the group on that gateway
   send_ack = 13,      // layerd → gateway: [seq] — every GROUP_SEND up to seq on this link is fanned out (1.2)
-  // 14, 15: HISTORY_GET / HISTORY (docs/protocol.md)
+  history_get = 14,   // gateway → layerd: [request, group, count, since] (1.4) — a room's recent messages
+  history = 15,       // layerd → gateway: [request, complete, [event...]] (1.4) — the answer, oldest first
   presence_get = 16,   // gateway or client → layerd (the group's owner): [request, group] (1.4)
   presence_state = 17, // layerd → peer: [request, count, [[id, name, guest]...], truncated] (1.4)
 };
@@ -147,6 +148,25 @@ struct send_ack {
   std::uint64_t seq = 0;
 };
 
+// Since 1.4: a room's recent messages from its history stream (the group's
+// owner answers; docs/protocol.md, History). since non-empty: every message
+// after that id (at most count); else the last `count`. count is at most
+// limits::max_history_count; a since that is no `<ms>-<seq>` id is refused.
+struct history_get {
+  std::uint64_t request = 0;
+  std::string group;
+  std::uint32_t count = 0;
+  std::string since{};
+};
+// The answer: the stored events (msgpack maps with "id" and "ts"), oldest
+// first. complete=false: since's successor is no longer in the stream (or
+// history is off for the group, or the reply was cut at a bound).
+struct history {
+  std::uint64_t request = 0;
+  bool complete = false;
+  std::vector<std::string> events{};
+};
+
 // Who is in a group (1.4), asked of its owner by a gateway's HTTP API or
 // switchboard-cli; answered by PRESENCE_STATE with the same request.
 struct presence_get {
@@ -163,7 +183,8 @@ struct presence_state {
 };
 
 using message = std::variant<hello, welcome, group_add, group_discard, group_send, send, heartbeat, deliver,
-                             error, ack, sync, group_deliver, send_ack, presence_get, presence_state>;
+                             error, ack, sync, group_deliver, send_ack, history_get, history, presence_get,
+                             presence_state>;
 
 kind kind_of(const message& m);
 const char* kind_name(std::uint8_t k);

@@ -3,8 +3,8 @@
 // Arbitrary bytes, split into arbitrary chunks as TCP may deliver them, go
 // through what http_session does with a request before any route is
 // served: the request-line check, Beast's parser with the gateway's header
-// and body limits, the header checks, then the WebSocket upgrade checks and
-// the room-name decoding of the target. Nothing may crash, read out of
+// and body limits, the header checks, then the WebSocket upgrade checks, the
+// history query and the room-name decoding of the target. Nothing may crash, read out of
 // bounds, or let a part over its limit through.
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +16,7 @@
 
 #include "common/limits.hpp"
 #include "common/names.hpp"
+#include "gateway/join_query.hpp"
 #include "gateway/request_checks.hpp"
 #include "gateway/ws_handshake.hpp"
 
@@ -24,6 +25,9 @@ namespace http = boost::beast::http;
 namespace {
 
 void route_target(std::string_view target) {
+  // ?history= and ?since=: a replay within the bound, or a refusal with a reason.
+  const auto q = sb::gateway::parse_join_query(target);
+  if (q.refusal ? q.replay() || q.detail.empty() : q.count > sb::common::limits::max_history_count) std::abort();
   std::string_view path = target.substr(0, target.find('?'));
   const auto slash = path.find('/', 1);
   if (slash == std::string_view::npos) return;

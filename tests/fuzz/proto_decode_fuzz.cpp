@@ -11,7 +11,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  auto m = sb::proto::decode(data[0] % 14, std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
+  auto m = sb::proto::decode(data[0] % 18, std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
   if (m) (void)sb::proto::encode(m.value());  // whatever decodes must encode again
   return 0;
 }

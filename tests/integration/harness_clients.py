@@ -108,10 +108,11 @@ async def recv_until(ws, pred, timeout: float = 5.0, limit: int = 100000):
 
 
 # What the gateway stamps on a chat frame beside "message" (docs/protocol.md,
-# Identity): the sender's user, and a history id and time. The seed's page
+# Identity): the sender's user, and a history id and time (and "history"
+# on a replayed line, docs/protocol.md, History). The seed's page
 # reads only "message"; a test that compares whole frames of the seed's
 # form compares what that page sees.
-STAMPED = ("user", "id", "ts")
+STAMPED = ("user", "id", "ts", "history")
 
 
 def seed_view(frame):

@@ -34,6 +34,16 @@ class owned_reply {
     p->reply_.len = p->text_.size();
     return p;
   }
+  static ptr nil() {
+    ptr p(new owned_reply);
+    p->reply_.type = REDIS_REPLY_NIL;
+    return p;
+  }
+  static ptr error(std::string s) {
+    ptr p = string(std::move(s));
+    p->reply_.type = REDIS_REPLY_ERROR;
+    return p;
+  }
   static ptr array(std::vector<ptr> items) {
     ptr p(new owned_reply);
     p->items_ = std::move(items);

@@ -21,8 +21,9 @@ class MetricsText : public ::testing::Test {
   membership members{redis, cfg.prefix, cfg.group_expiry_s};
   pending_notifications pending{cfg, redis, peers_};
   django_bridge bridge{cfg, redis, peers_, pending};
-  router routes{cfg, peers_, members, bridge};
-  metrics_text metrics{peers_, routes, members, bridge, ring};
+  room_history history{cfg, redis};
+  router routes{cfg, peers_, members, bridge, history};
+  metrics_text metrics{peers_, routes, members, bridge, ring, history};
 };
 
 TEST_F(MetricsText, ABacklogDropCountsAsABacklogDropNotAsAFullInbox) {
@@ -54,8 +55,9 @@ TEST(MetricsTextSentinel, ShowsEachSentinelShardsMasterSwitchesAndSentinels) {
   membership members{redis, cfg.prefix, cfg.group_expiry_s};
   pending_notifications pending{cfg, redis, peers_};
   django_bridge bridge{cfg, redis, peers_, pending};
-  router routes{cfg, peers_, members, bridge};
-  metrics_text metrics{peers_, routes, members, bridge, ring};
+  room_history history{cfg, redis};
+  router routes{cfg, peers_, members, bridge, history};
+  metrics_text metrics{peers_, routes, members, bridge, ring, history};
   const std::string text = metrics.render();
   const std::string shard = R"({shard="1",address="mymaster@127.0.0.1:2,127.0.0.1:3/4")";
   EXPECT_NE(text.find("\nswitchboard_layerd_redis_master_switches_total 0\n"), std::string::npos) << text;

@@ -67,5 +67,33 @@ TEST(LayerdOptions, OnlyLoopbackEndpointsCountAsLoopback) {
   }
 }
 
+TEST(LayerdOptions, HistoryDefaultsToChatRoomsAndTakesPatternsInOrderOrOff) {
+  const auto d = parse({});
+  ASSERT_EQ(d.layer.history.size(), 1u);
+  EXPECT_EQ(d.layer.history[0].pattern, "chat_*");
+  EXPECT_EQ(d.layer.history[0].maxlen, 100);
+  EXPECT_EQ(d.layer.history[0].ttl_s, 86400);
+  const auto o = parse({"--history", "chat_vip* 500 7d", "--history", "chat_* 50 30m"});
+  ASSERT_EQ(o.layer.history.size(), 2u);
+  EXPECT_EQ(o.layer.history[0].pattern, "chat_vip*");
+  EXPECT_EQ(o.layer.history[0].ttl_s, 7 * 86400);
+  EXPECT_EQ(o.layer.history[1].maxlen, 50);
+  EXPECT_EQ(o.layer.history[1].ttl_s, 1800);
+  EXPECT_TRUE(parse({"--history", "off"}).layer.history.empty());
+}
+
+TEST(LayerdOptions, ABadHistoryValueIsRefusedWithWhatIsWrong) {
+  for (const char* bad : {"chat_*", "chat_* 100", "chat_* 0 1h", "chat_* -5 1h", "chat_* 100 0", "chat_* 100 1w",
+                          "chat_* ten 1h", "chat_* 100 1h extra", "chat_* 2000000 1h", "chat_* 100 99999999999h"}) {
+    auto r = parse_history_setting(bad);
+    EXPECT_FALSE(r) << bad;
+  }
+  EXPECT_EXIT(parse({"--history", "chat_* 0 1h"}), ::testing::ExitedWithCode(2), "--history MAXLEN");
+  EXPECT_EXIT(parse({"--history", "off", "--history", "chat_* 1 1h"}), ::testing::ExitedWithCode(2), "off");
+  auto ok = parse_history_setting("chat_* 100 90");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok.value()->ttl_s, 90);
+}
+
 }  // namespace
 }  // namespace sb::layerd

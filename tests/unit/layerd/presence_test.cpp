@@ -82,7 +82,8 @@ class LayerdPresence : public ::testing::Test {
   pending_notifications pending{cfg, redis, peers_};
   presence pres{cfg, peers_};
   django_bridge bridge{cfg, redis, peers_, pending};
-  router routes{cfg, peers_, members, bridge};
+  room_history history{cfg, redis};
+  router routes{cfg, peers_, members, bridge, history};
   test_gateway gw{peers_.endpoint(), "gw1"};
 };
 

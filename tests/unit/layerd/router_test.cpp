@@ -45,7 +45,8 @@ class LayerdRouter : public ::testing::Test {
   membership members{redis, cfg.prefix, cfg.group_expiry_s};
   pending_notifications pending{cfg, redis, peers_};
   django_bridge bridge{cfg, redis, peers_, pending};
-  router routes{cfg, peers_, members, bridge};
+  room_history history{cfg, redis};
+  router routes{cfg, peers_, members, bridge, history};
   test_gateway gw{peers_.endpoint(), "gw1"};
 };
 
@@ -145,6 +146,80 @@ TEST_F(LayerdRouter, ASilentGatewayIsForgottenWithItsMembers) {
   ASSERT_EQ(redis.named("ZREM").size(), 1u);
   EXPECT_EQ(redis.calls[redis.named("ZREM")[0]].args,
             (redis_commands::argv{"ZREM", "asgi:group:chat_a", "specific.gw1!c1"}));
+}
+
+// The EVAL that reads a room's last history id (room_history.hpp).
+std::optional<std::size_t> history_load(const fake_redis_commands& redis) {
+  for (auto i : redis.named("EVAL")) {
+    if (redis.calls[i].args[1].find("XINFO") != std::string::npos && redis.calls[i].done) return i;
+  }
+  return std::nullopt;
+}
+
+TEST_F(LayerdRouter, AChatMessageIsStampedBeforeItsFanOutAndItsAckWaitsForIt) {
+  hello();
+  join("chat_a", "c1");
+  gw.send(proto::group_send{"chat_a", chat_event, 1, 1});
+  pump();
+  EXPECT_FALSE(gw.receive(100));  // waiting for the stream's last id: no fan-out, no SEND_ACK yet
+  const auto load = history_load(redis);
+  ASSERT_TRUE(load);
+  const auto none = owned_reply::nil();
+  redis.answer(*load, none.get());
+  auto d = gw.receive();
+  ASSERT_TRUE(d && std::holds_alternative<proto::group_deliver>(*d));
+  const auto shown = common::browser_frame_for_event(std::get<proto::group_deliver>(*d).event).value();
+  EXPECT_NE(shown.find("\"id\":\""), std::string::npos) << shown;
+  EXPECT_NE(shown.find("\"ts\":"), std::string::npos) << shown;
+  auto ack = gw.receive();
+  ASSERT_TRUE(ack && std::holds_alternative<proto::send_ack>(*ack));
+  EXPECT_EQ(std::get<proto::send_ack>(*ack).seq, 1u);
+  ASSERT_EQ(redis.named("XADD").size(), 1u);
+  // The next one goes at once, acked with its batch.
+  gw.send(proto::group_send{"chat_a", chat_event, 2, 2});
+  pump();
+  auto d2 = gw.receive();
+  ASSERT_TRUE(d2 && std::holds_alternative<proto::group_deliver>(*d2));
+  auto ack2 = gw.receive();
+  ASSERT_TRUE(ack2 && std::holds_alternative<proto::send_ack>(*ack2));
+  EXPECT_EQ(std::get<proto::send_ack>(*ack2).seq, 2u);
+}
+
+TEST_F(LayerdRouter, HistoryGetIsAnsweredFromTheStreamOrSaysOff) {
+  hello();
+  gw.send(proto::history_get{5, "chat_a", 2, ""});
+  pump();
+  const auto load = history_load(redis);
+  ASSERT_TRUE(load);
+  const auto none = owned_reply::nil();
+  redis.answer(*load, none.get());
+  const auto rev = redis.named("XREVRANGE");
+  ASSERT_EQ(rev.size(), 1u);
+  std::vector<owned_reply::ptr> entries;
+  for (const char* id : {"7-1", "7-0"}) {
+    std::vector<owned_reply::ptr> entry;
+    entry.push_back(owned_reply::string(id));
+    entry.push_back(owned_reply::strings({"e", chat_event}));
+    entries.push_back(owned_reply::array(std::move(entry)));
+  }
+  const auto reply = owned_reply::array(std::move(entries));
+  redis.answer(rev[0], reply.get());
+  auto h = gw.receive();
+  ASSERT_TRUE(h && std::holds_alternative<proto::history>(*h));
+  const auto& got = std::get<proto::history>(*h);
+  EXPECT_EQ(got.request, 5u);
+  EXPECT_TRUE(got.complete);
+  ASSERT_EQ(got.events.size(), 2u);
+  EXPECT_NE(common::browser_frame_for_event(got.events[0]).value().find("\"id\":\"7-0\""), std::string::npos);
+  // A group without history: at once, incomplete and empty.
+  auto off = exchange<proto::history>(proto::history_get{6, "notification_u1", 2, "1-0"});
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->complete);
+  EXPECT_TRUE(off->events.empty());
+  auto bad = exchange<proto::error>(proto::history_get{7, "bad name!", 2, ""});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->code, "bad_name");
+  EXPECT_EQ(bad->request, 7u);
 }
 
 }  // namespace

@@ -151,7 +151,7 @@ TEST(Codec, NumberedGroupSendsAcksAndOrigins) {
     pk.pack(1);
     pk.pack(1);
   })));
-  EXPECT_FALSE(decode(14, packed([](auto& pk) { pk.pack_array(0); })));
+  EXPECT_FALSE(decode(200, packed([](auto& pk) { pk.pack_array(0); })));
 }
 
 TEST(Codec, SyncCarriesMovedGroups) {
@@ -330,6 +330,72 @@ TEST(Codec, RandomBytesNeverCrashDecode) {
     for (std::uint8_t k = 1; k <= 12; ++k) (void)decode(k, body);  // must return, not crash or throw
   }
   SUCCEED();
+}
+
+}  // namespace
+}  // namespace sb::proto
+
+namespace sb::proto {
+namespace {
+
+TEST(CodecHistory, HistoryGetAndHistoryRoundTrip) {
+  auto g = std::get<history_get>(round_trip(history_get{9, "chat_a", 100, "1700000000000-3"}));
+  EXPECT_EQ(g.request, 9u);
+  EXPECT_EQ(g.group, "chat_a");
+  EXPECT_EQ(g.count, 100u);
+  EXPECT_EQ(g.since, "1700000000000-3");
+  auto none = std::get<history_get>(round_trip(history_get{1, "chat_a", 5, ""}));
+  EXPECT_TRUE(none.since.empty());
+  const std::string event = "\x81\xa4type\xa1x";
+  auto h = std::get<history>(round_trip(history{9, true, {event, event}}));
+  EXPECT_EQ(h.request, 9u);
+  EXPECT_TRUE(h.complete);
+  EXPECT_EQ(h.events, (std::vector<std::string>{event, event}));
+  EXPECT_FALSE(std::get<history>(round_trip(history{3, false, {}})).complete);
+}
+
+TEST(CodecHistory, RefusesACountOverTheBoundAMalformedSinceAndABadAnswer) {
+  auto get = [](std::uint64_t count, const std::string& since) {
+    return decode(static_cast<std::uint8_t>(kind::history_get), packed([&](auto& pk) {
+                    pk.pack_array(4);
+                    pk.pack(1);
+                    pk.pack(std::string("chat_a"));
+                    pk.pack(count);
+                    pk.pack(since);
+                  }));
+  };
+  EXPECT_TRUE(get(1000, "1-0"));
+  EXPECT_FALSE(get(1001, ""));
+  EXPECT_FALSE(get(std::uint64_t{1} << 40, ""));
+  for (const char* bad : {"x", "1", "1-", "-1", "01-0", "1-0-0", "1 -0", "+1-0", "18446744073709551616-0"}) {
+    auto r = get(5, bad);
+    EXPECT_FALSE(r) << bad;
+    if (!r) {
+      EXPECT_NE(r.error_text().find("since"), std::string::npos) << r.error_text();
+    }
+  }
+  // complete must be a boolean; events a list of bin
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::history), packed([](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(1);
+    pk.pack(1);
+    pk.pack_array(0);
+  })));
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::history), packed([](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(1);
+    pk.pack(true);
+    pk.pack_array(1);
+    pk.pack(std::string("not bin"));
+  })));
+  // more events than one answer may carry
+  EXPECT_FALSE(decode(static_cast<std::uint8_t>(kind::history), packed([](auto& pk) {
+    pk.pack_array(3);
+    pk.pack(1);
+    pk.pack(true);
+    pk.pack_array(1001);
+    for (int i = 0; i < 1001; ++i) pk.pack_bin(0);
+  })));
 }
 
 }  // namespace

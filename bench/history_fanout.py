@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+# history_fanout.py — what room history costs the fan-out end to end: the
+# maximum sustainable deliveries/s and the p99 at half of it, for rooms of
+# --members, with history off and on, back to back in one run.
+#
+# Why: history stamps every chat message on the room's layerd before the
+# fan-out and XADDs it to Redis (docs/protocol.md, Room history); the target
+# is that the fan-out keeps at least 90% of its maximum with it on. On a
+# noisy shared machine only a ratio within one run means anything, so each
+# room size runs off, on, off, on... (--rounds) through bench/stack_run (a
+# private redis-server, layerd, --gateways gateways on loopback; the bench's
+# `fanout` scenario stepping the rate up until the delivery ratio or the
+# p99 fails), and the lines report each leg and the on/off ratio of the
+# medians. Doubling steps would show a 10% loss as 50% or none, so the rate
+# climbs in even steps around the maximum (--steps MEMBERS=FIRST:LAST:STEP,
+# per room size; defaults around this machine's maxima, bench/RESULTS.md).
+# CPU is that of every server process (gateways, layerd, Redis), per
+# delivery, from the bench's own report; "steps" lists each step's
+# [rate, delivery ratio, p99 ms, server µs per delivery]. Bounded: each leg is one stack_run
+# with fixed steps and duration.
+#
+# usage: bench/history_fanout.py [--members 100,1000] [--rounds 1] [--gateways 2] [--duration 3]
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def leg(members, history, gateways, duration, rates):
+    # Above the default per-socket rate, so a room of 100 can reach the servers' maximum.
+    cmd = [os.path.join(ROOT, "bench", "stack_run"), "--gateways", str(gateways), "--measure", "all",
+           "--gateway-args", "--rate-limit 1000 --rate-burst 1000"]
+    if history == "off":
+        cmd += ["--layerd-args", "--history off"]
+    cmd += ["--", "fanout", "--members", str(members), "--rates", ",".join(str(r) for r in rates),
+            "--max-sender-rate", "500", "--duration", str(duration)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    summary, steps = None, []
+    for line in out.stdout.splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if doc.get("phase") == "summary" or "max_sustainable_deliveries_per_s" in json.dumps(doc):
+            summary = doc
+        if "step" in doc:
+            steps.append(doc)
+    if summary is None:
+        raise RuntimeError(f"no summary from {' '.join(cmd)}: {out.stderr[-2000:]}")
+    return {"command": " ".join(cmd), "summary": summary, "steps": steps}
+
+
+def find(doc, key):
+    """The first value of `key` anywhere in a JSON document."""
+    if isinstance(doc, dict):
+        if key in doc:
+            return doc[key]
+        for v in doc.values():
+            r = find(v, key)
+            if r is not None:
+                return r
+    if isinstance(doc, list):
+        for v in doc:
+            r = find(v, key)
+            if r is not None:
+                return r
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--members", default="100,1000")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--gateways", type=int, default=2)
+    ap.add_argument("--duration", type=float, default=3)
+    ap.add_argument("--steps", action="append", default=[],
+                    help="MEMBERS=FIRST:LAST:STEP msg/s (default 100=12800:38400:3200, 1000=2400:9600:800)")
+    a = ap.parse_args()
+    steps = {100: (12800, 38400, 3200), 1000: (2400, 9600, 800)}
+    for spec in a.steps:
+        m, r = spec.split("=")
+        steps[int(m)] = tuple(int(x) for x in r.split(":"))
+    if not 1 <= a.rounds <= 5 or not 1 <= a.gateways <= 4 or not 1 <= a.duration <= 30:
+        sys.exit("history_fanout: --rounds 1..5, --gateways 1..4, --duration 1..30")
+    for members in (int(m) for m in a.members.split(",")):
+        legs = {"off": [], "on": []}
+        for _ in range(a.rounds):
+            for history in ("off", "on"):
+                first, last, step = steps.get(members, (100, 6400, 100))
+                r = leg(members, history, a.gateways, a.duration, list(range(first, last + 1, step))[:40])
+                s = r["summary"]
+                line = {"bench": "history_fanout", "members": members, "history": history,
+                        "max_deliveries_per_s": find(s, "max_sustainable_deliveries_per_s"),
+                        "at_rate": find(s, "at_rate"), "max_is_lower_bound": find(s, "max_is_lower_bound"),
+                        "stopped_because": find(s, "stopped_because"),
+                        "half_max_p99_ms": find(find(s, "half_max") or {}, "latency_p99_ms"),
+                        "server_cpu_us_per_delivery_at_max":
+                            next((find(st, "server_cpu_us_per_delivery") for st in r["steps"]
+                                  if find(st, "rate") == find(s, "at_rate")), None),
+                        "steps": [[find(st, "rate"), find(st, "delivery_ratio"), find(st, "latency_p99_ms"),
+                                   find(st, "server_cpu_us_per_delivery")] for st in r["steps"]],
+                        "command": r["command"]}
+                legs[history].append(line)
+                print(json.dumps(line), flush=True)
+        med = {h: statistics.median(l["max_deliveries_per_s"] or 0 for l in legs[h]) for h in legs}
+        print(json.dumps({"bench": "history_fanout_ratio", "members": members,
+                          "max_deliveries_on_over_off": round(med["on"] / med["off"], 3) if med["off"] else None,
+                          "median_max_deliveries_per_s": med}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
