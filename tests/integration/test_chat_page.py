@@ -10,10 +10,9 @@
 # reconnecting, then live, and what was typed in between arrives exactly
 # once; a 403 stops the retries ("not allowed"), a bad room too ("no such
 # room"); hostile names and messages stay text; the backoff stays inside
-# its bounds. History and presence are served by other parts of the
-# gateway and layerd: their tests ask the server first (a ?history=1 line
-# carries an "id"; a ?presence=1 socket gets a presence frame) and skip,
-# saying so, when it lacks them.
+# its bounds. With room history on, a reconnect recovers exactly what it
+# missed; with presence, the side list follows who comes and goes (a page
+# left behind leaves the room at once).
 #
 # Screenshots go to build/artifacts/browser/ (beside SB_BIN_DIR).
 import asyncio
@@ -86,6 +85,10 @@ class WsCheck(ProcessTestCase):
             ("/ws/chat/lobby/", "http://evil.example", 403),
             ("/ws/chat/lobby/", f"http://{host}", 204),
             ("/ws/chat/lobby/?presence=yes", None, 400),
+            ("/ws/chat/lobby/?since=1-0&history=3", None, 204),
+            ("/ws/chat/lobby/?history=many", None, 400),
+            ("/ws/chat/lobby/?history=1&history=2", None, 400),
+            ("/ws/chat/lobby/?since=yesterday", None, 400),
             ("/ws/chat/lobby/?presence=1&presence=1", None, 400),
         ]
         for path, origin, want in cases:
@@ -491,9 +494,11 @@ class ChatPage(BrowserTestCase):
         self.assertEqual(d.execute_script("return sbChat.lastId;"), f"{ts}-0")
 
     def test_history_fills_the_page_and_a_reconnect_recovers_what_was_missed(self):
-        if not arun(server_has_history(self.gwa, "probe_hist"), 20):
-            self.skipTest("this server keeps no history (a ?history=1 line carries no id): "
-                          "issue 13's history is not in this build")
+        # The harness starts layerd with history off; this room keeps it.
+        self.c = self.start_cluster(layerds=1, gateways=2, layerd_args=("--history", "chat_* 100 24h"))
+        self.gwa, self.gwb = self.c.gateways
+        self.assertTrue(arun(server_has_history(self.gwa, "probe_hist"), 20),
+                        "a ?history=1 line carries no id: this server keeps no history")
         room = "hist"
 
         async def seed():
