@@ -17,7 +17,8 @@ flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 "$cxx" "${flags[@]}" "$src/tests/fuzz/worker_wire_fuzz.cpp" "$src/gateway/worker_wire.cpp" "$src/gateway/render_spec.cpp" \
   "$src/common/event.cpp" "$src/common/names.cpp" "$src/common/unicode_word_table.cpp" "$src/common/digest.cpp" \
   "$src/common/base64.cpp" -lcrypto -o "$work/worker_wire_fuzz"
-"$cxx" "${flags[@]}" "$src/tests/fuzz/jwt_fuzz.cpp" "$src/gateway/token_auth.cpp" "$src/gateway/jwt_verifier.cpp" \
+"$cxx" "${flags[@]}" "$src/tests/fuzz/jwt_fuzz.cpp" "$src/gateway/token_auth.cpp" "$src/gateway/query_param.cpp" \
+  "$src/gateway/jwt_verifier.cpp" \
   "$src/common/names.cpp" "$src/common/unicode_word_table.cpp" "$src/common/digest.cpp" "$src/common/base64.cpp" \
   -lcrypto -o "$work/jwt_fuzz"
 

@@ -60,11 +60,12 @@ class Tls(ProcessTestCase):
         ctx = tls_gw.ssl_context
         status, headers, body = http_request(tls_gw.port, "GET", "/chat/", ssl_context=ctx)
         self.assertEqual(status, 200)
-        self.assertIn(b"What chat room would you like to enter?", body)
-        status, _, body = http_request(tls_gw.port, "GET", "/chat/lobby/", ssl_context=ctx)
-        self.assertEqual(status, 200)
-        # The room page picks wss:// when it was loaded over https.
-        self.assertIn(b"window.location.protocol === 'https:' ? 'wss://' : 'ws://'", body)
+        self.assertIn(b'id="room-name-input"', body)
+        # The room pages (the chat page and the seed's) pick wss:// when loaded over https.
+        for page in ("/chat/lobby/", "/classic/chat/lobby/"):
+            status, _, body = http_request(tls_gw.port, "GET", page, ssl_context=ctx)
+            self.assertEqual(status, 200, page)
+            self.assertIn(b"window.location.protocol === 'https:' ? 'wss://' : 'ws://'", body, page)
         status, _, body = http_request(tls_gw.port, "GET", "/healthz", ssl_context=ctx)
         self.assertEqual((status, json.loads(body)["status"]), (200, "ok"))
         self.assertEqual(peer_certificate(tls_gw.port), der(self.cert))
