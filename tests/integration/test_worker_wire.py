@@ -524,7 +524,15 @@ class WorkerWire(ProcessTestCase):
             w = await Worker(self, self.redis_port).start()
             w.keep_alive(run_id(gw))
             socks, names = await self.batching_sockets(w, gw, 3)
-            await asyncio.gather(*[ws.send(f"{i}:{k}") for k in range(40) for i, ws in enumerate(socks)])
+            # layerd paused while the browsers send: the first SEND waits
+            # for its ACK, so what comes meanwhile must share sends (on an
+            # idle machine an ACK may otherwise beat the next frame).
+            c.layerds[0].signal_group(signal.SIGSTOP)
+            try:
+                await asyncio.gather(*[ws.send(f"{i}:{k}") for k in range(40) for i, ws in enumerate(socks)])
+                await asyncio.sleep(0.3)
+            finally:
+                c.layerds[0].signal_group(signal.SIGCONT)
             got, pops, biggest = {S: [] for S in names}, 0, 0
             while sum(len(v) for v in got.values()) < 120:
                 m = await w.recv()
