@@ -4,8 +4,8 @@
 // Why here, and why before the fan-out: the owner (docs/architecture.md,
 // rule 1) is the one place that sees a group's sends in the order every
 // member gets them, so it stamps each chat message with the stream entry id
-// it is about to give it (`id`, `<ms>-<seq>`, common/stream_id.hpp) and the
-// time (`ts`), THEN fans it out, then XADDs it with that explicit id. Every
+// it is about to give it (`id`, `<ms>-<seq>`, common/stream_id.hpp; its
+// milliseconds are the time of the message), THEN fans it out, then XADDs it with that explicit id. Every
 // member sees the same id, ids grow in delivery order, and the stream holds
 // the messages in that order, so a client that reconnects with the last id
 // it saw gets exactly what it missed (docs/protocol.md, History).
@@ -19,7 +19,7 @@
 // are pipelined on the group's host link and their replies only counted.
 //
 // Stream `<prefix>:history:<group>`, entry fields `e` = the event's msgpack
-// with `ts` (the id is the entry id, appended to the event when read),
+// as sent (the id is the entry id, appended to the event when read),
 // MAXLEN ~ N, EXPIRE TTL after an add (at most once a second per room); N and TTL per group-name glob
 // (--history, first match wins).
 //
@@ -89,8 +89,7 @@ class room_history {
   // is not a map. A key given again wins over the event's own, as in a
   // Python dict and common/event.hpp's reading.
   static std::optional<std::string> with_fields(std::string_view event, std::string_view packed, std::uint32_t pairs);
-  // The packed pair "ts": ms, and "id": text.
-  static std::string ts_field(std::uint64_t ms);
+  // The packed pair "id": text.
   static std::string id_field(const std::string& id);
 
  private:

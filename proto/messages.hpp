@@ -158,7 +158,7 @@ struct history_get {
   std::uint32_t count = 0;
   std::string since{};
 };
-// The answer: the stored events (msgpack maps with "id" and "ts"), oldest
+// The answer: the stored events (msgpack maps with their "id"), oldest
 // first. complete=false: since's successor is no longer in the stream (or
 // history is off for the group, or the reply was cut at a bound).
 struct history {

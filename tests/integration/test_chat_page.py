@@ -470,14 +470,15 @@ class ChatPage(BrowserTestCase):
             self.assertGreater(hi, cap * 0.9, f"n={n}: the high end is used")
 
     def test_a_line_published_twice_with_one_id_is_shown_once_at_its_time(self):
-        # What the layerd stamps when history is on (id, ts), here sent by a
+        # What the layerd stamps when history is on (an id), here sent by a
         # publisher (switchboard-cli, as a Django app or a cron job would):
-        # the page keys lines by id, so a replay that overlaps shows nothing twice.
+        # the page keys lines by id, so a replay that overlaps shows nothing
+        # twice, and shows the id's milliseconds as the line's time.
         d = self.browser()
         self.open_page(d, self.gwa, "ops")
         self.wait_state(d, "live")
         ts = 1700000000123
-        event = {"type": "chat.message", "message": "deploy finished", "id": f"{ts}-0", "ts": ts,
+        event = {"type": "chat.message", "message": "deploy finished", "id": f"{ts}-0",
                  "user": {"id": "ops", "name": "Ops bot"}}
         for _ in range(2):
             r = subprocess.run([str(CLI_BIN), "--layerd", self.c.layerds[0].endpoint, "--redis", self.c.redis.url,
