@@ -79,6 +79,10 @@ class consumer {
   // before the 101 is written waits for it (Django's accept() then close()).
   virtual bool accepted() const { return false; }
   virtual const std::string* subprotocol() const { return nullptr; }
+  // The room a ?history= / ?since= replay reads once the socket is open:
+  // a built-in consumer's group; none on a Django route (its groups are
+  // the app's); a gate's built-in consumer's once it took the socket.
+  virtual const std::string* history_group() const { return takes_events() ? nullptr : &group_; }
 
   // A group event (msgpack) as the text frame every member receives, built
   // once and shared. Fails only on malformed msgpack.

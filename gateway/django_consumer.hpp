@@ -60,6 +60,7 @@ class django_consumer final : public consumer {
   void on_disconnect(consumer_socket& socket) override;
 
   bool takes_events() const override { return true; }
+  const std::string* history_group() const override { return builtin_ ? &builtin_->group() : nullptr; }
   bool takes_binary() const override { return !gate_; }
   void on_binary(consumer_socket& socket, std::string_view data) override;
   void on_layer_message(consumer_socket& socket, const std::shared_ptr<const std::string>& event) override;

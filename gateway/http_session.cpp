@@ -359,8 +359,7 @@ std::optional<http_session::refusal> http_session::admission(const route& r, con
                         what, d.status(), auth_refusal_name(d.reason), d.detail, client_of(req).first);
     return refusal{static_cast<http::status>(d.status()), "not authenticated: " + d.detail + "\n"};
   }
-  // The join query: ?presence= on every route, ?history= / ?since= on
-  // built-in ones.
+  // The join query: ?presence= on every route, ?history= / ?since= below.
   const std::string_view target(req.target().data(), req.target().size());
   const auto watch = presence_watch(target);
   if (!watch) {
@@ -369,7 +368,10 @@ std::optional<http_session::refusal> http_session::admission(const route& r, con
     return refusal{http::status::bad_request, "bad query: " + watch.error_text() + "\n"};
   }
   in.watch = watch.value();
-  if (r.django_channel.empty() && !gated) {  // ?history= / ?since=: a Django route's query is its app's
+  // ?history= / ?since= on built-in routes, gated ones too (the built-in
+  // chat serves the socket once the gate let it in); a Django route's
+  // query is its app's.
+  if (r.django_channel.empty()) {
     in.replay = parse_join_query(target);
     if (in.replay.refusal) {
       if (!check) {

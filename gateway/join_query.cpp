@@ -3,6 +3,7 @@
 
 #include "common/limits.hpp"
 #include "common/stream_id.hpp"
+#include "gateway/query_param.hpp"
 
 namespace sb::gateway {
 namespace {
@@ -32,42 +33,30 @@ std::string_view join_query_refusal_name(join_query_refusal r) {
   return "?";
 }
 
+// Read by name with find_query_param, as ?token= and ?presence= are
+// (percent-decoded, so `?history=%31` is `?history=1`, as in any URL).
 join_query parse_join_query(std::string_view target) {
   join_query q;
-  const auto mark = target.find('?');
-  if (mark == std::string_view::npos) return q;
-  std::string_view rest = target.substr(mark + 1);
-  bool seen_history = false;
-  bool seen_since = false;
-  std::uint32_t history = 0;
   auto refuse = [&q](join_query_refusal r, std::string detail) {
     q.refusal = r;
     q.detail = std::move(detail);
-    q.count = 0;
-    q.since.clear();
     return q;
   };
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    const std::string_view pair = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-    const auto eq = pair.find('=');
-    const std::string_view name = pair.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    if (name == "history") {
-      if (seen_history) return refuse(join_query_refusal::history_repeated, "history given twice");
-      seen_history = true;
-      auto k = count_value(value);
-      if (!k) return refuse(join_query_refusal::history_malformed, "history must be a whole number of messages");
-      history = *k;
-    } else if (name == "since") {
-      if (seen_since) return refuse(join_query_refusal::since_repeated, "since given twice");
-      seen_since = true;
-      if (!common::parse_stream_id(value)) {
-        return refuse(join_query_refusal::since_malformed, "since must be a message id <ms>-<seq>");
-      }
-      q.since = std::string(value);
+  std::uint32_t history = 0;
+  const auto h = find_query_param(target, "history");
+  if (h.count > 1) return refuse(join_query_refusal::history_repeated, "history given twice");
+  if (h.count == 1) {
+    auto k = h.value ? count_value(*h.value) : std::nullopt;
+    if (!k) return refuse(join_query_refusal::history_malformed, "history must be a whole number of messages");
+    history = *k;
+  }
+  const auto since = find_query_param(target, "since");
+  if (since.count > 1) return refuse(join_query_refusal::since_repeated, "since given twice");
+  if (since.count == 1) {
+    if (!since.value || !common::parse_stream_id(*since.value)) {
+      return refuse(join_query_refusal::since_malformed, "since must be a message id <ms>-<seq>");
     }
+    q.since = *since.value;
   }
   // since wins: everything after it, as much as one replay carries.
   q.count = q.since.empty() ? history : lim::max_history_count;

@@ -131,17 +131,19 @@ void websocket_session::on_accepted(std::string accept_key) {
   do_write();
   do_wait_read();
   if (close_after_accept_) return close(*close_after_accept_);
-  if (replay_.replay() && in_local_group_ && !consumer_->takes_events()) do_replay();
+  if (const std::string* room = consumer_->history_group(); replay_.replay() && room && !room->empty()) {
+    do_replay(*room);
+  }
 }
 
 // A member now: live messages reach the socket and wait in the hold; the
 // HISTORY_GET leaves after the join, so layerd's read of the stream covers
 // everything up to where the live messages began (docs/protocol.md, History).
-void websocket_session::do_replay() {
+void websocket_session::do_replay(const std::string& room) {
   hold_ = std::make_unique<replay_hold>(ctx_.cfg.send_queue_bytes);
   ctx_.stats.history_replays.fetch_add(1, std::memory_order_relaxed);
   auto ex = socket_.get_executor();
-  ctx_.link.history(consumer_->group(), replay_.count, replay_.since,
+  ctx_.link.history(room, replay_.count, replay_.since,
                     [self = shared_from_this(), ex](layer_link::history_answer answer) {
                       // On the link's thread (I/O thread 0): hop back to the session's own.
                       asio::post(ex, [self, answer = std::move(answer)] {
@@ -157,7 +159,9 @@ void websocket_session::on_replay(bool answered, bool complete, const std::vecto
   if (!answered) {
     ctx_.stats.history_unanswered.fetch_add(1, std::memory_order_relaxed);
     static common::log_limiter limit;
-    common::warn_limited(limit, "ws", "history replay not answered channel={} group={}", channel(), consumer_->group());
+    const std::string* room = consumer_->history_group();
+    common::warn_limited(limit, "ws", "history replay not answered channel={} group={}", channel(),
+                         room ? *room : std::string());
   }
   std::optional<common::stream_id> last;
   std::size_t count = 0;

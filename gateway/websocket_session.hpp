@@ -108,7 +108,7 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
 
   void on_accepted(std::string accept_key);
   // The history replay: asked for once open, answered on this thread.
-  void do_replay();
+  void do_replay(const std::string& room);
   void on_replay(bool answered, bool complete, const std::vector<std::string>& events);
   // Queues a frame past the replay's hold (the queue bounds still apply).
   void enqueue(std::shared_ptr<const std::string> frame);

@@ -12,7 +12,7 @@ flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 "$cxx" "${flags[@]}" "$src/tests/fuzz/proto_decode_fuzz.cpp" "$src/proto/codec.cpp" -o "$work/proto_decode_fuzz"
 "$cxx" "${flags[@]}" "$src/tests/fuzz/event_fuzz.cpp" "$src/common/event.cpp" -o "$work/event_fuzz"
 "$cxx" "${flags[@]}" "$src/tests/fuzz/http_request_fuzz.cpp" "$src/gateway/request_checks.cpp" "$src/gateway/join_query.cpp" \
-  "$src/gateway/ws_handshake.cpp" "$src/common/names.cpp" "$src/common/unicode_word_table.cpp" \
+  "$src/gateway/query_param.cpp" "$src/gateway/ws_handshake.cpp" "$src/common/names.cpp" "$src/common/unicode_word_table.cpp" \
   "$src/common/digest.cpp" "$src/common/base64.cpp" -lcrypto -o "$work/http_request_fuzz"
 "$cxx" "${flags[@]}" "$src/tests/fuzz/worker_wire_fuzz.cpp" "$src/gateway/worker_wire.cpp" "$src/gateway/render_spec.cpp" \
   "$src/common/event.cpp" "$src/common/names.cpp" "$src/common/unicode_word_table.cpp" "$src/common/digest.cpp" \

@@ -75,7 +75,8 @@ class DjangoGate(ProcessTestCase):
 
     def setUp(self):
         redis = self.start_redis()
-        ld = self.start_layerd(redis.url, id="layerd0")
+        # Chat rooms keep history here: a gated room replays it as an open one.
+        ld = self.start_layerd(redis.url, id="layerd0", extra_args=("--history", "chat_* 100 24h"))
         self.gw = self.start_gateway([ld.endpoint], id="gwg", extra_args=[
             "--route", "/ws/chat/<room_name>/ chat auth=django:authchat",
             "--route", "/ws/open/<room_name>/ chat",
@@ -128,6 +129,43 @@ class DjangoGate(ProcessTestCase):
         arun(body(), 90)
         # The worker forgot the socket at the accept: its consumer ended.
         self.worker.wait_stat("disconnects", lambda n: n >= 1)
+
+    def test_a_gated_room_replays_its_history_and_recovers_since_an_id(self):
+        async def body():
+            self.assertEqual(await self.anonymous_status("chat", "past"), 403)
+            # A bad join query is refused before the gate is asked.
+            self.assertEqual(await handshake_status(self.url("chat", "past") + "?history=x"), 400)
+            self.assertEqual(await handshake_status(self.url("chat", "past") + "?since=1-2-3"), 400)
+            plain = await websockets.connect(self.url("open", "past"), open_timeout=10, ping_interval=None)
+            try:
+                for i in range(3):
+                    await send_msg(plain, f"p{i}")
+                sent = [await recv_json(plain, 10) for _ in range(3)]
+                self.assertEqual([m["message"] for m in sent], ["p0", "p1", "p2"])
+            finally:
+                await plain.close()
+            # Each connect goes through the gate (the worker's connect()), then replays.
+            ws = await websockets.connect(self.url("chat", "past") + "?history=2", open_timeout=15,
+                                          ping_interval=None, extra_headers={"Cookie": self.cookie})
+            try:
+                got = [await recv_json(ws, 10) for _ in range(2)]
+                self.assertEqual([(m["message"], m["id"], m.get("history")) for m in got],
+                                 [(m["message"], m["id"], True) for m in sent[1:]])
+            finally:
+                await ws.close()
+            ws = await websockets.connect(self.url("chat", "past") + f"?since={sent[0]['id']}", open_timeout=15,
+                                          ping_interval=None, extra_headers={"Cookie": self.cookie})
+            try:
+                got = [await recv_json(ws, 10) for _ in range(3)]
+                self.assertEqual([m.get("message") for m in got[:2]], ["p1", "p2"])
+                self.assertEqual(got[2], {"type": "recovery", "complete": True, "count": 2})
+                await send_msg(ws, "live after")  # and then it is the built-in chat, live
+                after = await recv_json(ws, 10)
+                self.assertEqual((after["message"], after["user"]["name"]), ("live after", "alice"))
+                self.assertNotIn("history", after)
+            finally:
+                await ws.close()
+        arun(body(), 90)
 
     def test_a_gated_notification_route_admits_a_login_and_delivers_the_centres_events(self):
         async def body():

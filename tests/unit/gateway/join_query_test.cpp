@@ -45,10 +45,13 @@ TEST(JoinQuery, RefusesRepeatedAndMalformedValuesWithAReason) {
                         bad{"/?history", join_query_refusal::history_malformed},
                         bad{"/?history=-1", join_query_refusal::history_malformed},
                         bad{"/?history=1e3", join_query_refusal::history_malformed},
-                        bad{"/?history=%31", join_query_refusal::history_malformed},
+                        bad{"/?history=%zz", join_query_refusal::history_malformed},
+                        bad{"/?history=%2D1", join_query_refusal::history_malformed},
                         bad{"/?since=1-0&since=2-0", join_query_refusal::since_repeated},
                         bad{"/?since=", join_query_refusal::since_malformed},
                         bad{"/?since=abc", join_query_refusal::since_malformed},
+                        bad{"/?since=1%", join_query_refusal::since_malformed},
+                        bad{"/?since=1%2D0%2D0", join_query_refusal::since_malformed},
                         bad{"/?since=1-0-0", join_query_refusal::since_malformed},
                         bad{"/?since=99999999999999999999999-0", join_query_refusal::since_malformed}}) {
     auto q = parse_join_query(b.target);
@@ -60,7 +63,15 @@ TEST(JoinQuery, RefusesRepeatedAndMalformedValuesWithAReason) {
   EXPECT_EQ(join_query_refusal_name(join_query_refusal::since_malformed), "since_malformed");
 }
 
-TEST(JoinQuery, AHugeQueryCostsOnePass) {
+// Values are percent-decoded as in any URL (and as ?token= and ?presence=).
+TEST(JoinQuery, ValuesArePercentDecoded) {
+  EXPECT_EQ(parse_join_query("/?history=%31%32").count, 12u);
+  auto q = parse_join_query("/?since=17%2D3");
+  EXPECT_FALSE(q.refusal);
+  EXPECT_EQ(q.since, "17-3");
+}
+
+TEST(JoinQuery, AHugeQueryIsReadInFull) {
   std::string target = "/?";
   for (int i = 0; i < 10000; ++i) target += "x=1&";
   target += "history=3";
