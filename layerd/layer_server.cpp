@@ -107,6 +107,32 @@ void layer_server::run() {
   }
   common::notify_stopping("stopping");
   log->info("layerd stopping id={}", cfg_.id);
+  flush_redis(std::chrono::milliseconds(500));
+}
+
+// What the last loop turns queued for Redis (a history XADD behind a line
+// already fanned out, a presence update) leaves before the process ends,
+// and is answered: a socket closed with replies unread is reset, and a
+// reset loses what the kernel had not sent yet. At most `limit` (a Redis
+// that takes nothing does not hold the stop).
+void layer_server::flush_redis(std::chrono::milliseconds limit) {
+  const auto until = clock::now() + limit;
+  auto& items = poll_items_;
+  while (ring_.busy()) {
+    const auto now = clock::now();
+    if (now >= until) {
+      common::log("layerd")->warn("stopping with commands Redis did not answer within {} ms", limit.count());
+      return;
+    }
+    items.clear();
+    ring_.add_poll_items(items);
+    try {
+      zmq::poll(items.data(), items.size(), std::chrono::duration_cast<std::chrono::milliseconds>(until - now));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+    ring_.dispatch(items, 0);
+  }
 }
 
 void layer_server::tick(clock::time_point now) {

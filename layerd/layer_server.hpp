@@ -65,6 +65,7 @@ class layer_server {
   void wake();
   void run_posted();
   void tick(clock::time_point now);
+  void flush_redis(std::chrono::milliseconds limit);
 
   layerd_config cfg_;
   peers peers_;

@@ -55,6 +55,10 @@ void redis_link::reconnect_now(const char* why) {
   next_attempt_ = clock::now();
 }
 
+bool redis_link::busy(bool answers) const {
+  return ctx_ && connected_ && (want_write_ || (answers && ctx_->replies.head != nullptr));
+}
+
 int redis_link::fd() const { return ctx_ ? ctx_->c.fd : -1; }
 
 short redis_link::events() const {

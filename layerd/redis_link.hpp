@@ -53,6 +53,10 @@ class redis_link {
 
   bool connected() const { return ctx_ != nullptr && connected_; }
 
+  // Commands wait in hiredis' buffer for the socket to take them, or (with
+  // `answers`) for their replies.
+  bool busy(bool answers) const;
+
   // Error replies are logged here (at warn) unless the owner judges them.
   bool log_error_replies = true;
 

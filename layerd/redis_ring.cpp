@@ -82,6 +82,11 @@ void redis_ring::add_poll_items(std::vector<zmq::pollitem_t>& items) {
   }
 }
 
+bool redis_ring::busy() const {
+  return std::any_of(shards_.begin(), shards_.end(),
+                     [](const auto& s) { return s->commands.busy(true) || s->pops.busy(false); });
+}
+
 void redis_ring::dispatch(const std::vector<zmq::pollitem_t>& items, std::size_t first) {
   for (std::size_t k = 0; k < polled_.size() && first + k < items.size(); ++k) {
     if (items[first + k].revents) polled_[k]->on_ready(items[first + k].revents);

@@ -63,6 +63,9 @@ class redis_ring final : public redis_commands {
   const shard& at(std::size_t i) const { return *shards_[i]; }
 
   bool all_connected() const;
+  // Some host's command link waits to write a command or for a reply, or
+  // its pop link to write one (its blocking pop waits for good).
+  bool busy() const;
   // The command links' counters, summed over the hosts.
   redis_link::stats totals() const;
   // Largest last PING round trip over the hosts; -1 before any.

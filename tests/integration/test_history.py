@@ -251,6 +251,41 @@ class HistoryAcrossLayerds(ProcessTestCase):
                 self.assertEqual(stream(redis, "restart")[-1], (two["id"], "two"))
         arun(body(), 60)
 
+    def test_a_stopping_layerd_first_writes_what_it_fanned_out(self):
+        # Redis paused: the XADDs of lines already fanned out wait in layerd's
+        # buffer (more than the kernel's socket buffers take); a SIGTERM then
+        # stops layerd only once Redis has them (at most 500 ms).
+        redis = self.start_redis()
+        ld = self.start_layerd(redis.url, extra_args=("--history", "chat_* 1000 1h"))
+        gw = self.start_gateway([ld.endpoint], extra_args=("--max-message-size", "300000", "--send-queue-bytes", "33554432", "--rate-limit", "1000",
+                                                           "--rate-burst", "1000"))
+        n, big = 100, "x" * 200_000  # 20 MB of XADDs
+
+        async def body():
+            async with Clients() as cl:
+                ws = await join(cl, gw, "flush")
+                await say(ws, 1, "first")  # the room's last id is read: later sends go at once
+                redis.signal_group(signal.SIGSTOP)
+                try:
+                    for i in range(n):
+                        await send_msg(ws, f"{i}:{big}")
+                    got = []
+                    try:
+                        while len(got) < n:
+                            got.append(await recv_json(ws, 10))
+                    except asyncio.TimeoutError:
+                        self.fail(f"{len(got)} of {n} fanned out: {ld.log_text()[-3000:]}")
+                    self.assertEqual(len(got), n)  # all fanned out, none stored yet
+                    ld.proc.send_signal(signal.SIGTERM)
+                    await asyncio.sleep(0.1)
+                finally:
+                    redis.signal_group(signal.SIGCONT)
+                await asyncio.get_running_loop().run_in_executor(None, ld.proc.wait, 10)
+                # (Redis may still be reading what the socket holds)
+                await await_until(lambda: redis.cmd("XLEN", "asgi:history:chat_flush") == n + 1, 10,
+                                  "every line fanned out is kept")
+        arun(body(), 90)
+
     def test_ids_keep_growing_when_a_layerd_dies_and_its_rooms_move(self):
         c = self.start_cluster(layerds=2, gateways=2, layerd_args=HISTORY)
         rooms = [f"fo{i}" for i in range(6)]  # some land on each layerd
