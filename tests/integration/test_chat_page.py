@@ -404,7 +404,7 @@ class ChatPage(BrowserTestCase):
 
     def test_the_index_page_leads_to_the_room_and_carries_the_token(self):
         gw = self.token_gateway()
-        token = mint(claims(sub="u-9", name="Mina", rooms=["로비"]))
+        token = mint(claims(sub="u-9", name="김민아", rooms=["로비"]))
         d = self.browser()
         d.get(gw.http_url("/chat/?token=" + urllib.parse.quote(token, safe="")))
         self.assertEqual(d.title, "Chat Rooms")
@@ -416,7 +416,8 @@ class ChatPage(BrowserTestCase):
         self.assertEqual(d.title, "로비 · Chat")
         self.say(d, "네, 여기요")
         self.wait_text(d, "네, 여기요")
-        self.assertEqual(self.lines(d)[-1]["who"], "Mina")
+        self.assertEqual(self.lines(d)[-1]["who"], "김민아")  # a Korean name, in the CJK font
+        self.shot(d, "korean")
 
     def test_a_room_no_route_serves_stops_with_no_such_room(self):
         d = self.browser()
