@@ -19,7 +19,11 @@
 # [rate, delivery ratio, p99 ms, server µs per delivery]. Bounded: each leg is one stack_run
 # with fixed steps and duration.
 #
+# Each leg first runs --fixed (about half the maximum): its p99 and server
+# CPU per delivery compare the two settings at one rate both carry.
+#
 # usage: bench/history_fanout.py [--members 100,1000] [--rounds 1] [--gateways 2] [--duration 3]
+#        [--fixed MEMBERS=RATE] [--steps MEMBERS=FIRST:LAST:STEP]
 import argparse
 import json
 import os
@@ -77,6 +81,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--gateways", type=int, default=2)
     ap.add_argument("--duration", type=float, default=3)
+    ap.add_argument("--fixed", action="append", default=[],
+                    help="MEMBERS=RATE msg/s run first in every leg, about half the maximum, for the p99 and the "
+                         "CPU per delivery at one rate both legs carry (default 100=10000, 1000=2400)")
     ap.add_argument("--steps", action="append", default=[],
                     help="MEMBERS=FIRST:LAST:STEP msg/s (default 100=12800:38400:3200, 1000=2400:9600:800)")
     a = ap.parse_args()
@@ -84,6 +91,10 @@ def main():
     for spec in a.steps:
         m, r = spec.split("=")
         steps[int(m)] = tuple(int(x) for x in r.split(":"))
+    fixed = {100: 10000, 1000: 2400}
+    for spec in a.fixed:
+        m, r = spec.split("=")
+        fixed[int(m)] = int(r)
     if not 1 <= a.rounds <= 5 or not 1 <= a.gateways <= 4 or not 1 <= a.duration <= 30:
         sys.exit("history_fanout: --rounds 1..5, --gateways 1..4, --duration 1..30")
     for members in (int(m) for m in a.members.split(",")):
@@ -91,13 +102,19 @@ def main():
         for _ in range(a.rounds):
             for history in ("off", "on"):
                 first, last, step = steps.get(members, (100, 6400, 100))
-                r = leg(members, history, a.gateways, a.duration, list(range(first, last + 1, step))[:40])
+                ramp = list(range(first, last + 1, step))[:40]
+                at = fixed.get(members, ramp[0])
+                r = leg(members, history, a.gateways, a.duration, sorted({at, *ramp}))
                 s = r["summary"]
+                fixed_step = next((st for st in r["steps"] if find(st, "rate") == at), {})
                 line = {"bench": "history_fanout", "members": members, "history": history,
                         "max_deliveries_per_s": find(s, "max_sustainable_deliveries_per_s"),
                         "at_rate": find(s, "at_rate"), "max_is_lower_bound": find(s, "max_is_lower_bound"),
                         "stopped_because": find(s, "stopped_because"),
-                        "half_max_p99_ms": find(find(s, "half_max") or {}, "latency_p99_ms"),
+                        "fixed_rate": at,
+                        "fixed_delivery_ratio": find(fixed_step, "delivery_ratio"),
+                        "fixed_p99_ms": find(fixed_step, "latency_p99_ms"),
+                        "fixed_server_cpu_us_per_delivery": find(fixed_step, "server_cpu_us_per_delivery"),
                         "server_cpu_us_per_delivery_at_max":
                             next((find(st, "server_cpu_us_per_delivery") for st in r["steps"]
                                   if find(st, "rate") == find(s, "at_rate")), None),
@@ -106,10 +123,19 @@ def main():
                         "command": r["command"]}
                 legs[history].append(line)
                 print(json.dumps(line), flush=True)
+        def median(key):
+            vals = {h: [l[key] for l in legs[h] if l[key] is not None] for h in legs}
+            return {h: statistics.median(v) if v else None for h, v in vals.items()}
+
+        def ratio(m):
+            return round(m["on"] / m["off"], 3) if m["on"] is not None and m["off"] else None
         med = {h: statistics.median(l["max_deliveries_per_s"] or 0 for l in legs[h]) for h in legs}
+        p99, cpu = median("fixed_p99_ms"), median("fixed_server_cpu_us_per_delivery")
         print(json.dumps({"bench": "history_fanout_ratio", "members": members,
-                          "max_deliveries_on_over_off": round(med["on"] / med["off"], 3) if med["off"] else None,
-                          "median_max_deliveries_per_s": med}), flush=True)
+                          "max_deliveries_on_over_off": ratio(med), "median_max_deliveries_per_s": med,
+                          "fixed_rate": fixed.get(members), "median_fixed_p99_ms": p99,
+                          "fixed_p99_on_over_off": ratio(p99), "median_fixed_server_cpu_us_per_delivery": cpu,
+                          "fixed_cpu_on_over_off": ratio(cpu)}), flush=True)
 
 
 if __name__ == "__main__":
