@@ -582,6 +582,8 @@ class ChatPage(BrowserTestCase):
         self.shot(alice, "reconnecting")
         self.assertEqual(self.sb(alice, "heartbeatDrops"), 1)
         self.assertGreaterEqual(self.sb(alice, "pings"), 1)
+        if self.state(alice) == "reconnecting":
+            self.assertFalse(self.sb(alice, "beating"), "no heartbeat without a socket")
         self.wait_state(alice, "live", 15)
         shown = alice.execute_script("return sbShown;")
         self.assertRegex(shown[0], r"^reconnecting\|reconnecting in \d+ s$", shown)
@@ -613,6 +615,10 @@ class ChatPage(BrowserTestCase):
         self.assertEqual(self.texts(d), [], "a pong is not a line")
         self.shot(d, "idle_live")
         self.assert_console_clean(d, self.gwa)
+        # Leaving the page (kept for Back) stops the heartbeat with the socket.
+        self.assertTrue(self.sb(d, "beating"))
+        d.execute_script("window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: true}));")
+        self.assertEqual((self.sb(d, "beating"), self.sb(d, "socket")), (False, None))
 
     def test_presence_lists_who_is_here(self):
         self.assertTrue(arun(server_has_presence(self.gwa, "probe_pres"), 20),
