@@ -341,14 +341,18 @@ class msgpack_writer {
 
 // ---- the browser's chat frame ----
 
-// Reads a frame for its top-level "message" (the last one, as a dict
-// would keep it) and nothing else; the rest is only checked to be JSON.
+// Reads a frame for its top-level "message" and "type" (the last of
+// each, as a dict would keep them) and nothing else; the rest is only
+// checked to be JSON.
 class chat_frame_reader {
  public:
   enum class message_kind { missing, string, other };
   bool is_object = false;
   message_kind kind = message_kind::missing;
   std::string message;
+  bool type_is_ping = false;
+
+  bool is_ping() const { return is_object && kind == message_kind::missing && type_is_ping; }
 
   bool null() { return value(false, nullptr); }
   bool boolean(bool) { return value(false, nullptr); }
@@ -375,12 +379,17 @@ class chat_frame_reader {
   bool end_array() { return end_object(); }
   bool key(std::string& k) {
     at_message_ = depth_ == 1 && k == "message";
+    at_type_ = depth_ == 1 && k == "type";
     return true;
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
 
  private:
   bool value(bool is_str, std::string* s) {
+    if (at_type_) {
+      at_type_ = false;
+      type_is_ping = is_str && *s == "ping";
+    }
     if (at_message_) {
       at_message_ = false;
       kind = is_str ? message_kind::string : message_kind::other;
@@ -390,6 +399,7 @@ class chat_frame_reader {
   }
   std::size_t depth_ = 0;
   bool at_message_ = false;
+  bool at_type_ = false;
 };
 
 }  // namespace
@@ -403,6 +413,10 @@ chat_parse chat_event_from_browser(std::string_view text, const chat_sender* sen
   }
   if (!r.is_object) {
     out.error = {"bad_json", "frame must be a JSON object"};
+    return out;
+  }
+  if (r.is_ping()) {
+    out.ok = out.ping = true;
     return out;
   }
   if (r.kind == chat_frame_reader::message_kind::missing) {
@@ -435,6 +449,11 @@ chat_parse chat_event_from_browser(std::string_view text, const chat_sender* sen
   out.ok = true;
   out.event.assign(buf.data(), buf.size());
   return out;
+}
+
+bool is_ping_frame(std::string_view text) {
+  chat_frame_reader r;
+  return nlohmann::json::sax_parse(text.begin(), text.end(), &r) && r.is_ping();
 }
 
 event_check check_event(std::string_view bytes) {

@@ -34,12 +34,28 @@ struct chat_sender {
 // "user": {"id": .., "name": .. [, "guest": true]}. Other keys are
 // ignored, as the seed's consumer ignores them (a "user" in the frame
 // too: the sender is stamped by the server).
+//
+// The same single pass reads the heartbeat (docs/protocol.md, Heartbeat):
+// an object without a top-level "message" whose top-level "type" (the
+// last one, as a dict keeps it) is exactly "ping" is a ping, whatever
+// else it holds: ok, `ping` set, no event. A frame with a "message" is a
+// chat message whatever its "type", as the seed's consumer reads only
+// "message"; any other "type" without one is bad_message, as before.
 struct chat_parse {
   bool ok = false;
-  std::string event;  // msgpack, when ok
+  bool ping = false;   // when ok: answer {"type": "pong"}, send nothing
+  std::string event;   // msgpack, when ok and not a ping
   client_error error;  // when !ok
 };
 chat_parse chat_event_from_browser(std::string_view text, const chat_sender* sender = nullptr);
+
+// Whether a frame is a ping by chat_event_from_browser's rule, for a
+// socket that takes nothing else (the notification socket). One pass,
+// nothing built.
+bool is_ping_frame(std::string_view text);
+
+// The heartbeat's answer, the same bytes on every socket.
+inline constexpr std::string_view pong_frame = R"({"type":"pong"})";
 
 // The check every door makes before any other work on an event (an
 // outsider can send one: a browser's peer on layerd's port, a Django app,

@@ -30,6 +30,7 @@ void chat_consumer::on_receive(consumer_socket& socket, std::string_view text) {
                             parsed.error.detail);
     return reply_error(socket, parsed.error);
   }
+  if (parsed.ping) return reply_pong(socket);  // this socket only: nothing reaches the group
   if (!layer_.group_send(group(), std::move(parsed.event))) {
     // Refused by the layer link (its bound on sends not yet acknowledged
     // by layerd, which counts and logs it): never silent (docs/architecture.md, rule 7).

@@ -5,7 +5,8 @@
 // group, the user being the socket's identity from the handshake
 // (auth_policy.hpp), never anything in the frame; anything
 // else is answered with an error frame (bad_json, bad_message) and the
-// socket stays open. The join carries the same identity (and whether the
+// socket stays open. A heartbeat {"type": "ping"} (no "message") gets
+// {"type": "pong"} on this socket alone (common/event.hpp). The join carries the same identity (and whether the
 // socket watches presence) for the room's presence (layerd/presence.hpp);
 // leaving is consumer's default.
 //

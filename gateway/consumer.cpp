@@ -26,4 +26,10 @@ void consumer::reply_error(consumer_socket& socket, const common::client_error& 
   socket.reply(ws::make_shared_text(common::error_frame(e)));
 }
 
+void consumer::reply_pong(consumer_socket& socket) {
+  static const std::shared_ptr<const std::string> pong = ws::make_shared_text(common::pong_frame);
+  stats_.pings.fetch_add(1, std::memory_order_relaxed);
+  socket.reply(pong);
+}
+
 }  // namespace sb::gateway

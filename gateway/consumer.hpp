@@ -91,6 +91,9 @@ class consumer {
  protected:
   // Answers the socket with {"type":"error",...} and counts it.
   void reply_error(consumer_socket& socket, const common::client_error& e);
+  // Answers a heartbeat {"type":"ping"} with {"type":"pong"} (one frame
+  // shared by every socket) and counts it.
+  void reply_pong(consumer_socket& socket);
 
   channel_layer& layer_;
 

@@ -13,7 +13,8 @@ std::unique_ptr<consumer> notification_consumer::make(const std::string& center,
   return std::make_unique<notification_consumer>(center, layer, stats);
 }
 
-void notification_consumer::on_receive(consumer_socket& socket, std::string_view) {
+void notification_consumer::on_receive(consumer_socket& socket, std::string_view text) {
+  if (common::is_ping_frame(text)) return reply_pong(socket);
   reply_error(socket, {"not_accepted", "notification sockets only receive"});
 }
 

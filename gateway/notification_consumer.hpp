@@ -1,9 +1,9 @@
 // notification_consumer.hpp — /ws/notification/<center>/ in group notification_<center>.
 //
 // Receive-only: the socket gets the group's notify events (layerd sends
-// the pending ones first, right after the join); anything the browser
-// sends is answered with a not_accepted error frame and the socket stays
-// open. Joining and leaving are consumer's defaults.
+// the pending ones first, right after the join); a heartbeat
+// {"type": "ping"} gets {"type": "pong"}, anything else the browser
+// sends a not_accepted error frame, and the socket stays open. Joining and leaving are consumer's defaults.
 //
 // Threading: on its session's thread only (see consumer.hpp).
 #pragma once

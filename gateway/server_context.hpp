@@ -53,6 +53,7 @@ struct gateway_stats {
   // POST /ws-check answers, by status (ws_check_statuses).
   std::array<std::atomic<std::uint64_t>, ws_check_status_count> ws_checks{};
   std::atomic<std::uint64_t> bad_frames{0};      // bad JSON / bad message (error frames sent)
+  std::atomic<std::uint64_t> pings{0};           // {"type":"ping"} frames answered with a pong
   // Bumped only by websocket_session::close, indexed by close_reason.
   std::array<std::atomic<std::uint64_t>, close_reason_count> closes{};
   std::atomic<std::uint64_t> frames_in{0};

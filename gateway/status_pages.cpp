@@ -101,6 +101,8 @@ std::string metrics_text(const server_context& ctx) {
   one("switchboard_gateway_bytes_out_total", "counter", "Bytes written to WebSocket clients.", v(st.bytes_out));
   one("switchboard_gateway_error_frames_total", "counter",
       "Client frames answered with an error frame (bad_json, bad_message, not_accepted).", v(st.bad_frames));
+  one("switchboard_gateway_pings_total", "counter",
+      "Heartbeat pings from clients of built-in routes, each answered with a pong frame.", v(st.pings));
   head("switchboard_gateway_closes_total", "counter",
        "Connections closed, by reason (peer_closed: the client began the close handshake).");
   for (const auto r : all_close_reasons()) {

@@ -1,6 +1,7 @@
 # harness_clients.py — WebSocket clients for the integration tests: the
-# websockets library for ordinary traffic (every socket closed on exit) and a
-# raw client for frames a library refuses to send.
+# websockets library for ordinary traffic (every socket closed on exit), a
+# raw client for frames a library refuses to send, and a TCP relay that can
+# turn the connections through it silent (a dead path that never closes).
 import asyncio
 import base64
 import contextlib
@@ -8,6 +9,7 @@ import json
 import os
 import socket
 import ssl
+import threading
 import time
 
 import websockets
@@ -223,3 +225,85 @@ class RawWebSocket:
         except ConnectionResetError:
             return frames, False
         raise AssertionError(f"more than {max_frames} frames")
+
+
+# --------------------------------------------------------------------------
+# A TCP relay (a NAT or proxy on the path, in the test process)
+
+class TcpRelay:
+    """A TCP relay on 127.0.0.1 to an upstream port. blackhole() makes every
+    connection open so far go silent (bytes read and thrown away both ways,
+    nothing closed), as a connection whose path died does; connections made
+    afterwards are relayed normally."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.pairs = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            pair = {"sockets": (client, upstream), "dead": False}
+            with self.lock:
+                self.pairs.append(pair)
+            threading.Thread(target=self._pump, args=(client, upstream, pair), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, pair), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst, pair):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data:
+                if not pair["dead"]:
+                    for s in pair["sockets"]:
+                        try:
+                            s.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+                return
+            if pair["dead"]:
+                continue
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def connections(self) -> int:
+        with self.lock:
+            return len(self.pairs)
+
+    def blackhole(self):
+        with self.lock:
+            for p in self.pairs:
+                p["dead"] = True
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+        with self.lock:
+            for p in self.pairs:
+                for s in p["sockets"]:
+                    try:
+                        s.close()
+                    except OSError:
+                        pass

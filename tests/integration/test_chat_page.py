@@ -12,7 +12,10 @@
 # room"); hostile names and messages stay text; the backoff stays inside
 # its bounds. With room history on, a reconnect recovers exactly what it
 # missed; with presence, the side list follows who comes and goes (a page
-# left behind leaves the room at once).
+# left behind leaves the room at once). A connection that goes silent
+# without closing (a relay in the test freezes it, as a NAT that forgot the
+# flow) is noticed by the page's heartbeat, which reconnects and recovers
+# what was said meanwhile; an idle page on a good link pings and stays live.
 #
 # Screenshots go to build/artifacts/browser/ (beside SB_BIN_DIR).
 import asyncio
@@ -26,8 +29,8 @@ import urllib.parse
 
 import websockets
 
-from harness import (BIN_DIR, CLI_BIN, Gateway, ProcessTestCase, RawWebSocket, arun, handshake_status,
-                     http_request, recv_json, scrape_metrics, send_msg, wait_until, ws_connect)
+from harness import (BIN_DIR, CLI_BIN, Gateway, ProcessTestCase, RawWebSocket, TcpRelay, arun, handshake_status,
+                     http_request, recv_json, recv_until, scrape_metrics, send_msg, wait_until, ws_connect)
 from harness_browser import MISSING, SKIP_REASON, BrowserTestCase, By, EC, Keys
 from test_identity import SECRET, claims, mint
 
@@ -531,6 +534,93 @@ class ChatPage(BrowserTestCase):
         self.assertEqual(len(texts), len(set(texts)), texts)
         self.assertEqual(alice.execute_script("return sbChat.recovery;"), {"complete": True, "count": 2})
         self.assertEqual(self.notice(alice), "")
+
+    def heartbeat(self, driver, every_ms, timeout_ms):
+        driver.execute_script("sbChat.heartbeatMs = arguments[0]; sbChat.heartbeatTimeoutMs = arguments[1];",
+                              every_ms, timeout_ms)
+
+    def sb(self, driver, name):
+        return driver.execute_script("return sbChat[arguments[0]];", name)
+
+    def test_a_half_open_connection_is_noticed_and_what_was_missed_arrives_once(self):
+        # The page reaches gateway a through a relay on loopback; freezing
+        # the relay's connections (nothing relayed either way, nothing
+        # closed: a NAT that forgot the flow) leaves the page's socket
+        # "open" with nothing arriving. Only the heartbeat can tell.
+        self.c = self.start_cluster(layerds=1, gateways=2, layerd_args=("--history", "chat_* 100 24h"))
+        self.gwa, self.gwb = self.c.gateways
+        self.assertTrue(arun(server_has_history(self.gwa, "probe_nat"), 20),
+                        "a ?history=1 line carries no id: this server keeps no history")
+        relay = TcpRelay(self.gwa.port)
+        self.addCleanup(relay.close)
+        room = "nat"
+
+        async def bob_says(text):  # another client, on gateway b
+            ws = await ws_connect(self.gwb, room)
+            try:
+                await send_msg(ws, text)
+                await recv_until(ws, lambda m: m.get("message") == text, 10)
+            finally:
+                await ws.close()
+        alice = self.browser()
+        alice.get(f"http://127.0.0.1:{relay.port}/chat/{room}/")
+        self.wait_state(alice, "live")
+        self.assertEqual((self.sb(alice, "heartbeatMs"), self.sb(alice, "heartbeatTimeoutMs")), (25000, 10000))
+        arun(bob_says("before the freeze"), 20)
+        self.wait_text(alice, "before the freeze", "alice")
+        # Every status the page shows from now on, as it shows it.
+        alice.execute_script("""
+            const s = document.getElementById('status');
+            window.sbShown = [];
+            new MutationObserver(() => sbShown.push(s.dataset.state + '|' + s.textContent))
+                .observe(s, {attributes: true, childList: true, characterData: true, subtree: true});""")
+        self.heartbeat(alice, 1000, 1000)
+        relay.blackhole()
+        arun(bob_says("said during the freeze"), 20)
+        # Said while alice's socket was the frozen one: not shown, no reconnect yet.
+        self.assertEqual((self.sb(alice, "opens"), self.sb(alice, "heartbeatDrops")), (1, 0))
+        self.assertNotIn("said during the freeze", self.texts(alice))
+        self.wait(alice, lambda d: self.state(d) != "live", "alice to leave live", 10)
+        self.shot(alice, "reconnecting")
+        self.assertEqual(self.sb(alice, "heartbeatDrops"), 1)
+        self.assertGreaterEqual(self.sb(alice, "pings"), 1)
+        if self.state(alice) == "reconnecting":
+            self.assertFalse(self.sb(alice, "beating"), "no heartbeat without a socket")
+        self.wait_state(alice, "live", 15)
+        shown = alice.execute_script("return sbShown;")
+        self.assertRegex(shown[0], r"^reconnecting\|reconnecting in \d+ s$", shown)
+        self.assertEqual(shown[-1], "live|live", shown)
+        self.wait_text(alice, "said during the freeze", "alice (recovered with ?since=)")
+        self.assertEqual(self.sb(alice, "opens"), 2)
+        self.assertEqual(self.sb(alice, "recovery"), {"complete": True, "count": 1})
+        arun(bob_says("after the freeze"), 20)
+        self.wait_text(alice, "after the freeze", "alice")
+        self.assertEqual(self.texts(alice), ["before the freeze", "said during the freeze", "after the freeze"])
+        self.assertEqual(self.notice(alice), "")
+        self.shot(alice, "live_again")
+
+    def test_an_idle_page_pings_and_stays_live(self):
+        d = self.browser()
+        self.open_page(d, self.gwa, "quiet")
+        self.wait_state(d, "live")
+        before = scrape_metrics(self.gwa.port)["switchboard_gateway_pings_total"]
+        self.heartbeat(d, "700", None)  # not numbers: ignored
+        self.assertEqual((self.sb(d, "heartbeatMs"), self.sb(d, "heartbeatTimeoutMs")), (25000, 10000))
+        self.heartbeat(d, 1, 0)  # raised to the floor that keeps pings under the rate limit
+        self.assertEqual((self.sb(d, "heartbeatMs"), self.sb(d, "heartbeatTimeoutMs")), (100, 100))
+        self.heartbeat(d, 700, 1500)
+        self.wait(d, lambda d: self.sb(d, "pongs") >= 4, "four pongs (about four heartbeat periods)", 15)
+        self.assertEqual(self.state(d), "live")
+        self.assertEqual((self.sb(d, "opens"), self.sb(d, "heartbeatDrops")), (1, 0))
+        self.assertLessEqual(self.sb(d, "pings") - self.sb(d, "pongs"), 1)
+        self.assertGreaterEqual(scrape_metrics(self.gwa.port)["switchboard_gateway_pings_total"] - before, 4)
+        self.assertEqual(self.texts(d), [], "a pong is not a line")
+        self.shot(d, "idle_live")
+        self.assert_console_clean(d, self.gwa)
+        # Leaving the page (kept for Back) stops the heartbeat with the socket.
+        self.assertTrue(self.sb(d, "beating"))
+        d.execute_script("window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: true}));")
+        self.assertEqual((self.sb(d, "beating"), self.sb(d, "socket")), (False, None))
 
     def test_presence_lists_who_is_here(self):
         self.assertTrue(arun(server_has_presence(self.gwa, "probe_pres"), 20),

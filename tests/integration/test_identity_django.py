@@ -123,6 +123,12 @@ class DjangoGate(ProcessTestCase):
                 # A user in the client's JSON is ignored here too.
                 await gated.send(json.dumps({"message": "spoof", "user": {"id": "0", "name": "root"}}))
                 self.assertEqual((await recv_json(plain, 10))["user"]["name"], "alice")
+                # The heartbeat as on the built-in route: a pong for the gated socket, nothing for the room.
+                self.assertEqual((await recv_json(gated, 10))["message"], "spoof")
+                await gated.send(json.dumps({"type": "ping"}))
+                self.assertEqual(await recv_json(gated, 10), {"type": "pong"})
+                await send_msg(gated, "after a ping")
+                self.assertEqual((await recv_json(plain, 10))["message"], "after a ping")
             finally:
                 await gated.close()
                 await plain.close()
@@ -180,6 +186,8 @@ class DjangoGate(ProcessTestCase):
                 self.assertEqual(await recv_json(ws, 10), {"type": "notify", "data": {"n": 1}})
                 await ws.send(json.dumps({"message": "hi"}))
                 self.assertEqual((await recv_json(ws, 10))["code"], "not_accepted", "the built-in consumer answers")
+                await ws.send(json.dumps({"type": "ping"}))
+                self.assertEqual(await recv_json(ws, 10), {"type": "pong"})
             finally:
                 await ws.close()
         arun(body(), 90)

@@ -5,104 +5,23 @@
 # so the gateway re-creates a link it declared down (docs/protocol.md,
 # "Liveness, ownership and SYNC"). Each test checks that chat works again
 # and that the gateway's members are back in Redis (its SYNC). Real
-# processes and real sockets on loopback; the proxy below is a real TCP
-# relay in the test process.
+# processes and real sockets on loopback; the proxy is a real TCP relay in
+# the test process (harness_clients.TcpRelay).
 import asyncio
 import signal
-import socket
 import sys
-import threading
 import time
 
 import msgpack
 import zmq
 
-from harness import (Clients, Cluster, ProcessTestCase, arun, await_until, chat_eventually_works, chat_works, free_port,
+from harness import (Clients, Cluster, ProcessTestCase, TcpRelay, arun, await_until, chat_eventually_works, chat_works, free_port,
                      group_key, scrape_metrics, wait_until)
 
 HEARTBEAT_MS = 200
 LAYERD_TIMEOUT_MS = 1000
 GATEWAY_ARGS = ["--heartbeat-ms", str(HEARTBEAT_MS), "--layerd-timeout-ms", str(LAYERD_TIMEOUT_MS)]
 HEAL_TIMEOUT = 30.0  # generous: a loaded 2-core machine
-
-
-class TcpRelay:
-    """A TCP relay on 127.0.0.1 to an upstream port. blackhole() makes every
-    connection open so far go silent (bytes read and thrown away both ways,
-    nothing closed), as a connection whose path died does; connections made
-    afterwards are relayed normally."""
-
-    def __init__(self, upstream_port: int):
-        self.upstream_port = upstream_port
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.lock = threading.Lock()
-        self.pairs = []
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
-                upstream.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            pair = {"sockets": (client, upstream), "dead": False}
-            with self.lock:
-                self.pairs.append(pair)
-            threading.Thread(target=self._pump, args=(client, upstream, pair), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, pair), daemon=True).start()
-
-    @staticmethod
-    def _pump(src, dst, pair):
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                return
-            if not data:
-                if not pair["dead"]:
-                    for s in pair["sockets"]:
-                        try:
-                            s.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
-                return
-            if pair["dead"]:
-                continue
-            try:
-                dst.sendall(data)
-            except OSError:
-                return
-
-    def connections(self) -> int:
-        with self.lock:
-            return len(self.pairs)
-
-    def blackhole(self):
-        with self.lock:
-            for p in self.pairs:
-                p["dead"] = True
-
-    def close(self):
-        self.closed = True
-        self.listener.close()
-        with self.lock:
-            for p in self.pairs:
-                for s in p["sockets"]:
-                    try:
-                        s.close()
-                    except OSError:
-                        pass
 
 
 def zcard(cluster_redis, room: str) -> int:

@@ -254,6 +254,64 @@ TEST(ChatEvent, TheLastMessageCountsAndNestedOnesDoNot) {
   EXPECT_EQ(chat_event_from_browser(R"({"n": {"message": "x"}})").error.code, "bad_message");
 }
 
+TEST(ChatEvent, APingIsReadWithoutAnEvent) {
+  auto p = chat_event_from_browser(R"({"type": "ping"})");
+  EXPECT_TRUE(p.ok);
+  EXPECT_TRUE(p.ping);
+  EXPECT_TRUE(p.event.empty());
+  EXPECT_TRUE(is_ping_frame(R"({"type":"ping"})"));
+}
+
+TEST(ChatEvent, APingWithExtraFieldsIsStillAPing) {
+  for (const char* text : {R"({"type": "ping", "ref": 7, "n": {"message": "x", "type": "chat"}})",
+                           R"({"n": [1, {"type": "pong"}], "type": "ping"})", R"({"type": "x", "type": "ping"})"}) {
+    auto p = chat_event_from_browser(text);
+    EXPECT_TRUE(p.ok && p.ping) << text;
+    EXPECT_TRUE(is_ping_frame(text)) << text;
+  }
+}
+
+TEST(ChatEvent, AFrameWithAMessageIsAChatMessageWhateverItsType) {
+  auto p = chat_event_from_browser(R"({"type": "ping", "message": "hi"})");
+  ASSERT_TRUE(p.ok);
+  EXPECT_FALSE(p.ping);
+  EXPECT_EQ(browser_frame_for_event(p.event).value(), R"({"message":"hi"})");
+  EXPECT_EQ(event_type(p.event).value(), "chat.message") << "the frame's type is not the event's";
+  EXPECT_FALSE(is_ping_frame(R"({"message": "hi", "type": "ping"})"));
+  // A bad message stays a bad message, ping or not.
+  auto bad = chat_event_from_browser(R"({"type": "ping", "message": 5})");
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(bad.error.code, "bad_message");
+}
+
+TEST(ChatEvent, AnyOtherTypeWithoutAMessageIsBadMessage) {
+  for (const char* text : {R"({"type": "pong"})", R"({"type": "PING"})", R"({"type": " ping"})", R"({"type": "ping\u0000"})",
+                           R"({"type": 1})", R"({"type": null})", R"({"type": ["ping"]})", R"({"type": {"type": "ping"}})",
+                           R"({"type": "ping", "type": "chat"})", R"({"n": {"type": "ping"}})", R"({"type": true})"}) {
+    auto p = chat_event_from_browser(text);
+    EXPECT_FALSE(p.ok) << text;
+    EXPECT_FALSE(p.ping) << text;
+    EXPECT_EQ(p.error.code, "bad_message") << text;
+    EXPECT_FALSE(is_ping_frame(text)) << text;
+  }
+}
+
+TEST(ChatEvent, APingThatIsNotJsonIsBadJson) {
+  for (const char* text : {R"({"type": "ping")", R"({"type": "ping"} {})", R"([{"type": "ping"}])", R"("ping")", "ping"}) {
+    auto p = chat_event_from_browser(text);
+    EXPECT_FALSE(p.ok) << text;
+    EXPECT_EQ(p.error.code, "bad_json") << text;
+    EXPECT_FALSE(is_ping_frame(text)) << text;
+  }
+}
+
+TEST(ChatEvent, ADeeplyNestedPingIsReadInOnePass) {
+  const std::string deep = R"({"type": "ping", "n": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_TRUE(chat_event_from_browser(deep).ping);
+  EXPECT_TRUE(is_ping_frame(deep));
+  EXPECT_FALSE(is_ping_frame(deep.substr(0, deep.size() - 2))) << "unbalanced";
+}
+
 TEST(ErrorFrame, IsJsonWithCodeAndDetail) {
   auto j = nlohmann::json::parse(error_frame({"bad_json", "frame is not valid JSON"}));
   EXPECT_EQ(j["type"], "error");

@@ -76,6 +76,25 @@ TEST_F(ChatConsumer, AnswersJsonWithoutAMessageWithBadMessage) {
   EXPECT_EQ(socket.reply_json(0)["code"], "bad_message");
 }
 
+TEST_F(ChatConsumer, AnswersAPingWithAPongOnItsSocketAloneAndCountsIt) {
+  chat->on_receive(socket, R"({"type": "ping"})");
+  chat->on_receive(socket, R"({"type": "ping", "ref": "abc"})");
+  EXPECT_TRUE(layer.calls.empty()) << "a ping reaches nobody else";
+  ASSERT_EQ(socket.frames.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) EXPECT_EQ(socket.reply_json(i), nlohmann::json({{"type", "pong"}}));
+  EXPECT_EQ(socket.frames[0], socket.frames[1]) << "one shared frame";
+  EXPECT_EQ(stats.pings.load(), 2u);
+  EXPECT_EQ(stats.bad_frames.load(), 0u);
+}
+
+TEST_F(ChatConsumer, SendsAFrameWithATypeAndAMessageAsAChatMessage) {
+  chat->on_receive(socket, R"({"type": "ping", "message": "hi"})");
+  ASSERT_EQ(layer.calls.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(layer.calls[0].arg)["type"], "chat.message");
+  EXPECT_TRUE(socket.frames.empty());
+  EXPECT_EQ(stats.pings.load(), 0u);
+}
+
 TEST_F(ChatConsumer, LeavesItsGroupOnDisconnect) {
   chat->on_disconnect(socket);
   ASSERT_EQ(layer.calls.size(), 1u);

@@ -24,18 +24,29 @@ TEST_F(NotificationConsumer, JoinsTheCentersGroupOnConnectAndLeavesOnDisconnect)
   EXPECT_EQ(layer.calls[1].group, "notification_center1");
 }
 
-TEST_F(NotificationConsumer, AnswersEverySendWithNotAcceptedAndSendsNothing) {
-  for (const char* text : {R"({"message": "hi"})", "not json", ""}) {
+TEST_F(NotificationConsumer, AnswersEverySendButAPingWithNotAcceptedAndSendsNothing) {
+  for (const char* text : {R"({"message": "hi"})", "not json", "", R"({"type": "pong"})",
+                           R"({"type": "ping", "message": "hi"})"}) {
     center->on_receive(socket, text);
   }
   EXPECT_TRUE(layer.calls.empty());
-  ASSERT_EQ(socket.frames.size(), 3u);
-  for (std::size_t i = 0; i < 3; ++i) {
+  ASSERT_EQ(socket.frames.size(), 5u);
+  for (std::size_t i = 0; i < 5; ++i) {
     EXPECT_EQ(socket.reply_json(i), nlohmann::json({{"type", "error"},
                                                      {"code", "not_accepted"},
                                                      {"detail", "notification sockets only receive"}}));
   }
-  EXPECT_EQ(stats.bad_frames.load(), 3u);
+  EXPECT_EQ(stats.bad_frames.load(), 5u);
+  EXPECT_EQ(stats.pings.load(), 0u);
+}
+
+TEST_F(NotificationConsumer, AnswersAPingWithAPong) {
+  center->on_receive(socket, R"({"type": "ping", "extra": [1, 2]})");
+  EXPECT_TRUE(layer.calls.empty());
+  ASSERT_EQ(socket.frames.size(), 1u);
+  EXPECT_EQ(socket.reply_json(0), nlohmann::json({{"type", "pong"}}));
+  EXPECT_EQ(stats.pings.load(), 1u);
+  EXPECT_EQ(stats.bad_frames.load(), 0u);
 }
 
 }  // namespace
