@@ -16,7 +16,9 @@
 # per room size; defaults around this machine's maxima, bench/RESULTS.md).
 # CPU is that of every server process (gateways, layerd, Redis), per
 # delivery, from the bench's own report; "steps" lists each step's
-# [rate, delivery ratio, p99 ms, server µs per delivery]. Bounded: each leg is one stack_run
+# [rate, delivery ratio, p99 ms, server µs per delivery, machine µs per
+# delivery (every process and the kernel: on two shared cores, what bounds
+# the fan-out)]. Bounded: each leg is one stack_run
 # with fixed steps and duration.
 #
 # Each leg first runs --fixed (about half the maximum): its p99 and server
@@ -115,11 +117,13 @@ def main():
                         "fixed_delivery_ratio": find(fixed_step, "delivery_ratio"),
                         "fixed_p99_ms": find(fixed_step, "latency_p99_ms"),
                         "fixed_server_cpu_us_per_delivery": find(fixed_step, "server_cpu_us_per_delivery"),
+                        "fixed_machine_cpu_us_per_delivery": find(fixed_step, "machine_cpu_us_per_delivery"),
                         "server_cpu_us_per_delivery_at_max":
                             next((find(st, "server_cpu_us_per_delivery") for st in r["steps"]
                                   if find(st, "rate") == find(s, "at_rate")), None),
                         "steps": [[find(st, "rate"), find(st, "delivery_ratio"), find(st, "latency_p99_ms"),
-                                   find(st, "server_cpu_us_per_delivery")] for st in r["steps"]],
+                                   find(st, "server_cpu_us_per_delivery"), find(st, "machine_cpu_us_per_delivery")]
+                                  for st in r["steps"]],
                         "command": r["command"]}
                 legs[history].append(line)
                 print(json.dumps(line), flush=True)
@@ -131,11 +135,13 @@ def main():
             return round(m["on"] / m["off"], 3) if m["on"] is not None and m["off"] else None
         med = {h: statistics.median(l["max_deliveries_per_s"] or 0 for l in legs[h]) for h in legs}
         p99, cpu = median("fixed_p99_ms"), median("fixed_server_cpu_us_per_delivery")
+        machine = median("fixed_machine_cpu_us_per_delivery")
         print(json.dumps({"bench": "history_fanout_ratio", "members": members,
                           "max_deliveries_on_over_off": ratio(med), "median_max_deliveries_per_s": med,
                           "fixed_rate": fixed.get(members), "median_fixed_p99_ms": p99,
                           "fixed_p99_on_over_off": ratio(p99), "median_fixed_server_cpu_us_per_delivery": cpu,
-                          "fixed_cpu_on_over_off": ratio(cpu)}), flush=True)
+                          "fixed_cpu_on_over_off": ratio(cpu), "median_fixed_machine_cpu_us_per_delivery": machine,
+                          "fixed_machine_cpu_on_over_off": ratio(machine)}), flush=True)
 
 
 if __name__ == "__main__":
