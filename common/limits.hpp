@@ -137,6 +137,10 @@ inline constexpr std::size_t max_history_id_bytes = 41;
 // per group; past either they go with ids from the clock alone.
 inline constexpr int history_wait_ms = 1000;
 inline constexpr std::size_t max_history_waiting = 10000;
+// layerd: a history XADD waits at most this long in its Redis link's
+// buffer for company (redis_commands::deferred); it is also how much longer
+// than one loop turn a SIGKILLed layerd's last lines may go unkept.
+inline constexpr int redis_defer_ms = 2;
 // Gateway: a replay not answered within this is given up (recovery
 // complete=false) and the socket's held live messages are sent.
 inline constexpr int default_history_timeout_ms = 3000;

@@ -125,6 +125,7 @@ void layer_server::flush_redis(std::chrono::milliseconds limit) {
       return;
     }
     items.clear();
+    ring_.hurry();
     ring_.add_poll_items(items);
     try {
       zmq::poll(items.data(), items.size(), std::chrono::duration_cast<std::chrono::milliseconds>(until - now));

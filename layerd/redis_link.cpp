@@ -9,6 +9,7 @@
 #include <memory>
 #include <string_view>
 
+#include "common/limits.hpp"
 #include "common/logging.hpp"
 
 namespace sb::layerd {
@@ -19,10 +20,10 @@ struct redis_adapter {
   static void add_read(void* p) { self(p)->want_read_ = true; }
   static void del_read(void* p) { self(p)->want_read_ = false; }
   static void add_write(void* p) { self(p)->want_write_ = true; }
-  static void del_write(void* p) { self(p)->want_write_ = false; }
+  static void del_write(void* p) { self(p)->write_done(); }
   static void cleanup(void* p) {
     self(p)->want_read_ = false;
-    self(p)->want_write_ = false;
+    self(p)->write_done();
   }
 };
 
@@ -48,7 +49,8 @@ void redis_link::reconnect_now(const char* why) {
     redisAsyncContext* c = ctx_;
     ctx_ = nullptr;  // its callbacks now find it is not ours
     connected_ = false;
-    want_read_ = want_write_ = false;
+    want_read_ = false;
+    write_done();
     redisAsyncFree(c);  // pending replies get nullptr; deferred when inside one of its callbacks
   }
   backoff_ = std::chrono::milliseconds(100);
@@ -64,8 +66,19 @@ int redis_link::fd() const { return ctx_ ? ctx_->c.fd : -1; }
 short redis_link::events() const {
   short ev = 0;
   if (want_read_) ev |= ZMQ_POLLIN;
-  if (want_write_) ev |= ZMQ_POLLOUT;
+  if (want_write_ && write_due(clock::now())) ev |= ZMQ_POLLOUT;
   return ev;
+}
+
+bool redis_link::write_due(clock::time_point now) const {
+  // Unknown to us (the connect itself) or urgent: at once.
+  return urgent_ || !connected_ || deferred_due_ == clock::time_point::max() || now >= deferred_due_;
+}
+
+void redis_link::write_done() {
+  want_write_ = false;
+  urgent_ = false;
+  deferred_due_ = clock::time_point::max();
 }
 
 void redis_link::on_ready(short revents) {
@@ -74,6 +87,9 @@ void redis_link::on_ready(short revents) {
 }
 
 std::chrono::milliseconds redis_link::tick(clock::time_point now) {
+  if (ctx_ && connected_ && want_write_ && !write_due(now)) {  // a deferred batch falls due first
+    return std::chrono::ceil<std::chrono::milliseconds>(deferred_due_ - now);
+  }
   if (ctx_ && master_ && !connected_ && now >= role_deadline_) {
     // A server that takes the connection but never answers ROLE is no
     // master to wait for.
@@ -153,7 +169,8 @@ void redis_link::drop(const char* why) {
 void redis_link::lost(const char* why) {
   auto log = common::log("redis");
   ctx_ = nullptr;
-  want_read_ = want_write_ = false;
+  want_read_ = false;
+  write_done();
   const bool was_connected = connected_;
   connected_ = false;
   if (was_connected || !warned_) {
@@ -236,6 +253,7 @@ bool redis_link::subscribe(const std::string& channel, message_fn on_message) {
     return false;
   }
   ++stats_.commands;
+  urgent_ = true;
   return true;
 }
 
@@ -268,6 +286,24 @@ bool redis_link::command(const std::vector<std::string>& argv, reply_fn done) {
   return true;
 }
 
+bool redis_link::deferred(std::string_view resp, reply_fn done) {
+  if (!connected()) {
+    ++stats_.dropped;
+    return false;
+  }
+  auto* fn = new reply_fn(std::move(done));
+  if (redisAsyncFormattedCommand(ctx_, &redis_link::on_reply_cb, fn, resp.data(), resp.size()) != REDIS_OK) {
+    delete fn;
+    ++stats_.dropped;
+    return false;
+  }
+  ++stats_.commands;
+  if (deferred_due_ == clock::time_point::max()) {
+    deferred_due_ = clock::now() + std::chrono::milliseconds(common::limits::redis_defer_ms);
+  }
+  return true;
+}
+
 bool redis_link::send_raw(const std::vector<std::string>& argv, reply_fn* done) {
   std::vector<const char*> ptrs;
   std::vector<std::size_t> lens;
@@ -283,6 +319,7 @@ bool redis_link::send_raw(const std::vector<std::string>& argv, reply_fn* done) 
     return false;
   }
   ++stats_.commands;
+  urgent_ = true;
   return true;
 }
 

@@ -23,6 +23,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/redis_url.hpp"
@@ -93,6 +94,11 @@ class redis_link {
   // connection went away before it came). Returns false when not connected.
   using reply_fn = std::function<void(const ::redisReply* reply)>;
   bool command(const std::vector<std::string>& argv, reply_fn done);
+  // A command in Redis' wire form that may wait up to lim::redis_defer_ms
+  // for company (redis_commands::deferred).
+  bool deferred(std::string_view resp, reply_fn done);
+  // Whatever waits in the buffer goes at the next chance (stopping).
+  void hurry() { urgent_ = want_write_; }
 
   const stats& counters() const { return stats_; }
 
@@ -100,6 +106,8 @@ class redis_link {
   void connect();
   bool send_raw(const std::vector<std::string>& argv, reply_fn* done = nullptr);
   void lost(const char* why);
+  bool write_due(clock::time_point now) const;
+  void write_done();
   void became_connected();
   void drop(const char* why);
   void on_error_reply(const redisAsyncContext* c, const ::redisReply* reply);
@@ -120,6 +128,11 @@ class redis_link {
   bool connected_ = false;
   bool want_read_ = false;
   bool want_write_ = false;
+  // Writes wait for POLLOUT only once due: at once when a command that
+  // cannot wait is queued (urgent_), else at deferred_due_ (max: nothing
+  // deferred is waiting).
+  bool urgent_ = false;
+  clock::time_point deferred_due_ = clock::time_point::max();
   bool warned_ = false;
   std::chrono::milliseconds backoff_{100};
   clock::time_point next_attempt_{};

@@ -87,6 +87,10 @@ bool redis_ring::busy() const {
                      [](const auto& s) { return s->commands.busy(true) || s->pops.busy(false); });
 }
 
+void redis_ring::hurry() {
+  for (auto& s : shards_) s->commands.hurry();
+}
+
 void redis_ring::dispatch(const std::vector<zmq::pollitem_t>& items, std::size_t first) {
   for (std::size_t k = 0; k < polled_.size() && first + k < items.size(); ++k) {
     if (items[first + k].revents) polled_[k]->on_ready(items[first + k].revents);

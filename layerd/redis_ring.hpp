@@ -57,6 +57,9 @@ class redis_ring final : public redis_commands {
   bool command(std::size_t i, const argv& args, reply_fn done) override {
     return at(i).commands.command(args, std::move(done));
   }
+  bool deferred(std::size_t i, std::string_view resp, reply_fn done) override {
+    return at(i).commands.deferred(resp, std::move(done));
+  }
   bool pop_connected(std::size_t i) const override { return at(i).pops.connected(); }
   bool pop(std::size_t i, const argv& args, reply_fn done) override { return at(i).pops.command(args, std::move(done)); }
   shard& at(std::size_t i) { return *shards_[i]; }
@@ -66,6 +69,8 @@ class redis_ring final : public redis_commands {
   // Some host's command link waits to write a command or for a reply, or
   // its pop link to write one (its blocking pop waits for good).
   bool busy() const;
+  // Deferred commands go at the next chance (stopping: no more loop turns).
+  void hurry();
   // The command links' counters, summed over the hosts.
   redis_link::stats totals() const;
   // Largest last PING round trip over the hosts; -1 before any.

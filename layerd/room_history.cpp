@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <memory>
 #include <utility>
@@ -159,9 +160,15 @@ std::string room_history::id_field(const std::string& id) {
   return out;
 }
 
+room_history::room& room_history::room_of(const std::string& group) {
+  auto [it, added] = rooms_.try_emplace(group);
+  if (added) it->second.name = &it->first;  // a map's keys stay where they are
+  return it->second;
+}
+
 bool room_history::send(const std::string& group, const history_setting& s, const std::string& event,
                         fan_out_fn fan_out) {
-  auto& r = rooms_[group];
+  auto& r = room_of(group);
   if (r.st == state::unknown) do_load(group, r);
   if (r.st == state::ready && r.waiting.empty()) {
     do_store(group, s, event, fan_out);
@@ -184,7 +191,7 @@ bool room_history::send(const std::string& group, const history_setting& s, cons
 }
 
 void room_history::read(const std::string& group, std::uint32_t count, const std::string& since, read_fn done) {
-  auto& r = rooms_[group];
+  auto& r = room_of(group);
   if (r.st == state::unknown) do_load(group, r);
   if (r.st == state::ready && r.waiting.empty()) return do_read(group, count, since, std::move(done));
   r.waiting.push_back(
@@ -235,7 +242,8 @@ void room_history::tick(clock::time_point now) {
 
 void room_history::forget_ids() {
   if (rooms_.size() > max_rooms) {
-    std::erase_if(rooms_, [](const auto& kv) { return kv.second.st != state::loading; });
+    // Not one a reply is still due to (its handler holds the room).
+    std::erase_if(rooms_, [](const auto& kv) { return kv.second.st != state::loading && kv.second.stores_due == 0; });
     return;
   }
   for (auto& [group, r] : rooms_) {
@@ -245,12 +253,13 @@ void room_history::forget_ids() {
 
 void room_history::do_store(const std::string& group, const history_setting& s, const std::string& event,
                             const fan_out_fn& fan_out) {
-  auto& r = rooms_[group];
+  auto& r = room_of(group);
   const std::uint64_t now = wall_ms();
   const auto id = common::stream_id::next(r.last, now);
   // The id alone: its milliseconds are the time (a separate "ts" made
   // every delivered line ~20 bytes longer, bench/RESULTS.md, Room history).
-  auto stamped = with_fields(event, id_field(id.text()), 1);
+  const std::string id_text = id.text();
+  auto stamped = with_fields(event, id_field(id_text), 1);
   if (!stamped || stamped->size() > lim::max_event_bytes) {
     // At the event bound already: it goes as it came, and is not kept.
     ++stats_.store_failed;
@@ -260,23 +269,16 @@ void room_history::do_store(const std::string& group, const history_setting& s, 
   }
   r.last = id;
   fan_out(*stamped);
+  // The XADD may wait a moment for others (redis_commands::deferred): it
+  // is built here in Redis' wire form, and its reply handler holds only
+  // pointers (the room stays while replies are due, forget_ids).
+  char maxlen[24];
+  const std::string_view maxlen_text(maxlen, std::to_chars(maxlen, maxlen + sizeof maxlen, s.maxlen).ptr - maxlen);
   const std::string k = key(group);
-  const bool sent = redis_.command_for(
-      group, {"XADD", k, "MAXLEN", "~", std::to_string(s.maxlen), id.text(), "e", event},
-      [this, group](const ::redisReply* reply) {
-        if (reply && reply->type != REDIS_REPLY_ERROR) {
-          ++stats_.stored;
-          return;
-        }
-        ++stats_.store_failed;
-        static common::log_limiter limit;
-        common::warn_limited(limit, "redis", "history not kept group={} error=\"{}\"", group,
-                             reply ? std::string(reply->str, reply->len) : std::string("connection lost"));
-        // Another writer may be ahead (a layerd that owned the group): read again.
-        if (auto it = rooms_.find(group); it != rooms_.end() && it->second.st == state::ready) {
-          it->second.st = state::unknown;
-        }
-      });
+  room* rp = &r;
+  const bool sent = redis_.deferred_for(
+      group, resp_command({"XADD", k, "MAXLEN", "~", maxlen_text, id_text, "e", event}),
+      [this, rp](const ::redisReply* reply) { on_stored(*rp, reply); });
   if (!sent) {
     ++stats_.store_failed;
     r.st = state::unknown;
@@ -284,6 +286,7 @@ void room_history::do_store(const std::string& group, const history_setting& s, 
     common::warn_limited(limit, "redis", "history not kept group={} reason=\"redis unavailable\"", group);
     return;
   }
+  ++r.stores_due;
   // The TTL counts from the last message; refreshed at most once a second
   // (one command fewer per message in a busy room).
   const auto t = clock::now();
@@ -291,6 +294,20 @@ void room_history::do_store(const std::string& group, const history_setting& s, 
     r.expire_due = t + std::chrono::seconds(1);
     redis_.command_for(group, common::expire(k, s.ttl_s));
   }
+}
+
+void room_history::on_stored(room& r, const ::redisReply* reply) {
+  --r.stores_due;
+  if (reply && reply->type != REDIS_REPLY_ERROR) {
+    ++stats_.stored;
+    return;
+  }
+  ++stats_.store_failed;
+  static common::log_limiter limit;
+  common::warn_limited(limit, "redis", "history not kept group={} error=\"{}\"", *r.name,
+                       reply ? std::string(reply->str, reply->len) : std::string("connection lost"));
+  // Another writer may be ahead (a layerd that owned the group): read again.
+  if (r.st == state::ready) r.st = state::unknown;
 }
 
 void room_history::do_read(const std::string& group, std::uint32_t count, const std::string& since, read_fn done) {

@@ -16,7 +16,8 @@
 // behind that one round trip, in order, bounded in time and count
 // (limits::history_wait_ms, max_history_waiting); past either they go with
 // ids from the clock alone. Nothing else waits for Redis: XADD and EXPIRE
-// are pipelined on the group's host link and their replies only counted.
+// are pipelined on the group's host link and their replies only counted;
+// an XADD may wait there up to 2 ms for company (redis_commands::deferred).
 //
 // Stream `<prefix>:history:<group>`, entry fields `e` = the event's msgpack
 // as sent (the id is the entry id, appended to the event when read),
@@ -95,7 +96,9 @@ class room_history {
  private:
   enum class state : std::uint8_t { unknown, loading, ready };
   struct room {
+    const std::string* name = nullptr;  // its key in rooms_
     state st = state::unknown;
+    std::uint32_t stores_due = 0;  // XADDs whose reply has not come
     common::stream_id last;
     std::uint64_t generation = 0;  // bumped per last-id read, so a late answer is ignored
     clock::time_point waiting_since{};
@@ -105,7 +108,9 @@ class room_history {
 
   void do_load(const std::string& group, room& r);
   void on_loaded(const std::string& group, std::uint64_t generation, const ::redisReply* reply);
+  room& room_of(const std::string& group);
   void release(room& r);
+  void on_stored(room& r, const ::redisReply* reply);
   void do_store(const std::string& group, const history_setting& s, const std::string& event, const fan_out_fn& fan_out);
   void do_read(const std::string& group, std::uint32_t count, const std::string& since, read_fn done);
   std::string key(std::string_view group) const { return prefix_ + ":history:" + std::string(group); }

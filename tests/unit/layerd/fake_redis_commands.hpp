@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "common/redis_shard.hpp"
 #include "layerd/redis_commands.hpp"
 #include "tests/unit/layerd/fake_reply.hpp"
@@ -28,6 +30,7 @@ class fake_redis_commands final : public redis_commands {
     argv args;
     reply_fn done;  // empty for fire-and-forget commands
     bool pop = false;
+    bool deferred = false;  // given in wire form to deferred()
   };
 
   explicit fake_redis_commands(std::size_t shards = 1) : shards_(shards) {}
@@ -43,7 +46,43 @@ class fake_redis_commands final : public redis_commands {
   bool command(std::size_t shard, const argv& args, reply_fn done) override {
     return record(shard, args, std::move(done), false);
   }
+  bool deferred(std::size_t shard, std::string_view resp, reply_fn done) override {
+    if (!record(shard, parse_resp(resp), std::move(done), false)) return false;
+    calls.back().deferred = true;
+    return true;
+  }
   bool pop_connected(std::size_t) const override { return up; }
+
+  // A request in wire form (`*N` then N `$len` bulk strings) back as its
+  // arguments; a malformed one fails the test that made it.
+  static argv parse_resp(std::string_view r) {
+    argv out;
+    auto number = [&r](char mark) {
+      EXPECT_FALSE(r.empty()) << "truncated request";
+      if (r.empty() || r[0] != mark) {
+        ADD_FAILURE() << "expected '" << mark << "' in " << r;
+        r = {};
+        return std::size_t{0};
+      }
+      const auto end = r.find("\r\n");
+      const auto n = static_cast<std::size_t>(std::stoull(std::string(r.substr(1, end - 1))));
+      r.remove_prefix(end + 2);
+      return n;
+    };
+    const std::size_t count = number('*');
+    for (std::size_t i = 0; i < count && !r.empty(); ++i) {
+      const std::size_t len = number('$');
+      if (r.size() < len + 2 || r.substr(len, 2) != "\r\n") {
+        ADD_FAILURE() << "bad bulk string";
+        return out;
+      }
+      out.emplace_back(r.substr(0, len));
+      r.remove_prefix(len + 2);
+    }
+    EXPECT_EQ(out.size(), count);
+    EXPECT_TRUE(r.empty()) << "bytes after the request";
+    return out;
+  }
   bool pop(std::size_t shard, const argv& args, reply_fn done) override {
     return record(shard, args, std::move(done), true);
   }

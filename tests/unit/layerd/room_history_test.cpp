@@ -109,6 +109,7 @@ TEST_F(RoomHistory, TheFirstSendsWaitForTheStreamsLastIdThenGoInOrderAboveIt) {
   const auto xadds = redis.named("XADD");
   ASSERT_EQ(xadds.size(), 3u);
   const auto& a = redis.calls[xadds[0]].args;
+  EXPECT_TRUE(redis.calls[xadds[0]].deferred);  // may wait for company (wire form, parsed back here)
   ASSERT_EQ(a.size(), 8u);
   EXPECT_EQ((redis_commands::argv{a[0], a[1], a[2], a[3], a[4], a[6]}),
             (redis_commands::argv{"XADD", "asgi:history:chat_a", "MAXLEN", "~", "100", "e"}));
@@ -174,6 +175,36 @@ TEST_F(RoomHistory, ARefusedAddOrASyncReadsTheLastIdAgain) {
   history.forget_ids();
   history.send("chat_a", chat_setting(), chat("after sync"), collect());
   EXPECT_EQ(redis.named("EVAL").size(), 3u);
+}
+
+TEST_F(RoomHistory, ForgettingManyRoomsKeepsTheOnesAReplyIsStillDueTo) {
+  // Past 100,000 rooms a SYNC forgets them; an XADD's reply handler holds
+  // its room, so a room with a reply due stays (and takes the reply).
+  const auto none = R::nil();
+  const auto ok = R::string("1-0");
+  ready(none.get());
+  ASSERT_EQ(redis.named("XADD").size(), 1u);
+  auto pending = std::move(redis.calls[redis.named("XADD")[0]]);
+  redis.calls.clear();
+  const std::string event = chat("x");
+  for (int i = 0; i < 100000; ++i) {
+    const std::string group = "chat_r" + std::to_string(i);
+    history.send(group, chat_setting(), event, [](const std::string&) {});
+    for (std::size_t k = 0; k < redis.calls.size(); ++k) {  // answering the read adds the XADD
+      if (redis.calls[k].done) redis.answer(k, redis.calls[k].args[0] == "EVAL" ? none.get() : ok.get());
+    }
+    redis.calls.clear();
+  }
+  ASSERT_EQ(history.rooms(), 100001u);
+  history.forget_ids();
+  EXPECT_EQ(history.rooms(), 1u);  // chat_a: its XADD is unanswered
+  const auto refused = R::error("ERR The ID specified in XADD is equal or smaller than the target stream top item");
+  pending.done(refused->get());
+  EXPECT_EQ(history.counters().store_failed, 1u);
+  history.send("chat_a", chat_setting(), chat("again"), collect());
+  EXPECT_EQ(redis.named("EVAL").size(), 1u);  // the refusal made it read the last id again
+  history.forget_ids();
+  EXPECT_EQ(history.rooms(), 1u);  // still loading
 }
 
 TEST_F(RoomHistory, RedisAwayMeansClockIdsAndCountedLosses) {
