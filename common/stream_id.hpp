@@ -14,6 +14,7 @@
 
 #include <charconv>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,7 +29,17 @@ struct stream_id {
   std::uint64_t seq = 0;
 
   auto operator<=>(const stream_id&) const = default;
-  std::string text() const { return std::to_string(ms) + "-" + std::to_string(seq); }
+  // Writes `<ms>-<seq>` to `out` (room for limits::max_history_id_bytes)
+  // and returns its length.
+  std::size_t write(char* out) const {
+    char* p = std::to_chars(out, out + 20, ms).ptr;
+    *p++ = '-';
+    return static_cast<std::size_t>(std::to_chars(p, p + 20, seq).ptr - out);
+  }
+  std::string text() const {
+    char buf[limits::max_history_id_bytes];
+    return std::string(buf, write(buf));
+  }
   // The id after `last` for a message sent at `now_ms`.
   static stream_id next(const stream_id& last, std::uint64_t now_ms) {
     if (now_ms > last.ms) return {now_ms, 0};

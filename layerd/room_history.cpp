@@ -148,7 +148,7 @@ std::optional<std::string> room_history::with_fields(std::string_view event, std
 }
 
 // Written by hand (no msgpack buffer): this runs for every message kept.
-std::string room_history::id_field(const std::string& id) {
+std::string room_history::id_field(std::string_view id) {
   std::string out("\xa2id", 3);  // "id": str (an id is at most 41 bytes)
   if (id.size() < 32) {
     out.push_back(static_cast<char>(0xa0 | id.size()));
@@ -251,29 +251,46 @@ void room_history::forget_ids() {
   }
 }
 
-void room_history::do_store(const std::string& group, const history_setting& s, const std::string& event,
-                            const fan_out_fn& fan_out) {
+room_history::room* room_history::ready(const std::string& group) {
   auto& r = room_of(group);
-  const std::uint64_t now = wall_ms();
-  const auto id = common::stream_id::next(r.last, now);
+  if (r.st == state::unknown) do_load(group, r);
+  return r.st == state::ready && r.waiting.empty() ? &r : nullptr;
+}
+
+room_history::stamped room_history::stamp(room& r, const std::string& event) {
+  const auto id = common::stream_id::next(r.last, wall_ms());
   // The id alone: its milliseconds are the time (a separate "ts" made
   // every delivered line ~20 bytes longer, bench/RESULTS.md, Room history).
-  const std::string id_text = id.text();
-  auto stamped = with_fields(event, id_field(id_text), 1);
-  if (!stamped || stamped->size() > lim::max_event_bytes) {
+  char id_buf[lim::max_history_id_bytes];
+  auto line = with_fields(event, id_field({id_buf, id.write(id_buf)}), 1);
+  if (!line || line->size() > lim::max_event_bytes) {
     // At the event bound already: it goes as it came, and is not kept.
     ++stats_.store_failed;
     static common::log_limiter limit;
-    common::warn_limited(limit, "layerd", "history not kept group={} reason=\"event at the size bound\"", group);
-    return fan_out(event);
+    common::warn_limited(limit, "layerd", "history not kept group={} reason=\"event at the size bound\"", *r.name);
+    return {event, false, {}};
   }
   r.last = id;
-  fan_out(*stamped);
+  return {std::move(*line), true, id};
+}
+
+void room_history::do_store(const std::string& group, const history_setting& s, const std::string& event,
+                            const fan_out_fn& fan_out) {
+  auto& r = room_of(group);
+  const auto st = stamp(r, event);
+  fan_out(st.line);
+  if (st.kept) store(r, s, event, st.id);
+}
+
+void room_history::store(room& r, const history_setting& s, const std::string& event, const common::stream_id& id) {
+  const std::string& group = *r.name;
   // The XADD may wait a moment for others (redis_commands::deferred): it
   // is built here in Redis' wire form, and its reply handler holds only
   // pointers (the room stays while replies are due, forget_ids).
   char maxlen[24];
   const std::string_view maxlen_text(maxlen, std::to_chars(maxlen, maxlen + sizeof maxlen, s.maxlen).ptr - maxlen);
+  char id_buf[lim::max_history_id_bytes];
+  const std::string_view id_text(id_buf, id.write(id_buf));
   const std::string k = key(group);
   room* rp = &r;
   const bool sent = redis_.deferred_for(

@@ -71,6 +71,21 @@ class room_history {
   using fan_out_fn = std::function<void(const std::string& stamped)>;
   bool send(const std::string& group, const history_setting& s, const std::string& event, fan_out_fn fan_out);
 
+  // The same without a closure, for the usual case (the router's fast
+  // path): ready() gives the group's room when its sends may go now (its
+  // last id known, none waiting; nullptr: use send(), which queues);
+  // stamp() gives the line members get, then the caller fans it out, then
+  // store() keeps it when stamp said so.
+  struct room;
+  struct stamped {
+    std::string line;
+    bool kept = false;  // false: at the event bound, sent as it came and not kept
+    common::stream_id id;
+  };
+  room* ready(const std::string& group);
+  stamped stamp(room& r, const std::string& event);
+  void store(room& r, const history_setting& s, const std::string& event, const common::stream_id& id);
+
   // The last `count` messages, or (since set) those after `since`, oldest
   // first, each with its id; complete as HISTORY says. Ordered after
   // every send already handed to send().
@@ -91,10 +106,12 @@ class room_history {
   // Python dict and common/event.hpp's reading.
   static std::optional<std::string> with_fields(std::string_view event, std::string_view packed, std::uint32_t pairs);
   // The packed pair "id": text.
-  static std::string id_field(const std::string& id);
+  static std::string id_field(std::string_view id);
 
  private:
   enum class state : std::uint8_t { unknown, loading, ready };
+
+ public:
   struct room {
     const std::string* name = nullptr;  // its key in rooms_
     state st = state::unknown;
@@ -105,6 +122,8 @@ class room_history {
     clock::time_point expire_due{};  // the stream's TTL is refreshed at most once a second
     std::deque<std::function<void()>> waiting;  // sends and reads behind the last-id read, in order
   };
+
+ private:
 
   void do_load(const std::string& group, room& r);
   void on_loaded(const std::string& group, std::uint64_t generation, const ::redisReply* reply);

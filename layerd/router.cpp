@@ -312,6 +312,12 @@ void router::group_send(const std::string& group, const std::string& event, cons
   ++stats_.group_sends;
   const history_setting* kept = room_history::keeps(type) ? history_.setting_for(group) : nullptr;
   if (!kept) return fan_out(group, event, type, origin, id, t0);
+  if (auto* room = history_.ready(group)) {  // the usual case: no closure, nothing copied
+    const auto st = history_.stamp(*room, event);
+    fan_out(group, st.line, type, origin, id, t0);
+    if (st.kept) history_.store(*room, *kept, event, st.id);
+    return;
+  }
   // Set when this send waits (and so counts in held_acks_).
   auto held = std::make_shared<bool>(false);
   auto then = [this, group, type, origin, id, ack_of, t0, held](const std::string& stamped) {
