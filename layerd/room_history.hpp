@@ -112,6 +112,7 @@ class room_history {
   enum class state : std::uint8_t { unknown, loading, ready };
 
  public:
+  // A room's state; callers outside only hold it between ready() and store().
   struct room {
     const std::string* name = nullptr;  // its key in rooms_
     state st = state::unknown;
@@ -124,7 +125,6 @@ class room_history {
   };
 
  private:
-
   void do_load(const std::string& group, room& r);
   void on_loaded(const std::string& group, std::uint64_t generation, const ::redisReply* reply);
   room& room_of(const std::string& group);
