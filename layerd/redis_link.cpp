@@ -66,13 +66,14 @@ int redis_link::fd() const { return ctx_ ? ctx_->c.fd : -1; }
 short redis_link::events() const {
   short ev = 0;
   if (want_read_) ev |= ZMQ_POLLIN;
-  if (want_write_ && write_due(clock::now())) ev |= ZMQ_POLLOUT;
+  // The clock is read only while deferred commands alone wait.
+  if (want_write_ && (!write_may_wait() || clock::now() >= deferred_due_)) ev |= ZMQ_POLLOUT;
   return ev;
 }
 
-bool redis_link::write_due(clock::time_point now) const {
+bool redis_link::write_may_wait() const {
   // Unknown to us (the connect itself) or urgent: at once.
-  return urgent_ || !connected_ || deferred_due_ == clock::time_point::max() || now >= deferred_due_;
+  return connected_ && !urgent_ && deferred_due_ != clock::time_point::max();
 }
 
 void redis_link::write_done() {
@@ -87,7 +88,7 @@ void redis_link::on_ready(short revents) {
 }
 
 std::chrono::milliseconds redis_link::tick(clock::time_point now) {
-  if (ctx_ && connected_ && want_write_ && !write_due(now)) {  // a deferred batch falls due first
+  if (ctx_ && want_write_ && write_may_wait() && now < deferred_due_) {  // a deferred batch falls due first
     return std::chrono::ceil<std::chrono::milliseconds>(deferred_due_ - now);
   }
   if (ctx_ && master_ && !connected_ && now >= role_deadline_) {

@@ -106,7 +106,7 @@ class redis_link {
   void connect();
   bool send_raw(const std::vector<std::string>& argv, reply_fn* done = nullptr);
   void lost(const char* why);
-  bool write_due(clock::time_point now) const;
+  bool write_may_wait() const;
   void write_done();
   void became_connected();
   void drop(const char* why);

@@ -168,12 +168,11 @@ room_history::room& room_history::room_of(const std::string& group) {
 
 bool room_history::send(const std::string& group, const history_setting& s, const std::string& event,
                         fan_out_fn fan_out) {
-  auto& r = room_of(group);
-  if (r.st == state::unknown) do_load(group, r);
-  if (r.st == state::ready && r.waiting.empty()) {
-    do_store(group, s, event, fan_out);
+  if (auto* now = ready(group)) {
+    do_store(*now, s, event, fan_out);
     return true;
   }
+  auto& r = room_of(group);
   if (r.waiting.size() >= lim::max_history_waiting) {
     // Redis is too slow to say: go on with the clock (and keep the order).
     ++stats_.clock_only;
@@ -182,19 +181,18 @@ bool room_history::send(const std::string& group, const history_setting& s, cons
     r.st = state::ready;
     ++r.generation;
     release(r);
-    do_store(group, s, event, fan_out);
+    do_store(r, s, event, fan_out);
     return true;
   }
   ++stats_.waited;
-  r.waiting.push_back([this, group, s, event, fan_out = std::move(fan_out)] { do_store(group, s, event, fan_out); });
+  r.waiting.push_back(
+      [this, group, s, event, fan_out = std::move(fan_out)] { do_store(room_of(group), s, event, fan_out); });
   return false;
 }
 
 void room_history::read(const std::string& group, std::uint32_t count, const std::string& since, read_fn done) {
-  auto& r = room_of(group);
-  if (r.st == state::unknown) do_load(group, r);
-  if (r.st == state::ready && r.waiting.empty()) return do_read(group, count, since, std::move(done));
-  r.waiting.push_back(
+  if (ready(group)) return do_read(group, count, since, std::move(done));
+  room_of(group).waiting.push_back(
       [this, group, count, since, done = std::move(done)]() mutable { do_read(group, count, since, std::move(done)); });
 }
 
@@ -274,9 +272,7 @@ room_history::stamped room_history::stamp(room& r, const std::string& event) {
   return {std::move(*line), true, id};
 }
 
-void room_history::do_store(const std::string& group, const history_setting& s, const std::string& event,
-                            const fan_out_fn& fan_out) {
-  auto& r = room_of(group);
+void room_history::do_store(room& r, const history_setting& s, const std::string& event, const fan_out_fn& fan_out) {
   const auto st = stamp(r, event);
   fan_out(st.line);
   if (st.kept) store(r, s, event, st.id);

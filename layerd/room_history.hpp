@@ -130,7 +130,7 @@ class room_history {
   room& room_of(const std::string& group);
   void release(room& r);
   void on_stored(room& r, const ::redisReply* reply);
-  void do_store(const std::string& group, const history_setting& s, const std::string& event, const fan_out_fn& fan_out);
+  void do_store(room& r, const history_setting& s, const std::string& event, const fan_out_fn& fan_out);
   void do_read(const std::string& group, std::uint32_t count, const std::string& since, read_fn done);
   std::string key(std::string_view group) const { return prefix_ + ":history:" + std::string(group); }
 
