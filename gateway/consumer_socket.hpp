@@ -39,6 +39,12 @@ class consumer_socket {
   // socket still exists then. Ask for it on the socket's thread.
   using poster_fn = std::function<void(std::function<void()>)>;
   virtual poster_fn poster() { return [](std::function<void()>) {}; }
+  // As poster(), but called on the socket's own thread it runs its
+  // argument at once: what hub::deliver_events does, so the two keep one
+  // order (worker_door.hpp).
+  virtual poster_fn dispatcher() { return [](std::function<void()>) {}; }
+  // The socket's conn id (hub.hpp).
+  virtual std::uint64_t conn() const { return 0; }
 
  protected:
   ~consumer_socket() = default;

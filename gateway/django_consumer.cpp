@@ -9,8 +9,8 @@
 #include "gateway/event_delivery.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/server_context.hpp"
+#include "gateway/worker_door.hpp"
 #include "gateway/worker_outbox.hpp"
-#include "gateway/worker_registry.hpp"
 #include "gateway/ws_frame.hpp"
 
 namespace sb::gateway {
@@ -42,22 +42,32 @@ django_consumer::django_consumer(std::string name, std::string scope_msgpack, st
       gate_room_(std::move(gate_room)) {}
 
 django_consumer::~django_consumer() {
-  if (entry_ && ctx_.workers) ctx_.workers->detach(entry_, channel_);
+  if (conn_ && ctx_.doors) ctx_.doors->close(conn_);
+}
+
+void django_consumer::count_drop(server_context& ctx, const std::string& channel, int reason, const char* what,
+                                 const std::string& detail) {
+  const auto n = ctx.stats.workers.dropped[reason].fetch_add(1, std::memory_order_relaxed) + 1;
+  static common::log_limiter limit;
+  common::warn_limited(limit, "django", "worker message dropped socket={} reason={} what=\"{}\" detail=\"{:.200}\" "
+                       "dropped_total={}", channel, drop_name(reason), what, detail, n);
 }
 
 void django_consumer::drop(int reason, const char* what, const std::string& detail) {
-  const auto n = ctx_.stats.workers.dropped[reason].fetch_add(1, std::memory_order_relaxed) + 1;
-  static common::log_limiter limit;
-  common::warn_limited(limit, "django", "worker message dropped socket={} reason={} what=\"{}\" detail=\"{:.200}\" "
-                       "dropped_total={}", channel_, drop_name(reason), what, detail, n);
+  count_drop(ctx_, channel_, reason, what, detail);
 }
 
 void django_consumer::on_connect(consumer_socket& socket, channel_layer::join_callback accept) {
   channel_ = socket.channel();
+  conn_ = socket.conn();
   state_ = state::connecting;
   accept_ = std::move(accept);
   deadline_ = clock::now() + std::chrono::milliseconds(ctx_.cfg.connect_timeout_ms);
   ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
+  // The door opens first: the worker's answer finds it (both go to thread 0, in this order).
+  if (ctx_.doors) {
+    ctx_.doors->open({conn_, channel_, gate_ != nullptr, socket.dispatcher(), this, &socket});
+  }
   // The connect may go through NAME's ring owner: nothing else about this
   // socket is in flight yet (docs/protocol.md, Part 3). On every Redis host:
   // channels_redis' receive() of NAME waits on one host per call, so a
@@ -120,11 +130,12 @@ void django_consumer::on_binary(consumer_socket& socket, std::string_view data) 
 }
 
 void django_consumer::leave_all(consumer_socket& socket) {
-  for (const auto& g : groups_) {
-    socket.leave_local(g);
-    ctx_.link.group_discard(g, channel_);
-  }
+  for (const auto& g : groups_) socket.leave_local(g);
   groups_.clear();
+  // The groups the worker put the socket in are discarded by its door; a
+  // gate's room is the built-in consumer's.
+  if (builtin_) ctx_.link.group_discard(builtin_->group(), channel_);
+  if (ctx_.doors) ctx_.doors->close(conn_);
 }
 
 void django_consumer::on_disconnect(consumer_socket& socket) {
@@ -154,45 +165,38 @@ void django_consumer::tell_disconnect(int code) {
 }
 
 void django_consumer::on_layer_message(consumer_socket& socket, const std::shared_ptr<const std::string>& event) {
-  // Closing, or refused and about to go: the socket is no longer held.
+  // A send() to S (the door hands the worker's own messages on through from_door).
   if (state_ == state::closed || state_ == state::refused) return on_unknown_socket(ctx_, channel_, *event);
   auto decoded = worker_wire::decode(*event, ctx_.cfg.max_message_size);
   if (!decoded) return drop(counters::bad_message, "undecodable", decoded.error_text());
-  auto& m = decoded.value();
+  if (decoded.value().what != worker_wire::message::kind::event) {
+    return drop(counters::bad_message, "a worker message", "not through the socket's door");
+  }
+  event_delivery d(event);
+  on_event(socket, d);
+  finish_delivery(ctx_, d);
+}
+
+void django_consumer::from_door(consumer_socket& socket, worker_wire::message& m) {
   using k = worker_wire::message::kind;
-  if (m.what == k::event) {  // a send() to S from Django or a Switchboard client
-    event_delivery d(event);
-    on_event(socket, d);
-    return finish_delivery(ctx_, d);
-  }
-  ctx_.stats.workers.from_worker.fetch_add(1, std::memory_order_relaxed);
-  if (m.what == k::worker_alive) return drop(counters::bad_message, "worker_alive", "sent to a socket, not to the control channel");
-  if (worker_.empty()) {
-    worker_ = m.worker;
-  } else if (m.worker != worker_) {
-    return drop(counters::wrong_worker, "another worker", m.worker);
-  }
-  if (entry_) entry_->heard();
-  const auto now = clock::now();
-  switch (order_.offer(m.seq, std::move(m), now, event->size())) {
-    case seq_reorder<worker_wire::message>::verdict::apply: {
-      auto ready = order_.take_ready();
-      apply(socket, ready);
-      while (state_ == state::connecting || state_ == state::open) {
-        auto next = order_.pop_ready(now);
-        if (!next) break;
-        apply(socket, *next);
-      }
-      return;
+  if (worker_.empty() && (state_ == state::connecting || state_ == state::open)) worker_ = m.worker;
+  // The socket's side of the door's group_add / group_discard.
+  if (m.what == k::group_add || m.what == k::group_discard) {
+    if (state_ != state::connecting && state_ != state::open) return;
+    if (m.what == k::group_add) {
+      if (groups_.insert(m.data).second) socket.join_local(m.data);
+    } else if (groups_.erase(m.data)) {
+      socket.leave_local(m.data);
     }
-    case seq_reorder<worker_wire::message>::verdict::waiting:
-      return;
-    case seq_reorder<worker_wire::message>::verdict::duplicate:
-      return drop(counters::out_of_order, "duplicate seq", std::to_string(m.seq));
-    case seq_reorder<worker_wire::message>::verdict::overflow:
-      drop(counters::out_of_order, "too many messages ahead of their turn", std::to_string(order_.waiting()));
-      return end(socket, close_reason::out_of_order, "worker messages out of order");
+    return;
   }
+  // Closing, or refused and about to go: the socket is no longer held.
+  if (state_ == state::closed || state_ == state::refused) return on_unknown_socket(ctx_, channel_, &m);
+  apply(socket, m);
+}
+
+void django_consumer::door_ended(consumer_socket& socket, const std::string& why) {
+  end(socket, close_reason::out_of_order, why);
 }
 
 void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
@@ -221,7 +225,6 @@ void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
       state_ = state::open;
       ctx_.stats.workers.connects[counters::accepted].fetch_add(1, std::memory_order_relaxed);
       ctx_.stats.workers.sockets.fetch_add(1, std::memory_order_relaxed);
-      if (ctx_.workers) entry_ = ctx_.workers->attach(worker_, channel_);
       auto cb = std::move(accept_);
       accept_ = nullptr;
       if (cb) cb(true, "");
@@ -240,25 +243,9 @@ void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
       if (state_ == state::connecting) return refuse(403, counters::refused, "the consumer closed before accepting");
       if (state_ == state::open) socket.close_with(close_cause(close_reason::app_closed, m.code, ""));
       return;
-    case k::group_add:
-      if (gate_) return;  // a gate's connect() joining the room: the built-in consumer joins it itself
-      if (groups_.count(m.data)) return;
-      if (groups_.size() >= max_groups) return drop(counters::bad_message, "switchboard.group_add", "too many groups");
-      groups_.insert(m.data);
-      socket.join_local(m.data);
-      ctx_.link.group_add(m.data, channel_, [](bool, const std::string&) {});
-      return;
+    case k::group_add:  // applied by the door (worker_door.cpp)
     case k::group_discard:
-      if (gate_) return;
-      if (!groups_.erase(m.data)) return;
-      socket.leave_local(m.data);
-      ctx_.link.group_discard(m.data, channel_);
-      return;
     case k::group_send:
-      if (!ctx_.link.group_send(m.data, std::move(m.event_msgpack))) {
-        drop(counters::send_failed, "switchboard.group_send", "too many group_sends not acknowledged by layerd");
-      }
-      return;
     case k::worker_alive:
     case k::event:
       return;
@@ -311,14 +298,10 @@ void django_consumer::hand_over(consumer_socket& socket, const worker_wire::mess
   builtin_->on_connect(socket, std::move(cb));
 }
 
-void django_consumer::on_sweep(consumer_socket& socket, clock::time_point now) {
+void django_consumer::on_sweep(consumer_socket&, clock::time_point now) {
   if (builtin_) return;
   if (state_ == state::connecting && now >= deadline_) {
     return refuse(503, counters::timeout, "no worker answered within --connect-timeout-ms");
-  }
-  if ((state_ == state::connecting || state_ == state::open) && order_.gap_expired(now)) {
-    drop(counters::out_of_order, "a seq gap that did not fill in time", "next=" + std::to_string(order_.next()));
-    end(socket, close_reason::out_of_order, "worker messages out of order");
   }
 }
 
@@ -362,12 +345,16 @@ void django_consumer::send_forwarded(server_context& ctx, event_delivery& d) {
 
 void django_consumer::on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event) {
   auto m = worker_wire::decode(event, ctx.cfg.max_message_size);
+  on_unknown_socket(ctx, channel, m ? &m.value() : nullptr);
+}
+
+void django_consumer::on_unknown_socket(server_context& ctx, const std::string& channel, const worker_wire::message* m) {
   const auto n = ctx.stats.workers.dropped[counters::unknown_socket].fetch_add(1, std::memory_order_relaxed) + 1;
   static common::log_limiter limit;
   common::warn_limited(limit, "django", "worker message dropped socket={} reason=unknown_socket dropped_total={}", channel, n);
-  if (m && m.value().what == worker_wire::message::kind::accept) {
+  if (m && m->what == worker_wire::message::kind::accept) {
     // The consumer there believes it has a socket: end it (docs/protocol.md, Part 3).
-    const std::string worker = m.value().worker;
+    const std::string worker = m->worker;
     ctx.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
     ctx.link.send(worker, worker_wire::disconnect(channel, 1006), worker, [](const std::string&) {});
   }

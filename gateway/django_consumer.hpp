@@ -6,10 +6,12 @@
 // worker answers on the socket's channel S: websocket.accept gives the
 // 101, a close before it 403, no answer within --connect-timeout-ms 503.
 // From then on browser messages go to the worker process W that took the
-// socket, and W's messages (websocket.send, websocket.close,
-// switchboard.group_*) drive the socket, applied in their `seq` order
-// (seq_reorder.hpp). Group events are rendered here when the socket's
-// RENDER covers them (event_delivery.hpp), else forwarded to W as
+// socket. W's messages (websocket.send, websocket.close,
+// switchboard.group_*) are put in their `seq` order and applied by the
+// socket's door on the layer link's thread (worker_door.hpp), which hands
+// this consumer, in that order, what concerns the socket itself
+// (from_door). Group events are rendered here when the socket's RENDER
+// covers them (event_delivery.hpp), else forwarded to W as
 // switchboard.event. Every message to W goes through the ring owner of W
 // (layer_link::send), so layerd writes them in order.
 //
@@ -24,7 +26,8 @@
 // (docs/architecture.md, rule 7).
 //
 // Threading: like every consumer, touched only on its socket's thread;
-// the link's callbacks hop back with consumer_socket::run_later.
+// the link's and the door's callbacks hop back with consumer_socket's
+// poster and dispatcher.
 #pragma once
 
 #include <chrono>
@@ -35,20 +38,15 @@
 
 #include "gateway/consumer.hpp"
 #include "gateway/render_spec.hpp"
-#include "gateway/seq_reorder.hpp"
 #include "gateway/worker_wire.hpp"
 
 namespace sb::gateway {
 
 struct server_context;
-class worker_registry;
-class worker_entry;
 
 class django_consumer final : public consumer {
  public:
   using clock = std::chrono::steady_clock;
-  // A socket may be in at most this many groups (switchboard.group_add past it is dropped).
-  static constexpr std::size_t max_groups = 1000;
 
   // `gate` set: an auth=django gate for that built-in consumer in `gate_room`.
   django_consumer(std::string name, std::string scope_msgpack, std::vector<std::string> offered_subprotocols,
@@ -70,10 +68,20 @@ class django_consumer final : public consumer {
   bool accepted() const override { return state_ == state::open && !gate_; }
   const std::string* subprotocol() const override { return has_subprotocol_ && !gate_ ? &subprotocol_ : nullptr; }
 
+  // From the socket's door (worker_door.hpp), in seq order: an accept, a
+  // send, a close, or the local side of a group_add / group_discard.
+  void from_door(consumer_socket& socket, worker_wire::message& m);
+  // The door ends the socket (its worker's messages out of order).
+  void door_ended(consumer_socket& socket, const std::string& why);
+
   // A message for a conn this gateway does not hold (closed, timed out,
   // refused): counted; a late accept gets websocket.disconnect 1006 to its
   // worker, so the consumer there ends. On any I/O thread.
   static void on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event);
+  static void on_unknown_socket(server_context& ctx, const std::string& channel, const worker_wire::message* m);
+  // A worker message dropped for the socket `channel`: counted and logged.
+  static void count_drop(server_context& ctx, const std::string& channel, int reason, const char* what,
+                         const std::string& detail);
   // The end of a delivery's walk: counts its rendered frames, and sends the
   // events its members left for their workers (event_delivery::forward),
   // one switchboard.event per worker naming its sockets. On any I/O thread.
@@ -104,8 +112,8 @@ class django_consumer final : public consumer {
   std::vector<std::string> offered_;  // subprotocols the browser offered
   server_context& ctx_;
   std::string channel_;  // S
-  std::string worker_;   // W, from the first message the worker sent about this socket
-  std::shared_ptr<worker_entry> entry_;  // W's liveness (worker_registry), once accepted
+  std::string worker_;   // W, from the first message the door handed on
+  std::uint64_t conn_ = 0;
   state state_ = state::idle;
   channel_layer::join_callback accept_;
   clock::time_point deadline_{};
@@ -114,8 +122,7 @@ class django_consumer final : public consumer {
   bool has_subprotocol_ = false;
   bool batches_ = false;  // W took the socket in a switchboard.batch: it reads `sockets` events
   std::shared_ptr<const render_spec> render_;
-  seq_reorder<worker_wire::message> order_;
-  std::set<std::string> groups_;
+  std::set<std::string> groups_;  // joined locally (the hub's lists): the door's, and a gate's room
   consumer::factory gate_ = nullptr;
   std::string gate_room_;
   std::unique_ptr<consumer> builtin_;  // a gate's built-in consumer, once handed over

@@ -36,7 +36,12 @@ gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(
   ctx_->workers = workers_.get();
   outbox_ = std::make_unique<worker_outbox>(*link_, ctx_->stats);
   ctx_->outbox = outbox_.get();
+  doors_ = std::make_unique<worker_door>(*ctx_);
+  ctx_->doors = doors_.get();
   link_->on_control([w = workers_.get()](const std::string& event) { w->on_control(event); });
+  link_->on_socket_message([d = doors_.get()](std::uint64_t conn, const std::shared_ptr<const std::string>& event) {
+    d->on_message(conn, event);
+  });
   hub_.on_forwarded([ctx = ctx_.get()](event_delivery& d) { django_consumer::finish_delivery(*ctx, d); });
   hub_.on_unknown_event_target([ctx = ctx_.get()](std::uint64_t conn, const std::string& event) {
     django_consumer::on_unknown_socket(*ctx, common::make_channel(ctx->gateway_id, hub::conn_string(conn)), event);

@@ -17,6 +17,7 @@
 #include "gateway/layer_link.hpp"
 #include "gateway/listener.hpp"
 #include "gateway/server_context.hpp"
+#include "gateway/worker_door.hpp"
 #include "gateway/worker_outbox.hpp"
 #include "gateway/worker_registry.hpp"
 
@@ -47,6 +48,7 @@ class gateway_server {
   std::unique_ptr<server_context> ctx_;
   std::unique_ptr<worker_registry> workers_;
   std::unique_ptr<worker_outbox> outbox_;
+  std::unique_ptr<worker_door> doors_;
   std::shared_ptr<listener> listener_;
 };
 

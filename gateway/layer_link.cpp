@@ -608,7 +608,14 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
           plain.push_back(std::move(t));
         }
       }
-      if (!events.empty()) hub_.deliver_events(std::make_shared<const std::string>(d->event), events);
+      if (!events.empty()) {
+        auto event = std::make_shared<const std::string>(d->event);
+        if (socket_message_) {
+          for (auto conn : events) socket_message_(conn, event);
+        } else {
+          hub_.deliver_events(event, events);
+        }
+      }
       d->targets = std::move(plain);
       if (d->targets.empty()) return;
     }

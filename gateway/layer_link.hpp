@@ -138,6 +138,10 @@ class layer_link final : public channel_layer {
   // Before start(): what to do with a DELIVER to the control channel
   // `specific.<gateway>!ctl` (worker heartbeats: worker_registry); thread 0.
   void on_control(std::function<void(const std::string& event)> f) { control_ = std::move(f); }
+  // Before start(): where a DELIVER's event for a conn that takes events
+  // goes (worker_door), on thread 0; unset: hub::deliver_events.
+  using socket_message_fn = std::function<void(std::uint64_t conn, const std::shared_ptr<const std::string>& event)>;
+  void on_socket_message(socket_message_fn f) { socket_message_ = std::move(f); }
   static constexpr std::string_view control_conn = "ctl";
   void send(std::string channel, std::string event, std::string route_key, send_callback done,
             std::uint32_t flags = 0);
@@ -274,6 +278,7 @@ class layer_link final : public channel_layer {
   // the front.
   std::deque<std::pair<clock::time_point, std::uint64_t>> send_deadlines_;
   std::function<void(const std::string&)> control_;
+  socket_message_fn socket_message_;
   std::uint64_t next_request_ = 1;
   clock::time_point next_heartbeat_{};
   std::unique_ptr<boost::asio::steady_timer> tick_timer_;

@@ -29,6 +29,7 @@ class hub;
 class layer_link;
 class worker_registry;
 class worker_outbox;
+class worker_door;
 
 // The statuses a /ws-check answers with (http_session.hpp), in metric order.
 inline constexpr std::array<unsigned, 5> ws_check_statuses{204, 400, 403, 404, 503};
@@ -134,6 +135,7 @@ struct server_context {
   tls_holder tls;                     // empty unless --tls-cert/--tls-key
   worker_registry* workers = nullptr;  // Django routes' worker liveness (set by gateway_server)
   worker_outbox* outbox = nullptr;     // messages to workers that batch (set by gateway_server)
+  worker_door* doors = nullptr;        // worker messages, in order, on thread 0 (set by gateway_server)
   gateway_stats stats;
 };
 

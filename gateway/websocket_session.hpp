@@ -87,6 +87,8 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   void join_local(const std::string& group) override;
   void leave_local(const std::string& group) override;
   poster_fn poster() override;
+  poster_fn dispatcher() override;
+  std::uint64_t conn() const override { return conn_; }
 
   // For a consumer that takes events (hub.hpp): a message for this socket
   // from the layer, and a group event; on this session's thread.

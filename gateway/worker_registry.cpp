@@ -9,6 +9,7 @@
 #include "gateway/hub.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/server_context.hpp"
+#include "gateway/worker_door.hpp"
 #include "gateway/worker_wire.hpp"
 
 namespace sb::gateway {
@@ -84,7 +85,11 @@ void worker_registry::on_batch(const common::result<worker_wire::batch>& b) {
       if (!dropped++) first = "\"socket\" is not a socket of this gateway";
       continue;
     }
-    ctx_.hub_ref.deliver_events(std::make_shared<const std::string>(e.bytes), {conn});
+    if (ctx_.doors) {
+      ctx_.doors->on_message(conn, std::make_shared<const std::string>(e.bytes));
+    } else {
+      ctx_.hub_ref.deliver_events(std::make_shared<const std::string>(e.bytes), {conn});
+    }
   }
   if (dropped) {
     const auto n = ctx_.stats.workers.dropped[counters::bad_message].fetch_add(dropped) + dropped;
@@ -119,6 +124,7 @@ void worker_registry::arm() {
 }
 
 void worker_registry::sweep(clock::time_point now) {
+  if (ctx_.doors) ctx_.doors->sweep(now);
   const auto timeout = std::chrono::milliseconds(ctx_.cfg.worker_timeout_ms);
   const bool alive_due = now >= next_alive_;
   if (alive_due) next_alive_ = now + alive_every;

@@ -25,7 +25,7 @@ import websockets
 import zmq
 from channels_redis.core import RedisChannelLayer
 
-from harness import seed_view, ProcessTestCase, arun, handshake_status, scrape_metrics, wait_until
+from harness import seed_view, ProcessTestCase, arun, await_until, handshake_status, scrape_metrics, wait_until
 
 ROUTES = ["--route", "/ws/app/<room>/<part>/ django:chat", "--route", "/ws/chat/<room_name>/ chat"]
 
@@ -411,6 +411,62 @@ class WorkerWire(ProcessTestCase):
         m = self.metrics(gw)
         self.assertGreaterEqual(m["switchboard_gateway_worker_events_rendered_total"], 2)
         self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 1)
+
+    def test_a_batch_joins_and_sends_in_order_and_the_groups_are_left_when_the_socket_ends(self):
+        # The socket's door (gateway/worker_door.hpp) applies group_add and
+        # group_send on the link's thread and hands the socket its local
+        # membership first: a group_send right after the group_add, in the
+        # same batch, comes back to the socket itself. When the socket ends,
+        # the door discards every group the worker left it in.
+        c = self.cluster()
+        gw = c.gateways[0]
+        gid = run_id(gw)
+        groups = [f"door_{i}" for i in range(3)]
+
+        def members(g):
+            return c.redis.cmd("ZRANGE", f"asgi:group:{g}", 0, -1)
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            w.keep_alive(gid)
+            socks = []
+            # several sockets, so that some live on other I/O threads than the link's
+            for i in range(4):
+                ws, S, _ = await handshake(w, gw, f"/ws/app/door/{i}/", render={"chat_message": ["message"]})
+                socks.append((ws, S))
+            for i, (ws, S) in enumerate(socks):
+                await w.batch(gid, [*(w.entry(S, "switchboard.group_add", group=g) for g in groups),
+                                    w.entry(S, "switchboard.group_send", group=groups[i % 3],
+                                            message={"type": "chat.message", "message": f"own {i}"})])
+                self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 15)), {"message": f"own {i}"})
+            # each earlier socket, in every group by then, got the later ones' too, in order
+            for i, (ws, _) in enumerate(socks):
+                for j in range(i + 1, len(socks)):
+                    self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 15)), {"message": f"own {j}"})
+            for g in groups:
+                self.assertEqual(sorted(m.decode() for m in members(g)), sorted(S for _, S in socks))
+            # the browser goes: its groups are left, the other sockets stay in theirs
+            gone_ws, gone = socks.pop(0)
+            await gone_ws.close()
+            await await_until(lambda: all(gone.encode() not in members(g) for g in groups), 15,
+                              "the socket left every group the worker put it in")
+            for g in groups:
+                self.assertEqual(len(members(g)), len(socks))
+            # a group_discard in the same batch as a send: nothing of the group after it
+            ws, S = socks[0]
+            await w.batch(gid, [w.entry(S, "switchboard.group_discard", group=groups[0]),
+                                w.entry(S, "websocket.send", text="left")])
+            self.assertEqual(await asyncio.wait_for(ws.recv(), 15), "left")
+            # layerd writes the discard to Redis on its own time (the worker does not wait for it)
+            await await_until(lambda: S.encode() not in members(groups[0]), 15, "S left the group in Redis")
+            await w.layer.group_send(groups[0], {"type": "chat.message", "message": "not for S"})
+            await w.layer.group_send(groups[1], {"type": "chat.message", "message": "for S"})
+            self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 15)), {"message": "for S"})
+            for ws, _ in socks:
+                await ws.close()
+            await await_until(lambda: all(not members(g) for g in groups), 15, "every group empty")
+            w.beating.cancel()
+        arun(body(), 90)
 
     def test_a_batch_from_the_worker_applies_each_entry_and_drops_bad_ones(self):
         c = self.cluster()
