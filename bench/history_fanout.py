@@ -24,8 +24,18 @@
 # Each leg first runs --fixed (about half the maximum): its p99 and server
 # CPU per delivery compare the two settings at one rate both carry.
 #
+# --saturate MEMBERS=RATE measures the maximum another way, with less noise
+# than a ladder: every leg offers RATE (well above the maximum) --repeats
+# times, and each step's throughput is what the servers got through while
+# saturated: deliveries / (duration + the last message's latency). Under a
+# steady overload the backlog only grows, so the servers were busy from the
+# step's start until its last message arrived, and nothing of the ladder's
+# step size or of a p99 threshold enters the figure. Legs alternate
+# off, on, on, off, ... so a drift of the machine falls on both settings.
+#
 # usage: bench/history_fanout.py [--members 100,1000] [--rounds 1] [--gateways 2] [--duration 3]
 #        [--fixed MEMBERS=RATE] [--steps MEMBERS=FIRST:LAST:STEP]
+#        [--saturate MEMBERS=RATE [--repeats 3]]
 import argparse
 import json
 import os
@@ -36,14 +46,14 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def leg(members, history, gateways, duration, rates):
+def leg(members, history, gateways, duration, rates, extra=()):
     # Above the default per-socket rate, so a room of 100 can reach the servers' maximum.
     cmd = [os.path.join(ROOT, "bench", "stack_run"), "--gateways", str(gateways), "--measure", "all",
            "--gateway-args", "--rate-limit 1000 --rate-burst 1000"]
     if history == "off":
         cmd += ["--layerd-args", "--history off"]
     cmd += ["--", "fanout", "--members", str(members), "--rates", ",".join(str(r) for r in rates),
-            "--max-sender-rate", "500", "--duration", str(duration)]
+            "--max-sender-rate", "500", "--duration", str(duration), *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     summary, steps = None, []
     for line in out.stdout.splitlines():
@@ -88,6 +98,9 @@ def main():
                          "CPU per delivery at one rate both legs carry (default 100=10000, 1000=2400)")
     ap.add_argument("--steps", action="append", default=[],
                     help="MEMBERS=FIRST:LAST:STEP msg/s (default 100=12800:38400:3200, 1000=2400:9600:800)")
+    ap.add_argument("--saturate", action="append", default=[],
+                    help="MEMBERS=RATE msg/s, above the maximum: measure the saturated throughput instead of a ladder")
+    ap.add_argument("--repeats", type=int, default=3, help="--saturate: steps at RATE per leg")
     a = ap.parse_args()
     steps = {100: (12800, 38400, 3200), 1000: (2400, 9600, 800)}
     for spec in a.steps:
@@ -97,8 +110,13 @@ def main():
     for spec in a.fixed:
         m, r = spec.split("=")
         fixed[int(m)] = int(r)
-    if not 1 <= a.rounds <= 5 or not 1 <= a.gateways <= 4 or not 1 <= a.duration <= 30:
-        sys.exit("history_fanout: --rounds 1..5, --gateways 1..4, --duration 1..30")
+    if not 1 <= a.rounds <= 10 or not 1 <= a.gateways <= 4 or not 1 <= a.duration <= 30 or not 1 <= a.repeats <= 10:
+        sys.exit("history_fanout: --rounds 1..10, --gateways 1..4, --duration 1..30, --repeats 1..10")
+    if a.saturate:
+        for spec in a.saturate:
+            m, r = spec.split("=")
+            saturate(int(m), int(r), fixed.get(int(m)), a)
+        return
     for members in (int(m) for m in a.members.split(",")):
         legs = {"off": [], "on": []}
         for _ in range(a.rounds):
@@ -142,6 +160,47 @@ def main():
                           "fixed_p99_on_over_off": ratio(p99), "median_fixed_server_cpu_us_per_delivery": cpu,
                           "fixed_cpu_on_over_off": ratio(cpu), "median_fixed_machine_cpu_us_per_delivery": machine,
                           "fixed_machine_cpu_on_over_off": ratio(machine)}), flush=True)
+
+
+def saturate(members, rate, fixed_rate, a):
+    """Legs off/on alternating (off on, on off, ...), each a fixed step then
+    --repeats steps at `rate`; one line per leg, then the ratio of medians."""
+    per = {"off": [], "on": []}
+    fixed = {"off": [], "on": []}
+    # Time enough after each overloaded step for its backlog to drain, so
+    # nothing late is counted in the next step.
+    extra = ("--all-steps", "--drain", str(max(2.0, a.duration)))
+    for rnd in range(a.rounds):
+        for history in (("off", "on") if rnd % 2 == 0 else ("on", "off")):
+            rates = ([fixed_rate] if fixed_rate else []) + [rate] * a.repeats
+            r = leg(members, history, a.gateways, a.duration, rates, extra)
+            steps = r["steps"]
+            if fixed_rate and steps:
+                fixed[history].append(find(steps[0], "latency_p99_ms"))
+                steps = steps[1:]
+            got = []
+            for st in steps:
+                delivered = find(st, "delivered") or 0
+                busy = find(st, "duration_s") + (find(st, "latency_max_ms") or 0) / 1000
+                got.append(round(delivered / busy))
+            per[history] += got
+            print(json.dumps({"bench": "history_fanout_saturated", "members": members, "history": history,
+                              "round": rnd + 1, "rate": rate, "saturated_deliveries_per_s": got,
+                              "delivery_ratio": [find(st, "delivery_ratio") for st in steps],
+                              "latency_max_ms": [find(st, "latency_max_ms") for st in steps],
+                              "machine_cpu_us_per_delivery": [find(st, "machine_cpu_us_per_delivery") for st in steps],
+                              "fixed_rate": fixed_rate, "fixed_p99_ms": fixed[history][-1] if fixed_rate else None,
+                              "command": r["command"]}), flush=True)
+    med = {h: statistics.median(v) if v else None for h, v in per.items()}
+    p99 = {h: statistics.median(v) if v else None for h, v in fixed.items()}
+    print(json.dumps({"bench": "history_fanout_saturated_ratio", "members": members, "rate": rate,
+                      "samples": {h: len(v) for h, v in per.items()},
+                      "median_saturated_deliveries_per_s": med,
+                      "on_over_off": round(med["on"] / med["off"], 3) if med["on"] and med["off"] else None,
+                      "on_over_off_per_round": [round(statistics.median(per["on"][i:i + a.repeats]) /
+                                                      statistics.median(per["off"][i:i + a.repeats]), 3)
+                                                for i in range(0, min(len(per["on"]), len(per["off"])), a.repeats)],
+                      "fixed_rate": fixed_rate, "median_fixed_p99_ms": p99}), flush=True)
 
 
 if __name__ == "__main__":
