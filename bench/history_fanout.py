@@ -162,11 +162,18 @@ def main():
                           "fixed_machine_cpu_on_over_off": ratio(machine)}), flush=True)
 
 
+def bench_share(step):
+    """The bench clients' CPU µs per delivery, over the window the servers' is measured in."""
+    server, cores, bench = (find(step, k) for k in ("server_cpu_us_per_delivery", "server_cpu_cores", "bench_cpu_cores"))
+    return round(server * bench / cores, 4) if server and cores and bench is not None else None
+
+
 def saturate(members, rate, fixed_rate, a):
     """Legs off/on alternating (off on, on off, ...), each a fixed step then
     --repeats steps at `rate`; one line per leg, then the ratio of medians."""
     per = {"off": [], "on": []}
     fixed = {"off": [], "on": []}
+    cpus = {h: {"server": [], "bench": [], "machine": []} for h in ("off", "on")}
     # Time enough after each overloaded step for its backlog to drain, so
     # nothing late is counted in the next step.
     extra = ("--all-steps", "--drain", str(max(2.0, a.duration)))
@@ -184,15 +191,22 @@ def saturate(members, rate, fixed_rate, a):
                 busy = find(st, "duration_s") + (find(st, "latency_max_ms") or 0) / 1000
                 got.append(round(delivered / busy))
             per[history] += got
+            for k in cpus[history]:
+                cpus[history][k] += [v for v in ((bench_share(st) if k == "bench" else find(st, f"{k}_cpu_us_per_delivery"))
+                                                 for st in steps) if v is not None]
             print(json.dumps({"bench": "history_fanout_saturated", "members": members, "history": history,
                               "round": rnd + 1, "rate": rate, "saturated_deliveries_per_s": got,
                               "delivery_ratio": [find(st, "delivery_ratio") for st in steps],
                               "latency_max_ms": [find(st, "latency_max_ms") for st in steps],
                               "machine_cpu_us_per_delivery": [find(st, "machine_cpu_us_per_delivery") for st in steps],
+                              "server_cpu_us_per_delivery": [find(st, "server_cpu_us_per_delivery") for st in steps],
+                              # the bench's own clients, on the same cores: what a bigger frame costs them
+                              "bench_cpu_us_per_delivery": [bench_share(st) for st in steps],
                               "fixed_rate": fixed_rate, "fixed_p99_ms": fixed[history][-1] if fixed_rate else None,
                               "command": r["command"]}), flush=True)
     med = {h: statistics.median(v) if v else None for h, v in per.items()}
     p99 = {h: statistics.median(v) if v else None for h, v in fixed.items()}
+    cpu = {h: {k: statistics.median(x) if x else None for k, x in c.items()} for h, c in cpus.items()}
     print(json.dumps({"bench": "history_fanout_saturated_ratio", "members": members, "rate": rate,
                       "samples": {h: len(v) for h, v in per.items()},
                       "median_saturated_deliveries_per_s": med,
@@ -200,6 +214,7 @@ def saturate(members, rate, fixed_rate, a):
                       "on_over_off_per_round": [round(statistics.median(per["on"][i:i + a.repeats]) /
                                                       statistics.median(per["off"][i:i + a.repeats]), 3)
                                                 for i in range(0, min(len(per["on"]), len(per["off"])), a.repeats)],
+                      "median_cpu_us_per_delivery": cpu,
                       "fixed_rate": fixed_rate, "median_fixed_p99_ms": p99}), flush=True)
 
 
