@@ -180,6 +180,7 @@ void django_consumer::on_layer_message(consumer_socket& socket, const std::share
 void django_consumer::from_door(consumer_socket& socket, worker_wire::message& m) {
   using k = worker_wire::message::kind;
   if (worker_.empty() && (state_ == state::connecting || state_ == state::open)) worker_ = m.worker;
+  if (m.what == k::worker_alive) return;  // the door's note: W spoke for this socket
   // The socket's side of the door's group_add / group_discard.
   if (m.what == k::group_add || m.what == k::group_discard) {
     if (state_ != state::connecting && state_ != state::open) return;

@@ -69,7 +69,8 @@ class django_consumer final : public consumer {
   const std::string* subprotocol() const override { return has_subprotocol_ && !gate_ ? &subprotocol_ : nullptr; }
 
   // From the socket's door (worker_door.hpp), in seq order: an accept, a
-  // send, a close, or the local side of a group_add / group_discard.
+  // send, a close, the local side of a group_add / group_discard, or
+  // (worker_alive) the note that W spoke for the socket.
   void from_door(consumer_socket& socket, worker_wire::message& m);
   // The door ends the socket (its worker's messages out of order).
   void door_ended(consumer_socket& socket, const std::string& why);

@@ -67,6 +67,15 @@ void worker_door::on_message(std::uint64_t conn, const std::shared_ptr<const std
   if (m.what == kind::worker_alive) return drop(s, counters::bad_message, "worker_alive", "sent to a socket, not to the control channel");
   if (s.worker.empty()) {
     s.worker = m.worker;
+    // The socket learns W with its first message; one it is not handed
+    // (a group_send) is announced, so a socket that goes before the accept
+    // still tells W (websocket.disconnect).
+    if (m.what == kind::group_send) {
+      worker_wire::message note;
+      note.what = kind::worker_alive;
+      note.worker = m.worker;
+      hand_on(s, std::move(note));
+    }
   } else if (m.worker != s.worker) {
     return drop(s, counters::wrong_worker, "another worker", m.worker);
   }
