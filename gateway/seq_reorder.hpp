@@ -9,7 +9,8 @@
 // not fill, or too much waiting, ends the socket (1011). A seq already
 // applied is a duplicate.
 //
-// Pure; not thread-safe (one per socket, on the socket's thread).
+// Pure; not thread-safe (one per socket, in its door on hub thread 0:
+// worker_door.hpp).
 #pragma once
 
 #include <chrono>

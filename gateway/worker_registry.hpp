@@ -2,7 +2,8 @@
 // belong to, and whether each is alive (docs/protocol.md, Part 3, Liveness).
 //
 // The control channel also takes a worker's switchboard.batch (Part 3,
-// Batches): each entry goes to its socket as if sent to S.
+// Batches): each entry goes to its socket's door (worker_door.hpp) as if
+// sent to S.
 //
 // A worker process W is alive while it is heard from: any message about
 // one of its sockets, or its switchboard.worker_alive on the control
@@ -11,8 +12,9 @@
 // restart: the browser reconnects and lands on a live worker), and every
 // second the gateway tells each W which of its sockets it still holds
 // (switchboard.alive), so a worker can end consumers whose socket is gone.
+// The same sweep runs the doors' check for seq gaps that did not fill.
 //
-// Hearing from W is an atomic store in W's entry, which each socket holds
+// Hearing from W is an atomic store in W's entry, which each socket's door holds
 // (no lock, no post per message); attach/detach (once per socket) and the
 // sweep take the mutex.
 //

@@ -130,6 +130,12 @@ class Failover(SentinelCase):
         self.gwb = self.start_gateway(eps, id="gwb")
         wait_until(lambda: self.every_layerd("switchboard_layerd_redis_up", 1.0), 15,
                    "layerds connected to the master")
+        # Each gateway sees both layerds before a socket joins: a join made
+        # while a gateway knows one layerd goes to it and moves to the ring
+        # owner only when the other comes up, and a message sent in between
+        # misses that gateway's member.
+        wait_until(lambda: all(scrape_metrics(gw.port).get("switchboard_gateway_layerd_links_up") == 2.0
+                               for gw in (self.gwa, self.gwb)), 15, "both gateways linked to both layerds")
 
     def zcard(self, port: int, room: str) -> int:
         return int(redis_cmd(port, "ZCARD", group_key(room)))
