@@ -478,7 +478,8 @@ class WorkerWire(ProcessTestCase):
             tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/lobby/{p}/")) for p in ("a", "b")]
             connects = [await w.connect(), await w.connect()]
             self.assertTrue(all(m["batch"] is True for m in connects), "the gateway takes batches")
-            S1, S2 = (m["socket"] for m in connects)
+            # the connects may come in another order than the browsers opened: matched by path
+            S1, S2 = (m["socket"] for m in sorted(connects, key=lambda m: m["scope"]["path"]))
             # both accepts in one batch, on the control channel
             await w.batch(gid, [w.entry(S1, "websocket.accept", subprotocol=None),
                                 w.entry(S2, "websocket.accept", subprotocol=None)])
@@ -566,7 +567,9 @@ class WorkerWire(ProcessTestCase):
     async def batching_sockets(self, w, gw, n):
         """n sockets W accepts in one switchboard.batch: (websockets, names)."""
         tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/lobby/p{i}/")) for i in range(n)]
-        names = [(await w.connect())["socket"] for _ in range(n)]
+        # the connects may come in another order than the browsers opened: matched by path
+        by_path = {m["scope"]["path"]: m["socket"] for m in [await w.connect() for _ in range(n)]}
+        names = [by_path[f"/ws/app/lobby/p{i}/"] for i in range(n)]
         await w.batch(run_id(gw), [w.entry(S, "websocket.accept", subprotocol=None) for S in names])
         return [await asyncio.wait_for(t, 20) for t in tasks], names
 
