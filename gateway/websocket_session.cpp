@@ -604,19 +604,16 @@ void websocket_session::hard_close() {
 void websocket_session::join_local(const std::string& group) { ctx_.hub_ref.join_events(thread_, group, this); }
 void websocket_session::leave_local(const std::string& group) { ctx_.hub_ref.leave_events(thread_, group, this); }
 
-consumer_socket::poster_fn websocket_session::dispatcher() {
-  return [weak = weak_from_this(), ex = socket_.get_executor()](std::function<void()> f) {
-    asio::dispatch(ex, [weak, f = std::move(f)] {
+consumer_socket::poster_fn websocket_session::hop(bool inline_here) {
+  return [weak = weak_from_this(), ex = socket_.get_executor(), inline_here](std::function<void()> f) {
+    auto run = [weak, f = std::move(f)] {
       if (auto self = weak.lock()) f();
-    });
-  };
-}
-
-consumer_socket::poster_fn websocket_session::poster() {
-  return [weak = weak_from_this(), ex = socket_.get_executor()](std::function<void()> f) {
-    asio::post(ex, [weak, f = std::move(f)] {
-      if (auto self = weak.lock()) f();
-    });
+    };
+    if (inline_here) {
+      asio::dispatch(ex, std::move(run));
+    } else {
+      asio::post(ex, std::move(run));
+    }
   };
 }
 

@@ -86,8 +86,8 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   std::uint16_t close_code() const override { return close_code_ ? close_code_ : 1006; }
   void join_local(const std::string& group) override;
   void leave_local(const std::string& group) override;
-  poster_fn poster() override;
-  poster_fn dispatcher() override;
+  poster_fn poster() override { return hop(false); }
+  poster_fn dispatcher() override { return hop(true); }
   std::uint64_t conn() const override { return conn_; }
 
   // For a consumer that takes events (hub.hpp): a message for this socket
@@ -106,6 +106,8 @@ class websocket_session final : public std::enable_shared_from_this<websocket_se
   void set_local_slot(std::uint32_t slot) { local_slot_ = slot; }
 
  private:
+  // poster() and dispatcher(): run f on this session's thread while the session lives; inline_here runs it at once when already there.
+  poster_fn hop(bool inline_here);
   enum class state : std::uint8_t { joining, open, closing, closed };
 
   void on_accepted(std::string accept_key);

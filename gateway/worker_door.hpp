@@ -81,8 +81,6 @@ class worker_door {
   // than seq_reorder::max_gap ends its socket.
   void sweep(clock::time_point now);
 
-  std::size_t sockets() const { return sockets_.size(); }  // thread 0
-
  private:
   struct socket_state {
     std::string channel;
