@@ -14,7 +14,7 @@ namespace sb::common::limits {
 // Protocol between gateway and layerd (proto/). A peer with another major
 // version is refused.
 inline constexpr std::uint32_t proto_major = 1;
-inline constexpr std::uint32_t proto_minor = 4;  // 1.1: HELLO carries the peer role; 1.2: SYNC's moved groups, acked and numbered group_sends; 1.3: SEND's request; 1.4: SEND's flags
+inline constexpr std::uint32_t proto_minor = 5;  // 1.1: HELLO carries the peer role; 1.2: SYNC's moved groups, acked and numbered group_sends; 1.3: SEND's request; 1.4: SEND's flags; 1.5: a member's worker, GROUP_DELIVER's forwarded
 
 // channels_redis refuses group and channel names of 100 characters or more.
 inline constexpr std::size_t max_group_name = 99;
@@ -79,6 +79,9 @@ inline constexpr std::size_t max_token_rooms = 100;
 inline constexpr std::size_t max_token_room_bytes = 400;  // one rooms entry (a room is up to 100 code points)
 inline constexpr std::size_t max_user_id_bytes = 128;     // the sub claim
 inline constexpr std::size_t max_user_name_bytes = 200;   // the name claim
+// A member's worker RENDER as a layerd receives it (proto::worker_route):
+// 64 handlers of 16 fields, names of at most 100 bytes, fit well within it.
+inline constexpr std::size_t max_render_bytes = 128 * 1024;
 inline constexpr int default_jwt_leeway_s = 60;
 inline constexpr int max_jwt_leeway_s = 3600;
 inline constexpr std::size_t min_jwt_secret_bytes = 32;

@@ -37,7 +37,7 @@
 #include <string>
 
 #include "gateway/consumer.hpp"
-#include "gateway/render_spec.hpp"
+#include "common/render_spec.hpp"
 #include "gateway/worker_wire.hpp"
 
 namespace sb::gateway {
@@ -122,7 +122,7 @@ class django_consumer final : public consumer {
   std::string subprotocol_;
   bool has_subprotocol_ = false;
   bool batches_ = false;  // W took the socket in a switchboard.batch: it reads `sockets` events
-  std::shared_ptr<const render_spec> render_;
+  std::shared_ptr<const common::render_spec> render_;
   std::set<std::string> groups_;  // joined locally (the hub's lists): the door's, and a gate's room
   consumer::factory gate_ = nullptr;
   std::string gate_room_;

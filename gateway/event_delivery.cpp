@@ -22,7 +22,7 @@ std::shared_ptr<const std::string> event_delivery::builtin_frame() {
   return builtin;
 }
 
-std::shared_ptr<const std::string> event_delivery::frame_for(const render_spec& spec) {
+std::shared_ptr<const std::string> event_delivery::frame_for(const common::render_spec& spec) {
   if (spec.empty()) return nullptr;
   for (const auto& [s, frame] : frames) {
     if (s == &spec) return frame;

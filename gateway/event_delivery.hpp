@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/render_spec.hpp"
+#include "common/render_spec.hpp"
 
 namespace sb::gateway {
 
@@ -29,7 +29,7 @@ struct event_delivery {
   std::shared_ptr<const std::string> event;  // msgpack, as it came
   std::optional<std::string> type;           // read on first use ("" when unreadable)
   // Per spec seen in this delivery: the frame, or nullptr (the worker handles it).
-  std::vector<std::pair<const render_spec*, std::shared_ptr<const std::string>>> frames;
+  std::vector<std::pair<const common::render_spec*, std::shared_ptr<const std::string>>> frames;
 
   // Members whose worker takes `sockets` events and runs the handler: per
   // worker W, its sockets S, sent as one switchboard.event per W when the
@@ -50,7 +50,7 @@ struct event_delivery {
   void forward_to(const std::string& worker, const std::string& socket);
   // The frame for members with `spec`, or nullptr when the event is not
   // rendered for them (no handler, a field missing).
-  std::shared_ptr<const std::string> frame_for(const render_spec& spec);
+  std::shared_ptr<const std::string> frame_for(const common::render_spec& spec);
 };
 
 }  // namespace sb::gateway

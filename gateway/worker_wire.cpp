@@ -251,7 +251,7 @@ common::result<message> decode(std::string_view bytes, std::size_t max_payload) 
             out.has_user = true;
           }
         }
-        auto spec = render_spec::from_msgpack(*render);
+        auto spec = common::render_spec::from_msgpack(*render);
         if (spec) {
           out.render = std::move(spec.value());
         } else {

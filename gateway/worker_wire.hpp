@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "gateway/render_spec.hpp"
+#include "common/render_spec.hpp"
 
 namespace sb::gateway::worker_wire {
 
@@ -63,7 +63,7 @@ struct message {
   std::string data;
   bool has_subprotocol = false;                 // accept
   bool in_batch = false;                        // came in a switchboard.batch (it names its "socket")
-  std::shared_ptr<const render_spec> render;    // accept: the empty spec without one; null when bad
+  std::shared_ptr<const common::render_spec> render;    // accept: the empty spec without one; null when bad
   std::string render_problem;                   // accept: why RENDER was refused (the socket gets 403)
   bool has_user = false;                        // accept: switchboard.user was given
   std::string user_id;                          // accept: the consumer's scope["user"] (auth=django gates)

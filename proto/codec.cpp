@@ -23,6 +23,13 @@ void pack_user(packer& pk, const presence_user& u, bool with_watch) {
   if (with_watch) pk.pack(u.watch);
 }
 
+// [worker, render]
+void pack_worker(packer& pk, const worker_route& w) {
+  pk.pack_array(2);
+  pack_str(pk, w.worker);
+  pack_bin(pk, w.render);
+}
+
 struct encoder {
   packer& pk;
   void operator()(const hello& m) {
@@ -39,11 +46,16 @@ struct encoder {
     pack_str(pk, m.layerd_id);
   }
   void operator()(const group_add& m) {
-    pk.pack_array(m.user ? 4 : 3);
+    pk.pack_array(m.worker ? 5 : m.user ? 4 : 3);
     pk.pack(m.request);
     pack_str(pk, m.group);
     pack_str(pk, m.channel);
-    if (m.user) pack_user(pk, *m.user, true);
+    if (m.user) {
+      pack_user(pk, *m.user, true);
+    } else if (m.worker) {
+      pk.pack_nil();
+    }
+    if (m.worker) pack_worker(pk, *m.worker);
   }
   void operator()(const group_discard& m) {
     pk.pack_array(2);
@@ -85,13 +97,18 @@ struct encoder {
     pk.pack(m.request);
   }
   void operator()(const group_deliver& m) {
-    const bool origin = !m.origin.empty();
-    pk.pack_array(origin ? 4 : 2);
+    const bool forwarded = !m.forwarded.empty();
+    const bool origin = forwarded || !m.origin.empty();
+    pk.pack_array(forwarded ? 5 : origin ? 4 : 2);
     pack_str(pk, m.group);
     pack_bin(pk, m.event);
     if (origin) {
       pack_str(pk, m.origin);
       pk.pack(m.id);
+    }
+    if (forwarded) {
+      pk.pack_array(static_cast<std::uint32_t>(m.forwarded.size()));
+      for (const auto& c : m.forwarded) pack_str(pk, c);
     }
   }
   void operator()(const send_ack& m) {
@@ -129,17 +146,29 @@ struct encoder {
     pk.pack_array(static_cast<std::uint32_t>(m.groups.size() + m.moved.size()));
     for (std::size_t i = 0; i < m.groups.size(); ++i) {
       const auto& [group, channels] = m.groups[i];
-      const bool users = i < m.users.size() && !m.users[i].empty();
-      pk.pack_array(users ? 4 : 2);
+      const bool workers = i < m.workers.size() && !m.workers[i].empty();
+      const bool users = workers || (i < m.users.size() && !m.users[i].empty());
+      pk.pack_array(workers ? 5 : users ? 4 : 2);
       pack_str(pk, group);
       pk.pack_array(static_cast<std::uint32_t>(channels.size()));
       for (const auto& c : channels) pack_str(pk, c);
       if (!users) continue;
       pk.pack(std::uint32_t{0});  // not moved
-      pk.pack_array(static_cast<std::uint32_t>(m.users[i].size()));
-      for (const auto& u : m.users[i]) {
-        if (u) {
-          pack_user(pk, *u, true);
+      // users and workers, when present, have one entry per channel
+      const bool have_users = i < m.users.size() && !m.users[i].empty();
+      pk.pack_array(static_cast<std::uint32_t>(channels.size()));
+      for (std::size_t j = 0; j < channels.size(); ++j) {
+        if (have_users && j < m.users[i].size() && m.users[i][j]) {
+          pack_user(pk, *m.users[i][j], true);
+        } else {
+          pk.pack_nil();
+        }
+      }
+      if (!workers) continue;
+      pk.pack_array(static_cast<std::uint32_t>(channels.size()));
+      for (std::size_t j = 0; j < channels.size(); ++j) {
+        if (j < m.workers[i].size() && m.workers[i][j]) {
+          pack_worker(pk, *m.workers[i][j]);
         } else {
           pk.pack_nil();
         }
@@ -206,6 +235,21 @@ presence_user as_user(const msgpack::object& o, bool with_watch) {
   return u;
 }
 
+// A member's worker (1.5): a process-local channel's name and a bounded
+// RENDER (both checked in full where they are used: common/names.hpp,
+// common/render_spec.hpp).
+worker_route as_worker(const msgpack::object& o) {
+  const auto& a = as_array(o, 2, "worker");
+  worker_route w{as_str(a.ptr[0], "worker channel"), as_bin(a.ptr[1], "render")};
+  // the name's full check is the user's (common/names.hpp); proto has no I/O and no names
+  if (w.worker.empty() || w.worker.size() > common::limits::max_channel_name ||
+      w.worker.find('!') == std::string::npos) {
+    throw bad("worker is not a process-local channel name");
+  }
+  if (w.render.size() > common::limits::max_render_bytes) throw bad("render is too big");
+  return w;
+}
+
 message decode_object(kind k, const msgpack::object& o) {
   switch (k) {
     case kind::hello: {
@@ -225,7 +269,8 @@ message decode_object(kind k, const msgpack::object& o) {
     case kind::group_add: {
       const auto& a = as_array(o, 3, "group_add");
       group_add g{as_uint(a.ptr[0], "request"), as_str(a.ptr[1], "group"), as_str(a.ptr[2], "channel")};
-      if (a.size > 3) g.user = as_user(a.ptr[3], true);  // 1.4
+      if (a.size > 3 && a.ptr[3].type != msgpack::type::NIL) g.user = as_user(a.ptr[3], true);  // 1.4
+      if (a.size > 4 && a.ptr[4].type != msgpack::type::NIL) g.worker = as_worker(a.ptr[4]);  // 1.5
       return g;
     }
     case kind::group_discard: {
@@ -268,6 +313,7 @@ message decode_object(kind k, const msgpack::object& o) {
         d.origin = as_str(a.ptr[2], "origin");
         d.id = as_uint(a.ptr[3], "id");
       }
+      if (a.size > 4) d.forwarded = as_str_list(a.ptr[4], "forwarded");  // 1.5
       return d;
     }
     case kind::send_ack: {
@@ -317,6 +363,20 @@ message decode_object(kind k, const msgpack::object& o) {
               list.emplace_back();
             } else {
               list.emplace_back(as_user(us.ptr[j], true));
+            }
+          }
+        }
+        if (entry.size > 4) {  // 1.5: each channel's worker, nil for none
+          const auto& ws = as_array(entry.ptr[4], 0, "sync workers");
+          if (ws.size != channels.size()) throw bad("sync workers do not match its channels");
+          s.workers.resize(s.groups.size());
+          auto& list = s.workers.emplace_back();
+          list.reserve(ws.size);
+          for (std::uint32_t j = 0; j < ws.size; ++j) {
+            if (ws.ptr[j].type == msgpack::type::NIL) {
+              list.emplace_back();
+            } else {
+              list.emplace_back(as_worker(ws.ptr[j]));
             }
           }
         }

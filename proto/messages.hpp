@@ -21,7 +21,7 @@ namespace sb::proto {
 enum class kind : std::uint8_t {
   hello = 1,          // gateway or client → layerd: [major, minor, gateway_id, role] (role since 1.1)
   welcome = 2,        // layerd → gateway: [major, minor, layerd_id]
-  group_add = 3,      // gateway → layerd: [request, group, channel, user] (user since 1.4, optional); answered by ACK
+  group_add = 3,      // gateway → layerd: [request, group, channel, user, worker] (user since 1.4, worker since 1.5; optional); answered by ACK
   group_discard = 4,  // gateway → layerd: [group, channel]
   group_send = 5,     // gateway → layerd: [group, event, seq, id] (seq, id since 1.2; 0 or absent: no SEND_ACK)
   send = 6,           // gateway → layerd: [channel, event, request, flags] (request since 1.3, flags since 1.4; 0 or absent: no ACK, no flag)
@@ -29,8 +29,8 @@ enum class kind : std::uint8_t {
   deliver = 8,        // layerd → gateway: [[conn_id...], event]
   error = 9,          // layerd → gateway: [request, code, text]
   ack = 10,           // layerd → gateway: [request]
-  sync = 11,          // gateway → layerd: [[group, [channel...], moved?, [user|nil...]?]...] — all of the sender's members in groups this layerd owns (users since 1.4)
-  group_deliver = 12, // layerd → gateway: [group, event, origin, id] — to every member of the group on that gateway
+  sync = 11,          // gateway → layerd: [[group, [channel...], moved?, [user|nil...]?, [worker|nil...]?]...] — all of the sender's members in groups this layerd owns (users since 1.4, workers since 1.5)
+  group_deliver = 12, // layerd → gateway: [group, event, origin, id, forwarded] — to every member of the group on that gateway (forwarded since 1.5)
   send_ack = 13,      // layerd → gateway: [seq] — every GROUP_SEND up to seq on this link is fanned out (1.2)
   history_get = 14,   // gateway → layerd: [request, group, count, since] (1.4) — a room's recent messages
   history = 15,       // layerd → gateway: [request, complete, [event...]] (1.4) — the answer, oldest first
@@ -66,11 +66,26 @@ struct presence_user {
   bool watch = false;
   bool operator==(const presence_user&) const = default;
 };
+// The Django worker process that runs a socket's consumer (1.5,
+// docs/protocol.md, Part 3): its process channel W and its RENDER (the
+// msgpack map the accept carried; empty: none). With it the group's owner
+// writes each event the gateway does not render for the socket to W
+// itself, and says so in the GROUP_DELIVER (forwarded). On the wire
+// [worker, render] with render as bin; worker is a valid process-local
+// channel name and render at most limits::max_render_bytes.
+struct worker_route {
+  std::string worker;
+  std::string render;
+  bool operator==(const worker_route&) const = default;
+};
 struct group_add {
   std::uint64_t request = 0;
   std::string group;
   std::string channel;
   std::optional<presence_user> user{};  // since 1.4; absent: not counted in presence
+  // Since 1.5, only to a layerd of 1.5 or later: the socket's worker
+  // (travels as the fifth field, the user then nil when there is none).
+  std::optional<worker_route> worker{};
 };
 struct group_discard {
   std::string group;
@@ -131,6 +146,10 @@ struct sync {
   // shorter than `groups`: those entries carry no users. Travels as the
   // entry's fourth field (the third, moved, is then 0).
   std::vector<std::vector<std::optional<presence_user>>> users{};
+  // Since 1.5: per entry of `groups`, each channel's worker (nullopt: none),
+  // as `users`; travels as the entry's fifth field (users then present,
+  // nil for each channel without one). Only to a layerd of 1.5 or later.
+  std::vector<std::vector<std::optional<worker_route>>> workers{};
 };
 // A group_send fanned out to one gateway: the gateway knows its own members
 // of the group, so layerd's work per send is O(gateways), not O(members).
@@ -141,6 +160,11 @@ struct group_deliver {
   // empty/0 for a send that carried no id: a client, the HTTP API, Django).
   std::string origin{};
   std::uint64_t id = 0;
+  // Since 1.5: this gateway's conn ids whose event layerd wrote to their
+  // worker itself (worker_route): the gateway neither renders nor forwards
+  // the event for them. Travels as the fifth field (origin "" and id 0
+  // when the send had none).
+  std::vector<std::string> forwarded{};
 };
 // Cumulative: every GROUP_SEND on this link with a seq up to `seq` has been
 // handed to ZeroMQ for its fan-out (or refused with an ERROR).

@@ -5,11 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/event.hpp"
+#include "common/render_spec.hpp"
 #include "gateway/event_delivery.hpp"
-#include "gateway/render_spec.hpp"
 
 namespace sb::gateway {
 namespace {
+
+using common::render_spec;
 
 common::result<std::shared_ptr<const render_spec>> parse(const nlohmann::json& j) {
   auto v = nlohmann::json::to_msgpack(j);

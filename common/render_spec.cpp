@@ -1,11 +1,13 @@
 // render_spec.cpp — see render_spec.hpp.
-#include "gateway/render_spec.hpp"
+#include "common/render_spec.hpp"
+
+#include "common/event.hpp"
 
 #include <algorithm>
 #include <map>
 #include <mutex>
 
-namespace sb::gateway {
+namespace sb::common {
 namespace {
 
 using handlers_t = std::vector<std::pair<std::string, std::vector<std::string>>>;
@@ -37,30 +39,37 @@ const std::vector<std::string>* render_spec::fields_for(std::string_view event_t
   return &it->second;
 }
 
-common::result<std::shared_ptr<const render_spec>> render_spec::from_msgpack(const msgpack::object& render) {
+bool render_spec::renders(std::string_view msgpack_event, std::string_view event_type) const {
+  const auto* fields = fields_for(event_type);
+  if (!fields) return false;
+  auto frame = fields_frame_for_event(msgpack_event, *fields);
+  return frame && frame.value().has_value();
+}
+
+result<std::shared_ptr<const render_spec>> render_spec::from_msgpack(const msgpack::object& render) {
   if (render.type == msgpack::type::NIL) return intern({});
-  if (render.type != msgpack::type::MAP) return common::error{"render is not a map"};
+  if (render.type != msgpack::type::MAP) return error{"render is not a map"};
   const auto& m = render.via.map;
-  if (m.size > max_handlers) return common::error{"render has more than " + std::to_string(max_handlers) + " handlers"};
+  if (m.size > max_handlers) return error{"render has more than " + std::to_string(max_handlers) + " handlers"};
   handlers_t handlers;
   handlers.reserve(m.size);
   for (std::uint32_t i = 0; i < m.size; ++i) {
     const auto& kv = m.ptr[i];
-    if (!good_name(kv.key)) return common::error{"a render handler name is not a string of 1-100 bytes"};
-    if (kv.val.type != msgpack::type::ARRAY) return common::error{"a render handler's fields are not an array"};
+    if (!good_name(kv.key)) return error{"a render handler name is not a string of 1-100 bytes"};
+    if (kv.val.type != msgpack::type::ARRAY) return error{"a render handler's fields are not an array"};
     const auto& a = kv.val.via.array;
-    if (a.size > max_fields) return common::error{"a render handler has more than " + std::to_string(max_fields) + " fields"};
+    if (a.size > max_fields) return error{"a render handler has more than " + std::to_string(max_fields) + " fields"};
     std::vector<std::string> fields;
     fields.reserve(a.size);
     for (std::uint32_t j = 0; j < a.size; ++j) {
-      if (!good_name(a.ptr[j])) return common::error{"a render field name is not a string of 1-100 bytes"};
+      if (!good_name(a.ptr[j])) return error{"a render field name is not a string of 1-100 bytes"};
       fields.emplace_back(a.ptr[j].via.str.ptr, a.ptr[j].via.str.size);
     }
     handlers.emplace_back(std::string(kv.key.via.str.ptr, kv.key.via.str.size), std::move(fields));
   }
   std::sort(handlers.begin(), handlers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (std::size_t i = 1; i < handlers.size(); ++i) {
-    if (handlers[i].first == handlers[i - 1].first) return common::error{"render names a handler twice"};
+    if (handlers[i].first == handlers[i - 1].first) return error{"render names a handler twice"};
   }
   return intern(std::move(handlers));
 }
@@ -91,4 +100,4 @@ std::size_t render_spec::interned_count() {
   return n;
 }
 
-}  // namespace sb::gateway
+}  // namespace sb::common

@@ -8,6 +8,10 @@
 // one shared, immutable object, and a delivery renders once per distinct
 // spec, whatever the number of members (docs/architecture.md, rule 5).
 //
+// Both daemons use it: a gateway renders for its sockets, and a layerd that
+// writes a group event to a worker itself skips the sockets whose gateway
+// renders it (docs/protocol.md, Part 3, Fast path), by the same rule.
+//
 // Threading: a render_spec is immutable, shared between threads; intern()
 // may be called from any thread (a mutex, taken once per accept).
 #pragma once
@@ -23,7 +27,7 @@
 
 #include "common/result.hpp"
 
-namespace sb::gateway {
+namespace sb::common {
 
 class render_spec {
  public:
@@ -35,13 +39,19 @@ class render_spec {
   // The handler's fields when `event_type` (with '.' as '_', as Channels
   // names handlers) is one of this spec's handlers, else nullptr.
   const std::vector<std::string>* fields_for(std::string_view event_type) const;
+  // Whether a gateway renders `msgpack_event`, whose type is `event_type`,
+  // for sockets with this spec: a handler for the type and every one of its
+  // fields in the event (gateway/event_delivery.cpp's rule; a layerd that
+  // writes events to workers itself skips exactly these). Linear in the
+  // event's size; false for an event check_event refuses.
+  bool renders(std::string_view msgpack_event, std::string_view event_type) const;
   bool empty() const { return handlers_.empty(); }
   std::size_t size() const { return handlers_.size(); }
 
   // Checks a RENDER (a msgpack map of str → array of str, within the
   // bounds above) and returns the interned spec; nil means "none" (the
   // empty spec: every event goes to the worker).
-  static common::result<std::shared_ptr<const render_spec>> from_msgpack(const msgpack::object& render);
+  static result<std::shared_ptr<const render_spec>> from_msgpack(const msgpack::object& render);
   // The one spec with these handlers (equal specs share one object).
   static std::shared_ptr<const render_spec> intern(std::vector<std::pair<std::string, std::vector<std::string>>> handlers);
   // How many distinct specs are interned now (for tests).
@@ -51,4 +61,4 @@ class render_spec {
   std::vector<std::pair<std::string, std::vector<std::string>>> handlers_;  // sorted by handler name
 };
 
-}  // namespace sb::gateway
+}  // namespace sb::common
