@@ -87,6 +87,14 @@ std::shared_ptr<const render_spec> render_spec::intern(handlers_t handlers) {
   }
   auto spec = std::make_shared<render_spec>();
   spec->handlers_ = handlers;
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(static_cast<std::uint32_t>(spec->handlers_.size()));
+  for (const auto& [name, fields] : spec->handlers_) {
+    pk.pack(name);
+    pk.pack(fields);
+  }
+  spec->bytes_.assign(buf.data(), buf.size());
   std::shared_ptr<const render_spec> out = spec;
   in.specs[std::move(handlers)] = out;
   return out;

@@ -46,6 +46,9 @@ class render_spec {
   // event's size; false for an event check_event refuses.
   bool renders(std::string_view msgpack_event, std::string_view event_type) const;
   bool empty() const { return handlers_.empty(); }
+  // The spec as a RENDER map again (msgpack, handlers in name order): what
+  // a gateway tells layerd with a member's worker (proto::worker_route).
+  const std::string& msgpack_bytes() const { return bytes_; }
   std::size_t size() const { return handlers_.size(); }
 
   // Checks a RENDER (a msgpack map of str → array of str, within the
@@ -59,6 +62,7 @@ class render_spec {
 
  private:
   std::vector<std::pair<std::string, std::vector<std::string>>> handlers_;  // sorted by handler name
+  std::string bytes_;
 };
 
 }  // namespace sb::common

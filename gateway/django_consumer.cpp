@@ -6,6 +6,7 @@
 #include "common/limits.hpp"
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
+#include "common/worker_event.hpp"
 #include "gateway/event_delivery.hpp"
 #include "gateway/layer_link.hpp"
 #include "gateway/server_context.hpp"
@@ -313,11 +314,8 @@ void django_consumer::finish_delivery(server_context& ctx, event_delivery& d) {
 }
 
 void django_consumer::send_forwarded(server_context& ctx, event_delivery& d) {
-  // Each message stays within the event bounds (common/limits.hpp): the
-  // event once, plus at most 100 bytes per channel name.
-  namespace lim = common::limits;
-  const std::size_t room = lim::max_event_bytes > d.event->size() + 1024 ? lim::max_event_bytes - d.event->size() - 1024 : 0;
-  const std::size_t per = std::clamp<std::size_t>(room / 104, 1, worker_wire::max_batch_messages);
+  // Each message stays within the event bounds (common/worker_event.hpp).
+  const std::size_t per = common::worker_event_names(d.event->size());
   for (auto& [w, sockets] : d.forward) {
     for (std::size_t i = 0; i < sockets.size(); i += per) {
       const std::size_t n = std::min(per, sockets.size() - i);

@@ -8,6 +8,7 @@
 #include "common/event.hpp"
 #include "common/limits.hpp"
 #include "common/names.hpp"
+#include "common/worker_event.hpp"
 
 namespace sb::gateway::worker_wire {
 namespace {
@@ -82,25 +83,12 @@ std::string disconnect(std::string_view socket, int code) {
 }
 
 std::string event(std::string_view socket, std::string_view event_msgpack) {
-  return socket_message("switchboard.event", socket, 1, [&](packer& pk, msgpack::sbuffer& buf) {
-    pack_str(pk, "event");
-    buf.write(event_msgpack.data(), event_msgpack.size());  // the event unchanged
-  });
+  return common::worker_event({std::string(socket)}, 0, 1, event_msgpack);
 }
 
 std::string event_for(const std::vector<std::string>& sockets, std::size_t first, std::size_t count,
                       std::string_view event_msgpack) {
-  msgpack::sbuffer buf;
-  packer pk(buf);
-  pk.pack_map(3);
-  pack_str(pk, "type");
-  pack_str(pk, "switchboard.event");
-  pack_str(pk, "sockets");
-  pk.pack_array(static_cast<std::uint32_t>(count));
-  for (std::size_t i = first; i < first + count; ++i) pack_str(pk, sockets[i]);
-  pack_str(pk, "event");
-  buf.write(event_msgpack.data(), event_msgpack.size());  // the event unchanged, once
-  return bytes_of(buf);
+  return common::worker_event(sockets, first, count, event_msgpack);
 }
 
 std::string alive(std::string_view gateway, const std::vector<std::string>& sockets) {

@@ -27,6 +27,18 @@ std::string metrics_text::render() const {
       r.events_refused);
   add("switchboard_layerd_group_sends_total", "counter", "group_sends fanned out.", r.group_sends);
   add("switchboard_layerd_delivers_out_total", "counter", "GROUP_DELIVERs sent to gateways (one per gateway per group_send).", r.delivers_out);
+  add("switchboard_layerd_worker_events_total", "counter",
+      "switchboard.event messages written to Django workers for their gateways' sockets (one per worker per group_send).",
+      r.worker_events);
+  add("switchboard_layerd_worker_event_sockets_total", "counter",
+      "Sockets those worker events named (events their gateways did not have to forward).", r.worker_event_sockets);
+  add("switchboard_layerd_worker_event_sockets_dropped_total", "counter",
+      "Sockets whose worker event could not be written (inbox full, Redis unavailable).", r.worker_event_sockets_dropped);
+  add("switchboard_layerd_worker_routes_refused_total", "counter",
+      "Members' worker routes that were not valid (their gateway forwards their events itself).",
+      router_.workers().counters().routes_refused);
+  add("switchboard_layerd_worker_members", "gauge", "Members whose events layerd writes to their worker.",
+      router_.workers().member_count());
   add("switchboard_layerd_deliver_drops_total", "counter", "Messages to gateways dropped (unreachable or queue full).", peers_.counters().send_drops);
   add("switchboard_layerd_gateways_expired_total", "counter", "Gateways forgotten after missing heartbeats.", r.gateways_expired);
   if (const auto* p = router_.presence_unit()) {

@@ -23,7 +23,11 @@ namespace lim = common::limits;
 
 router::router(const layerd_config& cfg, peers& peers, membership& members, django_bridge& bridge,
                room_history& history)
-    : cfg_(cfg), peers_(peers), members_(members), bridge_(bridge), history_(history) {}
+    : cfg_(cfg), peers_(peers), members_(members), bridge_(bridge), history_(history) {
+  workers_.gateway_check([this](const std::string& process) {
+    return peers_.is_gateway(process) || is_switchboard_process_id(process);
+  });
+}
 
 void router::on_readable() {
   // Drain a bounded batch so Redis and timers get their turn.
@@ -154,6 +158,7 @@ void router::on_group_add(const std::string& peer, const proto::group_add& a) {
   // snapshot a watcher gets then goes out before this ACK.
   if (presence_ && a.user) presence_->expect(a.group, a.channel, *a.user);
   members_.add(a.group, peer, std::string(parts->conn), a.channel, common::unix_now());
+  workers_.set(a.group, peer, std::string(parts->conn), a.channel, a.worker);
   peers_.reply(peer, proto::ack{a.request});
 }
 
@@ -162,6 +167,7 @@ void router::on_group_discard(const std::string& peer, const proto::group_discar
   auto parts = common::split_specific_channel(d.channel);
   if (!parts || parts->gateway != peer) return reject(peer, 0, "bad_name", "invalid channel name");
   members_.discard(d.group, peer, std::string(parts->conn), d.channel);
+  workers_.remove(d.group, peer, std::string(parts->conn));
 }
 
 void router::on_group_send(const std::string& peer, const proto::group_send& s) {
@@ -275,21 +281,27 @@ void router::send(const std::string& channel, const std::string& event, send_don
 void router::on_sync(const std::string& peer, const proto::sync& s) {
   if (!peers_.is_gateway(peer)) return refuse_non_gateway(peer, 0);
   std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  std::vector<std::pair<std::string, std::vector<worker_members::member>>> with_workers;
   groups.reserve(s.groups.size());
   for (std::size_t i = 0; i < s.groups.size(); ++i) {
     const auto& [group, channels] = s.groups[i];
     if (!common::is_valid_group_name(group)) continue;
     const auto* users = presence_ && i < s.users.size() ? &s.users[i] : nullptr;
+    const auto* workers = i < s.workers.size() && !s.workers[i].empty() ? &s.workers[i] : nullptr;
     std::vector<std::string> conns;
+    std::vector<worker_members::member> routed;
     for (std::size_t j = 0; j < channels.size(); ++j) {
       auto parts = common::split_specific_channel(channels[j]);
       if (!parts || parts->gateway != peer) continue;
       conns.emplace_back(parts->conn);
       // Counted silently: a SYNC restates members, nobody came (presence.hpp).
       if (users && j < users->size() && (*users)[j]) presence_->expect(group, channels[j], *(*users)[j]);
+      if (workers && j < workers->size() && (*workers)[j]) routed.push_back({conns.back(), channels[j], *(*workers)[j]});
     }
+    if (!routed.empty()) with_workers.emplace_back(group, std::move(routed));
     groups.emplace_back(group, std::move(conns));
   }
+  workers_.replace_gateway(peer, with_workers);
   const std::unordered_set<std::string> moved(s.moved.begin(), s.moved.end());
   const auto diff = members_.sync(peer, groups, common::unix_now(), moved);
   // Ownership changed somewhere: a group that moved here may have ids from
@@ -338,13 +350,23 @@ void router::group_send(const std::string& group, const std::string& event, cons
 void router::fan_out(const std::string& group, const std::string& event, std::string_view type,
                      const std::string& origin, std::uint64_t id, clock::time_point t0) {
   if (const auto* members = members_.find(group)) {
+    // Events for members whose consumer runs in a worker and whose gateway
+    // does not render them go to the worker from here (worker_members.hpp);
+    // their gateway hears which, in its GROUP_DELIVER.
+    auto plan = workers_.plan_for(group, event, type);
+    for (auto& w : plan.writes) write_worker_event(std::move(w));
     // One message per gateway, encoded once: each gateway delivers to its
     // own members of the group, so this costs O(gateways) whatever the
-    // size of the group.
+    // size of the group (a gateway with forwarded members gets its own).
     const auto k = static_cast<std::uint8_t>(proto::kind::group_deliver);
     const std::string body = proto::encode(proto::group_deliver{group, event, origin, id});
     for (const auto& [gateway, conns] : *members) {
-      if (peers_.send_raw(gateway, k, body)) ++stats_.delivers_out;
+      auto fw = plan.forwarded.find(gateway);
+      const bool sent = fw == plan.forwarded.end()
+                            ? peers_.send_raw(gateway, k, body)
+                            : peers_.send_raw(gateway, k, proto::encode(proto::group_deliver{group, event, origin, id,
+                                                                                           std::move(fw->second)}));
+      if (sent) ++stats_.delivers_out;
     }
   }
   bridge_.send(group, event);
@@ -352,6 +374,20 @@ void router::fan_out(const std::string& group, const std::string& event, std::st
   const double us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
   ++stats_.latency_buckets[common::histogram_bucket(stats::latency_bounds_us.data(), stats::latency_bounds_us.size(), us)];
   stats_.latency_sum_us += us;
+}
+
+void router::write_worker_event(worker_members::write w) {
+  ++stats_.worker_events;
+  stats_.worker_event_sockets += w.sockets;
+  bridge_.send_to_channel(w.worker, w.message, [this, worker = w.worker, n = w.sockets](django_bridge::direct_outcome out) {
+    if (out == django_bridge::direct_outcome::written) return;
+    // The event is lost for each socket it named, as a gateway's failed SEND (docs/protocol.md, Part 3, Liveness).
+    stats_.worker_event_sockets_dropped += n;
+    static common::log_limiter limit;
+    common::warn_limited(limit, "layerd", "worker event dropped worker={} sockets={} reason=\"{}\" dropped_total={}", worker,
+                         n, out == django_bridge::direct_outcome::full ? "channel full" : "redis unavailable",
+                         stats_.worker_event_sockets_dropped);
+  });
 }
 
 void router::tick(clock::time_point now) {
@@ -372,6 +408,7 @@ void router::reject(const std::string& peer, std::uint64_t request, const char* 
 
 void router::forget_gateway(const std::string& gateway, const char* why) {
   const std::size_t removed = members_.forget_gateway(gateway);
+  workers_.forget_gateway(gateway);
   common::log("layerd")->warn("gateway expired gateway={} members_removed={} reason=\"{} (timeout {} ms)\"", gateway,
                               removed, why, cfg_.gateway_timeout_ms);
   peers_.forget_gateway(gateway);

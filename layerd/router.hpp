@@ -31,6 +31,7 @@
 #include "layerd/peers.hpp"
 #include "layerd/room_history.hpp"
 #include "layerd/presence.hpp"
+#include "layerd/worker_members.hpp"
 #include "proto/messages.hpp"
 
 namespace sb::layerd {
@@ -47,6 +48,12 @@ class router {
     std::uint64_t delivers_out = 0;
     std::uint64_t gateways_expired = 0;
     std::uint64_t clients_seen = 0;  // client HELLOs (not gateways)
+    // Group events written to Django workers for their gateways' sockets
+    // (worker_members.hpp): messages, the sockets they named, and sockets
+    // whose event could not be written (full inbox, Redis unavailable).
+    std::uint64_t worker_events = 0;
+    std::uint64_t worker_event_sockets = 0;
+    std::uint64_t worker_event_sockets_dropped = 0;
     // group_send handling time (receive to the last GROUP_DELIVER queued), µs
     static constexpr std::array<double, 10> latency_bounds_us{1, 2, 5, 10, 20, 50, 100, 500, 1000, 10000};
     std::array<std::uint64_t, 11> latency_buckets{};  // last one: +Inf
@@ -90,6 +97,7 @@ class router {
   const presence* presence_unit() const { return presence_; }
 
   const stats& counters() const { return stats_; }
+  const worker_members& workers() const { return workers_; }
 
  private:
   void on_hello(const std::string& peer, const proto::hello& h);
@@ -103,6 +111,8 @@ class router {
   void fan_out(const std::string& group, const std::string& event, std::string_view type, const std::string& origin,
                std::uint64_t id, clock::time_point t0);
   void on_presence_get(const std::string& peer, const proto::presence_get& g);
+  // A worker_members write: one switchboard.event into W's inbox; a failure is counted and logged.
+  void write_worker_event(worker_members::write w);
   // A member-changing message from a peer that is not a gateway.
   void refuse_non_gateway(const std::string& peer, std::uint64_t request);
   // An event check_event refused: counted, logged (rate-limited), ERROR bad_event to the peer.
@@ -119,6 +129,7 @@ class router {
   django_bridge& bridge_;
   room_history& history_;
   presence* presence_ = nullptr;
+  worker_members workers_;
   stats stats_;
   // Gateways with numbered sends waiting for their history id: their
   // SEND_ACK (the highest seq handled) waits until none is left, as the

@@ -4,10 +4,13 @@
 // records what reaches it.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/event.hpp"
 #include "layerd/channels_wire.hpp"
 #include "layerd/router.hpp"
 #include "tests/unit/layerd/fake_redis_commands.hpp"
+#include "tests/unit/layerd/fake_reply.hpp"
 #include "tests/unit/layerd/test_gateway.hpp"
 
 namespace sb::layerd::testing {
@@ -220,6 +223,145 @@ TEST_F(LayerdRouter, HistoryGetIsAnsweredFromTheStreamOrSaysOff) {
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->code, "bad_name");
   EXPECT_EQ(bad->request, 7u);
+}
+
+
+// ---- members whose consumer runs in a Django worker (worker_members.hpp) ----
+// (groups without history, so a send fans out at once)
+
+// A RENDER map (msgpack) from JSON.
+std::string render_of(const nlohmann::json& j) {
+  auto v = nlohmann::json::to_msgpack(j);
+  return std::string(v.begin(), v.end());
+}
+const proto::worker_route handler_worker{"specific.w1!a", render_of(nlohmann::json::object())};
+const proto::worker_route fast_worker{"specific.w1!a", render_of({{"chat_message", {"text"}}})};
+
+// The inbox EVALs written since `from`, as (key, decoded message).
+std::vector<std::pair<std::string, wire::inbound>> inbox_writes(const fake_redis_commands& redis, std::size_t from = 0) {
+  std::vector<std::pair<std::string, wire::inbound>> out;
+  for (auto i : redis.named("EVAL")) {
+    if (i < from || redis.calls[i].args.size() < 5 || redis.calls[i].args[2] != "1") continue;
+    auto m = wire::decode_member(redis.calls[i].args[4]);
+    if (m) out.emplace_back(redis.calls[i].args[3], m.value());
+  }
+  return out;
+}
+
+TEST_F(LayerdRouter, AHandlersEventGoesToItsWorkerFromHereAndTheGatewayHearsWhich) {
+  hello();
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{1, "room_a", "specific.gw1!c1", std::nullopt, handler_worker}));
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{2, "room_a", "specific.gw1!c2", std::nullopt, handler_worker}));
+  join("room_a", "c3");  // no worker: its gateway forwards or renders for it
+  const std::size_t before = redis.calls.size();
+  gw.send(proto::group_send{"room_a", chat_event});
+  pump();
+  auto m = gw.receive();
+  ASSERT_TRUE(m && std::holds_alternative<proto::group_deliver>(*m));
+  EXPECT_EQ(std::get<proto::group_deliver>(*m).forwarded, (std::vector<std::string>{"c1", "c2"}));
+  // One message for the worker, naming both sockets, with the event unchanged.
+  auto writes = inbox_writes(redis, before);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0].first, "asgispecific.w1!");
+  EXPECT_EQ(writes[0].second.channels, std::vector<std::string>{"specific.w1!a"});
+  auto j = nlohmann::json::from_msgpack(writes[0].second.event);
+  EXPECT_EQ(j["type"], "switchboard.event");
+  EXPECT_EQ(j["sockets"], (nlohmann::json{"specific.gw1!c1", "specific.gw1!c2"}));
+  EXPECT_EQ(j["event"], nlohmann::json::from_msgpack(chat_event));
+  EXPECT_EQ(routes.counters().worker_events, 1u);
+  EXPECT_EQ(routes.counters().worker_event_sockets, 2u);
+}
+
+TEST_F(LayerdRouter, AnEventItsGatewayRendersIsNotWrittenToTheWorker) {
+  hello();
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{1, "room_a", "specific.gw1!c1", std::nullopt, fast_worker}));
+  const std::size_t before = redis.calls.size();
+  gw.send(proto::group_send{"room_a", chat_event});  // chat.message with "text": rendered
+  pump();
+  auto m = gw.receive();
+  ASSERT_TRUE(m && std::holds_alternative<proto::group_deliver>(*m));
+  EXPECT_TRUE(std::get<proto::group_deliver>(*m).forwarded.empty());
+  EXPECT_TRUE(inbox_writes(redis, before).empty());
+  // The same handler without its field is the handler's to run: to the worker.
+  const auto bare = common::event_from_json(R"({"type":"chat.message","other":1})").value();
+  gw.send(proto::group_send{"room_a", bare});
+  pump();
+  m = gw.receive();
+  ASSERT_TRUE(m && std::holds_alternative<proto::group_deliver>(*m));
+  EXPECT_EQ(std::get<proto::group_deliver>(*m).forwarded, std::vector<std::string>{"c1"});
+  auto writes = inbox_writes(redis, before);
+  ASSERT_EQ(writes.size(), 1u);
+  auto j = nlohmann::json::from_msgpack(writes[0].second.event);
+  EXPECT_EQ(j["socket"], "specific.gw1!c1");  // one socket: the per-socket form
+}
+
+TEST_F(LayerdRouter, AWorkerIsForgottenOnDiscardOnAPlainAddAndWithItsGateway) {
+  hello();
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{1, "room_a", "specific.gw1!c1", std::nullopt, handler_worker}));
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{2, "room_b", "specific.gw1!c1", std::nullopt, handler_worker}));
+  EXPECT_EQ(routes.workers().member_count(), 2u);
+  gw.send(proto::group_discard{"room_a", "specific.gw1!c1"});
+  pump();
+  EXPECT_EQ(routes.workers().member_count(), 1u);
+  join("room_b", "c1");  // the gateway restates it without a worker: it forwards for it itself
+  EXPECT_EQ(routes.workers().member_count(), 0u);
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{3, "room_b", "specific.gw1!c1", std::nullopt, handler_worker}));
+  routes.tick(peers::clock::now() + std::chrono::milliseconds(cfg.gateway_timeout_ms + 1000));
+  EXPECT_EQ(routes.workers().member_count(), 0u);
+}
+
+TEST_F(LayerdRouter, ASyncReplacesTheGatewaysWorkers) {
+  hello();
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{1, "room_a", "specific.gw1!c1", std::nullopt, handler_worker}));
+  proto::sync s;
+  s.groups = {{"room_a", {"specific.gw1!c1", "specific.gw1!c2"}}, {"room_b", {"specific.gw1!c3"}}};
+  s.workers = {{std::nullopt, handler_worker}, {handler_worker}};
+  gw.send(s);
+  pump();
+  EXPECT_EQ(routes.workers().member_count(), 2u);  // c2 in chat_a, c3 in chat_b; c1 has none now
+  const std::size_t before = redis.calls.size();
+  routes.group_send("room_a", chat_event, "chat.message");
+  auto writes = inbox_writes(redis, before);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(nlohmann::json::from_msgpack(writes[0].second.event)["socket"], "specific.gw1!c2");
+  gw.send(proto::sync{});
+  pump();
+  EXPECT_EQ(routes.workers().member_count(), 0u);
+}
+
+TEST_F(LayerdRouter, ABadWorkerRouteIsCountedAndLeavesTheMemberToItsGateway) {
+  hello();
+  const proto::worker_route gateway_inbox{"specific.gw1!x", render_of(nlohmann::json::object())};
+  const proto::worker_route bad_render{"specific.w1!a", render_of({{"chat_message", "text"}})};
+  const proto::worker_route deep_render{"specific.w1!a", render_of({{"h", {{{"a", {1}}}}}})};
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{1, "room_a", "specific.gw1!c1", std::nullopt, gateway_inbox}));
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{2, "room_a", "specific.gw1!c2", std::nullopt, bad_render}));
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{3, "room_a", "specific.gw1!c3", std::nullopt, deep_render}));
+  EXPECT_EQ(routes.workers().member_count(), 0u);
+  EXPECT_EQ(routes.workers().counters().routes_refused, 3u);
+  EXPECT_EQ(members.member_count(), 3u);  // members all the same
+  const std::size_t before = redis.calls.size();
+  gw.send(proto::group_send{"room_a", chat_event});
+  pump();
+  auto m = gw.receive();
+  ASSERT_TRUE(m && std::holds_alternative<proto::group_deliver>(*m));
+  EXPECT_TRUE(std::get<proto::group_deliver>(*m).forwarded.empty());
+  EXPECT_TRUE(inbox_writes(redis, before).empty());
+}
+
+TEST_F(LayerdRouter, AWorkerEventThatCannotBeWrittenIsCountedPerSocket) {
+  hello();
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{1, "room_a", "specific.gw1!c1", std::nullopt, handler_worker}));
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{2, "room_a", "specific.gw1!c2", std::nullopt, handler_worker}));
+  const std::size_t before = redis.calls.size();
+  routes.group_send("room_a", chat_event, "chat.message");
+  std::optional<std::size_t> eval;
+  for (auto i : redis.named("EVAL")) {
+    if (i >= before && redis.calls[i].args[3] == "asgispecific.w1!") eval = i;
+  }
+  ASSERT_TRUE(eval);
+  redis.answer(*eval, owned_reply::integer(1).get());  // the capacity script: full
+  EXPECT_EQ(routes.counters().worker_event_sockets_dropped, 2u);
 }
 
 }  // namespace
