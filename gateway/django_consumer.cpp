@@ -271,6 +271,10 @@ void django_consumer::on_event(consumer_socket& socket, event_delivery& d) {
       return socket.reply(std::move(frame));
     }
   }
+  if (d.forwarded_by_layerd(socket.conn())) {
+    ++d.skipped;  // counted once per delivery (finish_delivery)
+    return;
+  }
   if (worker_.empty()) return drop(counters::before_accept, "event", "no worker has spoken for the socket yet");
   // A worker that batches gets one message for all its sockets in this delivery.
   if (batches_) return d.forward_to(worker_, channel_);
@@ -309,7 +313,9 @@ void django_consumer::on_sweep(consumer_socket&, clock::time_point now) {
 
 void django_consumer::finish_delivery(server_context& ctx, event_delivery& d) {
   if (d.rendered) ctx.stats.workers.events_rendered.fetch_add(d.rendered, std::memory_order_relaxed);
+  if (d.skipped) ctx.stats.workers.events_by_layerd.fetch_add(d.skipped, std::memory_order_relaxed);
   d.rendered = 0;
+  d.skipped = 0;
   if (!d.forward.empty()) send_forwarded(ctx, d);
 }
 

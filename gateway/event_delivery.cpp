@@ -1,6 +1,8 @@
 // event_delivery.cpp — see event_delivery.hpp.
 #include "gateway/event_delivery.hpp"
 
+#include <algorithm>
+
 #include "common/event.hpp"
 #include "gateway/consumer.hpp"
 #include "gateway/ws_frame.hpp"
@@ -12,6 +14,10 @@ void event_delivery::forward_to(const std::string& worker, const std::string& so
     if (w == worker) return sockets.push_back(socket);
   }
   forward.emplace_back(worker, std::vector<std::string>{socket});
+}
+
+bool event_delivery::forwarded_by_layerd(std::uint64_t conn) const {
+  return by_layerd && std::binary_search(by_layerd->begin(), by_layerd->end(), conn);
 }
 
 std::shared_ptr<const std::string> event_delivery::builtin_frame() {

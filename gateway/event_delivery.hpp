@@ -44,8 +44,18 @@ struct event_delivery {
   // auth=django gate handed to a built-in consumer; rendered on first use.
   std::shared_ptr<const std::string> builtin;
   bool builtin_rendered = false;
+  // The members whose event the group's owner already wrote to their
+  // worker (GROUP_DELIVER's forwarded, sorted conn ids; may be null): they
+  // get neither a frame nor a forward here (layerd/worker_members.hpp).
+  std::shared_ptr<const std::vector<std::uint64_t>> by_layerd;
+  // Such members met in this delivery, counted once per delivery.
+  std::uint64_t skipped = 0;
 
-  explicit event_delivery(std::shared_ptr<const std::string> e) : event(std::move(e)) {}
+  explicit event_delivery(std::shared_ptr<const std::string> e,
+                          std::shared_ptr<const std::vector<std::uint64_t>> forwarded = nullptr)
+      : event(std::move(e)), by_layerd(std::move(forwarded)) {}
+  // Whether layerd wrote this event to `conn`'s worker itself.
+  bool forwarded_by_layerd(std::uint64_t conn) const;
   std::shared_ptr<const std::string> builtin_frame();
   void forward_to(const std::string& worker, const std::string& socket);
   // The frame for members with `spec`, or nullptr when the event is not

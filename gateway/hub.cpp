@@ -268,13 +268,14 @@ void hub::leave_events(std::size_t thread, const std::string& group, websocket_s
 }
 
 void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group,
-                        const std::shared_ptr<const std::string>& event) {
+                        const std::shared_ptr<const std::string>& event,
+                        const std::shared_ptr<const std::vector<std::uint64_t>>& forwarded) {
   if (stopped_.load(std::memory_order_relaxed)) return;
   for (auto& sp : shards_) {
     shard* s = sp.get();
     // On the shard's own thread (the layerd link's, thread 0) it runs at
     // once, so the frames are queued before the flush that pass posts.
-    boost::asio::dispatch(*s->ioc, [this, s, frame, group, event] {
+    boost::asio::dispatch(*s->ioc, [this, s, frame, group, event, forwarded] {
       auto it = s->groups.find(group);
       if (it == s->groups.end()) return;
       auto& members = it->second.members;
@@ -292,7 +293,7 @@ void hub::deliver_group(const std::shared_ptr<const std::string>& frame, const s
         // Each renders from the frames this delivery made per RENDER spec.
         // As above: a member that closes leaves, and the last one moves
         // into its slot.
-        event_delivery d(event);
+        event_delivery d(event, forwarded);
         for (std::size_t i = 0; i < takers.size();) {
           websocket_session* session = takers[i];
           session->on_group_event(d);

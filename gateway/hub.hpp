@@ -86,9 +86,12 @@ class hub {
 
   // From any thread: send `frame` to every local member of `group`; the
   // members that take events get `event` (msgpack) instead (null: none
-  // existed when the caller looked, events_sessions()).
+  // existed when the caller looked, events_sessions()), except those in
+  // `forwarded` (sorted conn ids; null: none), whose worker layerd gave the
+  // event already when their RENDER does not render it.
   void deliver_group(const std::shared_ptr<const std::string>& frame, const std::string& group,
-                     const std::shared_ptr<const std::string>& event = nullptr);
+                     const std::shared_ptr<const std::string>& event = nullptr,
+                     const std::shared_ptr<const std::vector<std::uint64_t>>& forwarded = nullptr);
   // From any thread: the event (a DELIVER's) to each listed conn that takes events.
   void deliver_events(const std::shared_ptr<const std::string>& event, const std::vector<std::uint64_t>& conns);
   // From any thread: closes each listed conn (hex) that is still open.

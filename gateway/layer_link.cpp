@@ -327,13 +327,18 @@ void layer_link::read_peer(std::size_t p) {
 
 void layer_link::group_add(std::string group, std::string channel, join_callback cb) {
   on_link_thread([this, group = std::move(group), channel = std::move(channel), cb = std::move(cb)]() mutable {
-    do_add(std::move(group), std::move(channel), std::nullopt, std::move(cb));
+    do_add(std::move(group), std::move(channel), {}, std::move(cb));
   });
 }
 void layer_link::group_add_as(std::string group, std::string channel, proto::presence_user user, join_callback cb) {
   on_link_thread([this, group = std::move(group), channel = std::move(channel), user = std::move(user),
                   cb = std::move(cb)]() mutable {
-    do_add(std::move(group), std::move(channel), std::move(user), std::move(cb));
+    do_add(std::move(group), std::move(channel), {std::move(user), std::nullopt}, std::move(cb));
+  });
+}
+void layer_link::group_add_worker(std::string group, std::string channel, proto::worker_route worker) {
+  on_link_thread([this, group = std::move(group), channel = std::move(channel), worker = std::move(worker)]() mutable {
+    do_add(std::move(group), std::move(channel), {std::nullopt, std::move(worker)}, [](bool, const std::string&) {});
   });
 }
 void layer_link::presence(std::string group, presence_callback done) {
@@ -483,16 +488,16 @@ bool layer_link::send_to(std::size_t p, const proto::message& m) {
   }
 }
 
-void layer_link::do_add(std::string group, std::string channel, std::optional<proto::presence_user> user,
-                        join_callback cb) {
-  members_[group][channel] = user;
+void layer_link::do_add(std::string group, std::string channel, member_info info, join_callback cb) {
+  members_[group][channel] = info;
   auto p = owner(group);
   if (!p) {
     cb(false, "no layerd available");
     return;
   }
   const std::uint64_t req = next_request_++;
-  if (!send_to(*p, proto::group_add{req, group, channel, std::move(user)})) {
+  if (!peers_[*p].workers) info.worker.reset();
+  if (!send_to(*p, proto::group_add{req, group, channel, std::move(info.user), std::move(info.worker)})) {
     cb(false, "layerd queue full");
     return;
   }
@@ -641,9 +646,22 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
       log->warn("deliver dropped layerd={} group={} error=\"{}\"", peers_[p].endpoint, g->group, frame.error_text());
       return;
     }
-    // Members that take events (Django routes) render or forward the event themselves.
+    // Members that take events (Django routes) render or forward the event
+    // themselves, but for those whose worker layerd gave it already (1.5).
+    std::shared_ptr<const std::vector<std::uint64_t>> by_layerd;
+    if (!g->forwarded.empty()) {
+      std::vector<std::uint64_t> conns;
+      conns.reserve(g->forwarded.size());
+      for (const auto& id : g->forwarded) {
+        std::uint64_t c = 0;
+        if (hub_.parse_conn(id, c)) conns.push_back(c);
+      }
+      std::sort(conns.begin(), conns.end());
+      by_layerd = std::make_shared<const std::vector<std::uint64_t>>(std::move(conns));
+    }
     hub_.deliver_group(frame.value(), g->group,
-                       hub_.events_sessions() ? std::make_shared<const std::string>(std::move(g->event)) : nullptr);
+                       hub_.events_sessions() ? std::make_shared<const std::string>(std::move(g->event)) : nullptr,
+                       by_layerd);
   } else if (auto* h = std::get_if<proto::history>(&m)) {
     answer_history(h->request, history_answer{true, h->complete, std::move(h->events)});
   } else if (auto* sa = std::get_if<proto::send_ack>(&m)) {
@@ -673,6 +691,7 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
       peers_[p].acks = w->minor >= 2;
       peers_[p].send_requests = w->minor >= 3;
       peers_[p].send_flags = w->minor >= 4;
+      peers_[p].workers = w->minor >= 5;
       log->info("layerd up layerd={} id={}", peers_[p].endpoint, w->layerd_id);
       set_up(p, true, "welcome");
     }
@@ -791,19 +810,28 @@ void layer_link::sync_all(const std::vector<bool>& alive_before) {
     auto& sync = per_peer[*p];
     std::vector<std::string> names;
     std::vector<std::optional<proto::presence_user>> users;
+    std::vector<std::optional<proto::worker_route>> workers;
     names.reserve(channels.size());
     users.reserve(channels.size());
     bool any_user = false;
-    for (const auto& [channel, user] : channels) {
+    bool any_worker = false;
+    for (const auto& [channel, info] : channels) {
       names.push_back(channel);
-      users.push_back(user);
-      any_user = any_user || user.has_value();
+      users.push_back(info.user);
+      workers.push_back(peers_[*p].workers ? info.worker : std::nullopt);
+      any_user = any_user || info.user.has_value();
+      any_worker = any_worker || workers.back().has_value();
     }
     // Users ride along (1.4) so a layerd that takes the group over rebuilds
-    // its presence from this SYNC, silently (layerd/presence.hpp).
+    // its presence from this SYNC, silently (layerd/presence.hpp); workers
+    // (1.5) so it writes the Django sockets' events to their workers.
     if (any_user) {
       sync.users.resize(sync.groups.size());
       sync.users.push_back(std::move(users));
+    }
+    if (any_worker) {
+      sync.workers.resize(sync.groups.size());
+      sync.workers.push_back(std::move(workers));
     }
     sync.groups.emplace_back(group, std::move(names));
   }

@@ -113,6 +113,11 @@ class layer_link final : public channel_layer {
 
   void group_add(std::string group, std::string channel, join_callback cb) override;
   void group_add_as(std::string group, std::string channel, proto::presence_user user, join_callback cb) override;
+  // A Django socket's group_add once its worker accepted it (again for the
+  // groups it joined before): layerd then writes the group's events its
+  // RENDER does not cover to the worker itself (layerd/worker_members.hpp);
+  // a layerd older than 1.5 hears a plain GROUP_ADD.
+  void group_add_worker(std::string group, std::string channel, proto::worker_route worker);
   // Who is in `group`, asked of its owner (PRESENCE_GET): `done` runs once
   // on hub thread 0 with the answer, or with nullptr and why not ("no
   // layerd available", "timeout", "layerd lost", an ERROR's code).
@@ -178,6 +183,7 @@ class layer_link final : public channel_layer {
     bool acks = false;  // the layerd speaks 1.2: numbered group_sends, SEND_ACK
     bool send_requests = false;  // the layerd speaks 1.3: SEND answered by ACK or ERROR with its request
     bool send_flags = false;     // the layerd speaks 1.4: SEND's flags
+    bool workers = false;        // the layerd speaks 1.5: a member's worker, GROUP_DELIVER's forwarded
     // ZMQ_EVENT_DISCONNECTED / _HANDSHAKE_SUCCEEDED of sock, read like sock
     std::unique_ptr<zmq::socket_t> monitor;
     std::unique_ptr<boost::asio::posix::stream_descriptor> monitor_watch;
@@ -236,7 +242,13 @@ class layer_link final : public channel_layer {
   void arm_tick();
   void read_peer(std::size_t p);
   void recheck_after_send();
-  void do_add(std::string group, std::string channel, std::optional<proto::presence_user> user, join_callback cb);
+  // What the layerds hear about each member: its user (presence; none for
+  // sockets without one) and its worker (a Django socket's, once accepted).
+  struct member_info {
+    std::optional<proto::presence_user> user;
+    std::optional<proto::worker_route> worker;
+  };
+  void do_add(std::string group, std::string channel, member_info info, join_callback cb);
   void do_presence(const std::string& group, presence_callback done);
   void do_discard(const std::string& group, const std::string& channel);
   void do_send(std::string group, std::string event);
@@ -268,8 +280,8 @@ class layer_link final : public channel_layer {
   std::optional<common::curve_client_keys> curve_;  // --curve-secret-file's keys, for every socket made
 
   // thread 0 only:
-  // group → channel → its user (presence; none for sockets without one)
-  std::unordered_map<std::string, std::unordered_map<std::string, std::optional<proto::presence_user>>> members_;
+  // group → channel → member_info
+  std::unordered_map<std::string, std::unordered_map<std::string, member_info>> members_;
   std::unordered_map<std::uint64_t, pending_join> pending_;
   std::unordered_map<std::uint64_t, pending_send> sends_;
   std::unordered_map<std::uint64_t, pending_history> histories_;  // HISTORY_GETs waiting for HISTORY  // SENDs waiting for ACK or ERROR (same request numbers)

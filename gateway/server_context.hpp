@@ -96,6 +96,7 @@ struct gateway_stats {
     std::atomic<std::uint64_t> batches_from_worker{0};  // switchboard.batch messages taken
     std::atomic<std::uint64_t> events_rendered{0};   // fast path: deliveries the gateway rendered itself
     std::atomic<std::uint64_t> events_forwarded{0};  // switchboard.event sent to a worker
+    std::atomic<std::uint64_t> events_by_layerd{0};  // events layerd wrote to the socket's worker itself
     std::array<std::atomic<std::uint64_t>, drop_reasons> dropped{};
     std::atomic<std::uint64_t> workers_lost{0};
     std::atomic<std::uint64_t> close_codes_replaced{0};  // a websocket.close code a server may not send

@@ -161,6 +161,9 @@ std::string metrics_text(const server_context& ctx) {
         v(w.events_rendered));
     one("switchboard_gateway_worker_events_forwarded_total", "counter",
         "Events for Django sockets sent to their worker as switchboard.event.", v(w.events_forwarded));
+    one("switchboard_gateway_worker_events_by_layerd_total", "counter",
+        "Events for Django sockets that the group's layerd wrote to their worker itself (none sent from here).",
+        v(w.events_by_layerd));
     head("switchboard_gateway_worker_dropped_total", "counter", "Worker messages dropped, by reason.");
     const char* reasons[] = {"{reason=\"unknown_socket\"}", "{reason=\"bad_message\"}", "{reason=\"out_of_order\"}",
                              "{reason=\"send_failed\"}", "{reason=\"before_accept\"}", "{reason=\"wrong_worker\"}"};

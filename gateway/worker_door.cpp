@@ -110,7 +110,15 @@ void worker_door::apply(socket_state& s, worker_wire::message& m) {
   switch (m.what) {
     case kind::accept:
       if (!s.entry && ctx_.workers) s.entry = ctx_.workers->attach(s.worker, s.channel);
-      if (s.gate) s.handed_over = true;
+      if (s.gate) {
+        s.handed_over = true;
+      } else if (m.in_batch && m.render && !s.route) {
+        // From now on the group's layerd writes the events this RENDER does
+        // not cover to W itself (layerd/worker_members.hpp): it hears the
+        // worker with every group the socket is in, and joins after this.
+        s.route = proto::worker_route{s.worker, m.render->msgpack_bytes()};
+        for (const auto& g : s.groups) ctx_.link.group_add_worker(g, s.channel, *s.route);
+      }
       return hand_on(s, std::move(m));
     case kind::send_text:
     case kind::send_bytes:
@@ -122,6 +130,7 @@ void worker_door::apply(socket_state& s, worker_wire::message& m) {
       s.groups.insert(m.data);
       // Local membership first: the group's deliveries come back through this thread after the link's ack.
       hand_on(s, m);
+      if (s.route) return ctx_.link.group_add_worker(m.data, s.channel, *s.route);
       ctx_.link.group_add(m.data, s.channel, [](bool, const std::string&) {});
       return;
     case kind::group_discard:

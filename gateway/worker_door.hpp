@@ -32,6 +32,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -40,6 +41,7 @@
 #include "gateway/consumer_socket.hpp"
 #include "gateway/seq_reorder.hpp"
 #include "gateway/worker_wire.hpp"
+#include "proto/messages.hpp"
 
 namespace sb::gateway {
 
@@ -89,6 +91,9 @@ class worker_door {
     bool handed_over = false;  // a gate's accept was applied
     seq_reorder<worker_wire::message> order;
     std::set<std::string> groups;
+    // From a batching worker's accept on: W and its RENDER, told to layerd
+    // with each group (layer_link::group_add_worker).
+    std::optional<proto::worker_route> route;
     std::shared_ptr<worker_entry> entry;  // W's liveness (worker_registry), from the accept on
     consumer_socket::poster_fn to_socket;
     django_consumer* consumer = nullptr;

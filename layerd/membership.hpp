@@ -52,6 +52,13 @@ class membership {
   // groups on the shards marked.
   void rewrite(const std::vector<bool>& shards);
 
+  // Whether the gateway's conn is a member of the group.
+  bool has(const std::string& group, const std::string& gateway, const std::string& conn) const {
+    const auto* g = store_.find(group);
+    if (!g) return false;
+    auto it = g->find(gateway);
+    return it != g->end() && it->second.count(conn) != 0;
+  }
   // nullptr when the group has no Switchboard member.
   const group_store::group_members* find(const std::string& group) const { return store_.find(group); }
   std::size_t group_count() const { return store_.group_count(); }

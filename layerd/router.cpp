@@ -157,8 +157,12 @@ void router::on_group_add(const std::string& peer, const proto::group_add& a) {
   // The user goes to presence just before the join its hook hears; the
   // snapshot a watcher gets then goes out before this ACK.
   if (presence_ && a.user) presence_->expect(a.group, a.channel, *a.user);
-  members_.add(a.group, peer, std::string(parts->conn), a.channel, common::unix_now());
-  workers_.set(a.group, peer, std::string(parts->conn), a.channel, a.worker);
+  const std::string conn(parts->conn);
+  // A gateway restates a member with its worker once the worker accepted
+  // it (1.5): nobody joins then, so the join's hooks (pending
+  // notifications' replay) do not run again.
+  if (!a.worker || !members_.has(a.group, peer, conn)) members_.add(a.group, peer, conn, a.channel, common::unix_now());
+  workers_.set(a.group, peer, conn, a.channel, a.worker);
   peers_.reply(peer, proto::ack{a.request});
 }
 

@@ -164,7 +164,10 @@ class QuickRun(unittest.TestCase):
 
         self.assertGreater(total("fast", "switchboard_gateway_worker_events_rendered_total"), 0, counters)
         self.assertEqual(total("fast", "switchboard_gateway_worker_events_forwarded_total"), 0, counters)
-        self.assertGreater(total("handler", "switchboard_gateway_worker_events_forwarded_total"), 0, counters)
+        # the handler leg's events reach the worker from the group's layerd
+        # (docs/protocol.md, Part 3, Events from the group's owner), not the gateway
+        self.assertGreater(total("handler", "switchboard_gateway_worker_events_by_layerd_total"), 0, counters)
+        self.assertEqual(total("handler", "switchboard_gateway_worker_events_forwarded_total"), 0, counters)
         self.assertEqual(total("handler", "switchboard_gateway_worker_events_rendered_total"), 0, counters)
 
 

@@ -25,7 +25,8 @@ import websockets
 import zmq
 from channels_redis.core import RedisChannelLayer
 
-from harness import seed_view, ProcessTestCase, arun, await_until, handshake_status, scrape_metrics, wait_until
+from harness import (seed_view, Cluster, ProcessTestCase, arun, await_until, free_port, handshake_status, scrape_metrics,
+                     wait_until)
 
 ROUTES = ["--route", "/ws/app/<room>/<part>/ django:chat", "--route", "/ws/chat/<room_name>/ chat"]
 
@@ -514,7 +515,14 @@ class WorkerWire(ProcessTestCase):
         self.assertIn("switchboard.batch entries dropped", gw.log_text())
 
     def test_an_event_for_sockets_of_a_batching_worker_goes_once_naming_them(self):
-        c = self.cluster()
+        # A batching worker's sockets are told to layerd with their worker at
+        # the accept (and with every group after it): the group's layerd
+        # writes the event their RENDER does not cover to W itself, once for
+        # all of them, and the gateway sends nothing for them
+        # (layerd/worker_members.hpp). An older worker's socket still gets
+        # its event from the gateway, per socket.
+        mport = free_port()
+        c = self.cluster(layerd_args=["--metrics-listen", f"127.0.0.1:{mport}"])
         gw = c.gateways[0]
         gid = run_id(gw)
 
@@ -524,45 +532,108 @@ class WorkerWire(ProcessTestCase):
             w.keep_alive(gid)
             old.keep_alive(gid)
             tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/lobby/{p}/")) for p in ("a", "b", "c")]
-            names = [(await w.connect())["socket"] for _ in range(3)]
-            S1, S2, S3 = names
-            await w.batch(gid, [w.entry(S1, "websocket.accept", subprotocol=None),
-                                w.entry(S2, "websocket.accept", subprotocol=None),
-                                w.entry(S1, "switchboard.group_add", group="room"),
+            by_path = {m["scope"]["path"]: m["socket"] for m in [await w.connect() for _ in range(3)]}
+            S1, S2, S3 = (by_path[f"/ws/app/lobby/{p}/"] for p in ("a", "b", "c"))
+            render = {"chat_message": ["message"]}
+            # S1 joins before its accept (the tutorial's connect()), S2 after it
+            await w.batch(gid, [w.entry(S1, "switchboard.group_add", group="room"),
+                                w.entry(S1, "websocket.accept", subprotocol=None, switchboard={"render": render}),
+                                w.entry(S2, "websocket.accept", subprotocol=None, switchboard={"render": render}),
                                 w.entry(S2, "switchboard.group_add", group="room")])
             await old.accept(S3)
             await old.to(S3, "switchboard.group_add", group="room")
             socks = [await asyncio.wait_for(t, 20) for t in tasks]
-            both = False
-            await asyncio.sleep(0.5)  # the joins reach layerd
-            # a group_send through the gateway (GROUP_SEND, fanned out by the gateway)
+            await await_until(lambda: scrape_metrics(mport).get("switchboard_layerd_worker_members") == 2, 10,
+                        "layerd knows both sockets' worker")
+            # a group_send through the gateway (GROUP_SEND, fanned out by layerd)
             await w.batch(gid, [w.entry(S1, "switchboard.group_send", group="room",
                                         message={"type": "user.joined", "who": "ann"})])
-            # one message per I/O thread for the sockets it holds: "sockets" when
-            # several, the per-socket form for one
-            got = []
-            while len(got) < 2:
-                ev = await w.recv_type("switchboard.event")
-                self.assertEqual(ev["event"], {"type": "user.joined", "who": "ann"})
-                got += ev["sockets"] if "sockets" in ev else [ev["socket"]]
-                if "sockets" in ev:
-                    self.assertNotIn("socket", ev)
-                    both = True
-            self.assertEqual(sorted(got), sorted([S1, S2]))
-            if self.single_thread:
-                self.assertTrue(both, "one message naming both sockets")
+            ev = await w.recv_type("switchboard.event")
+            self.assertEqual(ev["event"], {"type": "user.joined", "who": "ann"})
+            self.assertEqual(sorted(ev["sockets"]), sorted([S1, S2]), "one message naming both sockets")
+            self.assertNotIn("socket", ev)
             ev3 = await old.recv_type("switchboard.event")
             self.assertEqual((ev3["socket"], ev3["event"]), (S3, {"type": "user.joined", "who": "ann"}))
+            # the event the RENDER covers is the gateway's to render: frames, no worker message
+            await w.batch(gid, [w.entry(S2, "switchboard.group_send", group="room",
+                                        message={"type": "chat.message", "message": "hi"})])
+            for ws in socks[:2]:
+                self.assertEqual(json.loads(await asyncio.wait_for(ws.recv(), 10)), {"message": "hi"})
+            ev3 = await old.recv_type("switchboard.event")
+            self.assertEqual(ev3["event"], {"type": "chat.message", "message": "hi"})
             await asyncio.sleep(0.5)
             self.assertEqual([t for t in w.inbox_types(c.redis) if t != "switchboard.alive"], [],
-                             "one message for both sockets")
+                             "nothing more for W: not from the gateway, not twice")
             for ws in socks:
                 await ws.close()
             w.beating.cancel()
             old.beating.cancel()
         arun(body(), 90)
         m = self.metrics(gw)
-        self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 3)
+        self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 2)  # S3's two
+        self.assertEqual(m["switchboard_gateway_worker_events_by_layerd_total"], 2)
+        self.assertEqual(m["switchboard_gateway_worker_events_rendered_total"], 2)
+        lm = scrape_metrics(mport)
+        self.assertEqual(lm["switchboard_layerd_worker_events_total"], 1)
+        self.assertEqual(lm["switchboard_layerd_worker_event_sockets_total"], 2)
+        self.assertEqual(lm["switchboard_layerd_worker_routes_refused_total"], 0)
+        # the sockets closed: layerd forgot their worker with their membership
+        wait_until(lambda: scrape_metrics(mport).get("switchboard_layerd_worker_members") == 0, 10,
+                    "layerd forgets the closed sockets' worker")
+
+    def test_a_layerd_that_takes_a_group_over_writes_its_worker_events_from_the_sync(self):
+        # Two layerds: the group's owner writes the socket's events to W; it
+        # is killed, the gateway SYNCs the next owner with the socket's
+        # worker, and that one writes them from then on. W gets each event
+        # once, and never from the gateway.
+        redis = self.start_redis()
+        self.redis_port = redis.port
+        mports = [free_port(), free_port()]
+        lds = [self.start_layerd(redis.url, id=f"layerd{i}",
+                                 extra_args=["--metrics-listen", f"127.0.0.1:{mports[i]}"]) for i in range(2)]
+        gw = self.start_gateway([l.endpoint for l in lds], extra_args=ROUTES, id="gwa")
+        self.wait_links_up(Cluster(redis, lds, [gw]))
+        gid = run_id(gw)
+
+        def members(i):
+            try:
+                return scrape_metrics(mports[i]).get("switchboard_layerd_worker_members")
+            except Exception:
+                return None
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            w.keep_alive(gid)
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/a/"))
+            S = (await w.connect())["socket"]
+            await w.batch(gid, [w.entry(S, "websocket.accept", subprotocol=None, switchboard={"render": {}}),
+                                w.entry(S, "switchboard.group_add", group="room")])
+            ws = await asyncio.wait_for(task, 20)
+            await await_until(lambda: members(0) == 1 or members(1) == 1, 10, "the owner knows the socket's worker")
+            owner = 0 if members(0) == 1 else 1
+            other = 1 - owner
+            self.assertEqual(members(other), 0)
+
+            async def one_event(n):
+                await w.batch(gid, [w.entry(S, "switchboard.group_send", group="room",
+                                            message={"type": "user.joined", "n": n})])
+                ev = await w.recv_type("switchboard.event")
+                self.assertEqual((ev["socket"], ev["event"]), (S, {"type": "user.joined", "n": n}))
+
+            await one_event(1)
+            self.assertEqual(scrape_metrics(mports[owner])["switchboard_layerd_worker_event_sockets_total"], 1)
+            lds[owner].kill(signal.SIGKILL)
+            await await_until(lambda: members(other) == 1, 15, "the new owner learns the worker from the SYNC")
+            await one_event(2)
+            self.assertEqual(scrape_metrics(mports[other])["switchboard_layerd_worker_event_sockets_total"], 1)
+            await asyncio.sleep(0.5)
+            self.assertEqual([t for t in w.inbox_types(redis) if t != "switchboard.alive"], [], "each event once")
+            await ws.close()
+            w.beating.cancel()
+        arun(body(), 90)
+        m = self.metrics(gw)
+        self.assertEqual(m["switchboard_gateway_worker_events_forwarded_total"], 0)
+        self.assertEqual(m["switchboard_gateway_worker_events_by_layerd_total"], 2)
 
     async def batching_sockets(self, w, gw, n):
         """n sockets W accepts in one switchboard.batch: (websockets, names)."""

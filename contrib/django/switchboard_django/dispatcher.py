@@ -126,6 +126,11 @@ class Dispatcher:
         # S -> when its consumer ended before the gateway's disconnect came (a
         # close from the worker): what the gateway still sends is expected
         self.ended_here = collections.OrderedDict()
+        # S -> when the gateway's disconnect ended it here: a group event the
+        # group's layerd wrote before it heard the socket leave may still come
+        # (docs/protocol.md, Part 3, Events from the group's owner), and is
+        # counted, not warned about
+        self.disconnected = collections.OrderedDict()
         self.outboxes = {}  # gateway run id -> _Outbox, while it has messages or a flush
         self._background = set()
 
@@ -403,12 +408,11 @@ class Dispatcher:
             if self.sockets.get(sock.name) is sock:
                 del self.sockets[sock.name]
             self.detach(sock)
-            if not sock.ended:
-                self._remember_ended(sock.name)
+            self._remember(self.disconnected if sock.ended else self.ended_here, sock.name)
 
-    def _remember_ended(self, name):
+    @staticmethod
+    def _remember(memory, name):
         now = time.monotonic()
-        memory = self.ended_here
         while memory and (len(memory) >= ENDED_MAX or now - next(iter(memory.values())) > ENDED_MEMORY):
             memory.popitem(last=False)
         memory[name] = now
@@ -474,6 +478,9 @@ class Dispatcher:
             stats.add("after_consumer_end")
             if kind == "websocket.disconnect":
                 del self.ended_here[name]
+            return
+        if sock is None and kind == "switchboard.event" and isinstance(name, str) and name in self.disconnected:
+            stats.add("event_after_disconnect")
             return
         if sock is None:
             stats.drop("unknown_socket")

@@ -364,5 +364,16 @@ TEST_F(LayerdRouter, AWorkerEventThatCannotBeWrittenIsCountedPerSocket) {
   EXPECT_EQ(routes.counters().worker_event_sockets_dropped, 2u);
 }
 
+TEST_F(LayerdRouter, RestatingAMemberWithItsWorkerIsNoNewJoin) {
+  hello();
+  join("notification_u1", "c1");
+  const auto replays = redis.named("ZRANGEBYSCORE").size();  // the join's pending notifications
+  ASSERT_EQ(replays, 1u);
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{2, "notification_u1", "specific.gw1!c1", std::nullopt, handler_worker}));
+  EXPECT_EQ(redis.named("ZRANGEBYSCORE").size(), replays);  // not replayed again
+  EXPECT_EQ(routes.workers().member_count(), 1u);
+  EXPECT_EQ(members.member_count(), 1u);
+}
+
 }  // namespace
 }  // namespace sb::layerd::testing
