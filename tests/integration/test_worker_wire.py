@@ -11,13 +11,18 @@
 # fast path renders chat messages without a message to the worker; other
 # events go to it as switchboard.event), seq reordering, a silent worker
 # (1012), bad messages counted, and two layerds keeping one worker's order;
+# a batching worker's sockets get the group events their RENDER does not
+# cover from the group's layerd, once, also after a failover's SYNC, and
+# only a layerd of 1.5 hears their worker (a fake layerd on a ROUTER);
 # with a frozen layerd (SIGSTOP): a SEND never answered fails after
 # --send-timeout-ms (1013, 503), and what waits for one worker process is
 # bounded (10,000 messages, 16 MiB: past it 1013).
 import asyncio
 import json
 import re
+import queue
 import signal
+import threading
 import unittest
 
 import msgpack
@@ -837,6 +842,108 @@ class WorkerWire(ProcessTestCase):
             self.assertEqual((gone["socket"], gone["code"]), (msg["socket"], 1006))
         arun(body(), 120)
         self.assertGreaterEqual(self.metrics(gw)['switchboard_gateway_worker_dropped_total{reason="unknown_socket"}'], 1)
+
+
+
+class FakeLayerd(threading.Thread):
+    """A layerd played by the test on a ROUTER (docs/protocol.md, Part 2):
+    it says WELCOME with `minor`, answers HEARTBEATs, ACKs every GROUP_ADD
+    and every SEND with a request, records what the gateway sent, and sends
+    the gateway what the test queues. Bounded: it stops with stop()."""
+    HELLO, WELCOME, GROUP_ADD, SEND, HEARTBEAT, DELIVER, ACK = 1, 2, 3, 6, 7, 8, 10
+
+    def __init__(self, minor):
+        super().__init__(daemon=True)
+        self.minor = minor
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.got = []  # (kind, body)
+        self.outgoing = queue.Queue()
+        self.peer = None
+        self.running = True
+
+    def run(self):
+        while self.running:
+            while self.peer is not None and not self.outgoing.empty():
+                kind, body = self.outgoing.get()
+                self.sock.send_multipart([self.peer, bytes([kind]), msgpack.packb(body, use_bin_type=True)])
+            if not self.sock.poll(50):
+                continue
+            peer, kind, raw = self.sock.recv_multipart()
+            self.peer, kind = peer, kind[0]
+            body = msgpack.unpackb(raw, raw=False)
+            self.got.append((kind, body))
+            if kind == self.HELLO:
+                self.reply(self.WELCOME, [1, self.minor, "fake"])
+            elif kind == self.HEARTBEAT:
+                self.reply(self.HEARTBEAT, [])
+            elif kind == self.GROUP_ADD or (kind == self.SEND and len(body) > 2 and body[2]):
+                self.reply(self.ACK, [body[0] if kind == self.GROUP_ADD else body[2]])
+
+    def reply(self, kind, body):
+        self.sock.send_multipart([self.peer, bytes([kind]), msgpack.packb(body, use_bin_type=True)])
+
+    def stop(self):
+        self.running = False
+        self.join(5)
+        self.sock.close(0)
+        self.ctx.term()
+
+
+class WorkerRouteVersions(ProcessTestCase):
+    """A socket's worker goes to layerd only if the layerd speaks 1.5
+    (docs/protocol.md, Versions): a 1.4 layerd gets GROUP_ADDs as before."""
+
+    def group_adds_for_an_accepted_socket(self, minor):
+        fake = FakeLayerd(minor)
+        fake.start()
+        self.addCleanup(fake.stop)
+        gw = self.start_gateway([fake.endpoint], extra_args=ROUTES, id="gwa")
+        gid = run_id(gw)
+        W = "specific.fakeworker!w1"
+
+        async def body():
+            task = asyncio.ensure_future(open_ws(gw, "/ws/app/lobby/a/"))
+            connect = None
+            for _ in range(200):
+                sends = [b for k, b in list(fake.got) if k == FakeLayerd.SEND and b[0] == "chat"]
+                if sends:
+                    connect = msgpack.unpackb(sends[0][1], raw=False)
+                    break
+                await asyncio.sleep(0.05)
+            self.assertIsNotNone(connect, "the gateway sent the connect")
+            S = connect["socket"]
+            batch = {"type": "switchboard.batch", "worker": W, "messages": [
+                {"type": "switchboard.group_add", "group": "room", "socket": S, "worker": W, "seq": 1},
+                {"type": "websocket.accept", "subprotocol": None, "switchboard": {"render": {"chat_message": ["message"]}},
+                 "socket": S, "worker": W, "seq": 2}]}
+            fake.outgoing.put((FakeLayerd.DELIVER, [["ctl"], msgpack.packb(batch, use_bin_type=True)]))
+            ws = await asyncio.wait_for(task, 20)
+
+            def adds():
+                return [b for k, b in list(fake.got) if k == FakeLayerd.GROUP_ADD and b[2] == S]
+            await await_until(lambda: len(adds()) == 2, 10, "the join, then its restatement at the accept")
+            await ws.close()
+            return adds(), gid
+        return arun(body(), 60)
+
+    def test_a_layerd_of_1_4_gets_no_worker(self):
+        (first, second), _ = self.group_adds_for_an_accepted_socket(4)
+        self.assertEqual(first[1], "room")
+        self.assertLessEqual(len(first), 4)
+        self.assertLessEqual(len(second), 4, second)
+
+    def test_a_layerd_of_1_5_gets_the_worker_and_its_render(self):
+        (first, second), _ = self.group_adds_for_an_accepted_socket(5)
+        self.assertLessEqual(len(first), 4)  # before the accept: no worker known
+        self.assertEqual(len(second), 5, second)
+        self.assertIsNone(second[3])  # no user
+        worker, render = second[4]
+        self.assertEqual(worker, "specific.fakeworker!w1")
+        self.assertEqual(msgpack.unpackb(render, raw=False), {"chat_message": ["message"]})
 
 
 class WorkerWireThreads(WorkerWire):
