@@ -52,13 +52,14 @@ std::optional<worker_members::entry> worker_members::checked(const std::string& 
 void worker_members::set(const std::string& group, const std::string& gateway, const std::string& conn,
                          const std::string& channel, const std::optional<proto::worker_route>& worker) {
   std::optional<entry> e = worker ? checked(channel, *worker) : std::nullopt;
-  if (!e) return erase(group, gateway, conn);
-  auto& conns = groups_[group][gateway];
-  auto [it, added] = conns.insert_or_assign(conn, std::move(*e));
-  if (added) {
-    ++members_;
-    gateway_groups_[gateway].insert(group);
-  }
+  erase(group, gateway, conn);  // a restatement may change the spec: its bucket with it
+  if (!e) return;
+  auto& gm = groups_[group][gateway];
+  const auto* spec = e->spec.get();
+  gm.by_spec[spec].emplace(conn, std::move(*e));
+  gm.spec_of[conn] = spec;
+  ++members_;
+  gateway_groups_[gateway].insert(group);
 }
 
 void worker_members::remove(const std::string& group, const std::string& gateway, const std::string& conn) {
@@ -70,9 +71,15 @@ void worker_members::erase(const std::string& group, const std::string& gateway,
   if (g == groups_.end()) return;
   auto gw = g->second.find(gateway);
   if (gw == g->second.end()) return;
-  if (gw->second.erase(conn) == 0) return;
+  auto& gm = gw->second;
+  auto at = gm.spec_of.find(conn);
+  if (at == gm.spec_of.end()) return;
+  auto bucket = gm.by_spec.find(at->second);
+  bucket->second.erase(conn);
+  if (bucket->second.empty()) gm.by_spec.erase(bucket);
+  gm.spec_of.erase(at);
   --members_;
-  if (!gw->second.empty()) return;
+  if (!gm.spec_of.empty()) return;
   g->second.erase(gw);
   if (auto it = gateway_groups_.find(gateway); it != gateway_groups_.end()) {
     it->second.erase(group);
@@ -88,7 +95,7 @@ void worker_members::forget_gateway(const std::string& gateway) {
     auto g = groups_.find(group);
     if (g == groups_.end()) continue;
     if (auto gw = g->second.find(gateway); gw != g->second.end()) {
-      members_ -= gw->second.size();
+      members_ -= gw->second.spec_of.size();
       g->second.erase(gw);
     }
     if (g->second.empty()) groups_.erase(g);
@@ -123,15 +130,17 @@ worker_members::plan worker_members::plan_for(const std::string& group, std::str
   // W → its sockets, in first-seen order.
   std::vector<std::pair<std::string, std::vector<std::string>>> per_worker;
   std::unordered_map<std::string_view, std::size_t> worker_index;  // keys point into the entries
-  for (const auto& [gateway, conns] : g->second) {
+  for (const auto& [gateway, gm] : g->second) {
     std::vector<std::string>* done = nullptr;
-    for (const auto& [conn, e] : conns) {
-      if (renders(e.spec.get())) continue;
+    for (const auto& [spec, conns] : gm.by_spec) {
+      if (renders(spec)) continue;  // the gateway renders it for this whole bucket
       if (!done) done = &out.forwarded[gateway];
-      done->push_back(conn);
-      auto [w, fresh] = worker_index.try_emplace(e.worker, per_worker.size());
-      if (fresh) per_worker.emplace_back(e.worker, std::vector<std::string>{});
-      per_worker[w->second].second.push_back(e.channel);
+      for (const auto& [conn, e] : conns) {
+        done->push_back(conn);
+        auto [w, fresh] = worker_index.try_emplace(e.worker, per_worker.size());
+        if (fresh) per_worker.emplace_back(e.worker, std::vector<std::string>{});
+        per_worker[w->second].second.push_back(e.channel);
+      }
     }
   }
   const std::size_t per = common::worker_event_names(event.size());

@@ -90,8 +90,15 @@ class worker_members {
     std::string worker;   // W
     std::shared_ptr<const common::render_spec> spec;
   };
-  using by_conn = std::map<std::string, entry>;               // conn → entry (ordered: a stable plan)
-  using by_gateway = std::unordered_map<std::string, by_conn>;  // gateway → its members
+  using by_conn = std::map<std::string, entry>;  // conn → entry (ordered: a stable plan)
+  // A gateway's members of a group, bucketed by their (interned) spec, so
+  // a send its RENDER covers skips the whole bucket: a fast-path room costs
+  // a plan O(gateways × specs), not O(members). `spec_of` finds a conn's bucket.
+  struct gateway_members {
+    std::unordered_map<const common::render_spec*, by_conn> by_spec;
+    std::unordered_map<std::string, const common::render_spec*> spec_of;
+  };
+  using by_gateway = std::unordered_map<std::string, gateway_members>;  // gateway → its members
   std::optional<entry> checked(const std::string& channel, const proto::worker_route& w);
   void erase(const std::string& group, const std::string& gateway, const std::string& conn);
 

@@ -375,5 +375,27 @@ TEST_F(LayerdRouter, RestatingAMemberWithItsWorkerIsNoNewJoin) {
   EXPECT_EQ(members.member_count(), 1u);
 }
 
+TEST_F(LayerdRouter, MembersOfAnotherSpecInTheSameGroupAreTakenOrSkippedByTheirOwnSpec) {
+  hello();
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{1, "room_a", "specific.gw1!c1", std::nullopt, fast_worker}));
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{2, "room_a", "specific.gw1!c2", std::nullopt, handler_worker}));
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{3, "room_a", "specific.gw1!c3", std::nullopt, fast_worker}));
+  const std::size_t before = redis.calls.size();
+  gw.send(proto::group_send{"room_a", chat_event});  // rendered for c1 and c3, not for c2
+  pump();
+  auto m = gw.receive();
+  ASSERT_TRUE(m && std::holds_alternative<proto::group_deliver>(*m));
+  EXPECT_EQ(std::get<proto::group_deliver>(*m).forwarded, std::vector<std::string>{"c2"});
+  auto writes = inbox_writes(redis, before);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(nlohmann::json::from_msgpack(writes[0].second.event)["socket"], "specific.gw1!c2");
+  // c2 restated with the fast spec moves to that bucket: nothing is written any more
+  ASSERT_TRUE(exchange<proto::ack>(proto::group_add{4, "room_a", "specific.gw1!c2", std::nullopt, fast_worker}));
+  EXPECT_EQ(routes.workers().member_count(), 3u);
+  const std::size_t after = redis.calls.size();
+  routes.group_send("room_a", chat_event, "chat.message");
+  EXPECT_TRUE(inbox_writes(redis, after).empty());
+}
+
 }  // namespace
 }  // namespace sb::layerd::testing
