@@ -10,24 +10,38 @@
 
 namespace sb::common {
 
-std::string worker_event(const std::vector<std::string>& sockets, std::size_t first, std::size_t count,
-                         std::string_view event_msgpack) {
+namespace {
+
+template <class Sockets>
+std::string event_message(std::string_view event_msgpack, Sockets&& sockets) {
   msgpack::sbuffer buf;
   msgpack_packer pk(buf);
   pk.pack_map(3);
   pack_str(pk, "type");
   pack_str(pk, "switchboard.event");
-  if (count == 1) {
-    pack_str(pk, "socket");
-    pack_str(pk, sockets[first]);
-  } else {
-    pack_str(pk, "sockets");
-    pk.pack_array(static_cast<std::uint32_t>(count));
-    for (std::size_t i = first; i < first + count; ++i) pack_str(pk, sockets[i]);
-  }
+  sockets(pk);
   pack_str(pk, "event");
   buf.write(event_msgpack.data(), event_msgpack.size());  // the event unchanged, once
   return std::string(buf.data(), buf.size());
+}
+
+}  // namespace
+
+std::string worker_event(std::string_view socket, std::string_view event_msgpack) {
+  return event_message(event_msgpack, [&](msgpack_packer& pk) {
+    pack_str(pk, "socket");
+    pack_str(pk, socket);
+  });
+}
+
+std::string worker_event(const std::vector<std::string>& sockets, std::size_t first, std::size_t count,
+                         std::string_view event_msgpack) {
+  if (count == 1) return worker_event(sockets[first], event_msgpack);
+  return event_message(event_msgpack, [&](msgpack_packer& pk) {
+    pack_str(pk, "sockets");
+    pk.pack_array(static_cast<std::uint32_t>(count));
+    for (std::size_t i = first; i < first + count; ++i) pack_str(pk, sockets[i]);
+  });
 }
 
 std::size_t worker_event_names(std::size_t event_bytes) {

@@ -27,6 +27,8 @@ inline constexpr std::size_t max_worker_event_names = 1000;
 // event's msgpack map, copied unchanged.
 std::string worker_event(const std::vector<std::string>& sockets, std::size_t first, std::size_t count,
                          std::string_view event_msgpack);
+// The one-socket form.
+std::string worker_event(std::string_view socket, std::string_view event_msgpack);
 
 // How many socket names one message may carry with an event of this many
 // bytes: the event once, at most 104 bytes per name and 1 KiB for the rest

@@ -83,7 +83,7 @@ std::string disconnect(std::string_view socket, int code) {
 }
 
 std::string event(std::string_view socket, std::string_view event_msgpack) {
-  return common::worker_event({std::string(socket)}, 0, 1, event_msgpack);
+  return common::worker_event(socket, event_msgpack);
 }
 
 std::string event_for(const std::vector<std::string>& sockets, std::size_t first, std::size_t count,

@@ -52,7 +52,7 @@ std::optional<worker_members::entry> worker_members::checked(const std::string& 
 void worker_members::set(const std::string& group, const std::string& gateway, const std::string& conn,
                          const std::string& channel, const std::optional<proto::worker_route>& worker) {
   std::optional<entry> e = worker ? checked(channel, *worker) : std::nullopt;
-  erase(group, gateway, conn);  // a restatement may change the spec: its bucket with it
+  remove(group, gateway, conn);  // a restatement may change the spec: its bucket with it
   if (!e) return;
   auto& gm = groups_[group][gateway];
   const auto* spec = e->spec.get();
@@ -63,10 +63,6 @@ void worker_members::set(const std::string& group, const std::string& gateway, c
 }
 
 void worker_members::remove(const std::string& group, const std::string& gateway, const std::string& conn) {
-  erase(group, gateway, conn);
-}
-
-void worker_members::erase(const std::string& group, const std::string& gateway, const std::string& conn) {
   auto g = groups_.find(group);
   if (g == groups_.end()) return;
   auto gw = g->second.find(gateway);

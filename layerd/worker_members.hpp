@@ -100,7 +100,6 @@ class worker_members {
   };
   using by_gateway = std::unordered_map<std::string, gateway_members>;  // gateway → its members
   std::optional<entry> checked(const std::string& channel, const proto::worker_route& w);
-  void erase(const std::string& group, const std::string& gateway, const std::string& conn);
 
   std::unordered_map<std::string, by_gateway> groups_;
   std::unordered_map<std::string, std::unordered_set<std::string>> gateway_groups_;  // gateway → its groups here

@@ -32,6 +32,19 @@ void pack_worker(packer& pk, const worker_route& w) {
 
 struct encoder {
   packer& pk;
+  // An array of one value (packed by `pack`) or nil per channel; `list`
+  // may be shorter or null: the rest are nil.
+  template <class T, class Pack>
+  void pack_per_channel(std::size_t channels, const std::vector<std::optional<T>>* list, Pack&& pack) {
+    pk.pack_array(static_cast<std::uint32_t>(channels));
+    for (std::size_t j = 0; j < channels; ++j) {
+      if (list && j < list->size() && (*list)[j]) {
+        pack(*(*list)[j]);
+      } else {
+        pk.pack_nil();
+      }
+    }
+  }
   void operator()(const hello& m) {
     pk.pack_array(4);
     pk.pack(m.major);
@@ -146,33 +159,17 @@ struct encoder {
     pk.pack_array(static_cast<std::uint32_t>(m.groups.size() + m.moved.size()));
     for (std::size_t i = 0; i < m.groups.size(); ++i) {
       const auto& [group, channels] = m.groups[i];
-      const bool workers = i < m.workers.size() && !m.workers[i].empty();
-      const bool users = workers || (i < m.users.size() && !m.users[i].empty());
+      const auto* users = i < m.users.size() && !m.users[i].empty() ? &m.users[i] : nullptr;
+      const auto* workers = i < m.workers.size() && !m.workers[i].empty() ? &m.workers[i] : nullptr;
       pk.pack_array(workers ? 5 : users ? 4 : 2);
       pack_str(pk, group);
       pk.pack_array(static_cast<std::uint32_t>(channels.size()));
       for (const auto& c : channels) pack_str(pk, c);
-      if (!users) continue;
+      if (!users && !workers) continue;
       pk.pack(std::uint32_t{0});  // not moved
-      // users and workers, when present, have one entry per channel
-      const bool have_users = i < m.users.size() && !m.users[i].empty();
-      pk.pack_array(static_cast<std::uint32_t>(channels.size()));
-      for (std::size_t j = 0; j < channels.size(); ++j) {
-        if (have_users && j < m.users[i].size() && m.users[i][j]) {
-          pack_user(pk, *m.users[i][j], true);
-        } else {
-          pk.pack_nil();
-        }
-      }
-      if (!workers) continue;
-      pk.pack_array(static_cast<std::uint32_t>(channels.size()));
-      for (std::size_t j = 0; j < channels.size(); ++j) {
-        if (j < m.workers[i].size() && m.workers[i][j]) {
-          pack_worker(pk, *m.workers[i][j]);
-        } else {
-          pk.pack_nil();
-        }
-      }
+      // users, then workers when there are any: one value or nil per channel
+      pack_per_channel(channels.size(), users, [&](const presence_user& u) { pack_user(pk, u, true); });
+      if (workers) pack_per_channel(channels.size(), workers, [&](const worker_route& w) { pack_worker(pk, w); });
     }
     for (const auto& group : m.moved) {
       pk.pack_array(3);
@@ -248,6 +245,26 @@ worker_route as_worker(const msgpack::object& o) {
   }
   if (w.render.size() > common::limits::max_render_bytes) throw bad("render is too big");
   return w;
+}
+
+// A SYNC entry's per-channel field (users, workers): one value or nil per
+// channel, appended to `lists` as entry `index` (earlier entries without
+// one get empty lists).
+template <class T, class Decode>
+void per_channel(const msgpack::object& o, std::size_t channels, const char* what,
+                 std::vector<std::vector<std::optional<T>>>& lists, std::size_t index, Decode&& decode) {
+  const auto& a = as_array(o, 0, what);
+  if (a.size != channels) throw bad(std::string(what) + " do not match its channels");
+  lists.resize(index);
+  auto& list = lists.emplace_back();
+  list.reserve(a.size);
+  for (std::uint32_t j = 0; j < a.size; ++j) {
+    if (a.ptr[j].type == msgpack::type::NIL) {
+      list.emplace_back();
+    } else {
+      list.emplace_back(decode(a.ptr[j]));
+    }
+  }
 }
 
 message decode_object(kind k, const msgpack::object& o) {
@@ -352,34 +369,11 @@ message decode_object(kind k, const msgpack::object& o) {
           s.moved.push_back(std::move(group));
           continue;
         }
-        if (entry.size > 3) {  // 1.4: each channel's user, nil for none
-          const auto& us = as_array(entry.ptr[3], 0, "sync users");
-          if (us.size != channels.size()) throw bad("sync users do not match its channels");
-          s.users.resize(s.groups.size());
-          auto& list = s.users.emplace_back();
-          list.reserve(us.size);
-          for (std::uint32_t j = 0; j < us.size; ++j) {
-            if (us.ptr[j].type == msgpack::type::NIL) {
-              list.emplace_back();
-            } else {
-              list.emplace_back(as_user(us.ptr[j], true));
-            }
-          }
-        }
-        if (entry.size > 4) {  // 1.5: each channel's worker, nil for none
-          const auto& ws = as_array(entry.ptr[4], 0, "sync workers");
-          if (ws.size != channels.size()) throw bad("sync workers do not match its channels");
-          s.workers.resize(s.groups.size());
-          auto& list = s.workers.emplace_back();
-          list.reserve(ws.size);
-          for (std::uint32_t j = 0; j < ws.size; ++j) {
-            if (ws.ptr[j].type == msgpack::type::NIL) {
-              list.emplace_back();
-            } else {
-              list.emplace_back(as_worker(ws.ptr[j]));
-            }
-          }
-        }
+        // 1.4: each channel's user; 1.5: each channel's worker (nil for none)
+        if (entry.size > 3) per_channel(entry.ptr[3], channels.size(), "sync users", s.users, s.groups.size(),
+                                        [](const msgpack::object& o) { return as_user(o, true); });
+        if (entry.size > 4) per_channel(entry.ptr[4], channels.size(), "sync workers", s.workers, s.groups.size(),
+                                        [](const msgpack::object& o) { return as_worker(o); });
         s.groups.emplace_back(std::move(group), std::move(channels));
       }
       return s;
