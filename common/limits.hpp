@@ -14,7 +14,7 @@ namespace sb::common::limits {
 // Protocol between gateway and layerd (proto/). A peer with another major
 // version is refused.
 inline constexpr std::uint32_t proto_major = 1;
-inline constexpr std::uint32_t proto_minor = 5;  // 1.1: HELLO carries the peer role; 1.2: SYNC's moved groups, acked and numbered group_sends; 1.3: SEND's request; 1.4: SEND's flags; 1.5: a member's worker, GROUP_DELIVER's forwarded
+inline constexpr std::uint32_t proto_minor = 6;  // 1.1: HELLO carries the peer role; 1.2: SYNC's moved groups, acked and numbered group_sends; 1.3: SEND's request; 1.4: SEND's flags; 1.5: a member's worker, GROUP_DELIVER's forwarded; 1.6: HELLO's sole, DELIVER's applied and serial, BATCH_DONE
 
 // channels_redis refuses group and channel names of 100 characters or more.
 inline constexpr std::size_t max_group_name = 99;
@@ -82,6 +82,12 @@ inline constexpr std::size_t max_user_name_bytes = 200;   // the name claim
 // A member's worker RENDER as a layerd receives it (proto::worker_route):
 // 64 handlers of 16 fields, names of at most 100 bytes, fit well within it.
 inline constexpr std::size_t max_render_bytes = 128 * 1024;
+// A worker's switchboard.batch holds at most this many messages
+// (docs/protocol.md, Part 3, Batches); DELIVER's applied indices are below it.
+inline constexpr std::size_t max_batch_messages = 1000;
+// BATCH_DONE names at most this many waiting sockets; a gateway with more
+// sends none (layerd then applies none of its workers' group_sends).
+inline constexpr std::size_t max_batch_done_waiting = 10000;
 inline constexpr int default_jwt_leeway_s = 60;
 inline constexpr int max_jwt_leeway_s = 3600;
 inline constexpr std::size_t min_jwt_secret_bytes = 32;

@@ -43,6 +43,9 @@ struct channel_parts {
 };
 std::optional<channel_parts> split_specific_channel(std::string_view channel);
 std::string make_channel(std::string_view gateway, std::string_view conn);
+// The conn id of a gateway's control channel `specific.<gateway>!ctl`
+// (docs/protocol.md, Part 3, Names): never a socket's (those are hex).
+inline constexpr std::string_view control_conn = "ctl";
 
 namespace detail {
 

@@ -75,7 +75,7 @@ void django_consumer::on_connect(consumer_socket& socket, channel_layer::join_ca
   // connect on one host only may sit there while every worker waits on
   // another; the worker's claim drops the copies (Part 3, Several Redis hosts).
   ctx_.link.send(
-      name_, worker_wire::connect(channel_, scope_), name_,
+      name_, common::worker_wire::connect(channel_, scope_), name_,
       [this, post = socket.poster()](const std::string& error) {
         if (error.empty()) return;
         post([this, error] { refuse(503, counters::unavailable, "the connect could not be written: " + error); });
@@ -122,12 +122,12 @@ void django_consumer::to_worker(consumer_socket& socket, std::string message, on
 void django_consumer::on_receive(consumer_socket& socket, std::string_view text) {
   if (builtin_) return builtin_->on_receive(socket, text);
   if (state_ != state::open) return;
-  to_worker(socket, worker_wire::receive_text(channel_, text), on_fail::close_socket);
+  to_worker(socket, common::worker_wire::receive_text(channel_, text), on_fail::close_socket);
 }
 
 void django_consumer::on_binary(consumer_socket& socket, std::string_view data) {
   if (state_ != state::open) return;
-  to_worker(socket, worker_wire::receive_bytes(channel_, data), on_fail::close_socket);
+  to_worker(socket, common::worker_wire::receive_bytes(channel_, data), on_fail::close_socket);
 }
 
 void django_consumer::leave_all(consumer_socket& socket) {
@@ -157,7 +157,7 @@ void django_consumer::on_disconnect(consumer_socket& socket) {
 
 void django_consumer::tell_disconnect(int code) {
   ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
-  auto message = worker_wire::disconnect(channel_, code);
+  auto message = common::worker_wire::disconnect(channel_, code);
   if (batches_ && ctx_.outbox) {
     ctx_.outbox->send(worker_, std::move(message), false, [](const std::string&) {});
   } else {
@@ -168,9 +168,9 @@ void django_consumer::tell_disconnect(int code) {
 void django_consumer::on_layer_message(consumer_socket& socket, const std::shared_ptr<const std::string>& event) {
   // A send() to S (the door hands the worker's own messages on through from_door).
   if (state_ == state::closed || state_ == state::refused) return on_unknown_socket(ctx_, channel_, *event);
-  auto decoded = worker_wire::decode(*event, ctx_.cfg.max_message_size);
+  auto decoded = common::worker_wire::decode(*event, ctx_.cfg.max_message_size);
   if (!decoded) return drop(counters::bad_message, "undecodable", decoded.error_text());
-  if (decoded.value().what != worker_wire::message::kind::event) {
+  if (decoded.value().what != common::worker_wire::message::kind::event) {
     return drop(counters::bad_message, "a worker message", "not through the socket's door");
   }
   event_delivery d(event);
@@ -178,8 +178,8 @@ void django_consumer::on_layer_message(consumer_socket& socket, const std::share
   finish_delivery(ctx_, d);
 }
 
-void django_consumer::from_door(consumer_socket& socket, worker_wire::message& m) {
-  using k = worker_wire::message::kind;
+void django_consumer::from_door(consumer_socket& socket, common::worker_wire::message& m) {
+  using k = common::worker_wire::message::kind;
   if (worker_.empty() && (state_ == state::connecting || state_ == state::open)) worker_ = m.worker;
   if (m.what == k::worker_alive) return;  // the door's note: W spoke for this socket
   // The socket's side of the door's group_add / group_discard.
@@ -201,8 +201,8 @@ void django_consumer::door_ended(consumer_socket& socket, const std::string& why
   end(socket, close_reason::out_of_order, why);
 }
 
-void django_consumer::apply(consumer_socket& socket, worker_wire::message& m) {
-  using k = worker_wire::message::kind;
+void django_consumer::apply(consumer_socket& socket, common::worker_wire::message& m) {
+  using k = common::worker_wire::message::kind;
   if (builtin_) {
     // Handed over: the consumer there was told websocket.disconnect; what
     // its disconnect handler does (group_discard) concerns it alone.
@@ -279,10 +279,10 @@ void django_consumer::on_event(consumer_socket& socket, event_delivery& d) {
   // A worker that batches gets one message for all its sockets in this delivery.
   if (batches_) return d.forward_to(worker_, channel_);
   ctx_.stats.workers.events_forwarded.fetch_add(1, std::memory_order_relaxed);
-  to_worker(socket, worker_wire::event(channel_, *d.event), on_fail::drop);
+  to_worker(socket, common::worker_wire::event(channel_, *d.event), on_fail::drop);
 }
 
-void django_consumer::hand_over(consumer_socket& socket, const worker_wire::message& m) {
+void django_consumer::hand_over(consumer_socket& socket, const common::worker_wire::message& m) {
   const identity user = m.has_user ? identity{m.user_id, m.user_name, false} : ctx_.auth->guest();
   builtin_ = gate_(gate_room_, user, ctx_.link, ctx_.stats);
   builtin_->watch_presence(presence_watch());
@@ -327,7 +327,7 @@ void django_consumer::send_forwarded(server_context& ctx, event_delivery& d) {
       const std::size_t n = std::min(per, sockets.size() - i);
       ctx.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
       ctx.stats.workers.events_forwarded.fetch_add(n, std::memory_order_relaxed);
-      std::string message = n == 1 ? worker_wire::event(sockets[i], *d.event) : worker_wire::event_for(sockets, i, n, *d.event);
+      std::string message = n == 1 ? common::worker_wire::event(sockets[i], *d.event) : common::worker_wire::event_for(sockets, i, n, *d.event);
       auto failed = [&ctx, n, w = w](const std::string& error) {
         if (error.empty()) return;
         // The event is dropped for each socket it named (docs/protocol.md, Part 3, Liveness).
@@ -349,19 +349,19 @@ void django_consumer::send_forwarded(server_context& ctx, event_delivery& d) {
 }
 
 void django_consumer::on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event) {
-  auto m = worker_wire::decode(event, ctx.cfg.max_message_size);
+  auto m = common::worker_wire::decode(event, ctx.cfg.max_message_size);
   on_unknown_socket(ctx, channel, m ? &m.value() : nullptr);
 }
 
-void django_consumer::on_unknown_socket(server_context& ctx, const std::string& channel, const worker_wire::message* m) {
+void django_consumer::on_unknown_socket(server_context& ctx, const std::string& channel, const common::worker_wire::message* m) {
   const auto n = ctx.stats.workers.dropped[counters::unknown_socket].fetch_add(1, std::memory_order_relaxed) + 1;
   static common::log_limiter limit;
   common::warn_limited(limit, "django", "worker message dropped socket={} reason=unknown_socket dropped_total={}", channel, n);
-  if (m && m->what == worker_wire::message::kind::accept) {
+  if (m && m->what == common::worker_wire::message::kind::accept) {
     // The consumer there believes it has a socket: end it (docs/protocol.md, Part 3).
     const std::string worker = m->worker;
     ctx.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
-    ctx.link.send(worker, worker_wire::disconnect(channel, 1006), worker, [](const std::string&) {});
+    ctx.link.send(worker, common::worker_wire::disconnect(channel, 1006), worker, [](const std::string&) {});
   }
 }
 

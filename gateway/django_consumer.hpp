@@ -38,7 +38,7 @@
 
 #include "gateway/consumer.hpp"
 #include "common/render_spec.hpp"
-#include "gateway/worker_wire.hpp"
+#include "common/worker_wire.hpp"
 
 namespace sb::gateway {
 
@@ -71,7 +71,7 @@ class django_consumer final : public consumer {
   // From the socket's door (worker_door.hpp), in seq order: an accept, a
   // send, a close, the local side of a group_add / group_discard, or
   // (worker_alive) the note that W spoke for the socket.
-  void from_door(consumer_socket& socket, worker_wire::message& m);
+  void from_door(consumer_socket& socket, common::worker_wire::message& m);
   // The door ends the socket (its worker's messages out of order).
   void door_ended(consumer_socket& socket, const std::string& why);
 
@@ -79,7 +79,7 @@ class django_consumer final : public consumer {
   // refused): counted; a late accept gets websocket.disconnect 1006 to its
   // worker, so the consumer there ends. On any I/O thread.
   static void on_unknown_socket(server_context& ctx, const std::string& channel, const std::string& event);
-  static void on_unknown_socket(server_context& ctx, const std::string& channel, const worker_wire::message* m);
+  static void on_unknown_socket(server_context& ctx, const std::string& channel, const common::worker_wire::message* m);
   // A worker message dropped for the socket `channel`: counted and logged.
   static void count_drop(server_context& ctx, const std::string& channel, int reason, const char* what,
                          const std::string& detail);
@@ -92,7 +92,7 @@ class django_consumer final : public consumer {
  private:
   enum class state : std::uint8_t { idle, connecting, open, refused, closed };
 
-  void apply(consumer_socket& socket, worker_wire::message& m);
+  void apply(consumer_socket& socket, common::worker_wire::message& m);
   void on_event(consumer_socket& socket, event_delivery& d);
   // Before the accept: the handshake is answered `status` (403 or 503).
   void refuse(unsigned status, int outcome, const std::string& why);
@@ -106,7 +106,7 @@ class django_consumer final : public consumer {
   // websocket.disconnect with `code` to W, the consumer there ends.
   void tell_disconnect(int code);
   // A gate's accept: the socket becomes the built-in consumer's.
-  void hand_over(consumer_socket& socket, const worker_wire::message& m);
+  void hand_over(consumer_socket& socket, const common::worker_wire::message& m);
 
   std::string name_;
   std::string scope_;

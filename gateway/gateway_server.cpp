@@ -38,7 +38,10 @@ gateway_server::gateway_server(gateway_config cfg) : cfg_(std::move(cfg)), hub_(
   ctx_->outbox = outbox_.get();
   doors_ = std::make_unique<worker_door>(*ctx_);
   ctx_->doors = doors_.get();
-  link_->on_control([w = workers_.get()](const std::string& event) { w->on_control(event); });
+  link_->on_control([w = workers_.get()](const std::string& event, const std::vector<std::uint32_t>& applied) {
+    w->on_control(event, applied);
+  });
+  link_->on_waiting([d = doors_.get()] { return d->waiting(); });
   link_->on_socket_message([d = doors_.get()](std::uint64_t conn, const std::shared_ptr<const std::string>& event) {
     d->on_message(conn, event);
   });

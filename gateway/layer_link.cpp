@@ -469,6 +469,20 @@ void layer_link::release(std::size_t bytes, std::size_t n) {
 
 std::optional<std::size_t> layer_link::owner(const std::string& group) const { return ring_.owner(group, alive_); }
 
+void layer_link::batch_done(std::size_t p, std::uint64_t serial) {
+  // Everything applying the DELIVER sent is on this link already, in order
+  // (the door runs on this thread, and the link sends inline), unless a
+  // group_send is parked in the journal: then none is sent, and layerd
+  // applies nothing more of this gateway's until a later one (they are
+  // cumulative), so a parked send is never overtaken.
+  if (journal_.parked_count() != 0) return;
+  auto waiting = waiting_ ? waiting_() : std::optional<std::vector<std::string>>(std::vector<std::string>{});
+  if (!waiting) return;
+  if (send_to(p, proto::batch_done{serial, std::move(*waiting)})) {
+    stats_.batch_dones.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 bool layer_link::send_to(std::size_t p, const proto::message& m) {
   const auto k = static_cast<std::uint8_t>(proto::kind_of(m));
   const std::string body = proto::encode(m);
@@ -606,7 +620,8 @@ void layer_link::on_message(std::size_t p, std::uint8_t kind, std::string_view b
       for (auto& t : d->targets) {
         std::uint64_t conn = 0;
         if (t == control_conn) {
-          if (control_) control_(d->event);
+          if (control_) control_(d->event, d->applied);
+          if (d->serial != 0) batch_done(p, d->serial);
         } else if (hub_.parse_conn(t, conn) && hub::takes_events(conn)) {
           events.push_back(conn);
         } else {
@@ -880,7 +895,11 @@ void layer_link::tick(clock::time_point now) {
       pr.reopen_at = now + pr.reopen_backoff;
     }
     if (!pr.up && now >= pr.next_hello) {
-      send_to(i, proto::hello{common::limits::proto_major, common::limits::proto_minor, gateway_id_});
+      // sole: the only layerd this gateway has owns all its groups and alone
+      // pops its inbox, so it may apply its workers' group_sends (1.6).
+      proto::hello hello{common::limits::proto_major, common::limits::proto_minor, gateway_id_};
+      hello.sole = peers_.size() == 1;
+      send_to(i, hello);
       pr.next_hello = now + (pr.version_refused ? std::chrono::milliseconds(30000) : pr.hello_backoff);
       pr.hello_backoff = std::min(pr.hello_backoff * 2, std::chrono::milliseconds(2000));
     }

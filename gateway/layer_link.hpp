@@ -68,6 +68,7 @@
 
 #include "common/curve_keys.hpp"
 #include "common/hash_ring.hpp"
+#include "common/names.hpp"
 #include "gateway/channel_layer.hpp"
 #include "gateway/delivery_dedup.hpp"
 #include "gateway/gateway_config.hpp"
@@ -97,6 +98,7 @@ class layer_link final : public channel_layer {
     std::atomic<std::uint64_t> history_requests{0};   // HISTORY_GETs sent (replays asked for)
     std::atomic<std::uint64_t> history_failed{0};     // replays not answered (no layerd, link lost, refused)
     std::atomic<std::uint64_t> history_timed_out{0};  // ... of which: no answer within --history-timeout-ms
+    std::atomic<std::uint64_t> batch_dones{0};        // BATCH_DONEs sent to a sole layerd
   };
 
   layer_link(const gateway_config& cfg, std::string gateway_id, hub& h);
@@ -141,13 +143,21 @@ class layer_link final : public channel_layer {
   // message as without them).
   using send_callback = std::function<void(const std::string& error)>;
   // Before start(): what to do with a DELIVER to the control channel
-  // `specific.<gateway>!ctl` (worker heartbeats: worker_registry); thread 0.
-  void on_control(std::function<void(const std::string& event)> f) { control_ = std::move(f); }
+  // `specific.<gateway>!ctl` (worker heartbeats and batches:
+  // worker_registry); thread 0. `applied`: the batch's entries whose
+  // group_send a sole layerd applied itself (DELIVER's applied, 1.6).
+  using control_fn = std::function<void(const std::string& event, const std::vector<std::uint32_t>& applied)>;
+  void on_control(control_fn f) { control_ = std::move(f); }
+  // Before start(): the sockets whose worker messages wait for an earlier
+  // seq (worker_door), named in a BATCH_DONE; nullopt when there are too
+  // many to name (then none is sent). Thread 0.
+  using waiting_fn = std::function<std::optional<std::vector<std::string>>()>;
+  void on_waiting(waiting_fn f) { waiting_ = std::move(f); }
   // Before start(): where a DELIVER's event for a conn that takes events
   // goes (worker_door), on thread 0; unset: hub::deliver_events.
   using socket_message_fn = std::function<void(std::uint64_t conn, const std::shared_ptr<const std::string>& event)>;
   void on_socket_message(socket_message_fn f) { socket_message_ = std::move(f); }
-  static constexpr std::string_view control_conn = "ctl";
+  static constexpr std::string_view control_conn = common::control_conn;
   void send(std::string channel, std::string event, std::string route_key, send_callback done,
             std::uint32_t flags = 0);
   static constexpr std::size_t max_sends_outstanding = 100000;
@@ -289,7 +299,10 @@ class layer_link final : public channel_layer {
   // front is always the oldest); answered ones are skipped when they reach
   // the front.
   std::deque<std::pair<clock::time_point, std::uint64_t>> send_deadlines_;
-  std::function<void(const std::string&)> control_;
+  control_fn control_;
+  waiting_fn waiting_;
+  // A DELIVER with a serial is applied: BATCH_DONE to its layerd (popped_sends, layerd side).
+  void batch_done(std::size_t p, std::uint64_t serial);
   socket_message_fn socket_message_;
   std::uint64_t next_request_ = 1;
   clock::time_point next_heartbeat_{};

@@ -97,6 +97,8 @@ struct gateway_stats {
     std::atomic<std::uint64_t> events_rendered{0};   // fast path: deliveries the gateway rendered itself
     std::atomic<std::uint64_t> events_forwarded{0};  // switchboard.event sent to a worker
     std::atomic<std::uint64_t> events_by_layerd{0};  // events layerd wrote to the socket's worker itself
+    std::atomic<std::uint64_t> group_sends_by_layerd{0};  // workers' group_sends a sole layerd applied where it popped them
+    std::atomic<std::uint64_t> group_sends_by_layerd_ahead{0};  // ... that arrived here ahead of an earlier seq of their socket
     std::array<std::atomic<std::uint64_t>, drop_reasons> dropped{};
     std::atomic<std::uint64_t> workers_lost{0};
     std::atomic<std::uint64_t> close_codes_replaced{0};  // a websocket.close code a server may not send

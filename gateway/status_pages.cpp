@@ -119,6 +119,8 @@ std::string metrics_text(const server_context& ctx) {
       "group_sends dropped because no layerd was available.", v(link.dropped_no_layerd));
   one("switchboard_gateway_delivers_in_total", "counter",
       "Deliveries received from layerd (each framed once).", v(link.delivers_in));
+  one("switchboard_gateway_batch_dones_total", "counter",
+      "BATCH_DONEs sent to a sole layerd (the worker batches it asked about are applied).", v(link.batch_dones));
   one("switchboard_gateway_layer_malformed_total", "counter",
       "Malformed messages from layerd.", v(link.malformed_in));
   one("switchboard_gateway_unknown_targets_total", "counter",
@@ -164,6 +166,12 @@ std::string metrics_text(const server_context& ctx) {
     one("switchboard_gateway_worker_events_by_layerd_total", "counter",
         "Events for Django sockets that the group's layerd wrote to their worker itself (none sent from here).",
         v(w.events_by_layerd));
+    one("switchboard_gateway_worker_group_sends_by_layerd_total", "counter",
+        "Workers' group_sends that this gateway's sole layerd applied where it popped their batch (none sent from here).",
+        v(w.group_sends_by_layerd));
+    one("switchboard_gateway_worker_group_sends_by_layerd_ahead_total", "counter",
+        "Of those, group_sends that reached the socket's door ahead of an earlier message of their socket.",
+        v(w.group_sends_by_layerd_ahead));
     head("switchboard_gateway_worker_dropped_total", "counter", "Worker messages dropped, by reason.");
     const char* reasons[] = {"{reason=\"unknown_socket\"}", "{reason=\"bad_message\"}", "{reason=\"out_of_order\"}",
                              "{reason=\"send_failed\"}", "{reason=\"before_accept\"}", "{reason=\"wrong_worker\"}"};

@@ -15,7 +15,7 @@ namespace sb::gateway {
 
 namespace {
 using counters = gateway_stats::worker_counters;
-using kind = worker_wire::message::kind;
+using kind = common::worker_wire::message::kind;
 }  // namespace
 
 worker_door::worker_door(server_context& ctx) : ctx_(ctx) {}
@@ -52,15 +52,22 @@ void worker_door::drop(const socket_state& s, int reason, const char* what, cons
   django_consumer::count_drop(ctx_, s.channel, reason, what, detail);
 }
 
-void worker_door::on_message(std::uint64_t conn, const std::shared_ptr<const std::string>& event) {
+void worker_door::on_message(std::uint64_t conn, const std::shared_ptr<const std::string>& event, bool by_layerd) {
   auto it = sockets_.find(conn);
+  if (it == sockets_.end() && by_layerd) {
+    // Sent already, by layerd, for a socket that has just closed here (as
+    // under daphne, a consumer's last group_send still goes out).
+    ctx_.stats.workers.group_sends_by_layerd.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   if (it == sockets_.end()) {
     return django_consumer::on_unknown_socket(ctx_, common::make_channel(ctx_.gateway_id, hub::conn_string(conn)), *event);
   }
   auto& s = it->second;
-  auto decoded = worker_wire::decode(*event, ctx_.cfg.max_message_size);
+  auto decoded = common::worker_wire::decode(*event, ctx_.cfg.max_message_size);
   if (!decoded) return drop(s, counters::bad_message, "undecodable", decoded.error_text());
   auto& m = decoded.value();
+  m.applied = by_layerd && m.what == kind::group_send;
   // A send() to S from Django or a Switchboard client: the socket renders or forwards it.
   if (m.what == kind::event) return ctx_.hub_ref.deliver_events(event, {conn});
   ctx_.stats.workers.from_worker.fetch_add(1, std::memory_order_relaxed);
@@ -71,7 +78,7 @@ void worker_door::on_message(std::uint64_t conn, const std::shared_ptr<const std
     // (a group_send) is announced, so a socket that goes before the accept
     // still tells W (websocket.disconnect).
     if (m.what == kind::group_send) {
-      worker_wire::message note;
+      common::worker_wire::message note;
       note.what = kind::worker_alive;
       note.worker = m.worker;
       hand_on(s, std::move(note));
@@ -81,7 +88,7 @@ void worker_door::on_message(std::uint64_t conn, const std::shared_ptr<const std
   }
   if (s.entry) s.entry->heard();
   const auto now = clock::now();
-  using order = seq_reorder<worker_wire::message>;
+  using order = seq_reorder<common::worker_wire::message>;
   switch (s.order.offer(m.seq, std::move(m), now, event->size())) {
     case order::verdict::apply: {
       auto ready = s.order.take_ready();
@@ -92,6 +99,7 @@ void worker_door::on_message(std::uint64_t conn, const std::shared_ptr<const std
     }
     case order::verdict::waiting:
       gapped_.insert(conn);
+      if (by_layerd) ctx_.stats.workers.group_sends_by_layerd_ahead.fetch_add(1, std::memory_order_relaxed);
       return;
     case order::verdict::duplicate:
       return drop(s, counters::out_of_order, "duplicate seq", std::to_string(m.seq));
@@ -101,7 +109,7 @@ void worker_door::on_message(std::uint64_t conn, const std::shared_ptr<const std
   }
 }
 
-void worker_door::apply(socket_state& s, worker_wire::message& m) {
+void worker_door::apply(socket_state& s, common::worker_wire::message& m) {
   const bool group_op = m.what == kind::group_add || m.what == kind::group_discard;
   // A gate's consumer joining or leaving the room, before or after the
   // hand-over: the built-in consumer manages its group itself.
@@ -139,6 +147,10 @@ void worker_door::apply(socket_state& s, worker_wire::message& m) {
       ctx_.link.group_discard(m.data, s.channel);
       return;
     case kind::group_send:
+      if (m.applied) {
+        ctx_.stats.workers.group_sends_by_layerd.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
       if (!ctx_.link.group_send(m.data, std::move(m.event_msgpack))) {
         drop(s, counters::send_failed, "switchboard.group_send", "too many group_sends not acknowledged by layerd");
       }
@@ -149,12 +161,20 @@ void worker_door::apply(socket_state& s, worker_wire::message& m) {
   }
 }
 
-void worker_door::hand_on(socket_state& s, worker_wire::message m) {
+void worker_door::hand_on(socket_state& s, common::worker_wire::message m) {
   s.to_socket([c = s.consumer, sock = s.socket, m = std::move(m)]() mutable { c->from_door(*sock, m); });
 }
 
 void worker_door::end(socket_state& s, const std::string& why) {
   s.to_socket([c = s.consumer, sock = s.socket, why] { c->door_ended(*sock, why); });
+}
+
+std::optional<std::vector<std::string>> worker_door::waiting() const {
+  if (gapped_.size() > common::limits::max_batch_done_waiting) return std::nullopt;
+  std::vector<std::string> out;
+  out.reserve(gapped_.size());
+  for (auto conn : gapped_) out.push_back(hub::conn_string(conn));
+  return out;
 }
 
 void worker_door::sweep(clock::time_point now) {

@@ -40,7 +40,7 @@
 
 #include "gateway/consumer_socket.hpp"
 #include "gateway/seq_reorder.hpp"
-#include "gateway/worker_wire.hpp"
+#include "common/worker_wire.hpp"
 #include "proto/messages.hpp"
 
 namespace sb::gateway {
@@ -77,8 +77,14 @@ class worker_door {
   // The socket ended: its groups are discarded, its worker forgets it. Idempotent.
   void close(std::uint64_t conn);
 
-  // Thread 0: one message (msgpack) for the socket `conn`.
-  void on_message(std::uint64_t conn, const std::shared_ptr<const std::string>& event);
+  // Thread 0: one message (msgpack) for the socket `conn`. by_layerd: a
+  // group_send the gateway's sole layerd applied itself (DELIVER's
+  // applied): only its seq is taken here.
+  void on_message(std::uint64_t conn, const std::shared_ptr<const std::string>& event, bool by_layerd = false);
+  // Thread 0: the channels of the sockets with messages waiting for an
+  // earlier seq (for BATCH_DONE); nullopt when there are more than
+  // limits::max_batch_done_waiting.
+  std::optional<std::vector<std::string>> waiting() const;
   // Thread 0, twice a second (worker_registry's sweep): a seq gap older
   // than seq_reorder::max_gap ends its socket.
   void sweep(clock::time_point now);
@@ -89,7 +95,7 @@ class worker_door {
     std::string worker;  // W, from the first message a worker sent about the socket
     bool gate = false;
     bool handed_over = false;  // a gate's accept was applied
-    seq_reorder<worker_wire::message> order;
+    seq_reorder<common::worker_wire::message> order;
     std::set<std::string> groups;
     // From a batching worker's accept on: W and its RENDER, told to layerd
     // with each group (layer_link::group_add_worker).
@@ -99,9 +105,9 @@ class worker_door {
     django_consumer* consumer = nullptr;
     consumer_socket* socket = nullptr;
   };
-  void apply(socket_state& s, worker_wire::message& m);
+  void apply(socket_state& s, common::worker_wire::message& m);
   // Hands `m` to the socket's thread (django_consumer::from_door).
-  void hand_on(socket_state& s, worker_wire::message m);
+  void hand_on(socket_state& s, common::worker_wire::message m);
   void end(socket_state& s, const std::string& why);
   void drop(const socket_state& s, int reason, const char* what, const std::string& detail);
   void do_close(std::uint64_t conn);

@@ -7,7 +7,7 @@
 
 #include "gateway/layer_link.hpp"
 #include "gateway/server_context.hpp"
-#include "gateway/worker_wire.hpp"
+#include "common/worker_wire.hpp"
 
 namespace sb::gateway {
 
@@ -82,7 +82,7 @@ void worker_outbox::done(const std::string& worker) {
       return;
     }
     std::size_t bytes = 0;
-    while (!q.waiting.empty() && next.size() < worker_wire::max_batch_messages) {
+    while (!q.waiting.empty() && next.size() < common::worker_wire::max_batch_messages) {
       auto& front = q.waiting.front();
       const bool alone = front.alone || front.message.size() > max_batch_bytes;
       if (!next.empty() && (alone || bytes + front.message.size() > max_batch_bytes)) break;

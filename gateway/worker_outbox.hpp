@@ -6,7 +6,7 @@
 // (ACK or ERROR, or at once from a layerd before 1.3), what comes for W
 // waits here and goes as one `switchboard.batch` when it is answered, so
 // nothing waits at light load and under load one Redis message carries
-// many. Batches hold at most worker_wire::max_batch_messages messages and
+// many. Batches hold at most common::worker_wire::max_batch_messages messages and
 // max_batch_bytes; a message marked `alone` (an event: its depth and items
 // are the event's own, and a batch adds levels) is sent by itself when its
 // turn comes, so W still gets every message in the order it was given.

@@ -10,7 +10,7 @@
 #include "gateway/layer_link.hpp"
 #include "gateway/server_context.hpp"
 #include "gateway/worker_door.hpp"
-#include "gateway/worker_wire.hpp"
+#include "common/worker_wire.hpp"
 
 namespace sb::gateway {
 
@@ -43,10 +43,10 @@ void worker_registry::detach(const std::shared_ptr<worker_entry>& entry, const s
   if (it->second.sockets.empty()) workers_.erase(it);
 }
 
-void worker_registry::on_control(const std::string& event) {
-  if (auto b = worker_wire::decode_batch(event)) return on_batch(*b);
-  auto m = worker_wire::decode(event, 0);
-  if (!m || m.value().what != worker_wire::message::kind::worker_alive) {
+void worker_registry::on_control(const std::string& event, const std::vector<std::uint32_t>& applied) {
+  if (auto b = common::worker_wire::decode_batch(event)) return on_batch(*b, applied);
+  auto m = common::worker_wire::decode(event, 0);
+  if (!m || m.value().what != common::worker_wire::message::kind::worker_alive) {
     const auto n = ctx_.stats.workers.dropped[gateway_stats::worker_counters::bad_message].fetch_add(1) + 1;
     static common::log_limiter limit;
     common::warn_limited(limit, "django", "control message dropped reason=bad_message detail=\"{:.200}\" dropped_total={}",
@@ -58,7 +58,8 @@ void worker_registry::on_control(const std::string& event) {
   if (auto it = workers_.find(m.value().worker); it != workers_.end()) it->second.entry->heard();
 }
 
-void worker_registry::on_batch(const common::result<worker_wire::batch>& b) {
+void worker_registry::on_batch(const common::result<common::worker_wire::batch>& b,
+                               const std::vector<std::uint32_t>& applied) {
   using counters = gateway_stats::worker_counters;
   // anybody who can write to the gateway's inbox can send these
   static common::log_limiter refused_limit, entries_limit;
@@ -78,7 +79,10 @@ void worker_registry::on_batch(const common::result<worker_wire::batch>& b) {
   std::string first = dropped ? batch.problems.front() : std::string();
   // Each entry goes to its socket's door, as a message sent to S would
   // (django_consumer::on_layer_message), in the batch's order.
+  auto next_applied = applied.begin();  // ascending, as layerd lists them
   for (const auto& e : batch.entries) {
+    while (next_applied != applied.end() && *next_applied < e.index) ++next_applied;
+    const bool by_layerd = next_applied != applied.end() && *next_applied == e.index;
     const auto parts = common::split_specific_channel(e.socket);
     std::uint64_t conn = 0;
     if (!parts || parts->gateway != ctx_.gateway_id || !ctx_.hub_ref.parse_conn(parts->conn, conn)) {
@@ -86,7 +90,7 @@ void worker_registry::on_batch(const common::result<worker_wire::batch>& b) {
       continue;
     }
     if (ctx_.doors) {
-      ctx_.doors->on_message(conn, std::make_shared<const std::string>(e.bytes));
+      ctx_.doors->on_message(conn, std::make_shared<const std::string>(e.bytes), by_layerd);
     } else {
       ctx_.hub_ref.deliver_events(std::make_shared<const std::string>(e.bytes), {conn});
     }
@@ -151,7 +155,7 @@ void worker_registry::sweep(clock::time_point now) {
   }
   for (auto& [w, conns] : alive) {
     ctx_.stats.workers.to_worker.fetch_add(1, std::memory_order_relaxed);
-    ctx_.link.send(w, worker_wire::alive(ctx_.gateway_id, conns), w, [this](const std::string& error) {
+    ctx_.link.send(w, common::worker_wire::alive(ctx_.gateway_id, conns), w, [this](const std::string& error) {
       if (error.empty()) return;
       const auto n = ctx_.stats.workers.dropped[gateway_stats::worker_counters::send_failed].fetch_add(1) + 1;
       static common::log_limiter limit;

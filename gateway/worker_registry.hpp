@@ -34,7 +34,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/result.hpp"
-#include "gateway/worker_wire.hpp"
+#include "common/worker_wire.hpp"
 
 namespace sb::gateway {
 
@@ -63,7 +63,8 @@ class worker_registry {
   std::shared_ptr<worker_entry> attach(const std::string& worker, const std::string& channel);
   void detach(const std::shared_ptr<worker_entry>& entry, const std::string& channel);
   // A message to the control channel (the conn `ctl` of a DELIVER), on thread 0.
-  void on_control(const std::string& event);
+  // `applied`: the entries of a batch its sole layerd applied (DELIVER's applied).
+  void on_control(const std::string& event, const std::vector<std::uint32_t>& applied = {});
 
   void start();  // on hub thread 0's context
   void stop();
@@ -76,7 +77,7 @@ class worker_registry {
     std::set<std::string> sockets;  // conns: the part of S after '!'
   };
   // A worker's switchboard.batch: each entry to its socket, bad ones counted.
-  void on_batch(const common::result<worker_wire::batch>& b);
+  void on_batch(const common::result<common::worker_wire::batch>& b, const std::vector<std::uint32_t>& applied);
   void arm();
   void sweep(clock::time_point now);
 

@@ -103,8 +103,9 @@ void django_bridge::deliver_popped(const std::vector<std::string>& channels, con
                                 unknown);
   }
   for (auto& [gateway, conns] : per_gateway) {
-    peers_.reply(gateway, proto::deliver{std::move(conns), event});
     ++stats_.inbox_delivered;
+    if (control_ && conns.size() == 1 && conns[0] == common::control_conn && control_(gateway, event)) continue;
+    peers_.reply(gateway, proto::deliver{std::move(conns), event});
   }
 }
 

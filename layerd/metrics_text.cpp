@@ -39,6 +39,15 @@ std::string metrics_text::render() const {
       router_.workers().counters().routes_refused);
   add("switchboard_layerd_worker_members", "gauge", "Members whose events layerd writes to their worker.",
       router_.workers().member_count());
+  const auto& popped = router_.popped().counters();
+  add("switchboard_layerd_worker_group_sends_applied_total", "counter",
+      "Workers' group_sends of sole gateways applied where their batch was popped.", popped.applied);
+  add("switchboard_layerd_worker_group_sends_left_total", "counter",
+      "Workers' group_sends of sole gateways left to the gateway (the socket's earlier group messages were on their way there, or no worker known).",
+      popped.left);
+  add("switchboard_layerd_batch_dones_total", "counter", "BATCH_DONE messages taken from sole gateways.", popped.batch_dones);
+  add("switchboard_layerd_popped_send_marks", "gauge",
+      "Sockets whose group_sends wait for a BATCH_DONE before layerd applies them.", router_.popped().marked());
   add("switchboard_layerd_deliver_drops_total", "counter", "Messages to gateways dropped (unreachable or queue full).", peers_.counters().send_drops);
   add("switchboard_layerd_gateways_expired_total", "counter", "Gateways forgotten after missing heartbeats.", r.gateways_expired);
   if (const auto* p = router_.presence_unit()) {

@@ -27,6 +27,7 @@ router::router(const layerd_config& cfg, peers& peers, membership& members, djan
   workers_.gateway_check([this](const std::string& process) {
     return peers_.is_gateway(process) || is_switchboard_process_id(process);
   });
+  bridge_.on_control([this](const std::string& gateway, const std::string& event) { return deliver_control(gateway, event); });
 }
 
 void router::on_readable() {
@@ -86,6 +87,10 @@ void router::handle(const std::string& peer, std::uint8_t kind, std::string_view
   if (auto* a = std::get_if<proto::group_add>(&m)) return on_group_add(peer, *a);
   if (auto* d = std::get_if<proto::group_discard>(&m)) return on_group_discard(peer, *d);
   if (auto* s = std::get_if<proto::sync>(&m)) return on_sync(peer, *s);
+  if (auto* d = std::get_if<proto::batch_done>(&m)) {
+    if (!peers_.is_gateway(peer)) return refuse_non_gateway(peer, 0);
+    return popped_.done(peer, *d);
+  }
   if (auto* g = std::get_if<proto::presence_get>(&m)) {
     if (!may_publish) return reject(peer, g->request, "unknown_gateway", "send HELLO first");
     return on_presence_get(peer, *g);
@@ -135,12 +140,16 @@ void router::on_hello(const std::string& peer, const proto::hello& h) {
   }
   if (h.role == proto::peer_role::client) {
     if (peers_.is_gateway(peer)) forget_gateway(peer, "said HELLO again as a client");
+    popped_.forget(peer);
     if (peers_.hello_client(peer, clock::now())) {
       ++stats_.clients_seen;
       log->debug("client joined peer={}", peer);
     }
-  } else if (peers_.hello_gateway(peer, clock::now())) {
-    log->info("gateway joined gateway={}", peer);
+  } else {
+    if (peers_.hello_gateway(peer, clock::now())) log->info("gateway joined gateway={} sole={}", peer, h.sole);
+    // A new connection either way: what this layerd applies of its workers'
+    // batches starts afresh (popped_sends.hpp).
+    popped_.hello(peer, h.sole && h.minor >= 6);
   }
   peers_.reply(peer, proto::welcome{lim::proto_major, lim::proto_minor, cfg_.id});
 }
@@ -380,6 +389,21 @@ void router::fan_out(const std::string& group, const std::string& event, std::st
   stats_.latency_sum_us += us;
 }
 
+bool router::deliver_control(const std::string& gateway, const std::string& event) {
+  if (!popped_.sole(gateway)) return false;
+  auto batch = common::worker_wire::decode_group_ops(event);
+  if (!batch) return false;  // a worker's heartbeat, or a batch the gateway refuses whole
+  auto p = popped_.plan_for(gateway, *batch, [this, &gateway](const std::string& group, const std::string& conn) {
+    return workers_.worker_of(group, gateway, conn);
+  });
+  // The batch first: what it carries before a group_send (a socket's own
+  // send) reaches the gateway ahead of that send's GROUP_DELIVER, on this
+  // one link, as when the gateway applied the group_send itself.
+  peers_.reply(gateway, proto::deliver{{std::string(common::control_conn)}, event, std::move(p.applied), p.serial});
+  for (auto& s : p.sends) group_send(s.group, s.event, s.type);
+  return true;
+}
+
 void router::write_worker_event(worker_members::write w) {
   ++stats_.worker_events;
   stats_.worker_event_sockets += w.sockets;
@@ -413,6 +437,7 @@ void router::reject(const std::string& peer, std::uint64_t request, const char* 
 void router::forget_gateway(const std::string& gateway, const char* why) {
   const std::size_t removed = members_.forget_gateway(gateway);
   workers_.forget_gateway(gateway);
+  popped_.forget(gateway);
   common::log("layerd")->warn("gateway expired gateway={} members_removed={} reason=\"{} (timeout {} ms)\"", gateway,
                               removed, why, cfg_.gateway_timeout_ms);
   peers_.forget_gateway(gateway);

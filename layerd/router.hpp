@@ -29,6 +29,7 @@
 #include "layerd/membership.hpp"
 #include "layerd/options.hpp"
 #include "layerd/peers.hpp"
+#include "layerd/popped_sends.hpp"
 #include "layerd/room_history.hpp"
 #include "layerd/presence.hpp"
 #include "layerd/worker_members.hpp"
@@ -98,6 +99,7 @@ class router {
 
   const stats& counters() const { return stats_; }
   const worker_members& workers() const { return workers_; }
+  const popped_sends& popped() const { return popped_; }
 
  private:
   void on_hello(const std::string& peer, const proto::hello& h);
@@ -111,6 +113,11 @@ class router {
   void fan_out(const std::string& group, const std::string& event, std::string_view type, const std::string& origin,
                std::uint64_t id, clock::time_point t0);
   void on_presence_get(const std::string& peer, const proto::presence_get& g);
+  // A message popped for a gateway's control channel (django_bridge): a
+  // sole gateway's switchboard.batch is DELIVERed with what this layerd
+  // applies of it, then its group_sends applied (popped_sends.hpp). False:
+  // not such a batch, deliver it as any other.
+  bool deliver_control(const std::string& gateway, const std::string& event);
   // A worker_members write: one switchboard.event into W's inbox; a failure is counted and logged.
   void write_worker_event(worker_members::write w);
   // A member-changing message from a peer that is not a gateway.
@@ -130,6 +137,7 @@ class router {
   room_history& history_;
   presence* presence_ = nullptr;
   worker_members workers_;
+  popped_sends popped_;
   stats stats_;
   // Gateways with numbered sends waiting for their history id: their
   // SEND_ACK (the highest seq handled) waits until none is left, as the

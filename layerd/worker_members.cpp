@@ -62,6 +62,18 @@ void worker_members::set(const std::string& group, const std::string& gateway, c
   gateway_groups_[gateway].insert(group);
 }
 
+const std::string* worker_members::worker_of(const std::string& group, const std::string& gateway,
+                                             const std::string& conn) const {
+  auto g = groups_.find(group);
+  if (g == groups_.end()) return nullptr;
+  auto gw = g->second.find(gateway);
+  if (gw == g->second.end()) return nullptr;
+  auto at = gw->second.spec_of.find(conn);
+  if (at == gw->second.spec_of.end()) return nullptr;
+  const auto& bucket = gw->second.by_spec.at(at->second);
+  return &bucket.at(conn).worker;
+}
+
 void worker_members::remove(const std::string& group, const std::string& gateway, const std::string& conn) {
   auto g = groups_.find(group);
   if (g == groups_.end()) return;

@@ -76,6 +76,9 @@ class worker_members {
   };
   plan plan_for(const std::string& group, std::string_view event, std::string_view type) const;
 
+  // The worker this layerd knows for `gateway`'s socket `conn` in `group`, or null.
+  const std::string* worker_of(const std::string& group, const std::string& gateway, const std::string& conn) const;
+
   std::size_t member_count() const { return members_; }
   const stats& counters() const { return stats_; }
 

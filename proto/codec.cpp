@@ -46,11 +46,12 @@ struct encoder {
     }
   }
   void operator()(const hello& m) {
-    pk.pack_array(4);
+    pk.pack_array(m.sole ? 5 : 4);
     pk.pack(m.major);
     pk.pack(m.minor);
     pack_str(pk, m.gateway_id);
     pk.pack(static_cast<std::uint32_t>(m.role));
+    if (m.sole) pk.pack(true);
   }
   void operator()(const welcome& m) {
     pk.pack_array(3);
@@ -94,10 +95,21 @@ struct encoder {
   }
   void operator()(const heartbeat&) { pk.pack_array(0); }
   void operator()(const deliver& m) {
-    pk.pack_array(2);
+    const bool extra = m.serial != 0 || !m.applied.empty();
+    pk.pack_array(extra ? 4 : 2);
     pk.pack_array(static_cast<std::uint32_t>(m.targets.size()));
     for (const auto& t : m.targets) pack_str(pk, t);
     pack_bin(pk, m.event);
+    if (!extra) return;
+    pk.pack_array(static_cast<std::uint32_t>(m.applied.size()));
+    for (auto i : m.applied) pk.pack(i);
+    pk.pack(m.serial);
+  }
+  void operator()(const batch_done& m) {
+    pk.pack_array(2);
+    pk.pack(m.serial);
+    pk.pack_array(static_cast<std::uint32_t>(m.waiting.size()));
+    for (const auto& c : m.waiting) pack_str(pk, c);
   }
   void operator()(const error& m) {
     pk.pack_array(3);
@@ -277,6 +289,7 @@ message decode_object(kind k, const msgpack::object& o) {
         if (role > static_cast<std::uint32_t>(peer_role::client)) throw bad("hello has an unknown role");
         h.role = static_cast<peer_role>(role);
       }
+      if (a.size > 4) h.sole = as_bool(a.ptr[4], "sole");  // 1.6
       return h;
     }
     case kind::welcome: {
@@ -313,7 +326,19 @@ message decode_object(kind k, const msgpack::object& o) {
       return heartbeat{};
     case kind::deliver: {
       const auto& a = as_array(o, 2, "deliver");
-      return deliver{as_str_list(a.ptr[0], "targets"), as_bin(a.ptr[1], "event")};
+      deliver d{as_str_list(a.ptr[0], "targets"), as_bin(a.ptr[1], "event")};
+      if (a.size > 3) {  // 1.6
+        const auto& applied = as_array(a.ptr[2], 0, "applied");
+        if (applied.size > common::limits::max_batch_messages) throw bad("applied is over the batch bound");
+        d.applied.reserve(applied.size);
+        for (std::uint32_t i = 0; i < applied.size; ++i) {
+          const auto index = as_u32(applied.ptr[i], "applied index");
+          if (index >= common::limits::max_batch_messages) throw bad("an applied index is past the batch bound");
+          d.applied.push_back(index);
+        }
+        d.serial = as_uint(a.ptr[3], "serial");
+      }
+      return d;
     }
     case kind::error: {
       const auto& a = as_array(o, 3, "error");
@@ -393,6 +418,12 @@ message decode_object(kind k, const msgpack::object& o) {
       st.truncated = as_bool(a.ptr[3], "truncated");
       return st;
     }
+    case kind::batch_done: {
+      const auto& a = as_array(o, 2, "batch_done");
+      batch_done d{as_uint(a.ptr[0], "serial"), as_str_list(a.ptr[1], "waiting")};
+      if (d.waiting.size() > common::limits::max_batch_done_waiting) throw bad("waiting is over its bound");
+      return d;
+    }
   }
   throw bad("unknown kind");
 }
@@ -404,7 +435,7 @@ kind kind_of(const message& m) {
                                    kind::group_send, kind::send,    kind::heartbeat, kind::deliver,
                                    kind::error,      kind::ack,     kind::sync,      kind::group_deliver,
                                    kind::send_ack,   kind::history_get, kind::history,   kind::presence_get,
-                                   kind::presence_state};
+                                   kind::presence_state, kind::batch_done};
   return kinds[m.index()];
 }
 
@@ -412,7 +443,7 @@ const char* kind_name(std::uint8_t k) {
   static constexpr const char* names[] = {"?",         "hello",   "welcome", "group_add", "group_discard", "group_send",
                                           "send",      "heartbeat", "deliver", "error",   "ack",           "sync",
                                           "group_deliver", "send_ack", "history_get", "history", "presence_get",
-                                          "presence_state"};
+                                          "presence_state", "batch_done"};
   return k < std::size(names) ? names[k] : "?";
 }
 
@@ -424,7 +455,7 @@ std::string encode(const message& m) {
 }
 
 common::result<message> decode(std::uint8_t kind_byte, std::string_view body) {
-  if (kind_byte < static_cast<std::uint8_t>(kind::hello) || kind_byte > static_cast<std::uint8_t>(kind::presence_state)) {
+  if (kind_byte < static_cast<std::uint8_t>(kind::hello) || kind_byte > static_cast<std::uint8_t>(kind::batch_done)) {
     return common::error{"unknown message kind " + std::to_string(kind_byte)};
   }
   if (body.size() > common::limits::max_proto_body) return common::error{"message body too large"};

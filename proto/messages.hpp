@@ -19,14 +19,14 @@
 namespace sb::proto {
 
 enum class kind : std::uint8_t {
-  hello = 1,          // gateway or client → layerd: [major, minor, gateway_id, role] (role since 1.1)
+  hello = 1,          // gateway or client → layerd: [major, minor, gateway_id, role, sole] (role since 1.1, sole since 1.6)
   welcome = 2,        // layerd → gateway: [major, minor, layerd_id]
   group_add = 3,      // gateway → layerd: [request, group, channel, user, worker] (user since 1.4, worker since 1.5; optional); answered by ACK
   group_discard = 4,  // gateway → layerd: [group, channel]
   group_send = 5,     // gateway → layerd: [group, event, seq, id] (seq, id since 1.2; 0 or absent: no SEND_ACK)
   send = 6,           // gateway → layerd: [channel, event, request, flags] (request since 1.3, flags since 1.4; 0 or absent: no ACK, no flag)
   heartbeat = 7,      // both ways: []
-  deliver = 8,        // layerd → gateway: [[conn_id...], event]
+  deliver = 8,        // layerd → gateway: [[conn_id...], event, applied, serial] (applied, serial since 1.6; optional)
   error = 9,          // layerd → gateway: [request, code, text]
   ack = 10,           // layerd → gateway: [request]
   sync = 11,          // gateway → layerd: [[group, [channel...], moved?, [user|nil...]?, [worker|nil...]?]...] — all of the sender's members in groups this layerd owns (users since 1.4, workers since 1.5)
@@ -36,6 +36,7 @@ enum class kind : std::uint8_t {
   history = 15,       // layerd → gateway: [request, complete, [event...]] (1.4) — the answer, oldest first
   presence_get = 16,   // gateway or client → layerd (the group's owner): [request, group] (1.4)
   presence_state = 17, // layerd → peer: [request, count, [[id, name, guest]...], truncated] (1.4)
+  batch_done = 18,     // gateway → layerd: [serial, [conn_id...]] (1.6) — every DELIVER up to serial is applied; those conns wait for a seq
 };
 
 // Who says HELLO: a gateway (has sockets, an inbox, members; is expired
@@ -48,6 +49,11 @@ struct hello {
   std::uint32_t minor = 0;
   std::string gateway_id;  // the peer's routing id, whatever its role
   peer_role role = peer_role::gateway;
+  // Since 1.6: this gateway talks to this one layerd only (it was given one
+  // endpoint), so that layerd owns every group it uses and is the only one
+  // that drains its inbox: it may apply the gateway's workers' group_sends
+  // where it pops them (layerd/popped_sends.hpp).
+  bool sole = false;
 };
 struct welcome {
   std::uint32_t major = 0;
@@ -124,6 +130,12 @@ struct heartbeat {};
 struct deliver {
   std::vector<std::string> targets;  // conn ids (the part after '!')
   std::string event;
+  // Since 1.6, only to a sole gateway, for a switchboard.batch to its
+  // control channel: the entries (their places in "messages") whose
+  // group_send layerd applied itself, and, when not 0, the number of this
+  // DELIVER, which the gateway answers with BATCH_DONE once it applied it.
+  std::vector<std::uint32_t> applied{};
+  std::uint64_t serial = 0;
 };
 struct error {
   std::uint64_t request = 0;  // 0 when not about a request
@@ -171,6 +183,15 @@ struct group_deliver {
 struct send_ack {
   std::uint64_t seq = 0;
 };
+// Since 1.6, to the layerd that sent a DELIVER with a serial: every such
+// DELIVER up to `serial` has been applied, and what applying it sent this
+// layerd (GROUP_ADD, GROUP_DISCARD, GROUP_SEND) is ahead of this on the
+// link; `waiting` are the sockets with worker messages waiting for an
+// earlier seq (at most limits::max_batch_done_waiting).
+struct batch_done {
+  std::uint64_t serial = 0;
+  std::vector<std::string> waiting{};
+};
 
 // Since 1.4: a room's recent messages from its history stream (the group's
 // owner answers; docs/protocol.md, History). since non-empty: every message
@@ -208,7 +229,7 @@ struct presence_state {
 
 using message = std::variant<hello, welcome, group_add, group_discard, group_send, send, heartbeat, deliver,
                              error, ack, sync, group_deliver, send_ack, history_get, history, presence_get,
-                             presence_state>;
+                             presence_state, batch_done>;
 
 kind kind_of(const message& m);
 const char* kind_name(std::uint8_t k);

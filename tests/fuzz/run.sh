@@ -16,7 +16,7 @@ declare -A parts=(
   [http_request_fuzz]="tests/fuzz/http_request_fuzz.cpp gateway/request_checks.cpp gateway/join_query.cpp
     gateway/query_param.cpp gateway/ws_handshake.cpp common/names.cpp common/unicode_word_table.cpp
     common/digest.cpp common/base64.cpp"
-  [worker_wire_fuzz]="tests/fuzz/worker_wire_fuzz.cpp gateway/worker_wire.cpp common/render_spec.cpp common/worker_event.cpp
+  [worker_wire_fuzz]="tests/fuzz/worker_wire_fuzz.cpp common/worker_wire.cpp common/render_spec.cpp common/worker_event.cpp
     common/event.cpp common/names.cpp common/unicode_word_table.cpp common/digest.cpp common/base64.cpp"
   [jwt_fuzz]="tests/fuzz/jwt_fuzz.cpp gateway/token_auth.cpp gateway/query_param.cpp gateway/jwt_verifier.cpp
     common/names.cpp common/unicode_word_table.cpp common/digest.cpp common/base64.cpp"

@@ -188,11 +188,12 @@ TEST(Codec, SyncCarriesMovedGroups) {
 
 TEST(Codec, DecodeAcceptsExtraTrailingFields) {
   auto body = packed([](auto& pk) {
-    pk.pack_array(5);
+    pk.pack_array(6);
     pk.pack(1);
     pk.pack(1);
     pk.pack(std::string("gw"));
-    pk.pack(1);  // role: client
+    pk.pack(1);      // role: client
+    pk.pack(false);  // sole (1.6)
     pk.pack(std::string("future field"));
   });
   auto m = decode(static_cast<std::uint8_t>(kind::hello), body);

@@ -1,5 +1,5 @@
 // worker_wire.cpp — see worker_wire.hpp.
-#include "gateway/worker_wire.hpp"
+#include "common/worker_wire.hpp"
 
 #include <msgpack.hpp>
 
@@ -10,7 +10,7 @@
 #include "common/names.hpp"
 #include "common/worker_event.hpp"
 
-namespace sb::gateway::worker_wire {
+namespace sb::common::worker_wire {
 namespace {
 
 using packer = common::msgpack_packer;
@@ -160,7 +160,7 @@ std::optional<common::result<batch>> decode_batch(std::string_view bytes) {
       }
       msgpack::sbuffer buf;
       msgpack::pack(buf, e);
-      out.entries.push_back({std::string(socket->via.str.ptr, socket->via.str.size), bytes_of(buf)});
+      out.entries.push_back({std::string(socket->via.str.ptr, socket->via.str.size), bytes_of(buf), i});
     }
     return common::result<batch>(std::move(out));
   } catch (const bad& e) {
@@ -170,10 +170,9 @@ std::optional<common::result<batch>> decode_batch(std::string_view bytes) {
   }
 }
 
-common::result<message> decode(std::string_view bytes, std::size_t max_payload) {
-  try {
-    auto oh = unpack_bounded(bytes);
-    const msgpack::object& o = oh.get();
+namespace {
+// decode() of one unpacked message; throws bad for a missing or mistyped field.
+common::result<message> decode_object(const msgpack::object& o, std::size_t max_payload) {
     if (o.type != msgpack::type::MAP) return common::error{"message is not a map"};
     const auto& m = o.via.map;
     message out;
@@ -300,6 +299,13 @@ common::result<message> decode(std::string_view bytes, std::size_t max_payload) 
       default:
         return out;
     }
+}
+}  // namespace
+
+common::result<message> decode(std::string_view bytes, std::size_t max_payload) {
+  try {
+    auto oh = unpack_bounded(bytes);
+    return decode_object(oh.get(), max_payload);
   } catch (const bad& e) {
     return common::error{e.what()};
   } catch (const std::exception& e) {
@@ -307,4 +313,43 @@ common::result<message> decode(std::string_view bytes, std::size_t max_payload) 
   }
 }
 
-}  // namespace sb::gateway::worker_wire
+std::optional<group_ops> decode_group_ops(std::string_view bytes) {
+  try {
+    auto oh = unpack_bounded(bytes);
+    const msgpack::object& o = oh.get();
+    if (o.type != msgpack::type::MAP) return std::nullopt;
+    const auto* type = field(o.via.map, "type");
+    const auto* worker = field(o.via.map, "worker");
+    const auto* list = field(o.via.map, "messages");
+    if (!type || type->type != msgpack::type::STR ||
+        std::string_view(type->via.str.ptr, type->via.str.size) != "switchboard.batch" || !worker ||
+        worker->type != msgpack::type::STR || !list || list->type != msgpack::type::ARRAY ||
+        list->via.array.size > max_batch_messages) {
+      return std::nullopt;
+    }
+    group_ops out;
+    out.worker = std::string(worker->via.str.ptr, worker->via.str.size);
+    for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
+      const auto& e = list->via.array.ptr[i];
+      if (e.type != msgpack::type::MAP) continue;
+      const auto* t = field(e.via.map, "type");
+      const auto* socket = field(e.via.map, "socket");
+      if (!t || t->type != msgpack::type::STR || !socket || socket->type != msgpack::type::STR) continue;
+      // Only the three group messages are read; the rest (sends, accepts,
+      // closes: most of a busy batch) are skipped without a copy.
+      if (std::string_view(t->via.str.ptr, t->via.str.size).substr(0, 18) != "switchboard.group_") continue;
+      try {
+        auto m = decode_object(e, 0);
+        if (!m) continue;
+        out.ops.push_back({i, std::string(socket->via.str.ptr, socket->via.str.size), std::move(m.value())});
+      } catch (const bad&) {
+        continue;  // the gateway's door refuses it too
+      }
+    }
+    return out;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace sb::common::worker_wire

@@ -5,9 +5,9 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
-#include "gateway/worker_wire.hpp"
+#include "common/worker_wire.hpp"
 
-namespace sb::gateway {
+namespace sb::common {
 namespace {
 
 namespace ww = worker_wire;
@@ -75,7 +75,8 @@ TEST(WorkerWire, ABatchsEntriesEachWithItsSocketAndBadOnesNamed) {
   EXPECT_EQ(batch.problems.size(), 2u);
   EXPECT_EQ(batch.entries[0].socket, S);
   auto m = ok(batch.entries[1].bytes);
-  EXPECT_EQ((m.what, m.data), (kind::send_text, std::string("c")));
+  EXPECT_EQ(m.what, kind::send_text);
+  EXPECT_EQ(m.data, "c");
   EXPECT_TRUE(m.in_batch);
   EXPECT_FALSE(ok(pack({{"type", "websocket.send"}, {"worker", W}, {"seq", 2}, {"text", "d"}})).in_batch);
   // refused whole: over 1,000 messages, no list, no worker
@@ -212,4 +213,4 @@ TEST(WorkerWire, CloseCodesAServerMaySend) {
 }
 
 }  // namespace
-}  // namespace sb::gateway
+}  // namespace sb::common

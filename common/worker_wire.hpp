@@ -1,6 +1,7 @@
 // worker_wire.hpp — the messages between the gateway and Django workers
 // (docs/protocol.md, Part 3): encoding what the gateway sends, and the one
-// door for what workers send to a socket's channel.
+// reader of what workers send to a socket's channel (the gateway's door,
+// and layerd for a sole gateway's batches: layerd/popped_sends.hpp).
 //
 // Everything is a channels_redis message: a msgpack map with a string
 // "type". The gateway's messages are built here as msgpack bytes, once;
@@ -21,10 +22,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/limits.hpp"
 #include "common/result.hpp"
 #include "common/render_spec.hpp"
 
-namespace sb::gateway::worker_wire {
+namespace sb::common::worker_wire {
 
 // ---- gateway → worker ----
 
@@ -71,6 +73,7 @@ struct message {
   std::uint16_t code = 1000;                    // close
   bool code_replaced = false;                   // close: a code a server may not send became 1000
   std::string event_msgpack;                    // group_send: the message to send
+  bool applied = false;  // not on the wire: a sole layerd applied this group_send (DELIVER's applied)
 };
 
 // Decodes the message `bytes` (one DELIVER's event). max_payload bounds a
@@ -80,11 +83,12 @@ common::result<message> decode(std::string_view bytes, std::size_t max_payload);
 // A worker's switchboard.batch on the control channel (docs/protocol.md,
 // Part 3, Batches): each entry is one of the socket messages above plus
 // "socket": S, handed on as its own msgpack bytes to the socket's door.
-inline constexpr std::size_t max_batch_messages = 1000;
+inline constexpr std::size_t max_batch_messages = limits::max_batch_messages;
 struct batch {
   struct entry {
-    std::string socket;  // S
-    std::string bytes;   // the entry, re-packed as its own message
+    std::string socket;      // S
+    std::string bytes;       // the entry, re-packed as its own message
+    std::uint32_t index = 0;  // its place in the batch's "messages" (DELIVER's `applied` names these)
   };
   std::string worker;                 // W
   std::vector<entry> entries;         // in the batch's order
@@ -95,7 +99,24 @@ struct batch {
 // max_batch_messages, no valid "worker").
 std::optional<common::result<batch>> decode_batch(std::string_view bytes);
 
+// A sole gateway's batch as layerd reads it (layerd/popped_sends.hpp): the
+// worker, and its switchboard.group_add, group_discard and group_send
+// entries, each with its place in "messages", its socket and the message
+// decode() makes of it. Other entries, and group entries decode() refuses
+// (the gateway's door refuses them too), are skipped. nullopt when `bytes`
+// is no switchboard.batch or one decode_batch() refuses whole.
+struct group_op {
+  std::uint32_t index = 0;
+  std::string socket;  // S, as the entry names it (not checked here)
+  message m;
+};
+struct group_ops {
+  std::string worker;  // W, as the batch names it (not checked here)
+  std::vector<group_op> ops;
+};
+std::optional<group_ops> decode_group_ops(std::string_view bytes);
+
 // Whether a server may send `code` in a close frame (RFC 6455 7.4).
 bool server_may_send(int code);
 
-}  // namespace sb::gateway::worker_wire
+}  // namespace sb::common::worker_wire
