@@ -7,8 +7,9 @@
 # with one layerd, a group_send in a popped batch is fanned out by layerd
 # (counted on both sides) and reaches worker sockets and built-in chat
 # sockets alike; a group_send behind its socket's own group_add, or behind a
-# send, in the same batch keeps its order; with two layerds nothing is
-# applied where popped. The gateway's side against a layerd played by the
+# send, in the same batch keeps its order; a layerd restarted on the same
+# endpoint applies nothing until the gateway has answered it, then applies
+# again, each event once; with two layerds nothing is applied where popped. The gateway's side against a layerd played by the
 # test (FakeLayerd): it answers a DELIVER's serial with BATCH_DONE, naming
 # the sockets whose messages wait for a seq, and sends no GROUP_SEND for an
 # applied entry (but does for one whose index names no group_send). A peer
@@ -41,6 +42,7 @@ class PoppedSends(ProcessTestCase):
 
     def cluster(self, layerds=1):
         self.mport = free_port()
+        self.dones_before = 0  # the gateway's BATCH_DONEs sent to an earlier layerd
         c = self.start_cluster(layerds=layerds, gateways=1, gateway_args=ROUTES,
                                layerd_args=["--metrics-listen", f"127.0.0.1:{self.mport}"] if layerds == 1 else [])
         self.redis_port = c.redis.port
@@ -55,8 +57,8 @@ class PoppedSends(ProcessTestCase):
     async def settled(self, gw):
         """Wait until layerd has every BATCH_DONE the gateway sent (call it once the
         browser saw the last batch's effect: the gateway answered it by then)."""
-        await await_until(lambda: self.gm(gw, "batch_dones_total") >= 1 and
-                          self.lm("batch_dones_total") >= self.gm(gw, "batch_dones_total"), 10,
+        await await_until(lambda: self.gm(gw, "batch_dones_total") > self.dones_before and
+                          self.lm("batch_dones_total") + self.dones_before >= self.gm(gw, "batch_dones_total"), 10,
                           "layerd has the gateway's BATCH_DONE")
 
     def test_a_sole_gateways_group_sends_are_fanned_out_where_popped_and_keep_each_sockets_order(self):
@@ -149,6 +151,64 @@ class PoppedSends(ProcessTestCase):
         arun(body(), 90)
         self.assertGreaterEqual(self.gm(gw, 'worker_dropped_total{reason="wrong_worker"}'), 1)
         self.assertEqual(self.gm(gw, "worker_group_sends_by_layerd_ahead_total"), 0)
+
+    def test_a_restarted_layerd_applies_again_once_the_gateway_has_answered_it(self):
+        # The layerd is killed and another starts on its endpoint: the
+        # gateway's HELLO starts it afresh, so group_sends go through the
+        # door until the first BATCH_DONE on the new link, then are applied
+        # there again; each reaches each member once.
+        c = self.cluster()
+        gw = c.gateways[0]
+        gid = run_id(gw)
+
+        async def body():
+            w = await Worker(self, self.redis_port).start()
+            w.keep_alive(gid)
+            tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/again/{p}/")) for p in ("a", "b")]
+            by_path = {m["scope"]["path"]: m["socket"] for m in [await w.connect() for _ in range(2)]}
+            S1, S2 = by_path["/ws/app/again/a/"], by_path["/ws/app/again/b/"]
+            await w.batch(gid, [w.entry(S, t, **f) for S in (S1, S2) for t, f in (
+                ("switchboard.group_add", {"group": "chat_again"}),
+                ("websocket.accept", {"subprotocol": None, "switchboard": {"render": {}}}))])
+            socks = [await asyncio.wait_for(t, 20) for t in tasks]
+            await await_until(lambda: self.lm("worker_members") == 2, 10, "layerd knows both sockets' worker")
+            await self.settled(gw)
+            async def both_get(m):
+                # one event per socket (a batching worker's sockets may share one naming both)
+                names = []
+                while len(names) < 2:
+                    ev = await w.recv_type("switchboard.event")
+                    self.assertEqual(ev["event"], chat(m))
+                    names += ev.get("sockets") or [ev["socket"]]
+                self.assertEqual(sorted(names), sorted([S1, S2]))
+
+            await w.batch(gid, [w.entry(S1, "switchboard.group_send", group="chat_again", message=chat("before"))])
+            await both_get("before")
+            self.assertEqual(self.lm("worker_group_sends_applied_total"), 1)
+
+            old = c.layerds[0]
+            old.kill()
+            self.mport = free_port()
+            new = self.start_layerd(c.redis.url, id="layerd0b", endpoint=old.endpoint,
+                                    extra_args=["--metrics-listen", f"127.0.0.1:{self.mport}"])
+            await await_until(lambda: f"gateway joined gateway={gid} sole=true" in new.log_text(), 20,
+                              "the gateway says HELLO to the new layerd")
+            await await_until(lambda: self.lm("worker_members") == 2, 20, "the SYNC gave it both sockets' worker")
+            self.dones_before = self.gm(gw, "batch_dones_total")
+            got = []
+            for i in range(6):
+                await w.batch(gid, [w.entry(S1, "switchboard.group_send", group="chat_again", message=chat(f"after {i}"))])
+                await both_get(f"after {i}")
+                got.append(self.lm("worker_group_sends_applied_total"))
+                await self.settled(gw)
+            self.assertEqual(got[0], 0, "the first after the restart went through the door")
+            self.assertGreaterEqual(got[-1], 1, "later ones were applied by the new layerd")
+            await asyncio.sleep(0.5)
+            self.assertEqual([t for t in w.inbox_types(c.redis) if t != "switchboard.alive"], [], "nothing twice")
+            for ws in socks:
+                await ws.close()
+            w.beating.cancel()
+        arun(body(), 120)
 
     def test_with_two_layerds_the_gateway_is_not_sole_and_its_door_sends(self):
         c = self.cluster(layerds=2)
