@@ -104,7 +104,7 @@ void django_bridge::deliver_popped(const std::vector<std::string>& channels, con
   }
   for (auto& [gateway, conns] : per_gateway) {
     ++stats_.inbox_delivered;
-    if (control_ && conns.size() == 1 && conns[0] == common::control_conn && control_(gateway, event)) continue;
+    if (popped_ && popped_(gateway, conns, event)) continue;
     peers_.reply(gateway, proto::deliver{std::move(conns), event});
   }
 }

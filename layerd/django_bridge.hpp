@@ -91,11 +91,13 @@ class django_bridge {
   void send_to_channel(const std::string& channel, const std::string& event, direct_done done,
                        bool every_host = false);
 
-  // Set before use: a message popped for `gateway`'s control channel alone
-  // (a worker's switchboard.batch, or its heartbeat) goes here first; true:
-  // it was DELIVERed there (router::deliver_control), else as any other.
-  using control_fn = std::function<bool(const std::string& gateway, const std::string& event)>;
-  void on_control(control_fn f) { control_ = std::move(f); }
+  // Set before use: each message popped from a gateway's inbox goes here
+  // first, with the conns it is for on that gateway (`ctl` for the control
+  // channel: a worker's switchboard.batch or heartbeat); true: it was
+  // DELIVERed there (router::on_popped), else it is DELIVERed as it is.
+  using popped_fn =
+      std::function<bool(const std::string& gateway, const std::vector<std::string>& conns, const std::string& event)>;
+  void on_popped(popped_fn f) { popped_ = std::move(f); }
 
   // The group's Django membership changed behind our back (HTTP API): read
   // it again on the next send.
@@ -138,7 +140,7 @@ class django_bridge {
   pending_notifications& pending_;
   common::channels_keys keys_;
   std::vector<bool> pop_in_flight_;
-  control_fn control_;
+  popped_fn popped_;
   std::unordered_map<std::string, group_state> groups_;
   clock::time_point next_sweep_{};
   std::mt19937_64 rng_{std::random_device{}()};

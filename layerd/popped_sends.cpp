@@ -50,6 +50,24 @@ void popped_sends::done(const std::string& gateway, const proto::batch_done& d) 
   g.waiting.insert(d.waiting.begin(), d.waiting.end());
 }
 
+void popped_sends::unbatched(const std::string& gateway, const std::string& conn) {
+  auto it = gateways_.find(gateway);
+  if (it == gateways_.end()) return;
+  // Marks stay in serial order: this one is the next serial to be given,
+  // at least as high as any mark before it.
+  mark(it->second, conn, it->second.serial + 1);
+}
+
+void popped_sends::mark(gateway_state& g, const std::string& conn, std::uint64_t serial) {
+  if (g.order.size() >= max_marked) {
+    if (g.barrier < serial) ++stats_.marks_overflowed;
+    g.barrier = std::max(g.barrier, serial);  // every socket waits for this one
+    return;
+  }
+  g.marks[conn] = serial;
+  g.order.emplace_back(serial, conn);
+}
+
 popped_sends::plan popped_sends::plan_for(const std::string& gateway, const common::worker_wire::group_ops& batch,
                                           const worker_of_fn& worker_of) {
   plan p;
@@ -80,13 +98,7 @@ popped_sends::plan popped_sends::plan_for(const std::string& gateway, const comm
     }
     // Left to the gateway: S's later group_sends wait for this DELIVER's BATCH_DONE.
     marked = true;
-    if (g.order.size() >= max_marked) {
-      if (g.barrier < serial) ++stats_.marks_overflowed;
-      g.barrier = std::max(g.barrier, serial);  // every socket waits for this one
-      continue;
-    }
-    g.marks[conn] = serial;
-    g.order.emplace_back(serial, conn);
+    mark(g, conn, serial);
   }
   if (marked || !open) p.serial = g.serial = serial;
   return p;

@@ -20,6 +20,10 @@
 // and S is marked with it; the gateway answers BATCH_DONE(serial) once it
 // applied that DELIVER, behind whatever it sent this layerd meanwhile (one
 // link, in order), so from then on S's earlier group operations are here.
+// A group operation the worker sent to S alone (not in a batch: one too
+// big for a batch) is DELIVERed without a serial; S is marked with the
+// next serial to be given, so it waits for the BATCH_DONE of a later
+// DELIVER, which the gateway applies after that one.
 // A socket the gateway holds messages for (a seq gap: BATCH_DONE's
 // `waiting`) is left to the gateway until a BATCH_DONE no longer names it.
 // After a HELLO nothing is applied until the first BATCH_DONE, so what was
@@ -66,6 +70,11 @@ class popped_sends {
   bool sole(const std::string& gateway) const { return gateways_.count(gateway) != 0; }
   // BATCH_DONE from `gateway`.
   void done(const std::string& gateway, const proto::batch_done& d);
+  // A worker's group operation for `gateway`'s socket `conn` popped alone
+  // (not in a batch) and DELIVERed without a serial: the socket's later
+  // group_sends wait for the next serial's BATCH_DONE, which the gateway
+  // sends after applying this DELIVER (one link, in order).
+  void unbatched(const std::string& gateway, const std::string& conn);
 
   // A switchboard.batch popped for `gateway`'s control channel: the
   // group_sends to apply now (in the batch's order), the entries they are
@@ -97,6 +106,9 @@ class popped_sends {
     std::deque<std::pair<std::uint64_t, std::string>> order;  // (serial, conn) as marked, for pruning
     std::unordered_set<std::string> waiting;  // the last BATCH_DONE's
   };
+  // conn waits for `serial`; past max_marked every socket does.
+  void mark(gateway_state& g, const std::string& conn, std::uint64_t serial);
+
   std::unordered_map<std::string, gateway_state> gateways_;  // sole gateways only
   stats stats_;
 };

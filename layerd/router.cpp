@@ -27,7 +27,9 @@ router::router(const layerd_config& cfg, peers& peers, membership& members, djan
   workers_.gateway_check([this](const std::string& process) {
     return peers_.is_gateway(process) || is_switchboard_process_id(process);
   });
-  bridge_.on_control([this](const std::string& gateway, const std::string& event) { return deliver_control(gateway, event); });
+  bridge_.on_popped([this](const std::string& gateway, const std::vector<std::string>& conns, const std::string& event) {
+    return on_popped(gateway, conns, event);
+  });
 }
 
 void router::on_readable() {
@@ -387,6 +389,20 @@ void router::fan_out(const std::string& group, const std::string& event, std::st
   const double us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
   ++stats_.latency_buckets[common::histogram_bucket(stats::latency_bounds_us.data(), stats::latency_bounds_us.size(), us)];
   stats_.latency_sum_us += us;
+}
+
+bool router::on_popped(const std::string& gateway, const std::vector<std::string>& conns, const std::string& event) {
+  if (!popped_.sole(gateway)) return false;
+  if (conns.size() == 1 && conns[0] == common::control_conn) return deliver_control(gateway, event);
+  // Sent to the socket alone (switchboard_django sends a message too big
+  // for a batch so): a group operation, or what cannot be told from one,
+  // goes through the gateway's door, so the socket's later group_sends
+  // wait for it. Anything else (a send(), an event from Django) does not.
+  auto type = common::event_type(event);
+  if (!type || type.value().rfind("switchboard.group_", 0) == 0) {
+    for (const auto& conn : conns) popped_.unbatched(gateway, conn);
+  }
+  return false;
 }
 
 bool router::deliver_control(const std::string& gateway, const std::string& event) {

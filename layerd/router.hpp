@@ -113,8 +113,12 @@ class router {
   void fan_out(const std::string& group, const std::string& event, std::string_view type, const std::string& origin,
                std::uint64_t id, clock::time_point t0);
   void on_presence_get(const std::string& peer, const proto::presence_get& g);
-  // A message popped for a gateway's control channel (django_bridge): a
-  // sole gateway's switchboard.batch is DELIVERed with what this layerd
+  // A message popped from a gateway's inbox (django_bridge), for `conns`
+  // there. For a sole gateway: one for its control channel alone goes to
+  // deliver_control; a worker's group operation sent to a socket alone
+  // marks that socket (popped_sends.hpp). False: DELIVER it as it is.
+  bool on_popped(const std::string& gateway, const std::vector<std::string>& conns, const std::string& event);
+  // A sole gateway's switchboard.batch is DELIVERed with what this layerd
   // applies of it, then its group_sends applied (popped_sends.hpp). False:
   // not such a batch, deliver it as any other.
   bool deliver_control(const std::string& gateway, const std::string& event);

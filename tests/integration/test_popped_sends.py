@@ -7,7 +7,8 @@
 # with one layerd, a group_send in a popped batch is fanned out by layerd
 # (counted on both sides) and reaches worker sockets and built-in chat
 # sockets alike; a group_send behind its socket's own group_add, or behind a
-# send, in the same batch keeps its order; a layerd restarted on the same
+# send, in the same batch, or behind one sent to the socket alone, keeps its
+# order; a layerd restarted on the same
 # endpoint applies nothing until the gateway has answered it, then applies
 # again, each event once; with two layerds nothing is applied where popped. The gateway's side against a layerd played by the
 # test (FakeLayerd): it answers a DELIVER's serial with BATCH_DONE, naming
@@ -17,6 +18,7 @@
 # and logged, one naming over 10,000 waiting sockets is refused.
 import asyncio
 import json
+import time
 
 import msgpack
 import zmq
@@ -145,6 +147,30 @@ class PoppedSends(ProcessTestCase):
                 self.assertEqual(await recv_json(ws2), {"message": f"second {i}"})
                 self.assertEqual(await recv_json(ws1), {"message": f"second {i}"})
             self.assertEqual(self.lm("worker_group_sends_left_total"), left + 10)
+
+            # 7. a group_send sent alone to S (as switchboard_django sends one too big for a batch),
+            # then one in a batch: the batched one waits for the lone one, which the door applies
+            # (layerd marks S when it pops the lone one: popped_sends::unbatched)
+            # (both written in one MULTI, so that layerd pops them together)
+            applied7 = self.lm("worker_group_sends_applied_total")
+            C = f"specific.{gid}!ctl"
+            for i in range(5):
+                alone = w.entry(S1, "switchboard.group_send", group="chat_new", message=chat(f"alone {i}"))
+                del alone["socket"]
+                batched = {"type": "switchboard.batch", "worker": w.W, "messages": [
+                    w.entry(S1, "switchboard.group_send", group="chat_new", message=chat(f"batched {i}"))]}
+                layer = w.layer
+                async with layer.connection(layer.consistent_hash(C)).pipeline(transaction=True) as pipe:
+                    now = time.time()
+                    for n, (channel, m) in enumerate(((S1, alone), (C, batched))):
+                        pipe.zadd(layer.prefix + layer.non_local_name(channel),
+                                  {layer.serialize({**m, "__asgi_channel__": channel}): now + n * 1e-6})
+                    await pipe.execute()
+                for ws in (ws1, ws2):
+                    self.assertEqual(await recv_json(ws), {"message": f"alone {i}"})
+                    self.assertEqual(await recv_json(ws), {"message": f"batched {i}"})
+                await self.settled(gw)
+            self.assertEqual(self.lm("worker_group_sends_applied_total"), applied7, "each batched one was left")
             for ws in (ws1, ws2, builtin):
                 await ws.close()
             w.beating.cancel()

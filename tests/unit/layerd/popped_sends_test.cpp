@@ -145,6 +145,33 @@ TEST_F(PoppedSends, AGroupSendAfterItsSocketsGroupAddWaitsForThatBatchsDone) {
   EXPECT_EQ(sends.marked(), 0u);
 }
 
+TEST_F(PoppedSends, AGroupOperationSentAloneHoldsTheSocketsNextGroupSendsUntilTheNextDone) {
+  open();
+  routes[{"chat_a", "1a"}] = W;
+  routes[{"chat_a", "2b"}] = W;
+  // a group_send sent to S alone (too big for a batch) was DELIVERed: 1a waits
+  sends.unbatched(gw, "1a");
+  EXPECT_EQ(sends.marked(), 1u);
+  auto p = pop({{"group_send", S("1a"), 5}, {"group_send", S("2b"), 3}});
+  EXPECT_EQ(p.applied, (std::vector<std::uint32_t>{1}));  // only the other socket's
+  ASSERT_NE(p.serial, 0u);  // asks for the BATCH_DONE that covers the lone one
+  sends.done(gw, {p.serial, {}});
+  EXPECT_EQ(pop({{"group_send", S("1a"), 6}}).applied, (std::vector<std::uint32_t>{0}));
+  EXPECT_EQ(sends.marked(), 0u);
+  // a batch with nothing of 1a gives no serial: 1a still waits for one
+  sends.unbatched(gw, "1a");
+  EXPECT_EQ(pop({{"group_send", S("2b"), 4}}).serial, 0u);
+  auto q = pop({{"group_send", S("1a"), 8}});
+  EXPECT_TRUE(q.applied.empty());
+  ASSERT_NE(q.serial, 0u);
+  sends.done(gw, {q.serial, {}});
+  EXPECT_EQ(pop({{"group_send", S("1a"), 9}}).applied, (std::vector<std::uint32_t>{0}));
+  // a gateway that is not sole has no marks
+  sends.hello("other.0123456789abcdef", false);
+  sends.unbatched("other.0123456789abcdef", "1a");
+  EXPECT_EQ(sends.marked(), 0u);
+}
+
 TEST_F(PoppedSends, OnlyAKnownWorkerMembersSendsAreApplied) {
   open();
   routes[{"chat_a", "1a"}] = W;
