@@ -60,7 +60,7 @@ struct message {
   kind what = kind::event;
   std::string worker;    // W (all but event)
   std::uint64_t seq = 0;  // all but event and worker_alive
-  std::string type;       // the event's type (event only)
+  std::string type;       // the event's type (event; group_send: its message's)
   // send_text/send_bytes: the payload; group_*: the group; accept: the subprotocol
   std::string data;
   bool has_subprotocol = false;                 // accept
@@ -111,7 +111,7 @@ struct group_op {
   message m;
 };
 struct group_ops {
-  std::string worker;  // W, as the batch names it (not checked here)
+  std::string worker;  // W, a process-local channel name
   std::vector<group_op> ops;
 };
 std::optional<group_ops> decode_group_ops(std::string_view bytes);

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include "common/event.hpp"
 #include "common/log_limiter.hpp"
 #include "common/logging.hpp"
 #include "common/names.hpp"
@@ -86,11 +85,10 @@ popped_sends::plan popped_sends::plan_for(const std::string& gateway, const comm
       auto mark = g.marks.find(conn);
       const bool clear = open && !g.waiting.count(conn) && (mark == g.marks.end() || mark->second <= g.done);
       const std::string* w = clear ? worker_of(m.data, conn) : nullptr;
-      auto type = w && *w == m.worker && m.worker == batch.worker ? common::event_type(m.event_msgpack)
-                                                                  : common::result<std::string>(common::error{""});
-      if (type) {
+      // decode() checked the event (its type is m.type).
+      if (w && *w == m.worker && m.worker == batch.worker) {
         p.applied.push_back(op.index);
-        p.sends.push_back({m.data, m.event_msgpack, std::move(type.value())});
+        p.sends.push_back({m.data, m.event_msgpack, m.type});
         ++stats_.applied;
         continue;
       }

@@ -406,7 +406,6 @@ bool router::on_popped(const std::string& gateway, const std::vector<std::string
 }
 
 bool router::deliver_control(const std::string& gateway, const std::string& event) {
-  if (!popped_.sole(gateway)) return false;
   auto batch = common::worker_wire::decode_group_ops(event);
   if (!batch) return false;  // a worker's heartbeat, or a batch the gateway refuses whole
   auto p = popped_.plan_for(gateway, *batch, [this, &gateway](const std::string& group, const std::string& conn) {

@@ -118,9 +118,10 @@ class router {
   // deliver_control; a worker's group operation sent to a socket alone
   // marks that socket (popped_sends.hpp). False: DELIVER it as it is.
   bool on_popped(const std::string& gateway, const std::vector<std::string>& conns, const std::string& event);
-  // A sole gateway's switchboard.batch is DELIVERed with what this layerd
-  // applies of it, then its group_sends applied (popped_sends.hpp). False:
-  // not such a batch, deliver it as any other.
+  // on_popped's part for a sole gateway's control channel: its
+  // switchboard.batch is DELIVERed with what this layerd applies of it, then
+  // those group_sends applied (popped_sends.hpp). False: not such a batch,
+  // deliver it as any other.
   bool deliver_control(const std::string& gateway, const std::string& event);
   // A worker_members write: one switchboard.event into W's inbox; a failure is counted and logged.
   void write_worker_event(worker_members::write w);

@@ -35,6 +35,14 @@ def chat(m):
     return {"type": "chat.message", "message": m}
 
 
+async def two_connects(w, gw, room):
+    """Two browsers open /ws/app/<room>/a/ and /b/; the worker has both
+    connects. (the browsers' open tasks, (S of a, S of b))."""
+    tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/{room}/{p}/")) for p in ("a", "b")]
+    by_path = {m["scope"]["path"]: m["socket"] for m in [await w.connect() for _ in range(2)]}
+    return tasks, (by_path[f"/ws/app/{room}/a/"], by_path[f"/ws/app/{room}/b/"])
+
+
 async def recv_json(ws, timeout=15):
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
@@ -72,9 +80,7 @@ class PoppedSends(ProcessTestCase):
         async def body():
             w = await Worker(self, self.redis_port).start()
             w.keep_alive(gid)
-            tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/pop/{p}/")) for p in ("a", "b")]
-            by_path = {m["scope"]["path"]: m["socket"] for m in [await w.connect() for _ in range(2)]}
-            S1, S2 = by_path["/ws/app/pop/a/"], by_path["/ws/app/pop/b/"]
+            tasks, (S1, S2) = await two_connects(w, gw, "pop")
             await w.batch(gid, [w.entry(S1, "switchboard.group_add", group="chat_pop"),
                                 w.entry(S1, "websocket.accept", subprotocol=None, switchboard={"render": RENDER}),
                                 w.entry(S2, "switchboard.group_add", group="chat_pop"),
@@ -190,9 +196,7 @@ class PoppedSends(ProcessTestCase):
         async def body():
             w = await Worker(self, self.redis_port).start()
             w.keep_alive(gid)
-            tasks = [asyncio.ensure_future(open_ws(gw, f"/ws/app/again/{p}/")) for p in ("a", "b")]
-            by_path = {m["scope"]["path"]: m["socket"] for m in [await w.connect() for _ in range(2)]}
-            S1, S2 = by_path["/ws/app/again/a/"], by_path["/ws/app/again/b/"]
+            tasks, (S1, S2) = await two_connects(w, gw, "again")
             await w.batch(gid, [w.entry(S, t, **f) for S in (S1, S2) for t, f in (
                 ("switchboard.group_add", {"group": "chat_again"}),
                 ("websocket.accept", {"subprotocol": None, "switchboard": {"render": {}}}))])
