@@ -31,10 +31,18 @@ TITLES = {
     "daphne": "(c) the same consumer under daphne + channels_redis (seed peer)",
     "builtin": "(d) built-in chat route (reference)",
 }
-# Every Switchboard leg runs the same gateway: two I/O threads (the machine's
-# cores) and a per-connection rate limit above the bench's senders
-# (plan.MAX_SENDER_RATE). daphne has no rate limit at all.
-GATEWAY_ARGS = ["--threads", "2", "--rate-limit", "1000", "--rate-burst", "1000"]
+# Every Switchboard leg runs the same gateway: `--gateway-threads` I/O
+# threads (args.gateway_threads; two, the machine's cores, unless the run
+# asks otherwise; the gateway's own default is one) and a per-connection
+# rate limit above the bench's senders (plan.MAX_SENDER_RATE). daphne has
+# no rate limit at all.
+GATEWAY_ARGS = ["--rate-limit", "1000", "--rate-burst", "1000"]
+GATEWAY_THREADS = 2  # what --gateway-threads defaults to
+
+
+def gateway_args(args):
+    """The gateway options of every Switchboard leg of this run."""
+    return ["--threads", str(getattr(args, "gateway_threads", GATEWAY_THREADS)), *GATEWAY_ARGS]
 # Every Switchboard leg's gateway also serves the built-in chat on /ws/pub/:
 # the "pubfanout" part's senders (plan.py) group_send through it into the
 # same group as the leg's /ws/chat/ sockets, so the fan-out of (a) and (d)
@@ -100,7 +108,7 @@ def start(stack, leg, args):
                            "--redis", f"redis://127.0.0.1:{rp}/0",
                            *(a for g, n in caps for a in ("--channel-capacity", f"{g}={n}"))])
     gw = [os.path.join(args.bin, "switchboard-gateway"), "--listen", f"127.0.0.1:{hp}",
-          "--layerd", f"tcp://127.0.0.1:{lp}", *GATEWAY_ARGS]
+          "--layerd", f"tcp://127.0.0.1:{lp}", *gateway_args(args)]
     gw += ["--route", f"/ws/chat/<room_name>/ django:{channel}" if channel else "/ws/chat/<room_name>/ chat",
            "--route", PUB_ROUTE]
     stack.spawn("gateway1", gw)
